@@ -1,0 +1,140 @@
+"""``jishi agent check``: what a technician runs on site before leaving the instrument.
+
+Validates the config, reads every source, prints raw readings and the state the rules give,
+then tests the broker connection and credentials. Exit status 0 only if everything worked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ssl
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jishi.agent.config import AgentConfig, MqttConfig, load_agent_config
+from jishi.agent.inference import StateInferrer
+from jishi.agent.runtime import build_sources, poll_sources
+from jishi.errors import ConfigError
+
+
+def _format_values(values: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
+    ) or "(no values)"
+
+
+def check_sources(config: AgentConfig, reads: int, out: list[str]) -> bool:
+    """Read each instrument's sources ``reads`` times; append report lines to ``out``."""
+    ok = True
+    for instrument in config.instruments:
+        out.append(f"instrument {instrument.id} ({instrument.name or 'no name'}):")
+        sources = build_sources(instrument)
+        inferrer = StateInferrer(instrument.rules.to_rules())
+        good = {source.name: 0 for source in sources}
+        try:
+            for attempt in range(reads):
+                if attempt:
+                    time.sleep(config.poll_of(instrument))
+                readings = poll_sources(sources, datetime.now(UTC))
+                for source, reading in zip(sources, readings, strict=False):
+                    if reading.ok:
+                        good[source.name] += 1
+                        out.append(f"  source {source.name}: {_format_values(dict(reading.values))}")
+                        if reading.raw:
+                            out.append(f"    raw: {reading.raw[:200]}")
+                        for event in reading.events:
+                            out.append(f"    event: {event.ts.isoformat()} -> {event.state} ({event.reason})")
+                    else:
+                        out.append(f"  source {source.name}: READ FAILED: {reading.error}")
+                for reading in readings:
+                    inferrer.feed(reading)
+        finally:
+            for source in sources:
+                source.driver.close()
+        for name, count in good.items():
+            if count == 0:
+                ok = False
+                out.append(
+                    f"  problem: source {name} gave no good reading; check wiring, port, address "
+                    "and the driver options in docs/drivers.md"
+                )
+        if inferrer.state is None:
+            ok = False
+            out.append(
+                "  state: none (no rule matched the readings); add a threshold or discrete rule "
+                "under [instruments.rules]"
+            )
+        else:
+            out.append(f"  state: {inferrer.state.value}  ({inferrer.reason})")
+    return ok
+
+
+def check_broker(mqtt: MqttConfig, out: list[str], timeout: float = 10.0) -> bool:
+    """Connect once with the configured credentials and TLS; report what the broker said."""
+    import paho.mqtt.client as paho
+
+    url = mqtt.url
+    result: dict[str, Any] = {}
+    client = paho.Client(
+        paho.CallbackAPIVersion.VERSION2,
+        client_id=f"jishi-check-{int(time.time())}",
+        protocol=paho.MQTTv5 if mqtt.protocol == "5" else paho.MQTTv311,
+        reconnect_on_failure=False,
+    )
+
+    def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        result["reason"] = reason
+
+    client.on_connect = on_connect
+    try:
+        if mqtt.username is not None:
+            client.username_pw_set(mqtt.username, mqtt.password())
+        if mqtt.uses_tls:
+            client.tls_set(
+                ca_certs=str(mqtt.tls_ca_file) if mqtt.tls_ca_file else None,
+                certfile=str(mqtt.tls_cert_file) if mqtt.tls_cert_file else None,
+                keyfile=str(mqtt.tls_key_file) if mqtt.tls_key_file else None,
+            )
+            if mqtt.tls_insecure:
+                client.tls_insecure_set(True)
+        client.connect(url.host, url.port, keepalive=mqtt.keepalive_s)
+    except ConfigError as exc:
+        out.append(f"broker {url}: {exc}")
+        return False
+    except (OSError, ssl.SSLError) as exc:
+        out.append(
+            f"broker {url}: cannot connect ({exc}); check the host and port, that the broker "
+            "runs, and that a firewall allows the port"
+        )
+        return False
+    deadline = time.monotonic() + timeout
+    while "reason" not in result and time.monotonic() < deadline:
+        if client.loop(timeout=0.1) != 0:
+            break
+    reason = result.get("reason")
+    client.disconnect()
+    if reason is None:
+        out.append(f"broker {url}: no answer to CONNECT within {timeout:.0f} s (TLS or protocol mismatch?)")
+        return False
+    if getattr(reason, "is_failure", False):
+        out.append(f"broker {url}: refused: {reason}; check mqtt.username, the password and the broker ACL")
+        return False
+    out.append(f"broker {url}: connected ({mqtt.protocol}, {'TLS' if mqtt.uses_tls else 'no TLS'})")
+    return True
+
+
+def check_agent(args: argparse.Namespace) -> int:
+    path = Path(args.config)
+    config, digest = load_agent_config(path)
+    if args.broker:
+        config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"broker": args.broker})})
+    lines = [f"config {path}: valid ({len(config.instruments)} instrument(s), hash {digest})"]
+    ok = check_sources(config, max(1, args.reads), lines)
+    if not args.no_broker:
+        ok = check_broker(config.mqtt, lines) and ok
+    for line in lines:
+        print(line)
+    print("check passed" if ok else "check FAILED: fix the problems above and run the check again")
+    return 0 if ok else 1

@@ -1,0 +1,136 @@
+"""Handlers of ``jishi agent run`` and ``jishi agent status``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from jishi.agent.config import load_agent_config
+from jishi.agent.outbox import read_stats
+from jishi.agent.paths import default_data_dir, resolve_data_dir
+from jishi.agent.runtime import OUTBOX_FILE, STATUS_FILE, Agent
+from jishi.logs import setup_logging
+
+
+def run_agent(args: argparse.Namespace) -> int:
+    config_path = Path(args.config)
+    config, digest = load_agent_config(config_path)
+    data_dir = resolve_data_dir(args.data_dir, config.data_dir, config_path)
+    setup_logging(config.log_level, data_dir / "logs" / "agent.log")
+    agent = Agent(config, config_hash=digest, data_dir=data_dir, broker=args.broker)
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        agent.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    if hasattr(signal, "SIGBREAK"):  # Windows service wrappers send Ctrl-Break
+        signal.signal(signal.SIGBREAK, _stop)
+    agent.run()
+    return 0
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
+def status_report(data_dir: Path) -> dict[str, Any]:
+    """Everything ``jishi agent status`` shows, from the data dir alone."""
+    now = time.time()
+    stats = read_stats(data_dir / OUTBOX_FILE)
+    status: dict[str, Any] = {}
+    status_path = data_dir / STATUS_FILE
+    if status_path.exists():
+        try:
+            status = json.loads(status_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            status = {}
+    written = status.get("written")
+    return {
+        "data_dir": str(data_dir),
+        "outbox": None
+        if stats is None
+        else {
+            "depth": stats.depth,
+            "bytes": stats.bytes,
+            "by_kind": stats.depth_by_kind,
+            "oldest_unsent_age_s": None if stats.oldest_created is None else now - stats.oldest_created,
+            "dropped": stats.dropped,
+        },
+        "agent": status.get("agent"),
+        "boot_id": status.get("boot_id"),
+        "pid": status.get("pid"),
+        "broker": status.get("broker"),
+        "status_age_s": None if written is None else now - written,
+        # The running agent rewrites its status file every 2 s.
+        "running": written is not None and now - written < 10 and not status.get("stopped"),
+        "instruments": status.get("instruments", []),
+    }
+
+
+def show_status(args: argparse.Namespace) -> int:
+    if args.data_dir:
+        data_dir = Path(args.data_dir)
+    elif args.config:
+        config_path = Path(args.config)
+        config, _ = load_agent_config(config_path)
+        data_dir = resolve_data_dir(None, config.data_dir, config_path)
+    else:
+        data_dir = default_data_dir()
+    if not data_dir.exists():
+        print(
+            f"error: no agent data dir at {data_dir}; give --data-dir or -c agent.toml",
+            file=sys.stderr,
+        )
+        return 2
+    report = status_report(data_dir)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    outbox = report["outbox"]
+    running = "running" if report["running"] else "not running (status file stale or missing)"
+    console.print(f"[bold]agent[/bold] {report['agent'] or '?'}  {running}  broker {report['broker'] or '?'}")
+    console.print(f"data dir {report['data_dir']}")
+    if outbox is None:
+        console.print("outbox: none yet")
+    else:
+        console.print(
+            f"outbox: {outbox['depth']} unsent ({outbox['bytes']} bytes; "
+            f"{', '.join(f'{k} {v}' for k, v in sorted(outbox['by_kind'].items())) or 'empty'}), "
+            f"oldest {_age(outbox['oldest_unsent_age_s'])}, dropped heartbeats {outbox['dropped']}"
+        )
+    table = Table("instrument", "state", "since", "connected", "last publish", "source", "last good read", "errors", "last error")
+    now = time.time()
+    for inst in report["instruments"]:
+        sources = inst.get("sources", {}) or {"-": {}}
+        for index, (name, src) in enumerate(sources.items()):
+            first = index == 0
+            table.add_row(
+                inst["id"] if first else "",
+                (inst.get("state") or "-") if first else "",
+                (inst.get("since") or "-") if first else "",
+                ("yes" if inst.get("connected") else "no") if first else "",
+                _age(None if inst.get("last_publish") is None else now - inst["last_publish"]) if first else "",
+                name,
+                src.get("last_good_read") or "-",
+                str(src.get("read_errors", 0)),
+                src.get("last_error") or "",
+            )
+    console.print(table)
+    return 0

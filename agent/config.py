@@ -1,0 +1,303 @@
+"""The agent's configuration (``agent.toml``), parsed once at the edge into frozen models."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from jishi import config as config_io
+from jishi.agent.inference import DiscreteRule, Rules, ThresholdRule
+from jishi.agent.wire import (
+    DEFAULT_HEARTBEAT_INTERVAL_S,
+    DEFAULT_TOPIC_ROOT,
+    ID_PATTERN,
+    InstrumentState,
+)
+from jishi.errors import ConfigError
+
+Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
+_MB = 1024 * 1024
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BrokerUrl(_Strict):
+    scheme: Literal["mqtt", "mqtts"]
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerUrl:
+        """``mqtt://host[:port]`` or ``mqtts://host[:port]`` (TLS, default port 8883)."""
+        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        if parts.scheme not in {"mqtt", "mqtts", "tcp", "ssl"}:
+            raise ValueError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
+        scheme: Literal["mqtt", "mqtts"] = "mqtts" if parts.scheme in {"mqtts", "ssl"} else "mqtt"
+        if not parts.hostname:
+            raise ValueError(f"broker URL {url!r} has no host; e.g. mqtt://127.0.0.1:1883")
+        try:
+            port = parts.port or (8883 if scheme == "mqtts" else 1883)
+        except ValueError:
+            raise ValueError(f"broker URL {url!r} has an invalid port") from None
+        return cls(scheme=scheme, host=parts.hostname, port=port)
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+
+class MqttConfig(_Strict):
+    broker: str = "mqtt://127.0.0.1:1883"
+    topic_root: str = DEFAULT_TOPIC_ROOT
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    username: str | None = None
+    # Passwords never come from the command line: a file (first line) or an environment variable.
+    password_file: Path | None = None
+    password_env: str | None = None
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    inflight: Annotated[int, Field(ge=1, le=1000)] = 100
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_insecure: bool = False
+    reconnect_min_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    reconnect_max_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        BrokerUrl.parse(value)
+        return value
+
+    @field_validator("topic_root")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        if not value or any(c in value for c in "+#") or value.startswith("/"):
+            raise ValueError("topic_root must be a plain topic prefix such as 'jishi/v1'")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> MqttConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file must be given together")
+        if self.password_file and self.password_env:
+            raise ValueError("give password_file or password_env, not both")
+        return self
+
+    @property
+    def url(self) -> BrokerUrl:
+        return BrokerUrl.parse(self.broker)
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.url.scheme == "mqtts" or self.tls_ca_file is not None
+
+    def password(self) -> str | None:
+        """Read the password from its file or environment variable, at connect time."""
+        if self.password_file is not None:
+            try:
+                lines = self.password_file.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise ConfigError(
+                    str(self.password_file), "mqtt.password_file", f"cannot read: {exc.strerror}"
+                ) from None
+            return lines[0] if lines else ""
+        if self.password_env is not None:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(
+                    "environment",
+                    "mqtt.password_env",
+                    f"variable {self.password_env} is not set",
+                    f"set {self.password_env} before starting the agent",
+                )
+            return value
+        return None
+
+
+class ThresholdConfig(_Strict):
+    reading: str = "power_w"
+    off_below: float | None = None
+    running_above: float | None = None
+    fault_above: float | None = None
+    hysteresis: Annotated[float, Field(ge=0)] = 0.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ThresholdConfig:
+        if self.off_below is None and self.running_above is None and self.fault_above is None:
+            raise ValueError("give at least one of off_below, running_above, fault_above")
+        if (
+            self.off_below is not None
+            and self.running_above is not None
+            and self.off_below > self.running_above
+        ):
+            raise ValueError(
+                f"off_below ({self.off_below}) must not exceed running_above ({self.running_above})"
+            )
+        return self
+
+    def to_rule(self) -> ThresholdRule:
+        return ThresholdRule(
+            reading=self.reading,
+            off_below=self.off_below,
+            running_above=self.running_above,
+            fault_above=self.fault_above,
+            hysteresis=self.hysteresis,
+        )
+
+
+class DiscreteConfig(_Strict):
+    reading: str
+    states: dict[str, InstrumentState]
+    default: InstrumentState | None = None
+
+    def to_rule(self) -> DiscreteRule:
+        return DiscreteRule(reading=self.reading, states=dict(self.states), default=self.default)
+
+
+class RulesConfig(_Strict):
+    threshold: list[ThresholdConfig] = Field(default_factory=list)
+    discrete: list[DiscreteConfig] = Field(default_factory=list)
+    min_dwell_s: Annotated[float, Field(ge=0, le=86_400)] = 0.0
+    maintenance: bool = False
+    initial: InstrumentState | None = None
+
+    def to_rules(self) -> Rules:
+        return Rules(
+            thresholds=tuple(t.to_rule() for t in self.threshold),
+            discrete=tuple(d.to_rule() for d in self.discrete),
+            min_dwell_s=self.min_dwell_s,
+            maintenance=self.maintenance,
+            initial=self.initial,
+        )
+
+
+class SourceConfig(BaseModel):
+    """One source of readings; ``driver`` picks the driver, the other keys are its options."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    driver: str
+    name: str | None = None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class InstrumentConfig(_Strict):
+    id: Identifier
+    name: str | None = None
+    site: Identifier | None = None
+    unit: str | None = None
+    category: Literal["general", "specialised"] = "general"
+    heartbeat_interval_s: Annotated[float, Field(gt=0, le=3600)] | None = None
+    poll_interval_s: Annotated[float, Field(gt=0, le=3600)] | None = None
+    source: SourceConfig | None = None
+    sources: list[SourceConfig] = Field(default_factory=list)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+
+    @model_validator(mode="after")
+    def _one_way_to_give_sources(self) -> InstrumentConfig:
+        if self.source is not None and self.sources:
+            raise ValueError("give either [instruments.source] or [[instruments.sources]], not both")
+        if self.source is None and not self.sources:
+            raise ValueError("no source: add an [instruments.source] table with a driver")
+        return self
+
+    def all_sources(self) -> list[SourceConfig]:
+        return [self.source] if self.source is not None else list(self.sources)
+
+    def source_names(self) -> list[str]:
+        names = []
+        for index, source in enumerate(self.all_sources()):
+            names.append(source.name or (source.driver if index == 0 else f"{source.driver}-{index}"))
+        return names
+
+
+class OutboxConfig(_Strict):
+    max_mb: Annotated[float, Field(gt=0, le=100_000)] = 200.0
+    # Messages handed to paho at once during replay (paho's ids wrap past 65,535 in flight).
+    replay_window: Annotated[int, Field(ge=1, le=10_000)] = 500
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_mb * _MB)
+
+
+class AgentConfig(_Strict):
+    site: Identifier
+    agent_id: Identifier | None = None
+    data_dir: Path | None = None
+    heartbeat_interval_s: Annotated[float, Field(gt=0, le=3600)] = DEFAULT_HEARTBEAT_INTERVAL_S
+    poll_interval_s: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    instruments: list[InstrumentConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> AgentConfig:
+        seen: set[tuple[str, str]] = set()
+        for instrument in self.instruments:
+            key = (instrument.site or self.site, instrument.id)
+            if key in seen:
+                raise ValueError(f"instrument id {instrument.id!r} appears twice")
+            seen.add(key)
+        return self
+
+    def agent_name(self) -> str:
+        if self.agent_id:
+            return self.agent_id
+        host = "".join(c if c.isalnum() or c in "-_." else "-" for c in socket.gethostname())
+        return host.strip("-.") or "agent"
+
+    def site_of(self, instrument: InstrumentConfig) -> str:
+        return instrument.site or self.site
+
+    def heartbeat_of(self, instrument: InstrumentConfig) -> float:
+        return instrument.heartbeat_interval_s or self.heartbeat_interval_s
+
+    def poll_of(self, instrument: InstrumentConfig) -> float:
+        return instrument.poll_interval_s or self.poll_interval_s
+
+
+def source_key(instrument: InstrumentConfig, index: int, s_index: int) -> str:
+    """Config key of one source, as a technician sees it in the file."""
+    if instrument.source is not None:
+        return f"instruments[{index}].source"
+    return f"instruments[{index}].sources[{s_index}]"
+
+
+def load_agent_config(path: Path) -> tuple[AgentConfig, str]:
+    """Parse and validate ``agent.toml``, including every source's driver options.
+
+    Drivers are built (which opens nothing: ports and files are opened on the first poll) and
+    closed again, so an option error is reported at start with its file and key.
+    """
+    config, digest = config_io.load(path, AgentConfig)
+    from jishi.drivers.base import DriverConfigError
+    from jishi.drivers.registry import create, kinds
+
+    known = set(kinds())
+    for index, instrument in enumerate(config.instruments):
+        for s_index, source in enumerate(instrument.all_sources()):
+            key = source_key(instrument, index, s_index)
+            if source.driver not in known:
+                raise ConfigError(
+                    str(path),
+                    f"{key}.driver",
+                    f"unknown driver {source.driver!r}",
+                    f"use one of {', '.join(sorted(known))}",
+                )
+            try:
+                create(source.driver, instrument.source_names()[s_index], source.options).close()
+            except DriverConfigError as exc:
+                raise ConfigError(str(path), key, str(exc)) from None
+    return config, digest

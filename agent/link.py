@@ -1,0 +1,348 @@
+"""One MQTT connection per instrument, publishing that instrument's outbox.
+
+Why one connection per instrument: MQTT allows one Last Will per connection, and DESIGN.md puts
+the will on each instrument's own ``status`` topic, so the collector learns of a dead agent for
+every instrument it watched. Agents watch one to a few instruments, so the cost is small.
+
+Theory of operation: the link thread owns its paho client and does everything on it (connect,
+network loop, publish), so paho is never shared between threads. Every message already sits
+in the durable outbox; the link hands paho at most ``window`` un-acknowledged rows at a time
+(paho's message ids wrap past 65,535 in flight) and deletes a row only on PUBACK. A lost
+connection throws the paho client away with whatever it held: the rows are still in the
+outbox and are sent again, flagged ``historical``, in order, on the next connection. The
+collector dedupes on ``(boot_id, seq)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jishi.agent.config import MqttConfig
+from jishi.agent.outbox import Outbox, OutboxRow
+
+log = logging.getLogger(__name__)
+
+_HISTORICAL_FALSE = b'"historical":false'
+# A message that waited longer than this in the outbox is replayed, not live (DESIGN.md:
+# ``historical`` is true when replayed after an outage); start-up latency stays below it.
+HISTORICAL_AFTER_S = 5.0
+_HISTORICAL_TRUE = b'"historical":true'
+
+# CONNACK codes worth a sentence a technician can act on (MQTT 3.1.1 s3.2.2.3, MQTT 5 s3.2.2.2).
+_REFUSAL_HINTS = {
+    "Bad user name or password": "check mqtt.username and the password file / variable",
+    "Not authorized": "the broker refused this client: check its ACL and credentials",
+    "Client identifier not valid": "the broker rejected the client id",
+    "Server unavailable": "the broker is up but not accepting connections",
+    "Unsupported protocol version": "set mqtt.protocol to the version the broker speaks",
+}
+
+
+def mark_historical(payload: bytes) -> bytes:
+    """Set the envelope's ``historical`` flag in an encoded payload.
+
+    The encoder writes envelope fields before message fields, so the first occurrence is the
+    envelope's own flag (a reading named "historical" would come later)."""
+    return payload.replace(_HISTORICAL_FALSE, _HISTORICAL_TRUE, 1)
+
+
+def backoff_delay(attempt: int, minimum: float, maximum: float, rng: random.Random) -> float:
+    """Exponential backoff with jitter: somewhere in [50 %, 100 %] of min * 2^attempt, capped,
+    so a fleet of agents does not reconnect in lockstep after a broker restart."""
+    ceiling = min(maximum, minimum * (2 ** min(attempt, 30)))
+    return ceiling * (0.5 + 0.5 * rng.random())
+
+
+@dataclass
+class LinkStats:
+    connected: bool = False
+    connects: int = 0
+    last_connect: float | None = None
+    last_publish: float | None = None
+    last_ack: float | None = None
+    published: int = 0
+    acked: int = 0
+    refusals: int = 0
+    last_error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Link(threading.Thread):
+    """Connects, keeps connected, and drains one instrument's outbox in order."""
+
+    def __init__(
+        self,
+        *,
+        instrument: str,
+        client_id: str,
+        mqtt: MqttConfig,
+        outbox: Outbox,
+        boot_id: str,
+        status_topic: str,
+        birth: Callable[[], bytes],
+        will: Callable[[], bytes],
+        offline: Callable[[], bytes],
+        window: int = 100,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(name=f"link-{instrument}", daemon=True)
+        self.instrument = instrument
+        self.client_id = client_id
+        self.mqtt = mqtt
+        self.outbox = outbox
+        self.boot_id = boot_id
+        self.status_topic = status_topic
+        self._birth = birth
+        self._will = will
+        self._offline = offline
+        self.window = max(1, min(window, mqtt.inflight))
+        self.stats = LinkStats()
+        self._rng = random.Random(seed)
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._client: Any = None
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox row id
+        self._acked: list[int] = []
+        self._cursor = 0  # highest row id handed to the current connection
+        self._max_sent_id = 0  # highest row id ever handed to paho: later sends are resends
+        self._connack: tuple[bool, str] | None = None
+        self._clean_stop = True
+
+    # --- public --------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self.stats.connected
+
+    def wake(self) -> None:
+        """New rows are in the outbox: publish without waiting for the next loop tick."""
+        self._wake.set()
+
+    def stop(self, *, clean: bool = True, timeout: float = 10.0) -> None:
+        """Stop the link. ``clean`` first sends what is queued (up to ``timeout``), then the
+        ``online: false`` status, so a normal shutdown does not look like a crash."""
+        self._clean_stop = clean
+        self._stopping.set()
+        self._wake.set()
+        self.join(timeout + 5)
+
+    # --- thread --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        attempt = 0
+        while not self._stopping.is_set():
+            if not self._connect():
+                delay = backoff_delay(
+                    attempt, self.mqtt.reconnect_min_s, self.mqtt.reconnect_max_s, self._rng
+                )
+                attempt += 1
+                log.debug("%s: next connection attempt in %.1f s", self.instrument, delay)
+                self._stopping.wait(delay)
+                continue
+            attempt = 0
+            self._serve()
+        self._shutdown()
+
+    def _make_client(self) -> Any:
+        import paho.mqtt.client as paho
+
+        protocol = paho.MQTTv5 if self.mqtt.protocol == "5" else paho.MQTTv311
+        client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=protocol,
+            clean_session=True if protocol == paho.MQTTv311 else None,
+            reconnect_on_failure=False,
+        )
+        client.max_inflight_messages_set(self.window)
+        # paho's own queue is never used for more than one window of our rows.
+        client.max_queued_messages_set(0)
+        if self.mqtt.username is not None:
+            client.username_pw_set(self.mqtt.username, self.mqtt.password())
+        if self.mqtt.uses_tls:
+            client.tls_set(
+                ca_certs=str(self.mqtt.tls_ca_file) if self.mqtt.tls_ca_file else None,
+                certfile=str(self.mqtt.tls_cert_file) if self.mqtt.tls_cert_file else None,
+                keyfile=str(self.mqtt.tls_key_file) if self.mqtt.tls_key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+            if self.mqtt.tls_insecure:
+                client.tls_insecure_set(True)
+        client.will_set(self.status_topic, self._will(), qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_publish = self._on_publish
+        client.on_disconnect = self._on_disconnect
+        return client
+
+    def _connect(self) -> bool:
+        url = self.mqtt.url
+        try:
+            client = self._make_client()
+            self._connack = None
+            client.connect(url.host, url.port, keepalive=self.mqtt.keepalive_s)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            self._note_error(f"cannot connect to {url}: {exc}")
+            return False
+        deadline = time.monotonic() + 10
+        while self._connack is None and time.monotonic() < deadline and not self._stopping.is_set():
+            if client.loop(timeout=0.1) != 0:
+                break
+        if self._connack is None or not self._connack[0]:
+            reason = self._connack[1] if self._connack else "no CONNACK (connection dropped)"
+            hint = next((h for k, h in _REFUSAL_HINTS.items() if k in reason), None)
+            self.stats.refusals += 1
+            self._note_error(f"broker {url} refused the connection: {reason}" + (f"; {hint}" if hint else ""))
+            _close_quietly(client)
+            return False
+        self._client = client
+        self._inflight.clear()
+        self._cursor = 0
+        self.stats.connected = True
+        self.stats.connects += 1
+        self.stats.last_connect = time.time()
+        self.stats.last_error = None
+        log.info("%s: connected to %s", self.instrument, url)
+        client.publish(self.status_topic, self._birth(), qos=1, retain=True)
+        return True
+
+    def _note_error(self, message: str) -> None:
+        # Log each distinct problem once at WARNING, repeats at DEBUG: a broker down for a
+        # night must not fill the disk with the same line.
+        if message != self.stats.last_error:
+            log.warning("%s: %s", self.instrument, message)
+        else:
+            log.debug("%s: %s", self.instrument, message)
+        self.stats.last_error = message
+
+    def _serve(self) -> None:
+        client = self._client
+        while not self._stopping.is_set():
+            self._fill_window()
+            rc = client.loop(timeout=0.05 if self._inflight else 0.2)
+            self._flush_acks()
+            if rc != 0 or not self.stats.connected:
+                self._lost(f"connection lost (paho rc={rc})")
+                return
+            if self._wake.is_set():
+                self._wake.clear()
+        # Stopping: send what is queued, then say goodbye.
+        if self._clean_stop:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and self.stats.connected:
+                self._fill_window()
+                if not self._inflight:
+                    break
+                client.loop(timeout=0.05)
+                self._flush_acks()
+
+    def _fill_window(self) -> None:
+        room = self.window - len(self._inflight)
+        if room <= 0:
+            return
+        rows = self.outbox.pending(self.instrument, after_id=self._cursor, limit=room)
+        for row in rows:
+            self._publish_row(row)
+
+    def _publish_row(self, row: OutboxRow) -> None:
+        historical = (
+            row.boot_id != self.boot_id  # observed before a restart
+            or row.id <= self._max_sent_id  # sent before, not acknowledged: a resend
+            or time.time() - row.created > HISTORICAL_AFTER_S  # waited out an outage
+        )
+        payload = mark_historical(row.payload) if historical else row.payload
+        info = self._client.publish(row.topic, payload, qos=1)
+        if info.rc != 0:
+            # Not queued (connection just dropped): the row stays in the outbox.
+            self.stats.connected = False
+            return
+        self._inflight[info.mid] = row.id
+        self._cursor = row.id
+        self._max_sent_id = max(self._max_sent_id, row.id)
+        self.stats.published += 1
+        self.stats.last_publish = time.time()
+
+    def _flush_acks(self) -> None:
+        if self._acked:
+            acked, self._acked = self._acked, []
+            self.outbox.ack(acked)
+            self.stats.acked += len(acked)
+            self.stats.last_ack = time.time()
+
+    def _lost(self, why: str) -> None:
+        self.stats.connected = False
+        self._note_error(why)
+        _close_quietly(self._client)
+        self._client = None
+        self._inflight.clear()
+
+    def _shutdown(self) -> None:
+        client = self._client
+        if client is None:
+            return
+        if self._clean_stop and self.stats.connected:
+            info = client.publish(self.status_topic, self._offline(), qos=1, retain=True)
+            deadline = time.monotonic() + 2
+            while not info.is_published() and time.monotonic() < deadline:
+                client.loop(timeout=0.05)
+            client.disconnect()
+            client.loop(timeout=0.1)
+        _close_quietly(client)
+        self._client = None
+        self.stats.connected = False
+
+    # --- paho callbacks (run inside client.loop in this thread) ----------------------------
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        failed = bool(getattr(reason, "is_failure", False))
+        self._connack = (not failed, str(reason))
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        row_id = self._inflight.pop(mid, None)
+        if row_id is None:
+            return
+        if getattr(reason, "is_failure", False):
+            # MQTT 5 PUBACK with an error (e.g. 0x87 not authorized by the ACL): the message
+            # was not accepted, keep it and slow down rather than lose it.
+            self._note_error(f"broker refused a publish: {reason}; check the broker ACL")
+            self.stats.connected = False
+            return
+        self._acked.append(row_id)
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self.stats.connected = False
+
+
+def _close_quietly(client: Any) -> None:
+    if client is None:
+        return
+    try:
+        sock = client.socket()
+        if sock is not None:
+            sock.close()
+    except (OSError, AttributeError):
+        pass
+    try:
+        client._reset_sockets()  # noqa: SLF001 - paho keeps a socket pair per client
+    except (OSError, AttributeError):
+        pass
+
+
+def default_client_id(site: str, instrument: str, agent: str) -> str:
+    """Stable per instrument and agent, so a reconnecting agent replaces its old session."""
+    raw = f"jishi-{site}-{instrument}-{agent}"
+    if len(raw) <= 128:
+        return raw
+    return raw[:100] + "-" + hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def hostname() -> str:
+    return socket.gethostname()

@@ -1,0 +1,425 @@
+"""The agent's main loop: poll sources, infer states, enqueue messages, keep links alive.
+
+Theory of operation. One thread polls every instrument's sources on its poll interval, feeds
+the readings to that instrument's :class:`StateInferrer` and writes a ``state`` message to the
+durable outbox at every transition (dated when the instrument changed, not when we noticed),
+``session`` messages for sessions the sources saw, and a ``hb`` every heartbeat interval. One
+:class:`Link` thread per instrument publishes its outbox. ``seq`` is one counter per boot,
+so it is strictly increasing per ``boot_id`` for every instrument.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jishi import __version__
+from jishi.agent.config import AgentConfig, InstrumentConfig
+from jishi.agent.inference import StateInferrer, Transition
+from jishi.agent.link import Link, default_client_id, hostname
+from jishi.agent.outbox import Outbox
+from jishi.agent.wire import (
+    AgentHealth,
+    HeartbeatMessage,
+    InstrumentState,
+    MessageKind,
+    SessionMessage,
+    SourceHealth,
+    StateMessage,
+    StatusMessage,
+    build_topic,
+    encode,
+)
+from jishi.drivers.base import Driver, Reading
+from jishi.drivers.registry import create
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = "status.json"
+OUTBOX_FILE = "outbox.sqlite"
+# A wall-clock step larger than this between two loop ticks (against the monotonic clock)
+# is counted as a clock jump (NTP correction, manual change, VM resume).
+CLOCK_JUMP_S = 2.0
+
+
+class SeqCounter:
+    """Strictly increasing sequence numbers for one boot, shared by every instrument."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._lock:
+            value = self._next
+            self._next += 1
+            return value
+
+
+@dataclass
+class SourceState:
+    name: str
+    driver: Driver
+    last_good_read: datetime | None = None
+    read_errors: int = 0
+    last_error: str | None = None
+    last_values: dict[str, Any] = field(default_factory=dict)
+    last_raw: str | None = None
+
+    def health(self) -> SourceHealth:
+        return SourceHealth(
+            last_good_read=self.last_good_read,
+            read_errors=self.read_errors,
+            last_error=self.last_error,
+        )
+
+
+@dataclass
+class InstrumentRuntime:
+    config: InstrumentConfig
+    site: str
+    sources: list[SourceState]
+    inferrer: StateInferrer
+    heartbeat_s: float
+    poll_s: float
+    next_poll: float = 0.0
+    next_heartbeat: float = 0.0
+    link: Link | None = None
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+
+def build_sources(
+    instrument: InstrumentConfig, state_dir: Path | None = None
+) -> list[SourceState]:
+    """Create the drivers of one instrument (opening nothing until the first poll)."""
+    sources = []
+    for name, source in zip(instrument.source_names(), instrument.all_sources(), strict=True):
+        options = source.options
+        if state_dir is not None and "state_dir" not in options:
+            options = {**options, "state_dir": str(state_dir / instrument.id / name)}
+        sources.append(SourceState(name=name, driver=create(source.driver, name, options)))
+    return sources
+
+
+def poll_sources(
+    runtime_sources: list[SourceState], now: datetime
+) -> list[Reading]:
+    """Poll every source once; failures become error readings and are counted."""
+    readings: list[Reading] = []
+    for source in runtime_sources:
+        try:
+            got = list(source.driver.poll(now))
+        except Exception as exc:  # a driver bug must not stop the other instruments
+            log.exception("source %s raised; counted as a read error", source.name)
+            got = [Reading(ts=now, error=f"driver error: {exc}")]
+        for reading in got:
+            if reading.ok:
+                source.last_good_read = reading.ts
+                source.last_values.update(reading.values)
+                source.last_raw = reading.raw
+            else:
+                source.read_errors += 1
+                source.last_error = reading.error
+        readings.extend(got)
+    return readings
+
+
+class Agent:
+    """Runs the agent until :meth:`stop`. Collaborators are injected for tests."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        config_hash: str,
+        data_dir: Path,
+        broker: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        publish: bool = True,
+    ) -> None:
+        self.config = config
+        if broker is not None:
+            config = config.model_copy(
+                update={"mqtt": config.mqtt.model_copy(update={"broker": broker})}
+            )
+            self.config = config
+        self.config_hash = config_hash
+        self.data_dir = data_dir
+        self.clock = clock
+        self.boot_id = uuid.uuid4().hex
+        self.seq = SeqCounter()
+        self.agent_name = config.agent_name()
+        self.host = hostname()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(data_dir / OUTBOX_FILE, max_bytes=config.outbox.max_bytes)
+        self.instruments = [self._build(instrument) for instrument in config.instruments]
+        self._stop = threading.Event()
+        self._publish = publish
+        self.clock_jumps = 0
+        self.started = time.time()
+        self._stopped = False
+
+    def _build(self, instrument: InstrumentConfig) -> InstrumentRuntime:
+        return InstrumentRuntime(
+            config=instrument,
+            site=self.config.site_of(instrument),
+            sources=build_sources(instrument, self.data_dir / "sources"),
+            inferrer=StateInferrer(instrument.rules.to_rules()),
+            heartbeat_s=self.config.heartbeat_of(instrument),
+            poll_s=self.config.poll_of(instrument),
+        )
+
+    # --- messages ------------------------------------------------------------------------
+
+    def _topic(self, inst: InstrumentRuntime, kind: MessageKind) -> str:
+        return build_topic(inst.site, inst.id, kind, self.config.mqtt.topic_root)
+
+    def _envelope(self, inst: InstrumentRuntime, ts: datetime) -> dict[str, Any]:
+        return {
+            "instrument": inst.id,
+            "site": inst.site,
+            "boot_id": self.boot_id,
+            "seq": self.seq(),
+            "ts": ts,
+        }
+
+    def birth(self, inst: InstrumentRuntime) -> bytes:
+        return encode(
+            StatusMessage(
+                **self._envelope(inst, self.clock()),
+                online=True,
+                agent_version=__version__,
+                config_hash=self.config_hash,
+                heartbeat_interval_s=inst.heartbeat_s,
+                name=inst.config.name,
+                unit=inst.config.unit,
+                category=inst.config.category,
+                hostname=self.host,
+            )
+        )
+
+    def offline(self, inst: InstrumentRuntime) -> bytes:
+        return encode(StatusMessage(**self._envelope(inst, self.clock()), online=False))
+
+    def _enqueue(self, inst: InstrumentRuntime, kind: MessageKind, payload: bytes, seq: int) -> None:
+        link = inst.link
+        self.outbox.put(
+            instrument=inst.id,
+            kind=kind.value,
+            topic=self._topic(inst, kind),
+            payload=payload,
+            boot_id=self.boot_id,
+            seq=seq,
+            offline=link is None or not link.connected,
+        )
+        if link is not None:
+            link.wake()
+
+    def _emit_transition(self, inst: InstrumentRuntime, transition: Transition) -> None:
+        envelope = self._envelope(inst, transition.since)
+        message = StateMessage(
+            **envelope,
+            state=transition.state,
+            previous=transition.previous,
+            since=transition.since,
+            reason=transition.reason,
+            readings=dict(transition.readings),
+        )
+        log.info(
+            "%s: %s -> %s at %s (%s)",
+            inst.id,
+            transition.previous.value if transition.previous else "-",
+            transition.state.value,
+            transition.since.isoformat(),
+            transition.reason,
+        )
+        self._enqueue(inst, MessageKind.STATE, encode(message), envelope["seq"])
+
+    def health(self, inst: InstrumentRuntime) -> AgentHealth:
+        stats = self.outbox.stats(inst.id)
+        now = time.time()
+        good = [s.last_good_read for s in inst.sources if s.last_good_read is not None]
+        return AgentHealth(
+            outbox_depth=stats.depth,
+            oldest_unsent_s=None if stats.oldest_created is None else round(now - stats.oldest_created, 3),
+            dropped=self.outbox.dropped,
+            last_good_read=max(good) if good else None,
+            read_errors=sum(s.read_errors for s in inst.sources),
+            clock_jumps=self.clock_jumps,
+            sources={s.name: s.health() for s in inst.sources},
+        )
+
+    def _emit_heartbeat(self, inst: InstrumentRuntime, now: datetime) -> None:
+        state = inst.inferrer.state
+        if state is None:
+            return  # nothing observed yet: no heartbeat, so the collector keeps it unknown
+        envelope = self._envelope(inst, now)
+        message = HeartbeatMessage(
+            **envelope,
+            state=state,
+            since=inst.inferrer.since or now,
+            interval_s=inst.heartbeat_s,
+            readings=dict(inst.inferrer.readings),
+            health=self.health(inst),
+        )
+        self._enqueue(inst, MessageKind.HEARTBEAT, encode(message), envelope["seq"])
+
+    def _emit_sessions(self, inst: InstrumentRuntime, readings: list[Reading]) -> None:
+        for reading in readings:
+            for event in reading.sessions:
+                envelope = self._envelope(inst, event.ts)
+                message = SessionMessage(
+                    **envelope,
+                    event="start" if event.event == "start" else "end",
+                    session_id=event.session_id,
+                    user=event.user,
+                    org=event.org,
+                    source="agent",
+                )
+                self._enqueue(inst, MessageKind.SESSION, encode(message), envelope["seq"])
+
+    # --- loop ----------------------------------------------------------------------------
+
+    def tick(self, mono: float) -> None:
+        """One pass over every instrument that is due (``mono`` is the monotonic time)."""
+        for inst in self.instruments:
+            if mono >= inst.next_poll:
+                inst.next_poll = mono + inst.poll_s
+                now = self.clock()
+                readings = poll_sources(inst.sources, now)
+                for reading in readings:
+                    for transition in inst.inferrer.feed(reading):
+                        self._emit_transition(inst, transition)
+                self._emit_sessions(inst, readings)
+            if mono >= inst.next_heartbeat and inst.inferrer.state is not None:
+                inst.next_heartbeat = mono + inst.heartbeat_s
+                self._emit_heartbeat(inst, self.clock())
+
+    def start_links(self) -> None:
+        for inst in self.instruments:
+            inst.link = Link(
+                instrument=inst.id,
+                client_id=default_client_id(inst.site, inst.id, self.agent_name),
+                mqtt=self.config.mqtt,
+                outbox=self.outbox,
+                boot_id=self.boot_id,
+                status_topic=self._topic(inst, MessageKind.STATUS),
+                birth=lambda inst=inst: self.birth(inst),  # type: ignore[misc]
+                will=lambda inst=inst: self.offline(inst),  # type: ignore[misc]
+                offline=lambda inst=inst: self.offline(inst),  # type: ignore[misc]
+                window=self.config.outbox.replay_window,
+            )
+            inst.link.start()
+
+    def run(self) -> None:
+        """Run until :meth:`stop` is called (from a signal handler or another thread)."""
+        log.info(
+            "agent %s starting: boot %s, %d instrument(s), broker %s, data dir %s",
+            self.agent_name,
+            self.boot_id,
+            len(self.instruments),
+            self.config.mqtt.url,
+            self.data_dir,
+        )
+        if self._publish:
+            self.start_links()
+        last_wall, last_mono = time.time(), time.monotonic()
+        next_status = 0.0
+        try:
+            while not self._stop.is_set():
+                mono = time.monotonic()
+                wall = time.time()
+                if abs((wall - last_wall) - (mono - last_mono)) > CLOCK_JUMP_S:
+                    self.clock_jumps += 1
+                    log.warning("wall clock jumped by %.1f s", (wall - last_wall) - (mono - last_mono))
+                last_wall, last_mono = wall, mono
+                self.tick(mono)
+                if mono >= next_status:
+                    next_status = mono + 2.0
+                    self.write_status()
+                due = min(min(i.next_poll, i.next_heartbeat) for i in self.instruments)
+                self._stop.wait(max(0.01, min(1.0, due - time.monotonic())))
+        finally:
+            self._shutdown()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _shutdown(self) -> None:
+        for inst in self.instruments:
+            if inst.link is not None:
+                inst.link.stop(clean=True)
+            for source in inst.sources:
+                try:
+                    source.driver.close()
+                except Exception:  # closing must not hide the others
+                    log.exception("closing source %s failed", source.name)
+        self._stopped = True
+        self.write_status()
+        self.outbox.close()
+        log.info("agent stopped")
+
+    # --- status file for `jishi agent status` ---------------------------------------------
+
+    def status_snapshot(self) -> dict[str, Any]:
+        instruments = []
+        for inst in self.instruments:
+            link = inst.link.stats if inst.link else None
+            instruments.append(
+                {
+                    "id": inst.id,
+                    "site": inst.site,
+                    "state": inst.inferrer.state.value if inst.inferrer.state else None,
+                    "since": inst.inferrer.since.isoformat() if inst.inferrer.since else None,
+                    "connected": bool(link and link.connected),
+                    "last_publish": link.last_publish if link else None,
+                    "last_ack": link.last_ack if link else None,
+                    "last_error": link.last_error if link else None,
+                    "sources": {
+                        s.name: {
+                            "last_good_read": s.last_good_read.isoformat() if s.last_good_read else None,
+                            "read_errors": s.read_errors,
+                            "last_error": s.last_error,
+                            "values": s.last_values,
+                        }
+                        for s in inst.sources
+                    },
+                }
+            )
+        return {
+            "agent": self.agent_name,
+            "boot_id": self.boot_id,
+            "pid": os.getpid(),
+            "version": __version__,
+            "broker": str(self.config.mqtt.url),
+            "written": time.time(),
+            "started": self.started,
+            "clock_jumps": self.clock_jumps,
+            "stopped": self._stopped,
+            "instruments": instruments,
+        }
+
+    def write_status(self) -> None:
+        path = self.data_dir / STATUS_FILE
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(self.status_snapshot(), default=str, indent=1))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", path, exc)
+
+
+def current_state(agent: Agent) -> dict[str, InstrumentState | None]:
+    return {inst.id: inst.inferrer.state for inst in agent.instruments}

@@ -1,0 +1,1 @@
+"""The collector: MQTT ingest, ledger, usage engine, REST API."""

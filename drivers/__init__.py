@@ -1,0 +1,1 @@
+"""Readers of raw instrument signals; each yields readings through one small contract."""

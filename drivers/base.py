@@ -1,0 +1,80 @@
+"""The driver contract: a driver turns one source's raw signals into readings.
+
+A driver is constructed from its config section by a factory registered in
+:mod:`jishi.drivers.registry`, then polled by the agent with the current time. It never raises
+for a failed read: the failure becomes a :class:`Reading` with ``error`` set (STYLE.md 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+Value = float | int | str | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class StateEvent:
+    """An explicit state transition a source observed (a log line, a marker file).
+
+    ``state`` is one of the wire states (``off``, ``idle``, ``running``, ``fault``,
+    ``maintenance``); ``ts`` is when it happened at the instrument, which may be in the past.
+    """
+
+    ts: datetime
+    state: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """A user session start or end seen by a source."""
+
+    ts: datetime
+    event: str  # "start" | "end"
+    session_id: str
+    user: str | None = None
+    org: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one poll of one source saw.
+
+    ``values`` are named numeric or text readings (``power_w``, ``status_word``), ``raw`` the
+    bytes or text they came from (kept so a wrong rule can be seen and re-run), ``events`` any
+    explicit state transitions, and ``error`` a description when the read failed.
+    """
+
+    ts: datetime
+    values: Mapping[str, Value] = field(default_factory=dict)
+    raw: str | None = None
+    events: Sequence[StateEvent] = ()
+    sessions: Sequence[SessionEvent] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@runtime_checkable
+class Driver(Protocol):
+    """One source of readings. ``poll`` must not raise for I/O failures; it returns an error
+    reading instead. ``close`` releases ports, files and sockets."""
+
+    name: str
+
+    def poll(self, now: datetime) -> Sequence[Reading]: ...
+
+    def close(self) -> None: ...
+
+
+class DriverError(Exception):
+    """Base of driver errors (bad configuration). Read failures are data, not exceptions."""
+
+
+class DriverConfigError(DriverError):
+    """A driver's config section is invalid; the message names the key and the problem."""

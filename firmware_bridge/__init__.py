@@ -1,0 +1,1 @@
+"""Turns telemetry from embedded sensor nodes and Sparkplug B edge nodes into agent heartbeats."""

@@ -1,0 +1,95 @@
+"""The ``jishi`` command: one entry point with sub-commands per part (DESIGN.md, "Layout").
+
+Each part registers its own sub-commands from a small module that imports nothing heavy; the
+handler imports what it needs when it runs, so ``jishi agent ...`` never loads FastAPI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from jishi import __version__
+from jishi.errors import ConfigError, JishiError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _schema(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from jishi.agent.wire import json_schemas
+
+    schemas = json_schemas()
+    if args.out is None:
+        json.dump(schemas, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for kind, schema in schemas.items():
+        path = out / f"{kind}.schema.json"
+        path.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jishi",
+        description=(
+            "jishi (机时) measures how much large scientific instruments are really used: an "
+            "agent beside each instrument publishes its run-state over MQTT, a collector stores "
+            "it and serves effective machine-hours through a REST API."
+        ),
+        epilog="Run 'jishi demo' to see every part working together on this machine.",
+    )
+    parser.add_argument("--version", action="version", version=f"jishi {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    # Explicit imports, no discovery by name: frozen Windows builds must see every module.
+    from jishi import demo_cli
+    from jishi.agent import cli as agent_cli
+    from jishi.collector import cli as collector_cli
+
+    for part in (demo_cli, agent_cli, collector_cli):
+        part.register(sub)
+
+    schema = sub.add_parser(
+        "schema",
+        help="write the JSON Schema of every wire message",
+        description="Write the JSON Schema of every MQTT message (status, state, hb, session).",
+    )
+    schema.add_argument(
+        "-o", "--out", metavar="DIR", help="write one <kind>.schema.json per message into DIR "
+        "(default: all schemas as one JSON object on stdout)"
+    )
+    schema.set_defaults(handler=_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        # A group without its sub-command (``jishi agent``) prints that group's help.
+        help_parser = getattr(args, "help_parser", parser)
+        help_parser.print_help()
+        return 2
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except JishiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Loading TOML config files into frozen pydantic models, with errors that name the file, the
+key and the problem (DESIGN.md, "Outside interfaces")."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from jishi.errors import ConfigError, ConfigErrors
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def key_path(loc: tuple[int | str, ...]) -> str:
+    """``("instruments", 0, "rules", "min_dwell_s")`` -> ``instruments[0].rules.min_dwell_s``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + part
+    return text or "(top level)"
+
+
+def _problem(error: Any) -> str:
+    kind = error.get("type", "")
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling against the docs)"
+    message = str(error.get("msg", "invalid value"))
+    message = message.removeprefix("Value error, ")
+    if "input" in error and kind not in {"model_type", "dict_type"}:
+        message += f" (got {error['input']!r})"
+    return message
+
+
+def read_toml(path: Path) -> tuple[dict[str, Any], bytes]:
+    """Read a TOML file; raises :class:`ConfigError` naming the file and the syntax problem."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(str(path), None, "file not found", "check the path given with -c") from None
+    except OSError as exc:
+        raise ConfigError(str(path), None, f"cannot read file: {exc.strerror}") from None
+    try:
+        return tomllib.loads(data.decode("utf-8-sig")), data
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), None, "not UTF-8 text", "save the file as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), None, f"TOML syntax error: {exc}") from None
+
+
+def validate(file: str, model: type[M], data: dict[str, Any]) -> M:
+    """Validate parsed TOML into ``model``; all problems are reported at once."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            ConfigError(file, key_path(tuple(error["loc"])), _problem(error))
+            for error in exc.errors()
+        ]
+        raise ConfigErrors(errors) from None
+
+
+def load(path: Path, model: type[M]) -> tuple[M, str]:
+    """Read and validate a config file; returns the model and a short hash of the file."""
+    data, raw = read_toml(path)
+    return validate(str(path), model, data), config_hash(raw)
+
+
+def config_hash(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()[:12]

@@ -1,0 +1,51 @@
+"""Fixtures shared by every test tier: private Mosquitto, throwaway PostgreSQL, data dirs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.servers import Mosquitto, postgres_database
+
+SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    """The real vendor files in ../shared/samples (read from there, never copied)."""
+    if not SAMPLES.is_dir():
+        raise RuntimeError(f"vendor samples not found at {SAMPLES}")
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def mosquitto_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """One Mosquitto for the whole session, for tests that only need a working broker."""
+    broker = Mosquitto(workdir=tmp_path_factory.mktemp("mosquitto-session"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A private Mosquitto for one test, free to stop and restart (outage tests)."""
+    broker = Mosquitto(workdir=tmp_path / "mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A throwaway database on the local PostgreSQL, dropped afterwards."""
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path

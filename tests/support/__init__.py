@@ -1,0 +1,1 @@
+"""Shared test support: real servers (Mosquitto, PostgreSQL) started on free loopback ports."""
