@@ -7,7 +7,8 @@ Theory of operation. Each instrument has an ordered set of rules:
   it falls below the boundary. A meter hovering at a boundary does not flap, and "off below
   5 W" always holds whatever the hysteresis;
 * discrete maps (register value or status word -> state);
-* explicit state events from sources (log lines, marker files), which hold until the next event;
+* explicit state events from sources (log lines, marker files), which hold until the next event
+  (an event older than the last one applied is ignored, so late-found files cannot roll back);
 * a declared maintenance flag.
 
 Every rule proposes a candidate; the highest by precedence wins
@@ -129,6 +130,7 @@ class StateInferrer:
         self.readings: dict[str, Value] = {}
         self._event_state: InstrumentState | None = None
         self._event_reason = ""
+        self._event_ts: datetime | None = None
         self._pending: tuple[InstrumentState, datetime, str] | None = None
         self._threshold_state: dict[str, InstrumentState] = {}
 
@@ -138,6 +140,11 @@ class StateInferrer:
         if not reading.ok:
             return transitions
         for event in sorted(reading.events, key=lambda e: e.ts):
+            if self._event_ts is not None and event.ts < self._event_ts:
+                # A newer event already decided (a log file found late): an older one must not
+                # roll the state back, and transitions stay in time order.
+                continue
+            self._event_ts = event.ts
             self._event_state = InstrumentState(event.state)
             self._event_reason = event.reason or f"event {event.state}"
             transitions.extend(self._consider(event.ts, dict(reading.values)))

@@ -254,7 +254,8 @@ class Link(threading.Thread):
 
     def _publish_row(self, row: OutboxRow) -> None:
         historical = (
-            row.boot_id != self.boot_id  # observed before a restart
+            row.offline  # observed while this link was down
+            or row.boot_id != self.boot_id  # observed before a restart
             or row.id <= self._max_sent_id  # sent before, not acknowledged: a resend
             or time.time() - row.created > HISTORICAL_AFTER_S  # waited out an outage
         )

@@ -222,7 +222,9 @@ class Agent:
             payload=payload,
             boot_id=self.boot_id,
             seq=seq,
-            offline=link is None or not link.connected,
+            # Observed during an outage (the link was up before and is down now): replayed later
+            # as historical. Before the first connection the age rule in Link decides.
+            offline=link is not None and link.stats.connects > 0 and not link.connected,
         )
         if link is not None:
             link.wake()

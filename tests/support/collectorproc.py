@@ -1,0 +1,97 @@
+"""Run a real collector process for tests and talk to its API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from support.servers import free_port, wait_for_port
+
+
+@dataclass
+class CollectorProcess:
+    workdir: Path
+    broker: str
+    db: str | None = None
+    token: str = "test-admin-token"
+    client_id: str = "jishi-collector-test"
+    share_group: str | None = None
+    api_port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    def write_config(self) -> Path:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f'data_dir = "{self.workdir}"',
+            "[mqtt]",
+            f'broker = "{self.broker}"',
+            f'client_id = "{self.client_id}"',
+        ]
+        if self.share_group:
+            lines.append(f'share_group = "{self.share_group}"')
+        path = self.workdir / "collector.toml"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def start(self) -> CollectorProcess:
+        config = self.write_config()
+        if not self.api_port:
+            self.api_port = free_port()
+        args = [sys.executable, "-m", "jishi.cli", "collector", "run", "-c", str(config),
+                "--api-port", str(self.api_port)]
+        if self.db:
+            args += ["--db", self.db]
+        env = {**os.environ, "JISHI_ADMIN_TOKEN": self.token}
+        out = (self.workdir / "stdout.log").open("ab")
+        self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+        try:
+            wait_for_port(self.api_port, timeout=30)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(f"collector did not start: {(self.workdir / 'stdout.log').read_text()[-2000:]}") from None
+        return self
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def get(self, path: str, token: str | None = "default") -> tuple[int, Any]:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.api_port}{path}")
+        bearer = self.token if token == "default" else token
+        if bearer:
+            request.add_header("Authorization", f"Bearer {bearer}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            body = exc.read()
+            return exc.code, json.loads(body) if body else None
+
+    def wait_for(self, path: str, predicate: Any, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        body: Any = None
+        while time.monotonic() < deadline:
+            status, body = self.get(path)
+            if status == 200 and predicate(body):
+                return body
+            time.sleep(0.2)
+        raise AssertionError(f"{path} did not satisfy the condition in {timeout} s; last body: {body}")
