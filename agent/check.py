@@ -25,12 +25,14 @@ def _format_values(values: dict[str, Any]) -> str:
     ) or "(no values)"
 
 
-def check_sources(config: AgentConfig, reads: int, out: list[str]) -> bool:
+def check_sources(
+    config: AgentConfig, reads: int, out: list[str], config_dir: Path | None = None
+) -> bool:
     """Read each instrument's sources ``reads`` times; append report lines to ``out``."""
     ok = True
     for instrument in config.instruments:
         out.append(f"instrument {instrument.id} ({instrument.name or 'no name'}):")
-        sources = build_sources(instrument)
+        sources = build_sources(instrument, config_dir=config_dir)
         inferrer = StateInferrer(instrument.rules.to_rules())
         good = {source.name: 0 for source in sources}
         try:
@@ -131,7 +133,7 @@ def check_agent(args: argparse.Namespace) -> int:
     if args.broker:
         config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"broker": args.broker})})
     lines = [f"config {path}: valid ({len(config.instruments)} instrument(s), hash {digest})"]
-    ok = check_sources(config, max(1, args.reads), lines)
+    ok = check_sources(config, max(1, args.reads), lines, path.resolve().parent)
     if not args.no_broker:
         ok = check_broker(config.mqtt, lines) and ok
     for line in lines:

@@ -23,7 +23,13 @@ def run_agent(args: argparse.Namespace) -> int:
     config, digest = load_agent_config(config_path)
     data_dir = resolve_data_dir(args.data_dir, config.data_dir, config_path)
     setup_logging(config.log_level, data_dir / "logs" / "agent.log")
-    agent = Agent(config, config_hash=digest, data_dir=data_dir, broker=args.broker)
+    agent = Agent(
+        config,
+        config_hash=digest,
+        data_dir=data_dir,
+        broker=args.broker,
+        config_dir=config_path.resolve().parent,
+    )
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         agent.stop()

@@ -297,7 +297,8 @@ def load_agent_config(path: Path) -> tuple[AgentConfig, str]:
                     f"use one of {', '.join(sorted(known))}",
                 )
             try:
-                create(source.driver, instrument.source_names()[s_index], source.options).close()
+                options = {"config_dir": str(path.resolve().parent), **source.options}
+                create(source.driver, instrument.source_names()[s_index], options).close()
             except DriverConfigError as exc:
                 raise ConfigError(str(path), key, str(exc)) from None
     return config, digest

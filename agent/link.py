@@ -40,7 +40,8 @@ _HISTORICAL_TRUE = b'"historical":true'
 # CONNACK codes worth a sentence a technician can act on (MQTT 3.1.1 s3.2.2.3, MQTT 5 s3.2.2.2).
 _REFUSAL_HINTS = {
     "Bad user name or password": "check mqtt.username and the password file / variable",
-    "Not authorized": "the broker refused this client: check its ACL and credentials",
+    # Mosquitto 2 answers a wrong password with "Not authorized" too.
+    "Not authorized": "check mqtt.username, the password file / variable and the broker ACL",
     "Client identifier not valid": "the broker rejected the client id",
     "Server unavailable": "the broker is up but not accepting connections",
     "Unsupported protocol version": "set mqtt.protocol to the version the broker speaks",

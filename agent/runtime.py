@@ -16,7 +16,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,6 +94,7 @@ class InstrumentRuntime:
     next_poll: float = 0.0
     next_heartbeat: float = 0.0
     link: Link | None = None
+    silent: bool = False
 
     @property
     def id(self) -> str:
@@ -101,14 +102,19 @@ class InstrumentRuntime:
 
 
 def build_sources(
-    instrument: InstrumentConfig, state_dir: Path | None = None
+    instrument: InstrumentConfig, state_dir: Path | None = None, config_dir: Path | None = None
 ) -> list[SourceState]:
-    """Create the drivers of one instrument (opening nothing until the first poll)."""
+    """Create the drivers of one instrument (opening nothing until the first poll).
+
+    Drivers that keep state (log offsets) get ``state_dir`` in the agent's data dir; relative
+    paths in options are resolved against ``config_dir``, the config file's folder."""
     sources = []
     for name, source in zip(instrument.source_names(), instrument.all_sources(), strict=True):
         options = source.options
         if state_dir is not None and "state_dir" not in options:
             options = {**options, "state_dir": str(state_dir / instrument.id / name)}
+        if config_dir is not None and "config_dir" not in options:
+            options = {**options, "config_dir": str(config_dir)}
         sources.append(SourceState(name=name, driver=create(source.driver, name, options)))
     return sources
 
@@ -148,7 +154,11 @@ class Agent:
         broker: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         publish: bool = True,
+        drivers: Mapping[str, Sequence[Driver]] | None = None,
+        config_dir: Path | None = None,
     ) -> None:
+        """``drivers`` replaces the config's sources of the named instruments with ready-made
+        drivers (the firmware bridge feeds decoded node frames through such drivers)."""
         self.config = config
         if broker is not None:
             config = config.model_copy(
@@ -164,6 +174,8 @@ class Agent:
         self.host = hostname()
         data_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(data_dir / OUTBOX_FILE, max_bytes=config.outbox.max_bytes)
+        self._injected = dict(drivers or {})
+        self.config_dir = config_dir
         self.instruments = [self._build(instrument) for instrument in config.instruments]
         self._stop = threading.Event()
         self._publish = publish
@@ -172,10 +184,16 @@ class Agent:
         self._stopped = False
 
     def _build(self, instrument: InstrumentConfig) -> InstrumentRuntime:
+        injected = self._injected.get(instrument.id)
+        sources = (
+            [SourceState(name=d.name, driver=d) for d in injected]
+            if injected is not None
+            else build_sources(instrument, self.data_dir / "sources", self.config_dir)
+        )
         return InstrumentRuntime(
             config=instrument,
             site=self.config.site_of(instrument),
-            sources=build_sources(instrument, self.data_dir / "sources"),
+            sources=sources,
             inferrer=StateInferrer(instrument.rules.to_rules()),
             heartbeat_s=self.config.heartbeat_of(instrument),
             poll_s=self.config.poll_of(instrument),
@@ -263,10 +281,31 @@ class Agent:
             sources={s.name: s.health() for s in inst.sources},
         )
 
+    def sources_silent(self, inst: InstrumentRuntime, now: datetime) -> bool:
+        """True when no source has read well for ``silence_after``: the agent no longer knows
+        the state, so it stops heartbeats and the collector derives ``unknown`` (DESIGN.md:
+        unknown is never carried forward). Default: two heartbeats or three polls."""
+        good = [s.last_good_read for s in inst.sources if s.last_good_read is not None]
+        if not good:
+            return True
+        limit = max(2 * inst.heartbeat_s, 3 * inst.poll_s)
+        return (now - max(good)).total_seconds() > limit
+
     def _emit_heartbeat(self, inst: InstrumentRuntime, now: datetime) -> None:
         state = inst.inferrer.state
         if state is None:
             return  # nothing observed yet: no heartbeat, so the collector keeps it unknown
+        if self.sources_silent(inst, now):
+            if not inst.silent:
+                inst.silent = True
+                log.warning(
+                    "%s: no good read from any source for a while; heartbeats paused so the "
+                    "collector shows unknown (see 'jishi agent status')", inst.id
+                )
+            return
+        if inst.silent:
+            inst.silent = False
+            log.info("%s: sources read again; heartbeats resumed", inst.id)
         envelope = self._envelope(inst, now)
         message = HeartbeatMessage(
             **envelope,

@@ -125,6 +125,8 @@ class Recorder:
     port: int
     topic: str = "jishi/v1/#"
     client_id: str = "jishi-test-recorder"
+    username: str | None = None
+    password: str | None = None
     messages: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _client: Any = None
@@ -144,6 +146,8 @@ class Recorder:
 
         client.on_connect = on_connect
         client.on_message = on_message
+        if self.username is not None:
+            client.username_pw_set(self.username, self.password)
         client.reconnect_delay_set(0.2, 1)
         client.connect(self.host, self.port)
         client.loop_start()

@@ -1,0 +1,179 @@
+"""The I/O shell of the Modbus driver: one pymodbus client per physical bus, shared by drivers.
+
+Several meters on one RS-485 line (or behind one TCP gateway) are separate sources, often of
+separate instruments, but there is one port. Drivers therefore share a :class:`ModbusBus`
+keyed by the port; requests are serialised by a lock and spaced by ``pause_s``. Every pymodbus
+exception is translated into :class:`BusError` here, so nothing from pymodbus escapes.
+pymodbus is imported on first use (agent RSS budget).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from jishi.drivers.modbus_codec import Request
+
+Transport = Literal["tcp", "rtu", "rtu-over-tcp"]
+
+
+class BusError(Exception):
+    """A request failed: ``kind`` is ``connect``, ``timeout`` or ``exception``."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class BusSettings:
+    transport: Transport
+    host: str | None = None
+    port: int = 502
+    serial_port: str | None = None
+    baudrate: int = 9600
+    parity: str = "N"
+    stopbits: int = 1
+    bytesize: int = 8
+    timeout_s: float = 1.0
+    retries: int = 1
+    pause_s: float = 0.0
+    connect_pause_s: float = 0.0
+
+    @property
+    def key(self) -> str:
+        if self.transport == "rtu":
+            return f"rtu:{self.serial_port}"
+        return f"{self.transport}:{self.host}:{self.port}"
+
+    def describe(self) -> str:
+        if self.transport == "rtu":
+            return f"{self.serial_port} {self.baudrate} {self.bytesize}{self.parity}{self.stopbits}"
+        return f"{self.transport}://{self.host}:{self.port}"
+
+
+class ModbusBus:
+    """A lazily connected pymodbus client; ``read`` returns registers or raises BusError."""
+
+    def __init__(self, settings: BusSettings) -> None:
+        self.settings = settings
+        self.lock = threading.Lock()
+        self.users = 0
+        self._client: Any = None
+        self._last_request = 0.0
+
+    def _connect(self) -> Any:
+        if self._client is not None:
+            return self._client
+        s = self.settings
+        try:
+            from pymodbus.client import ModbusSerialClient, ModbusTcpClient
+            from pymodbus.framer import FramerType
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise BusError("connect", f"pymodbus is not installed ({exc})") from None
+        # pymodbus retries a request itself; its timeout is per attempt.
+        client: ModbusSerialClient | ModbusTcpClient
+        if s.transport == "rtu":
+            client = ModbusSerialClient(
+                str(s.serial_port),
+                framer=FramerType.RTU,
+                baudrate=s.baudrate,
+                parity=s.parity,
+                stopbits=s.stopbits,
+                bytesize=s.bytesize,
+                timeout=s.timeout_s,
+                retries=s.retries,
+            )
+        else:
+            framer = FramerType.RTU if s.transport == "rtu-over-tcp" else FramerType.SOCKET
+            client = ModbusTcpClient(
+                str(s.host), port=s.port, framer=framer, timeout=s.timeout_s, retries=s.retries
+            )
+        try:
+            connected = bool(client.connect())
+        except Exception as exc:
+            connected = False
+            reason = str(exc)
+        else:
+            reason = "refused or unreachable"
+        if not connected:
+            _close_quietly(client)
+            raise BusError("connect", f"cannot connect to {s.describe()}: {reason}")
+        if s.connect_pause_s > 0:
+            # Some gateways drop the first request sent right after the TCP connect.
+            time.sleep(s.connect_pause_s)
+        self._client = client
+        return client
+
+    def read(self, request: Request, device_id: int) -> list[int]:
+        """Execute one read; the caller holds ``lock``."""
+        client = self._connect()
+        wait = self._last_request + self.settings.pause_s - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        method = {
+            1: client.read_coils,
+            2: client.read_discrete_inputs,
+            3: client.read_holding_registers,
+            4: client.read_input_registers,
+        }[request.function]
+        try:
+            response = method(request.address, count=request.count, device_id=device_id)
+        except Exception as exc:
+            self._last_request = time.monotonic()
+            text = str(exc) or type(exc).__name__
+            if "onnect" in type(exc).__name__ or not _is_open(client):
+                self.reset()
+                raise BusError("connect", f"connection lost: {text}") from None
+            raise BusError("timeout", f"no answer from device {device_id}: {text}") from None
+        self._last_request = time.monotonic()
+        if response is None or response.isError():
+            code = getattr(response, "exception_code", None)
+            raise BusError("exception", f"device {device_id} answered exception code {code}")
+        if request.function in (1, 2):
+            return [int(bool(b)) for b in response.bits[: request.count]]
+        return [int(r) for r in response.registers]
+
+    def reset(self) -> None:
+        if self._client is not None:
+            _close_quietly(self._client)
+            self._client = None
+
+
+def _is_open(client: Any) -> bool:
+    try:
+        return bool(client.connected)
+    except Exception:
+        return False
+
+
+def _close_quietly(client: Any) -> None:
+    # Closing a broken client cannot fail louder than the failure that got us here.
+    with contextlib.suppress(Exception):
+        client.close()
+
+
+_BUSES: dict[str, ModbusBus] = {}
+_BUSES_LOCK = threading.Lock()
+
+
+def acquire(settings: BusSettings) -> ModbusBus:
+    """The shared bus for this port (created on first use; the first settings win)."""
+    with _BUSES_LOCK:
+        bus = _BUSES.get(settings.key)
+        if bus is None:
+            bus = _BUSES[settings.key] = ModbusBus(settings)
+        bus.users += 1
+        return bus
+
+
+def release(bus: ModbusBus) -> None:
+    with _BUSES_LOCK:
+        bus.users -= 1
+        if bus.users <= 0:
+            with bus.lock:
+                bus.reset()
+            _BUSES.pop(bus.settings.key, None)

@@ -1,0 +1,1 @@
+"""Device profiles shipped as data (TOML): register maps, serial protocols, log patterns."""

@@ -1,0 +1,133 @@
+"""A simulated Sparkplug B edge node publishing through a real Mosquitto to the bridge:
+births, data, a sequence gap answered by a Rebirth NCMD, death by MQTT will."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+from jishi.firmware_bridge.sparkplug import REBIRTH_METRIC
+from jishi.firmware_bridge.sparkplug_edge import EdgeNode
+from jishi.firmware_bridge.sparkplug_pb import Payload
+from paho.mqtt.enums import CallbackAPIVersion
+from support.servers import Mosquitto
+
+from bridge.conftest import RunningBridge, Watcher
+
+pytestmark = pytest.mark.integration
+
+THRESHOLD = {"reading": "power_w", "off_below": 5, "running_above": 300, "hysteresis": 10}
+
+
+class EdgeClient:
+    """An edge node's MQTT side: NDEATH as the will, births on request, commands received."""
+
+    def __init__(self, broker: Mosquitto, edge: EdgeNode) -> None:
+        self.edge = edge
+        self.commands: list[Payload] = []
+        self.rebirth_requested = threading.Event()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="edge-gw1")
+        will_topic, will_payload = edge.death()
+        self.client.will_set(will_topic, will_payload, qos=1, retain=False)
+        self.client.on_message = self._on_message
+        ready = threading.Event()
+        self.client.on_subscribe = lambda *_: ready.set()
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.loop_start()
+        self.client.subscribe(edge.topic("NCMD"), qos=1)
+        assert ready.wait(5)
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        payload = Payload.FromString(message.payload)
+        self.commands.append(payload)
+        if any(m.name == REBIRTH_METRIC and m.boolean_value for m in payload.metrics):
+            self.rebirth_requested.set()
+
+    def publish(self, message: tuple[str, bytes]) -> None:
+        self.client.publish(message[0], message[1], qos=0).wait_for_publish(5)
+
+    def crash(self) -> None:
+        """Drop the TCP connection without DISCONNECT, so the broker sends the will."""
+        self.client.loop_stop()
+        sock = self.client.socket()
+        assert sock is not None
+        sock.close()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def test_edge_node_births_data_gap_rebirth_death(
+    mosquitto: Mosquitto,
+    bridge_factory: Callable[[dict[str, Any]], RunningBridge],
+    watcher_factory: Callable[..., Watcher],
+) -> None:
+    watcher = watcher_factory(mosquitto, "jishi/v1/#")
+    running = bridge_factory(
+        {
+            "site": "lab",
+            "heartbeat_interval_s": 0.4,
+            "mqtt": {"broker": mosquitto.url},
+            "sparkplug": {
+                "rebirth_min_interval_s": 1,
+                "instruments": [
+                    {
+                        "instrument": "icp-ms-01",
+                        "group": "Lab",
+                        "edge_node": "gw1",
+                        "device": "meter3",
+                        "metrics": {"power_w": "Power/Active"},
+                        "rules": {"threshold": [THRESHOLD]},
+                    }
+                ],
+            },
+        }
+    )
+    bridge = running.bridge
+    assert bridge.sparkplug is not None
+    deadline = time.monotonic() + 5
+    while not bridge.sparkplug.connected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # the bridge's SUBACK
+    edge = EdgeNode("Lab", "gw1", bd_seq=0)
+    client = EdgeClient(mosquitto, edge)
+
+    def states() -> list[str]:
+        return [m["state"] for m in watcher.json("/icp-ms-01/state")]
+
+    client.publish(edge.birth({"Node/Uptime": 10}, now()))
+    client.publish(edge.device_birth("meter3", {"Power/Active": 120.0, "Freq": 50.0}, now()))
+    watcher.wait_for(lambda w: states() == ["idle"], what="idle from DBIRTH")
+    assert watcher.json("/icp-ms-01/status")[-1]["online"] is True
+    client.publish(edge.data({"Power/Active": 900.0}, now(), device="meter3"))
+    watcher.wait_for(lambda w: states() == ["idle", "running"], what="running from DDATA")
+
+    # A lost message: the host drops the next one and asks for a rebirth on NCMD.
+    edge.skip()
+    client.publish(edge.data({"Power/Active": 2.0}, now(), device="meter3"))
+    assert client.rebirth_requested.wait(5)
+    assert states() == ["idle", "running"]  # the out-of-sequence data was not used
+    client.publish(edge.birth({"Node/Uptime": 11}, now()))
+    client.publish(edge.device_birth("meter3", {"Power/Active": 1.0, "Freq": 50.0}, now()))
+    watcher.wait_for(lambda w: states() == ["idle", "running", "off"], what="off after rebirth")
+    watcher.wait_for(lambda w: len(w.json("/icp-ms-01/hb")) >= 2, what="heartbeats")
+
+    # The edge node dies: the broker publishes its NDEATH will; the instrument goes offline
+    # and its heartbeats stop.
+    client.crash()
+    watcher.wait_for(
+        lambda w: w.json("/icp-ms-01/status")[-1]["online"] is False, what="online false"
+    )
+    time.sleep(0.3)
+    count = len(watcher.json("/icp-ms-01/hb"))
+    time.sleep(1.0)
+    assert len(watcher.json("/icp-ms-01/hb")) == count
+    snapshot = bridge.snapshot()
+    assert snapshot["sparkplug"]["commands_sent"] == 1
+    assert snapshot["instruments"]["icp-ms-01"]["alive"] is False

@@ -1,0 +1,1 @@
+"""Driver tests: pure codecs, real sample files, and real peers (pymodbus, socat ptys)."""
