@@ -1,0 +1,116 @@
+"""Service definitions and ``jishi agent status``.
+
+The systemd unit is checked by running its ExecStart line for real against Mosquitto (no
+systemd runs in this container). The WinSW XML cannot be run here (no Windows service
+manager); it is parsed and its command line checked.
+"""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from support.agentproc import Recorder, sim_agent_toml
+from support.servers import Mosquitto
+
+from jishi.agent.service import winsw_xml
+
+pytestmark = pytest.mark.integration
+
+
+def test_install_service_writes_a_unit_whose_command_runs(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(sim_agent_toml(mosquitto.url, instruments={"nmr-1": [("running", 3600.0)]}))
+    units = tmp_path / "units"
+    result = subprocess.run(
+        [sys.executable, "-m", "jishi.cli", "agent", "install-service", "-c", str(config),
+         "--data-dir", str(tmp_path / "data"), "--unit-dir", str(units), "--no-enable"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    unit = (units / "jishi-agent.service").read_text()
+    assert "Restart=always" in unit and "KillSignal=SIGTERM" in unit
+    assert "WantedBy=multi-user.target" in unit
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    command = shlex.split(exec_start.removeprefix("ExecStart="))
+    assert command[-6:] == ["agent", "run", "-c", str(config), "--data-dir", str(tmp_path / "data")]
+
+    recorder = Recorder("127.0.0.1", mosquitto.port).start()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert recorder.wait_for(lambda: any(m["state"] == "running" for m in recorder.of_kind("state", "nmr-1")), 20)
+        status = subprocess.run(
+            [sys.executable, "-m", "jishi.cli", "agent", "status", "--data-dir", str(tmp_path / "data")],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout
+        assert "running" in status and "nmr-1" in status
+        process.send_signal(signal.SIGTERM)  # what systemd sends
+        assert process.wait(30) == 0
+        assert recorder.wait_for(lambda: recorder.of_kind("status", "nmr-1")[-1]["online"] is False, 10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        recorder.stop()
+    status = subprocess.run(
+        [sys.executable, "-m", "jishi.cli", "agent", "status", "--data-dir", str(tmp_path / "data"), "--json"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout
+    assert '"running": false' in status
+    assert '"depth": 0' in status
+
+
+def test_install_service_refuses_a_broken_config(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text('site = "lab"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "jishi.cli", "agent", "install-service", "-c", str(config),
+         "--unit-dir", str(tmp_path / "units"), "--no-enable"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "instruments" in result.stderr
+    assert not (tmp_path / "units").exists()
+
+
+def test_winsw_definition() -> None:
+    # A mock of sorts: no Windows service manager exists here, so only the XML is checked.
+    xml = winsw_xml(Path(r"C:\jishi\agent.toml"), Path(r"C:\ProgramData\jishi\agent"))
+    root = ET.fromstring(xml)
+    assert root.findtext("id") == "jishi-agent"
+    assert root.findtext("startmode") == "Automatic"
+    arguments = root.findtext("arguments") or ""
+    assert '"agent" "run" "-c" "C:\\jishi\\agent.toml"' in arguments
+    assert root.find("onfailure").get("action") == "restart"  # type: ignore[union-attr]
+
+
+def test_status_without_data_dir_says_what_to_do(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "jishi.cli", "agent", "status", "--data-dir", str(tmp_path / "none")],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2
+    assert "give --data-dir or -c agent.toml" in result.stderr
+
+
+def test_mqtt5_agent(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(sim_agent_toml(mosquitto.url, instruments={"ms-1": [("idle", 3600.0)]}, extra_mqtt='protocol = "5"'))
+    recorder = Recorder("127.0.0.1", mosquitto.port).start()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jishi.cli", "agent", "run", "-c", str(config), "--data-dir", str(tmp_path / "d")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert recorder.wait_for(lambda: len(recorder.of_kind("hb", "ms-1")) >= 2, 20)
+        assert recorder.of_kind("state", "ms-1")[0]["state"] == "idle"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+        recorder.stop()
+    time.sleep(0)
