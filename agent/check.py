@@ -16,13 +16,36 @@ from typing import Any
 from jishi.agent.config import AgentConfig, MqttConfig, load_agent_config
 from jishi.agent.inference import StateInferrer
 from jishi.agent.runtime import build_sources, poll_sources
+from jishi.drivers.base import Reading
+
 from jishi.errors import ConfigError
 
 
 def _format_values(values: dict[str, Any]) -> str:
-    return ", ".join(
-        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
-    ) or "(no values)"
+    return (
+        ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+        or "(no values)"
+    )
+
+
+def _report(name: str, readings: list[Reading], out: list[str]) -> int:
+    """Append what one source read; returns how many readings were good."""
+    good = 0
+    if not readings:
+        out.append(f"  source {name}: nothing new this time")
+    for reading in readings:
+        if not reading.ok:
+            out.append(f"  source {name}: READ FAILED: {reading.error}")
+            continue
+        good += 1
+        out.append(f"  source {name}: {_format_values(dict(reading.values))}")
+        if reading.raw:
+            out.append(f"    raw: {reading.raw[:200]}")
+        out.extend(
+            f"    event: {event.ts.isoformat()} -> {event.state} ({event.reason})"
+            for event in reading.events
+        )
+    return good
 
 
 def check_sources(
@@ -39,19 +62,11 @@ def check_sources(
             for attempt in range(reads):
                 if attempt:
                     time.sleep(config.poll_of(instrument))
-                readings = poll_sources(sources, datetime.now(UTC))
-                for source, reading in zip(sources, readings, strict=False):
-                    if reading.ok:
-                        good[source.name] += 1
-                        out.append(f"  source {source.name}: {_format_values(dict(reading.values))}")
-                        if reading.raw:
-                            out.append(f"    raw: {reading.raw[:200]}")
-                        for event in reading.events:
-                            out.append(f"    event: {event.ts.isoformat()} -> {event.state} ({event.reason})")
-                    else:
-                        out.append(f"  source {source.name}: READ FAILED: {reading.error}")
-                for reading in readings:
-                    inferrer.feed(reading)
+                for source in sources:
+                    readings = poll_sources([source], datetime.now(UTC))
+                    good[source.name] += _report(source.name, readings, out)
+                    for reading in readings:
+                        inferrer.feed(reading)
         finally:
             for source in sources:
                 source.driver.close()
@@ -76,11 +91,12 @@ def check_sources(
 def check_broker(mqtt: MqttConfig, out: list[str], timeout: float = 10.0) -> bool:
     """Connect once with the configured credentials and TLS; report what the broker said."""
     import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
 
     url = mqtt.url
     result: dict[str, Any] = {}
     client = paho.Client(
-        paho.CallbackAPIVersion.VERSION2,
+        CallbackAPIVersion.VERSION2,
         client_id=f"jishi-check-{int(time.time())}",
         protocol=paho.MQTTv5 if mqtt.protocol == "5" else paho.MQTTv311,
         reconnect_on_failure=False,
@@ -118,10 +134,14 @@ def check_broker(mqtt: MqttConfig, out: list[str], timeout: float = 10.0) -> boo
     reason = result.get("reason")
     client.disconnect()
     if reason is None:
-        out.append(f"broker {url}: no answer to CONNECT within {timeout:.0f} s (TLS or protocol mismatch?)")
+        out.append(
+            f"broker {url}: no answer to CONNECT within {timeout:.0f} s (TLS or protocol mismatch?)"
+        )
         return False
     if getattr(reason, "is_failure", False):
-        out.append(f"broker {url}: refused: {reason}; check mqtt.username, the password and the broker ACL")
+        out.append(
+            f"broker {url}: refused: {reason}; check mqtt.username, the password and the broker ACL"
+        )
         return False
     out.append(f"broker {url}: connected ({mqtt.protocol}, {'TLS' if mqtt.uses_tls else 'no TLS'})")
     return True
@@ -131,7 +151,9 @@ def check_agent(args: argparse.Namespace) -> int:
     path = Path(args.config)
     config, digest = load_agent_config(path)
     if args.broker:
-        config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"broker": args.broker})})
+        config = config.model_copy(
+            update={"mqtt": config.mqtt.model_copy(update={"broker": args.broker})}
+        )
     lines = [f"config {path}: valid ({len(config.instruments)} instrument(s), hash {digest})"]
     ok = check_sources(config, max(1, args.reads), lines, path.resolve().parent)
     if not args.no_broker:

@@ -48,10 +48,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "stays in the outbox and is replayed on the next start.",
     )
     run.add_argument("-c", "--config", required=True, metavar="FILE", help="agent.toml")
-    run.add_argument("--broker", metavar="URL", help="override mqtt.broker, e.g. mqtt://127.0.0.1:1883")
     run.add_argument(
-        "--data-dir", metavar="DIR", help="outbox, offsets, status and logs (default: data_dir "
-        "from the config, else a per-platform folder)"
+        "--broker", metavar="URL", help="override mqtt.broker, e.g. mqtt://127.0.0.1:1883"
+    )
+    run.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="outbox, offsets, status and logs (default: data_dir "
+        "from the config, else a per-platform folder)",
     )
     run.set_defaults(handler=_run)
 
@@ -65,7 +69,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check.add_argument("-c", "--config", required=True, metavar="FILE", help="agent.toml")
     check.add_argument("--broker", metavar="URL", help="override mqtt.broker")
     check.add_argument("--no-broker", action="store_true", help="skip the broker test")
-    check.add_argument("--reads", type=int, default=1, metavar="N", help="read each source N times (default 1)")
+    check.add_argument(
+        "--reads", type=int, default=1, metavar="N", help="read each source N times (default 1)"
+    )
     check.set_defaults(handler=_check)
 
     status = commands.add_parser(
@@ -90,8 +96,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     service.add_argument("--name", default="jishi-agent", help="unit name (default jishi-agent)")
     service.add_argument("--user", default=None, help="run as this user (default root)")
     service.add_argument(
-        "--unit-dir", default="/etc/systemd/system", metavar="DIR",
-        help="where to write the unit (default /etc/systemd/system)"
+        "--unit-dir",
+        default="/etc/systemd/system",
+        metavar="DIR",
+        help="where to write the unit (default /etc/systemd/system)",
     )
-    service.add_argument("--no-enable", action="store_true", help="write the unit only; do not call systemctl")
+    service.add_argument(
+        "--no-enable", action="store_true", help="write the unit only; do not call systemctl"
+    )
     service.set_defaults(handler=_install_service)

@@ -15,6 +15,7 @@ from jishi.agent.config import load_agent_config
 from jishi.agent.outbox import read_stats
 from jishi.agent.paths import default_data_dir, resolve_data_dir
 from jishi.agent.runtime import OUTBOX_FILE, STATUS_FILE, Agent
+
 from jishi.logs import setup_logging
 
 
@@ -72,7 +73,9 @@ def status_report(data_dir: Path) -> dict[str, Any]:
             "depth": stats.depth,
             "bytes": stats.bytes,
             "by_kind": stats.depth_by_kind,
-            "oldest_unsent_age_s": None if stats.oldest_created is None else now - stats.oldest_created,
+            "oldest_unsent_age_s": None
+            if stats.oldest_created is None
+            else now - stats.oldest_created,
             "dropped": stats.dropped,
         },
         "agent": status.get("agent"),
@@ -111,7 +114,9 @@ def show_status(args: argparse.Namespace) -> int:
     console = Console()
     outbox = report["outbox"]
     running = "running" if report["running"] else "not running (status file stale or missing)"
-    console.print(f"[bold]agent[/bold] {report['agent'] or '?'}  {running}  broker {report['broker'] or '?'}")
+    console.print(
+        f"[bold]agent[/bold] {report['agent'] or '?'}  {running}  broker {report['broker'] or '?'}"
+    )
     console.print(f"data dir {report['data_dir']}")
     if outbox is None:
         console.print("outbox: none yet")
@@ -121,7 +126,17 @@ def show_status(args: argparse.Namespace) -> int:
             f"{', '.join(f'{k} {v}' for k, v in sorted(outbox['by_kind'].items())) or 'empty'}), "
             f"oldest {_age(outbox['oldest_unsent_age_s'])}, dropped heartbeats {outbox['dropped']}"
         )
-    table = Table("instrument", "state", "since", "connected", "last publish", "source", "last good read", "errors", "last error")
+    table = Table(
+        "instrument",
+        "state",
+        "since",
+        "connected",
+        "last publish",
+        "source",
+        "last good read",
+        "errors",
+        "last error",
+    )
     now = time.time()
     for inst in report["instruments"]:
         sources = inst.get("sources", {}) or {"-": {}}
@@ -132,7 +147,9 @@ def show_status(args: argparse.Namespace) -> int:
                 (inst.get("state") or "-") if first else "",
                 (inst.get("since") or "-") if first else "",
                 ("yes" if inst.get("connected") else "no") if first else "",
-                _age(None if inst.get("last_publish") is None else now - inst["last_publish"]) if first else "",
+                _age(None if inst.get("last_publish") is None else now - inst["last_publish"])
+                if first
+                else "",
                 name,
                 src.get("last_good_read") or "-",
                 str(src.get("read_errors", 0)),

@@ -8,9 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from jishi import config as config_io
 from jishi.agent.inference import DiscreteRule, Rules, ThresholdRule
 from jishi.agent.wire import (
     DEFAULT_HEARTBEAT_INTERVAL_S,
@@ -18,6 +15,9 @@ from jishi.agent.wire import (
     ID_PATTERN,
     InstrumentState,
 )
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from jishi import config as config_io
 from jishi.errors import ConfigError
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -206,7 +206,9 @@ class InstrumentConfig(_Strict):
     @model_validator(mode="after")
     def _one_way_to_give_sources(self) -> InstrumentConfig:
         if self.source is not None and self.sources:
-            raise ValueError("give either [instruments.source] or [[instruments.sources]], not both")
+            raise ValueError(
+                "give either [instruments.source] or [[instruments.sources]], not both"
+            )
         if self.source is None and not self.sources:
             raise ValueError("no source: add an [instruments.source] table with a driver")
         return self
@@ -217,7 +219,9 @@ class InstrumentConfig(_Strict):
     def source_names(self) -> list[str]:
         names = []
         for index, source in enumerate(self.all_sources()):
-            names.append(source.name or (source.driver if index == 0 else f"{source.driver}-{index}"))
+            names.append(
+                source.name or (source.driver if index == 0 else f"{source.driver}-{index}")
+            )
         return names
 
 

@@ -15,6 +15,7 @@ collector dedupes on ``(boot_id, seq)``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
@@ -59,7 +60,7 @@ def mark_historical(payload: bytes) -> bytes:
 def backoff_delay(attempt: int, minimum: float, maximum: float, rng: random.Random) -> float:
     """Exponential backoff with jitter: somewhere in [50 %, 100 %] of min * 2^attempt, capped,
     so a fleet of agents does not reconnect in lockstep after a broker restart."""
-    ceiling = min(maximum, minimum * (2 ** min(attempt, 30)))
+    ceiling: float = min(maximum, minimum * (2.0 ** min(attempt, 30)))
     return ceiling * (0.5 + 0.5 * rng.random())
 
 
@@ -155,10 +156,11 @@ class Link(threading.Thread):
 
     def _make_client(self) -> Any:
         import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion
 
         protocol = paho.MQTTv5 if self.mqtt.protocol == "5" else paho.MQTTv311
         client = paho.Client(
-            paho.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=protocol,
             clean_session=True if protocol == paho.MQTTv311 else None,
@@ -194,14 +196,17 @@ class Link(threading.Thread):
             self._note_error(f"cannot connect to {url}: {exc}")
             return False
         deadline = time.monotonic() + 10
-        while self._connack is None and time.monotonic() < deadline and not self._stopping.is_set():
-            if client.loop(timeout=0.1) != 0:
+        while self._connack_seen() is None and time.monotonic() < deadline:
+            if self._stopping.is_set() or client.loop(timeout=0.1) != 0:
                 break
-        if self._connack is None or not self._connack[0]:
-            reason = self._connack[1] if self._connack else "no CONNACK (connection dropped)"
+        connack = self._connack_seen()
+        if connack is None or not connack[0]:
+            reason = connack[1] if connack else "no CONNACK (connection dropped)"
             hint = next((h for k, h in _REFUSAL_HINTS.items() if k in reason), None)
             self.stats.refusals += 1
-            self._note_error(f"broker {url} refused the connection: {reason}" + (f"; {hint}" if hint else ""))
+            self._note_error(
+                f"broker {url} refused the connection: {reason}" + (f"; {hint}" if hint else "")
+            )
             _close_quietly(client)
             return False
         self._client = client
@@ -214,6 +219,10 @@ class Link(threading.Thread):
         log.info("%s: connected to %s", self.instrument, url)
         client.publish(self.status_topic, self._birth(), qos=1, retain=True)
         return True
+
+    def _connack_seen(self) -> tuple[bool, str] | None:
+        """(accepted, reason) once the CONNACK callback ran (set from inside ``loop``)."""
+        return self._connack
 
     def _note_error(self, message: str) -> None:
         # Log each distinct problem once at WARNING, repeats at DEBUG: a broker down for a
@@ -319,23 +328,21 @@ class Link(threading.Thread):
             return
         self._acked.append(row_id)
 
-    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
         self.stats.connected = False
 
 
 def _close_quietly(client: Any) -> None:
     if client is None:
         return
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         sock = client.socket()
         if sock is not None:
             sock.close()
-    except (OSError, AttributeError):
-        pass
-    try:
-        client._reset_sockets()  # noqa: SLF001 - paho keeps a socket pair per client
-    except (OSError, AttributeError):
-        pass
+    with contextlib.suppress(OSError, AttributeError):
+        client._reset_sockets()  # paho keeps a socket pair per client
 
 
 def default_client_id(site: str, instrument: str, agent: str) -> str:

@@ -86,9 +86,7 @@ class Outbox:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
-        row = self._db.execute(
-            "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox"
-        ).fetchone()
+        row = self._db.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetchone()
         self._bytes = int(row[0])
         self._dropped = int(self._meta("dropped") or 0)
         self._last_drop_log = -1e9
@@ -176,7 +174,9 @@ class Outbox:
         if self._bytes > self.max_bytes:
             log.warning(
                 "outbox holds %d bytes of state/session messages, above its %d byte bound; "
-                "they are never dropped", self._bytes, self.max_bytes,
+                "they are never dropped",
+                self._bytes,
+                self.max_bytes,
             )
 
     def ack(self, row_ids: Iterable[int]) -> None:

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jishi import __version__
 from jishi.agent.config import AgentConfig, InstrumentConfig
 from jishi.agent.inference import StateInferrer, Transition
 from jishi.agent.link import Link, default_client_id, hostname
@@ -41,6 +40,8 @@ from jishi.agent.wire import (
 )
 from jishi.drivers.base import Driver, Reading
 from jishi.drivers.registry import create
+
+from jishi import __version__
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +120,7 @@ def build_sources(
     return sources
 
 
-def poll_sources(
-    runtime_sources: list[SourceState], now: datetime
-) -> list[Reading]:
+def poll_sources(runtime_sources: list[SourceState], now: datetime) -> list[Reading]:
     """Poll every source once; failures become error readings and are counted."""
     readings: list[Reading] = []
     for source in runtime_sources:
@@ -231,7 +230,9 @@ class Agent:
     def offline(self, inst: InstrumentRuntime) -> bytes:
         return encode(StatusMessage(**self._envelope(inst, self.clock()), online=False))
 
-    def _enqueue(self, inst: InstrumentRuntime, kind: MessageKind, payload: bytes, seq: int) -> None:
+    def _enqueue(
+        self, inst: InstrumentRuntime, kind: MessageKind, payload: bytes, seq: int
+    ) -> None:
         link = inst.link
         self.outbox.put(
             instrument=inst.id,
@@ -273,7 +274,9 @@ class Agent:
         good = [s.last_good_read for s in inst.sources if s.last_good_read is not None]
         return AgentHealth(
             outbox_depth=stats.depth,
-            oldest_unsent_s=None if stats.oldest_created is None else round(now - stats.oldest_created, 3),
+            oldest_unsent_s=None
+            if stats.oldest_created is None
+            else round(now - stats.oldest_created, 3),
             dropped=self.outbox.dropped,
             last_good_read=max(good) if good else None,
             read_errors=sum(s.read_errors for s in inst.sources),
@@ -300,7 +303,8 @@ class Agent:
                 inst.silent = True
                 log.warning(
                     "%s: no good read from any source for a while; heartbeats paused so the "
-                    "collector shows unknown (see 'jishi agent status')", inst.id
+                    "collector shows unknown (see 'jishi agent status')",
+                    inst.id,
                 )
             return
         if inst.silent:
@@ -384,7 +388,9 @@ class Agent:
                 wall = time.time()
                 if abs((wall - last_wall) - (mono - last_mono)) > CLOCK_JUMP_S:
                     self.clock_jumps += 1
-                    log.warning("wall clock jumped by %.1f s", (wall - last_wall) - (mono - last_mono))
+                    log.warning(
+                        "wall clock jumped by %.1f s", (wall - last_wall) - (mono - last_mono)
+                    )
                 last_wall, last_mono = wall, mono
                 self.tick(mono)
                 if mono >= next_status:
@@ -430,7 +436,9 @@ class Agent:
                     "last_error": link.last_error if link else None,
                     "sources": {
                         s.name: {
-                            "last_good_read": s.last_good_read.isoformat() if s.last_good_read else None,
+                            "last_good_read": s.last_good_read.isoformat()
+                            if s.last_good_read
+                            else None,
                             "read_errors": s.read_errors,
                             "last_error": s.last_error,
                             "values": s.last_values,

@@ -17,6 +17,7 @@ from xml.sax.saxutils import escape
 
 from jishi.agent.config import load_agent_config
 from jishi.agent.paths import resolve_data_dir
+
 from jishi.errors import JishiError
 
 
@@ -30,7 +31,9 @@ def jishi_command() -> list[str]:
 
 def systemd_unit(config: Path, data_dir: Path, user: str | None = None) -> str:
     """A unit that restarts the agent whenever it stops and gives it time to say goodbye."""
-    command = shlex.join([*jishi_command(), "agent", "run", "-c", str(config), "--data-dir", str(data_dir)])
+    command = shlex.join(
+        [*jishi_command(), "agent", "run", "-c", str(config), "--data-dir", str(data_dir)]
+    )
     lines = [
         "[Unit]",
         "Description=jishi instrument agent (machine-hours telemetry)",
@@ -59,23 +62,28 @@ def systemd_unit(config: Path, data_dir: Path, user: str | None = None) -> str:
 def winsw_xml(config: Path, data_dir: Path, service_id: str = "jishi-agent") -> str:
     """A WinSW service definition (docs/agent.md, "Windows")."""
     command = jishi_command()
-    arguments = " ".join(f'"{a}"' for a in [*command[1:], "agent", "run", "-c", str(config), "--data-dir", str(data_dir)])
+    arguments = " ".join(
+        f'"{a}"'
+        for a in [*command[1:], "agent", "run", "-c", str(config), "--data-dir", str(data_dir)]
+    )
     return "\n".join(
         [
             "<service>",
             f"  <id>{escape(service_id)}</id>",
             "  <name>jishi instrument agent</name>",
-            "  <description>Publishes this instrument's run-state for machine-hour reporting.</description>",
+            "  <description>Publishes this instrument's run-state for machine-hour reporting."
+            "</description>",
             f"  <executable>{escape(command[0])}</executable>",
             f"  <arguments>{escape(arguments)}</arguments>",
             f"  <workingdirectory>{escape(str(data_dir))}</workingdirectory>",
             "  <startmode>Automatic</startmode>",
             "  <delayedAutoStart>true</delayedAutoStart>",
-            "  <onfailure action=\"restart\" delay=\"10 sec\"/>",
+            '  <onfailure action="restart" delay="10 sec"/>',
             "  <resetfailure>1 hour</resetfailure>",
             # WinSW sends Ctrl+C first; the agent then sends online:false and exits.
             "  <stoptimeout>30 sec</stoptimeout>",
-            "  <log mode=\"roll-by-size\"><sizeThreshold>5120</sizeThreshold><keepFiles>5</keepFiles></log>",
+            '  <log mode="roll-by-size"><sizeThreshold>5120</sizeThreshold>'
+            "<keepFiles>5</keepFiles></log>",
             "</service>",
             "",
         ]

@@ -248,7 +248,9 @@ def is_identifier(value: str) -> bool:
     return bool(_ID_RE.match(value))
 
 
-def build_topic(site: str, instrument: str, kind: MessageKind, root: str = DEFAULT_TOPIC_ROOT) -> str:
+def build_topic(
+    site: str, instrument: str, kind: MessageKind, root: str = DEFAULT_TOPIC_ROOT
+) -> str:
     """The topic of one kind of message about one instrument."""
     for label, value in (("site", site), ("instrument", instrument)):
         if not is_identifier(value):

@@ -22,10 +22,9 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from support.servers import Mosquitto  # noqa: E402
-
-from jishi.agent import wire  # noqa: E402
-from jishi.agent.outbox import Outbox, read_stats  # noqa: E402
+from jishi.agent import wire
+from jishi.agent.outbox import Outbox, read_stats
+from support.servers import Mosquitto
 
 AGENT_TOML = """
 site = "bench"
@@ -61,8 +60,19 @@ def write_config(path: Path, broker: str, ids: list[str], window: int = 100) -> 
 
 def agent(config: Path, data_dir: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "jishi.cli", "agent", "run", "-c", str(config), "--data-dir", str(data_dir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "jishi.cli",
+            "agent",
+            "run",
+            "-c",
+            str(config),
+            "--data-dir",
+            str(data_dir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -101,10 +111,20 @@ def replay(workdir: Path, broker: Mosquitto, count: int) -> float:
     print(f"  filling the outbox with {count} heartbeats", flush=True)
     for seq in range(count):
         payload = wire.encode(
-            wire.HeartbeatMessage(instrument="nmr-1", site="bench", boot_id=boot, seq=seq, ts=now,
-                                  state="running", since=now, readings={"power_w": 850.0})
+            wire.HeartbeatMessage(
+                instrument="nmr-1",
+                site="bench",
+                boot_id=boot,
+                seq=seq,
+                ts=now,
+                state="running",
+                since=now,
+                readings={"power_w": 850.0},
+            )
         )
-        outbox.put(instrument="nmr-1", kind="hb", topic=topic, payload=payload, boot_id=boot, seq=seq)
+        outbox.put(
+            instrument="nmr-1", kind="hb", topic=topic, payload=payload, boot_id=boot, seq=seq
+        )
     outbox.close()
     config = workdir / "replay.toml"
     write_config(config, broker.url, ["nmr-1"])

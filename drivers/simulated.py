@@ -94,7 +94,7 @@ def parse_steps(raw: Any, where: str = "scenario") -> tuple[Step, ...]:
             or isinstance(item[1], bool)
         ):
             raise DriverConfigError(
-                f"{where}[{index}]: expected [state, seconds], e.g. [\"running\", 600], got {item!r}"
+                f'{where}[{index}]: expected [state, seconds], e.g. ["running", 600], got {item!r}'
             )
         state, seconds = item[0], float(item[1])
         if state not in NOMINAL_POWER_W:

@@ -64,8 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write the JSON Schema of every MQTT message (status, state, hb, session).",
     )
     schema.add_argument(
-        "-o", "--out", metavar="DIR", help="write one <kind>.schema.json per message into DIR "
-        "(default: all schemas as one JSON object on stdout)"
+        "-o",
+        "--out",
+        metavar="DIR",
+        help="write one <kind>.schema.json per message into DIR "
+        "(default: all schemas as one JSON object on stdout)",
     )
     schema.set_defaults(handler=_schema)
     return parser

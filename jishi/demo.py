@@ -21,28 +21,65 @@ log = logging.getLogger(__name__)
 # Instruments of a typical shared-instrument centre, each with its own rhythm (scenario
 # seconds at --speed 1). Power levels come from the simulator; thresholds turn them back.
 CATALOGUE: list[dict[str, Any]] = [
-    {"id": "nmr-600", "name": "600 MHz NMR spectrometer", "unit": "chemistry-centre",
-     "scenario": [["running", 90], ["idle", 30], ["running", 60], ["idle", 20], ["off", 20]]},
-    {"id": "sem-01", "name": "Scanning electron microscope", "unit": "materials-lab",
-     "scenario": [["idle", 40], ["running", 80], ["fault", 15], ["idle", 25]]},
-    {"id": "seq-nextseq", "name": "NextSeq 550 sequencer", "unit": "genomics-core",
-     "category": "specialised",
-     "scenario": [["running", 150], ["idle", 30], ["maintenance", 30], ["off", 15]]},
-    {"id": "xrd-02", "name": "X-ray diffractometer", "unit": "materials-lab",
-     "scenario": [["off", 20], ["idle", 20], ["running", 45], ["idle", 15]]},
-    {"id": "lcms-03", "name": "LC-MS/MS", "unit": "chemistry-centre",
-     "scenario": [["running", 60], ["idle", 10], ["running", 60], ["idle", 40]]},
-    {"id": "tem-200", "name": "200 kV transmission electron microscope", "unit": "materials-lab",
-     "category": "specialised", "scenario": [["idle", 60], ["running", 120], ["off", 30]]},
-    {"id": "confocal-1", "name": "Confocal microscope", "unit": "bio-imaging",
-     "scenario": [["running", 50], ["idle", 50], ["off", 25]]},
-    {"id": "icp-ms", "name": "ICP-MS", "unit": "chemistry-centre",
-     "scenario": [["idle", 30], ["running", 30], ["fault", 10], ["off", 30]]},
+    {
+        "id": "nmr-600",
+        "name": "600 MHz NMR spectrometer",
+        "unit": "chemistry-centre",
+        "scenario": [["running", 90], ["idle", 30], ["running", 60], ["idle", 20], ["off", 20]],
+    },
+    {
+        "id": "sem-01",
+        "name": "Scanning electron microscope",
+        "unit": "materials-lab",
+        "scenario": [["idle", 40], ["running", 80], ["fault", 15], ["idle", 25]],
+    },
+    {
+        "id": "seq-nextseq",
+        "name": "NextSeq 550 sequencer",
+        "unit": "genomics-core",
+        "category": "specialised",
+        "scenario": [["running", 150], ["idle", 30], ["maintenance", 30], ["off", 15]],
+    },
+    {
+        "id": "xrd-02",
+        "name": "X-ray diffractometer",
+        "unit": "materials-lab",
+        "scenario": [["off", 20], ["idle", 20], ["running", 45], ["idle", 15]],
+    },
+    {
+        "id": "lcms-03",
+        "name": "LC-MS/MS",
+        "unit": "chemistry-centre",
+        "scenario": [["running", 60], ["idle", 10], ["running", 60], ["idle", 40]],
+    },
+    {
+        "id": "tem-200",
+        "name": "200 kV transmission electron microscope",
+        "unit": "materials-lab",
+        "category": "specialised",
+        "scenario": [["idle", 60], ["running", 120], ["off", 30]],
+    },
+    {
+        "id": "confocal-1",
+        "name": "Confocal microscope",
+        "unit": "bio-imaging",
+        "scenario": [["running", 50], ["idle", 50], ["off", 25]],
+    },
+    {
+        "id": "icp-ms",
+        "name": "ICP-MS",
+        "unit": "chemistry-centre",
+        "scenario": [["idle", 30], ["running", 30], ["fault", 10], ["off", 30]],
+    },
 ]
 
 STATE_STYLE = {
-    "running": "bold green", "idle": "yellow", "off": "dim", "fault": "bold red",
-    "maintenance": "magenta", "unknown": "bold white on red",
+    "running": "bold green",
+    "idle": "yellow",
+    "off": "dim",
+    "fault": "bold red",
+    "maintenance": "magenta",
+    "unknown": "bold white on red",
 }
 
 
@@ -66,10 +103,19 @@ def demo_instruments(count: int, speed: float) -> list[dict[str, Any]]:
                     "seed": index,
                 },
                 "rules": {
-                    "threshold": [{"reading": "power_w", "off_below": 5, "running_above": 300, "hysteresis": 10}],
+                    "threshold": [
+                        {
+                            "reading": "power_w",
+                            "off_below": 5,
+                            "running_above": 300,
+                            "hysteresis": 10,
+                        }
+                    ],
                     # The simulator draws 60 W in fault and 40 W in maintenance; a real
                     # instrument would say so through a status word (docs/drivers.md).
-                    "discrete": [{"reading": "power_w", "states": {"60": "fault", "40": "maintenance"}}],
+                    "discrete": [
+                        {"reading": "power_w", "states": {"60": "fault", "40": "maintenance"}}
+                    ],
                 },
             }
         )
@@ -194,9 +240,12 @@ def _live_table(collector: Any, stop: threading.Event, deadline: float | None) -
         for row in rows:
             state = row["state"]
             table.add_row(
-                row["id"], row["name"], row["unit"] or "",
+                row["id"],
+                row["name"],
+                row["unit"] or "",
                 f"[{STATE_STYLE.get(state, '')}]{state}[/]",
-                (row["since"] or "")[11:19], "yes" if row["online"] else "no",
+                (row["since"] or "")[11:19],
+                "yes" if row["online"] else "no",
                 (row["last_seen"] or "")[11:19],
             )
         if not rows:

@@ -22,7 +22,7 @@ class ConfigError(JishiError):
         super().__init__(text)
 
 
-class ConfigErrors(ConfigError):
+class ConfigErrors(ConfigError):  # noqa: N818 - a collection of ConfigError
     """Several problems in one file, reported together so a technician fixes them in one pass."""
 
     def __init__(self, errors: list[ConfigError]) -> None:

@@ -13,7 +13,9 @@ from jishi.cli import main
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "jishi.cli", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "jishi.cli", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_help_lists_commands() -> None:
@@ -35,7 +37,12 @@ def test_schema_stdout_and_folder(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert set(schemas) == {"status", "state", "hb", "session"}
     assert main(["schema", "-o", str(tmp_path)]) == 0
     written = sorted(p.name for p in tmp_path.iterdir())
-    assert written == ["hb.schema.json", "session.schema.json", "state.schema.json", "status.schema.json"]
+    assert written == [
+        "hb.schema.json",
+        "session.schema.json",
+        "state.schema.json",
+        "status.schema.json",
+    ]
     state = json.loads((tmp_path / "state.schema.json").read_text())
     assert "running" in json.dumps(state)
 
@@ -58,5 +65,7 @@ def test_agent_light_imports() -> None:
         "bad = [m for m in ('fastapi', 'sqlalchemy', 'influxdb_client', 'pymodbus', 'serial') if m in sys.modules];"
         "print(','.join(bad))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
     assert result.stdout.strip() == ""

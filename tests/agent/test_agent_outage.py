@@ -22,11 +22,18 @@ def _ms(text: str) -> int:
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
 
 
-def assert_exactly_once_in_order(recorder: Recorder, agents: list[AgentProcess], instrument: str) -> list[dict]:
+def assert_exactly_once_in_order(
+    recorder: Recorder, agents: list[AgentProcess], instrument: str
+) -> list[dict]:
     """Every logged transition arrived exactly once (after dedupe), in order, nothing extra."""
     # Agents sharing a data dir share a log: read each log once.
     logs = {agent.data_dir: agent for agent in agents}
-    logged = [(s, since) for agent in logs.values() for inst, s, since in agent.transitions() if inst == instrument]
+    logged = [
+        (s, since)
+        for agent in logs.values()
+        for inst, s, since in agent.transitions()
+        if inst == instrument
+    ]
     received = dedupe(recorder.of_kind("state", instrument))
     # Order: by boot (agents ran one after the other), then seq.
     boots = list(dict.fromkeys(m["boot_id"] for m in received))
@@ -41,7 +48,9 @@ def test_broker_outage_and_sigkill_lose_nothing(tmp_path: Path, mosquitto: Mosqu
     config = tmp_path / "agent.toml"
     # A change every 2.5 s: at least 10 during a 60 s outage even with the restart gap.
     config.write_text(
-        sim_agent_toml(mosquitto.url, instruments={"nmr-1": [("idle", 2.5), ("running", 2.5), ("off", 2.5)]})
+        sim_agent_toml(
+            mosquitto.url, instruments={"nmr-1": [("idle", 2.5), ("running", 2.5), ("off", 2.5)]}
+        )
     )
     recorder = Recorder("127.0.0.1", mosquitto.port).start()
     data_dir = tmp_path / "agent"
@@ -59,7 +68,9 @@ def test_broker_outage_and_sigkill_lose_nothing(tmp_path: Path, mosquitto: Mosqu
         mosquitto.start()
         # Replay: wait until everything logged so far has arrived.
         target = len(second.transitions())
-        assert recorder.wait_for(lambda: len(dedupe(recorder.of_kind("state", "nmr-1"))) >= target, 60)
+        assert recorder.wait_for(
+            lambda: len(dedupe(recorder.of_kind("state", "nmr-1"))) >= target, 60
+        )
         second.stop()
     finally:
         first.stop()
@@ -68,14 +79,18 @@ def test_broker_outage_and_sigkill_lose_nothing(tmp_path: Path, mosquitto: Mosqu
     received = assert_exactly_once_in_order(recorder, [second], "nmr-1")
     historical = [m for m in received if m["historical"]]
     assert len(historical) >= 10, "messages observed during the outage are flagged historical"
-    assert {m["boot_id"] for m in historical} == {m["boot_id"] for m in received}  # both boots replayed
+    assert {m["boot_id"] for m in historical} == {
+        m["boot_id"] for m in received
+    }  # both boots replayed
     # Clean stop of the second agent left a retained online:false.
     assert recorder.of_kind("status", "nmr-1")[-1]["online"] is False
 
 
 def test_short_outage_replays_in_order(tmp_path: Path, mosquitto: Mosquitto) -> None:
     config = tmp_path / "agent.toml"
-    config.write_text(sim_agent_toml(mosquitto.url, instruments={"sem-1": [("idle", 1.0), ("running", 1.0)]}))
+    config.write_text(
+        sim_agent_toml(mosquitto.url, instruments={"sem-1": [("idle", 1.0), ("running", 1.0)]})
+    )
     recorder = Recorder("127.0.0.1", mosquitto.port).start()
     agent = AgentProcess(config, tmp_path / "agent").start()
     try:
@@ -85,7 +100,9 @@ def test_short_outage_replays_in_order(tmp_path: Path, mosquitto: Mosquitto) -> 
         mosquitto.start()
         time.sleep(1)
         target = len(agent.transitions())
-        assert recorder.wait_for(lambda: len(dedupe(recorder.of_kind("state", "sem-1"))) >= target, 30)
+        assert recorder.wait_for(
+            lambda: len(dedupe(recorder.of_kind("state", "sem-1"))) >= target, 30
+        )
         agent.stop()
     finally:
         agent.stop()
@@ -117,7 +134,9 @@ def test_full_outbox_thins_heartbeats_keeps_states(tmp_path: Path, mosquitto: Mo
         mosquitto.start()
         time.sleep(1)
         target = len(agent.transitions())
-        assert recorder.wait_for(lambda: len(dedupe(recorder.of_kind("state", "xrd-1"))) >= target, 30)
+        assert recorder.wait_for(
+            lambda: len(dedupe(recorder.of_kind("state", "xrd-1"))) >= target, 30
+        )
         # A live heartbeat after the replay reports the drops.
         assert recorder.wait_for(
             lambda: any(m["health"]["dropped"] > 0 for m in recorder.of_kind("hb", "xrd-1")), 10

@@ -16,22 +16,37 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from jishi.agent.service import winsw_xml
 from support.agentproc import Recorder, sim_agent_toml
 from support.servers import Mosquitto
-
-from jishi.agent.service import winsw_xml
 
 pytestmark = pytest.mark.integration
 
 
-def test_install_service_writes_a_unit_whose_command_runs(tmp_path: Path, mosquitto: Mosquitto) -> None:
+def test_install_service_writes_a_unit_whose_command_runs(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
     config = tmp_path / "agent.toml"
     config.write_text(sim_agent_toml(mosquitto.url, instruments={"nmr-1": [("running", 3600.0)]}))
     units = tmp_path / "units"
     result = subprocess.run(
-        [sys.executable, "-m", "jishi.cli", "agent", "install-service", "-c", str(config),
-         "--data-dir", str(tmp_path / "data"), "--unit-dir", str(units), "--no-enable"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "jishi.cli",
+            "agent",
+            "install-service",
+            "-c",
+            str(config),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--unit-dir",
+            str(units),
+            "--no-enable",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     unit = (units / "jishi-agent.service").read_text()
@@ -44,22 +59,49 @@ def test_install_service_writes_a_unit_whose_command_runs(tmp_path: Path, mosqui
     recorder = Recorder("127.0.0.1", mosquitto.port).start()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert recorder.wait_for(lambda: any(m["state"] == "running" for m in recorder.of_kind("state", "nmr-1")), 20)
+        assert recorder.wait_for(
+            lambda: any(m["state"] == "running" for m in recorder.of_kind("state", "nmr-1")), 20
+        )
         status = subprocess.run(
-            [sys.executable, "-m", "jishi.cli", "agent", "status", "--data-dir", str(tmp_path / "data")],
-            capture_output=True, text=True, timeout=30, check=True,
+            [
+                sys.executable,
+                "-m",
+                "jishi.cli",
+                "agent",
+                "status",
+                "--data-dir",
+                str(tmp_path / "data"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
         ).stdout
         assert "running" in status and "nmr-1" in status
         process.send_signal(signal.SIGTERM)  # what systemd sends
         assert process.wait(30) == 0
-        assert recorder.wait_for(lambda: recorder.of_kind("status", "nmr-1")[-1]["online"] is False, 10)
+        assert recorder.wait_for(
+            lambda: recorder.of_kind("status", "nmr-1")[-1]["online"] is False, 10
+        )
     finally:
         if process.poll() is None:
             process.kill()
         recorder.stop()
     status = subprocess.run(
-        [sys.executable, "-m", "jishi.cli", "agent", "status", "--data-dir", str(tmp_path / "data"), "--json"],
-        capture_output=True, text=True, timeout=30, check=True,
+        [
+            sys.executable,
+            "-m",
+            "jishi.cli",
+            "agent",
+            "status",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     ).stdout
     assert '"running": false' in status
     assert '"depth": 0' in status
@@ -69,9 +111,21 @@ def test_install_service_refuses_a_broken_config(tmp_path: Path) -> None:
     config = tmp_path / "agent.toml"
     config.write_text('site = "lab"\n')
     result = subprocess.run(
-        [sys.executable, "-m", "jishi.cli", "agent", "install-service", "-c", str(config),
-         "--unit-dir", str(tmp_path / "units"), "--no-enable"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "jishi.cli",
+            "agent",
+            "install-service",
+            "-c",
+            str(config),
+            "--unit-dir",
+            str(tmp_path / "units"),
+            "--no-enable",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "instruments" in result.stderr
@@ -91,8 +145,18 @@ def test_winsw_definition() -> None:
 
 def test_status_without_data_dir_says_what_to_do(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "jishi.cli", "agent", "status", "--data-dir", str(tmp_path / "none")],
-        capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "jishi.cli",
+            "agent",
+            "status",
+            "--data-dir",
+            str(tmp_path / "none"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 2
     assert "give --data-dir or -c agent.toml" in result.stderr
@@ -100,11 +164,26 @@ def test_status_without_data_dir_says_what_to_do(tmp_path: Path) -> None:
 
 def test_mqtt5_agent(tmp_path: Path, mosquitto: Mosquitto) -> None:
     config = tmp_path / "agent.toml"
-    config.write_text(sim_agent_toml(mosquitto.url, instruments={"ms-1": [("idle", 3600.0)]}, extra_mqtt='protocol = "5"'))
+    config.write_text(
+        sim_agent_toml(
+            mosquitto.url, instruments={"ms-1": [("idle", 3600.0)]}, extra_mqtt='protocol = "5"'
+        )
+    )
     recorder = Recorder("127.0.0.1", mosquitto.port).start()
     process = subprocess.Popen(
-        [sys.executable, "-m", "jishi.cli", "agent", "run", "-c", str(config), "--data-dir", str(tmp_path / "d")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "jishi.cli",
+            "agent",
+            "run",
+            "-c",
+            str(config),
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         assert recorder.wait_for(lambda: len(recorder.of_kind("hb", "ms-1")) >= 2, 20)

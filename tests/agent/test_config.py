@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from jishi.agent.config import AgentConfig, BrokerUrl, load_agent_config
+
 from jishi.errors import ConfigError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -50,15 +50,29 @@ def test_good_minimal(tmp_path: Path) -> None:
     [
         (GOOD.replace('site = "lab"', ""), "site", "required key is missing"),
         (GOOD.replace('id = "nmr-600"', 'id = "nmr 600"'), "instruments[0].id", "pattern"),
-        (GOOD.replace("off_below = 5", "off_below = 500"), "instruments[0].rules.threshold[0]", "must not exceed"),
+        (
+            GOOD.replace("off_below = 5", "off_below = 500"),
+            "instruments[0].rules.threshold[0]",
+            "must not exceed",
+        ),
         (GOOD + "\n[mqtt]\nbroker = 'http://x'\n", "mqtt.broker", "scheme"),
         (GOOD + "\n[mqtt]\nprotocl = '5'\n", "mqtt.protocl", "unknown key"),
-        (GOOD.replace('driver = "simulated"', 'driver = "modbus-magic"'), "instruments[0].source.driver", "unknown driver"),
-        (GOOD.replace('["idle", 10]', '["busy", 10]'), "instruments[0].source", "unknown state 'busy'"),
+        (
+            GOOD.replace('driver = "simulated"', 'driver = "modbus-magic"'),
+            "instruments[0].source.driver",
+            "unknown driver",
+        ),
+        (
+            GOOD.replace('["idle", 10]', '["busy", 10]'),
+            "instruments[0].source",
+            "unknown state 'busy'",
+        ),
         (GOOD.replace("heartbeat", "x") + "heartbeat_interval_s = -1\n", None, None),
     ],
 )
-def test_errors_name_file_key_problem(tmp_path: Path, text: str, key: str | None, problem: str | None) -> None:
+def test_errors_name_file_key_problem(
+    tmp_path: Path, text: str, key: str | None, problem: str | None
+) -> None:
     path = write(tmp_path, text)
     if key is None:
         # heartbeat_interval_s after a table belongs to the table: still an error, with a key.
@@ -102,7 +116,9 @@ def test_broker_urls(url: str, expected: str) -> None:
 
 
 def test_password_from_env_not_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config, _ = load_agent_config(write(tmp_path, GOOD + "\n[mqtt]\nusername='u'\npassword_env='JISHI_TEST_PW'\n"))
+    config, _ = load_agent_config(
+        write(tmp_path, GOOD + "\n[mqtt]\nusername='u'\npassword_env='JISHI_TEST_PW'\n")
+    )
     monkeypatch.delenv("JISHI_TEST_PW", raising=False)
     with pytest.raises(ConfigError, match="JISHI_TEST_PW is not set"):
         config.mqtt.password()

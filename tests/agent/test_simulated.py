@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from jishi.agent.inference import Rules, StateInferrer, ThresholdRule
 from jishi.drivers.base import DriverConfigError
 from jishi.drivers.registry import create
@@ -35,7 +34,11 @@ def test_transitions_list_every_boundary() -> None:
     scenario = Scenario(steps=(Step("idle", 10), Step("running", 20)))
     got = scenario.transitions(EPOCH + timedelta(seconds=5), EPOCH + timedelta(seconds=65))
     assert [(int((t - EPOCH).total_seconds()), s) for t, s in got] == [
-        (5, "idle"), (10, "running"), (30, "idle"), (40, "running"), (60, "idle"),
+        (5, "idle"),
+        (10, "running"),
+        (30, "idle"),
+        (40, "running"),
+        (60, "idle"),
     ]
 
 
@@ -48,17 +51,26 @@ def test_readings_infer_back_to_scenario_states() -> None:
     )
     inferrer = StateInferrer(RULES)
     seen = []
-    for second in range(0, 18):
+    for second in range(18):
         now = EPOCH + timedelta(seconds=second + 0.5)
         for reading in driver.poll(now):
             for transition in inferrer.feed(reading):
                 seen.append((second, transition.state.value))
-    assert seen == [(0, "off"), (3, "idle"), (6, "running"), (9, "off"), (12, "idle"), (15, "running")]
+    assert seen == [
+        (0, "off"),
+        (3, "idle"),
+        (6, "running"),
+        (9, "off"),
+        (12, "idle"),
+        (15, "running"),
+    ]
 
 
 def test_seeded_noise_is_reproducible() -> None:
     def values(seed: int) -> list[object]:
-        driver = SimulatedDriver("s", scenario=Scenario(steps=(Step("running", 60),)), noise_w=30, seed=seed)
+        driver = SimulatedDriver(
+            "s", scenario=Scenario(steps=(Step("running", 60),)), noise_w=30, seed=seed
+        )
         return [driver.poll(EPOCH + timedelta(seconds=i))[0].values["power_w"] for i in range(5)]
 
     assert values(7) == values(7)

@@ -6,13 +6,18 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from pydantic import ValidationError
-
 from jishi.agent import wire
 from jishi.agent.wire import MessageKind
+from pydantic import ValidationError
 
 T0 = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
-ENVELOPE = {"instrument": "nmr-600", "site": "lab", "boot_id": "0123456789abcdef", "seq": 7, "ts": T0}
+ENVELOPE = {
+    "instrument": "nmr-600",
+    "site": "lab",
+    "boot_id": "0123456789abcdef",
+    "seq": 7,
+    "ts": T0,
+}
 
 
 @pytest.mark.parametrize(
@@ -20,9 +25,22 @@ ENVELOPE = {"instrument": "nmr-600", "site": "lab", "boot_id": "0123456789abcdef
     [
         wire.StatusMessage(**ENVELOPE, online=True, heartbeat_interval_s=30, agent_version="0.1.0"),
         wire.StatusMessage(**ENVELOPE, online=False),
-        wire.StateMessage(**ENVELOPE, state="running", previous="idle", since=T0, readings={"power_w": 812.5, "ok": True}),
-        wire.HeartbeatMessage(**ENVELOPE, state="idle", since=T0 - timedelta(hours=1), health=wire.AgentHealth(outbox_depth=3, dropped=1)),
-        wire.SessionMessage(**ENVELOPE, event="start", session_id="s-1", user="li", user_type="external"),
+        wire.StateMessage(
+            **ENVELOPE,
+            state="running",
+            previous="idle",
+            since=T0,
+            readings={"power_w": 812.5, "ok": True},
+        ),
+        wire.HeartbeatMessage(
+            **ENVELOPE,
+            state="idle",
+            since=T0 - timedelta(hours=1),
+            health=wire.AgentHealth(outbox_depth=3, dropped=1),
+        ),
+        wire.SessionMessage(
+            **ENVELOPE, event="start", session_id="s-1", user="li", user_type="external"
+        ),
     ],
 )
 def test_round_trip(message: wire.Message) -> None:
@@ -34,7 +52,9 @@ def test_round_trip(message: wire.Message) -> None:
 
 def test_timestamps_are_utc_with_z() -> None:
     shanghai = timezone(timedelta(hours=8))
-    message = wire.StateMessage(**{**ENVELOPE, "ts": T0.astimezone(shanghai)}, state="off", since=T0)
+    message = wire.StateMessage(
+        **{**ENVELOPE, "ts": T0.astimezone(shanghai)}, state="off", since=T0
+    )
     data = json.loads(wire.encode(message))
     assert data["ts"] == "2026-03-01T08:30:00.000Z"
     assert data["since"] == "2026-03-01T08:30:00.000Z"
@@ -64,7 +84,9 @@ def test_rejects_bad_fields(change: dict[str, object], field: str) -> None:
 
 
 def test_historical_flag_rewrite() -> None:
-    payload = wire.encode(wire.HeartbeatMessage(**ENVELOPE, state="idle", since=T0, readings={"historical": False}))
+    payload = wire.encode(
+        wire.HeartbeatMessage(**ENVELOPE, state="idle", since=T0, readings={"historical": False})
+    )
     from jishi.agent.link import mark_historical
 
     rewritten = json.loads(mark_historical(payload))
@@ -77,7 +99,11 @@ def test_topics() -> None:
     topic = wire.build_topic("lab", "nmr-600", MessageKind.HEARTBEAT)
     assert topic == "jishi/v1/lab/nmr-600/hb"
     parsed = wire.parse_topic(topic)
-    assert (parsed.site, parsed.instrument, parsed.kind) == ("lab", "nmr-600", MessageKind.HEARTBEAT)
+    assert (parsed.site, parsed.instrument, parsed.kind) == (
+        "lab",
+        "nmr-600",
+        MessageKind.HEARTBEAT,
+    )
     assert str(parsed) == topic
     assert wire.parse_topic("x/y/lab/i1/state", root="x/y").instrument == "i1"
     assert wire.subscription(share_group="g1") == "$share/g1/jishi/v1/#"
@@ -85,7 +111,13 @@ def test_topics() -> None:
 
 @pytest.mark.parametrize(
     "topic",
-    ["jishi/v1/lab/nmr/other", "jishi/v1/lab/nmr", "jishi/v2/lab/nmr/hb", "jishi/v1/lab/n+1/hb", "jishi/v1/lab/a/b/hb"],
+    [
+        "jishi/v1/lab/nmr/other",
+        "jishi/v1/lab/nmr",
+        "jishi/v2/lab/nmr/hb",
+        "jishi/v1/lab/n+1/hb",
+        "jishi/v1/lab/a/b/hb",
+    ],
 )
 def test_bad_topics(topic: str) -> None:
     with pytest.raises(wire.TopicError):
@@ -101,4 +133,6 @@ def test_json_schema_names_every_kind() -> None:
     schemas = wire.json_schemas()
     assert set(schemas) == {"status", "state", "hb", "session"}
     for schema in schemas.values():
-        assert {"schema", "instrument", "site", "boot_id", "seq", "ts", "historical"} <= set(schema["properties"])
+        assert {"schema", "instrument", "site", "boot_id", "seq", "ts", "historical"} <= set(
+            schema["properties"]
+        )

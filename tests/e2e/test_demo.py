@@ -34,9 +34,24 @@ def _instruments(port: int, token: str) -> list[dict[str, object]] | None:
 def test_demo_serves_instruments_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "jishi.cli", "demo", "--port", str(port), "--token", "t0k",
-         "--instruments", "3", "--dir", str(tmp_path / "demo"), "--speed", "5"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "jishi.cli",
+            "demo",
+            "--port",
+            str(port),
+            "--token",
+            "t0k",
+            "--instruments",
+            "3",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--speed",
+            "5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         started = time.monotonic()
@@ -65,9 +80,25 @@ def test_demo_serves_instruments_and_stops_on_ctrl_c(tmp_path: Path) -> None:
 
 def test_demo_generates_a_token_when_none_given(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "jishi.cli", "demo", "--port", str(free_port()), "--instruments", "1",
-         "--dir", str(tmp_path / "demo"), "--duration", "2", "--no-table"],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            sys.executable,
+            "-m",
+            "jishi.cli",
+            "demo",
+            "--port",
+            str(free_port()),
+            "--instruments",
+            "1",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--duration",
+            "2",
+            "--no-table",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     token_line = next(line for line in out.splitlines() if line.strip().startswith("token"))
     assert len(token_line.split()[-1]) >= 16

@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from jishi.drivers.simulated import Scenario, Step
 from support.agentproc import AgentProcess, sim_agent_toml
 from support.collectorproc import CollectorProcess
 from support.servers import Mosquitto
-
-from jishi.drivers.simulated import Scenario, Step
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -36,12 +35,19 @@ def expected_states(now: datetime) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("ledger", ["sqlite", "postgresql"])
-def test_agent_to_api(tmp_path: Path, mosquitto: Mosquitto, ledger: str, request: pytest.FixtureRequest) -> None:
+def test_agent_to_api(
+    tmp_path: Path, mosquitto: Mosquitto, ledger: str, request: pytest.FixtureRequest
+) -> None:
     db = request.getfixturevalue("pg_url") if ledger == "postgresql" else None
     collector = CollectorProcess(tmp_path / "collector", mosquitto.url, db=db).start()
     config = tmp_path / "agent.toml"
     config.write_text(
-        sim_agent_toml(mosquitto.url, instruments=SCENARIOS, heartbeat_s=HEARTBEAT_S, extra_mqtt="keepalive_s = 5")
+        sim_agent_toml(
+            mosquitto.url,
+            instruments=SCENARIOS,
+            heartbeat_s=HEARTBEAT_S,
+            extra_mqtt="keepalive_s = 5",
+        )
     )
     agent = AgentProcess(config, tmp_path / "agent").start()
     try:

@@ -18,7 +18,9 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-TRANSITION_RE = re.compile(r"jishi\.agent\.runtime: (?P<inst>\S+): (?P<prev>\S+) -> (?P<state>\S+) at (?P<since>\S+) \(")
+TRANSITION_RE = re.compile(
+    r"jishi\.agent\.runtime: (?P<inst>\S+): (?P<prev>\S+) -> (?P<state>\S+) at (?P<since>\S+) \("
+)
 
 
 def sim_agent_toml(
@@ -71,7 +73,17 @@ class AgentProcess:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> AgentProcess:
-        args = [sys.executable, "-m", "jishi.cli", "agent", "run", "-c", str(self.config), "--data-dir", str(self.data_dir)]
+        args = [
+            sys.executable,
+            "-m",
+            "jishi.cli",
+            "agent",
+            "run",
+            "-c",
+            str(self.config),
+            "--data-dir",
+            str(self.data_dir),
+        ]
         if self.broker:
             args += ["--broker", self.broker]
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -109,7 +121,9 @@ class AgentProcess:
 
 
 @contextlib.contextmanager
-def agent_process(config: Path, data_dir: Path, broker: str | None = None) -> Iterator[AgentProcess]:
+def agent_process(
+    config: Path, data_dir: Path, broker: str | None = None
+) -> Iterator[AgentProcess]:
     agent = AgentProcess(config=config, data_dir=data_dir, broker=broker).start()
     try:
         yield agent
@@ -133,7 +147,9 @@ class Recorder:
     connected: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> Recorder:
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False)
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False
+        )
 
         def on_connect(c: Any, u: Any, flags: Any, reason: Any, props: Any) -> None:
             if not reason.is_failure:
@@ -164,8 +180,10 @@ class Recorder:
     def of_kind(self, kind: str, instrument: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             return [
-                m for topic, m in self.messages
-                if topic.endswith("/" + kind) and (instrument is None or m.get("instrument") == instrument)
+                m
+                for topic, m in self.messages
+                if topic.endswith("/" + kind)
+                and (instrument is None or m.get("instrument") == instrument)
             ]
 
     def wait_for(self, predicate: Any, timeout: float, interval: float = 0.2) -> bool:

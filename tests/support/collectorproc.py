@@ -46,8 +46,17 @@ class CollectorProcess:
         config = self.write_config()
         if not self.api_port:
             self.api_port = free_port()
-        args = [sys.executable, "-m", "jishi.cli", "collector", "run", "-c", str(config),
-                "--api-port", str(self.api_port)]
+        args = [
+            sys.executable,
+            "-m",
+            "jishi.cli",
+            "collector",
+            "run",
+            "-c",
+            str(config),
+            "--api-port",
+            str(self.api_port),
+        ]
         if self.db:
             args += ["--db", self.db]
         env = {**os.environ, "JISHI_ADMIN_TOKEN": self.token}
@@ -57,7 +66,9 @@ class CollectorProcess:
             wait_for_port(self.api_port, timeout=30)
         except TimeoutError:
             self.stop()
-            raise RuntimeError(f"collector did not start: {(self.workdir / 'stdout.log').read_text()[-2000:]}") from None
+            raise RuntimeError(
+                f"collector did not start: {(self.workdir / 'stdout.log').read_text()[-2000:]}"
+            ) from None
         return self
 
     def kill(self) -> None:
@@ -94,4 +105,6 @@ class CollectorProcess:
             if status == 200 and predicate(body):
                 return body
             time.sleep(0.2)
-        raise AssertionError(f"{path} did not satisfy the condition in {timeout} s; last body: {body}")
+        raise AssertionError(
+            f"{path} did not satisfy the condition in {timeout} s; last body: {body}"
+        )
