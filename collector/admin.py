@@ -1,0 +1,82 @@
+"""Handlers of the collector's administrative commands: check, token, import-sessions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jishi.collector.config import CollectorConfig, load_collector_config
+from jishi.collector.db import Engines, migrate, open_engines
+from jishi.collector.service import apply_overrides
+from jishi.collector.session_store import store_sessions
+from jishi.collector.sessions_csv import SessionImportError, parse_sessions_csv
+from jishi.collector.tokens import TokenStore
+
+from jishi.errors import JishiError
+
+
+def _open(args: argparse.Namespace) -> tuple[CollectorConfig, Engines]:
+    config = apply_overrides(load_collector_config(Path(args.config)), args)
+    engines = open_engines(config.database_url)
+    migrate(engines)
+    return config, engines
+
+
+def check(args: argparse.Namespace) -> int:
+    config, engines = _open(args)
+    engines.dispose()
+    print(f"{args.config}: OK; ledger {engines.dialect} is current; broker {config.mqtt.broker}")
+    return 0
+
+
+def _when(value: float | None) -> str:
+    return "-" if value is None else datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def token(args: argparse.Namespace) -> int:
+    _config, engines = _open(args)
+    store = TokenStore(engines)
+    try:
+        if args.token_command == "create":  # noqa: S105 - a sub-command, not a secret
+            info, clear = store.create(args.name, args.role)
+            print(
+                f"created token {info.id} ({info.name}, role {info.role}); it is shown only once:"
+            )
+            print(clear)
+        elif args.token_command == "list":  # noqa: S105 - a sub-command, not a secret
+            print(f"{'id':>4}  {'role':<6} {'created':<16}  {'revoked':<16}  name")
+            for item in store.list():
+                print(
+                    f"{item.id:>4}  {item.role:<6} {_when(item.created_at):<16}  "
+                    f"{_when(item.revoked_at):<16}  {item.name}"
+                )
+        else:
+            info = store.revoke(args.ident)
+            print(f"revoked token {info.id} ({info.name})")
+    finally:
+        engines.dispose()
+    return 0
+
+
+def import_sessions(args: argparse.Namespace) -> int:
+    config, engines = _open(args)
+    path = Path(args.file)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise JishiError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise JishiError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
+    try:
+        records = parse_sessions_csv(text, config.site.timezone)
+        count = store_sessions(engines, records, "import", time.time(), config.site.timezone)
+    except SessionImportError as exc:
+        print(f"{path}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engines.dispose()
+    print(f"{path}: imported {count} session(s)")
+    return 0

@@ -1,0 +1,199 @@
+"""The collector's configuration (``collector.toml``), parsed once at the edge, frozen."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jishi.agent.config import BrokerUrl
+from jishi.agent.wire import DEFAULT_TOPIC_ROOT, ID_PATTERN, MAX_PAYLOAD_BYTES
+from jishi.collector.reports.settings import ReportSettings
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from jishi import config as config_io
+from jishi.errors import ConfigError
+
+Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
+# Ministry of Education 定额机时 defaults (DESIGN.md, "utilization").
+DEFAULT_QUOTA_H = {"general": 1400.0, "specialised": 800.0}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CollectorMqtt(_Strict):
+    broker: str = "mqtt://127.0.0.1:1883"
+    topic_root: str = DEFAULT_TOPIC_ROOT
+    client_id: Annotated[str, Field(min_length=1, max_length=64)] = "jishi-collector"
+    # Several collectors with the same group split the stream ($share/{group}/...).
+    share_group: Identifier | None = None
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    username: str | None = None
+    password_file: Path | None = None
+    password_env: str | None = None
+    # How long the broker keeps our session (and queues QoS 1 messages) while we are away.
+    session_expiry_s: Annotated[int, Field(ge=60, le=2**32 - 1)] = 7 * 86_400
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        BrokerUrl.parse(value)
+        return value
+
+    @field_validator("topic_root")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        if not value or any(c in value for c in "+#") or value.startswith("/"):
+            raise ValueError("topic_root must be a plain topic prefix such as 'jishi/v1'")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _exclusive(self) -> CollectorMqtt:
+        if self.password_file and self.password_env:
+            raise ValueError("give password_file or password_env, not both")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file must be given together")
+        return self
+
+    @property
+    def url(self) -> BrokerUrl:
+        return BrokerUrl.parse(self.broker)
+
+    def password(self) -> str | None:
+        """Read the password from its file or environment variable (at the edge, at start)."""
+        if self.password_file is not None:
+            try:
+                lines = self.password_file.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise ConfigError(
+                    str(self.password_file), "mqtt.password_file", f"cannot read: {exc.strerror}"
+                ) from None
+            return lines[0] if lines else ""
+        if self.password_env is not None:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(
+                    "environment",
+                    "mqtt.password_env",
+                    f"variable {self.password_env} is not set",
+                    f"set {self.password_env} before starting the collector",
+                )
+            return value
+        return None
+
+
+class DatabaseConfig(_Strict):
+    # None: SQLite file ``ledger.sqlite3`` under ``data_dir``.
+    url: str | None = None
+    # Messages written per transaction at most; a batch also closes after ``batch_wait_s``.
+    batch_max: Annotated[int, Field(ge=1, le=100_000)] = 2000
+    batch_wait_s: Annotated[float, Field(ge=0, le=10)] = 0.05
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("database url must start with sqlite:/// or postgresql+psycopg://")
+        return value
+
+
+class ApiConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+
+
+class SiteConfig(_Strict):
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; e.g. Asia/Shanghai") from None
+        return value
+
+
+class IngestConfig(_Strict):
+    """Limits that decide what is dead-lettered (DESIGN.md, "Security")."""
+
+    max_payload_bytes: Annotated[int, Field(ge=256, le=16 * 1024 * 1024)] = MAX_PAYLOAD_BYTES
+    # An observation newer than receive time + this is a broken clock, not data.
+    max_future_s: Annotated[float, Field(ge=0)] = 600.0
+    # Outbox replays may be weeks old; older than this is taken as a broken clock.
+    max_age_days: Annotated[float, Field(gt=0)] = 400.0
+    # Closed registry: messages about instruments not in [[instruments]] are dead-lettered.
+    registry_closed: bool = False
+    dead_letter_max_bytes: Annotated[int, Field(ge=0, le=1024 * 1024)] = 4096
+
+
+class InstrumentEntry(_Strict):
+    id: Identifier
+    site: Identifier | None = None
+    name: str | None = None
+    unit: str | None = None
+    category: Literal["general", "specialised"] = "general"
+    # Yearly quota in hours; default from the category.
+    quota_h: Annotated[float, Field(gt=0, le=8784)] | None = None
+    inner_id: str | None = None
+    stale_after_s: Annotated[float, Field(gt=0, le=7 * 86_400)] | None = None
+
+    @property
+    def yearly_quota_h(self) -> float:
+        return self.quota_h if self.quota_h is not None else DEFAULT_QUOTA_H[self.category]
+
+
+class PolicyConfig(_Strict):
+    """Usage rules (DESIGN.md, "Usage arithmetic")."""
+
+    merge_gap_s: Annotated[float, Field(ge=0)] = 600.0
+    prep_window_s: Annotated[float, Field(ge=0)] = 0.0
+    post_window_s: Annotated[float, Field(ge=0)] = 0.0
+
+
+class CollectorConfig(_Strict):
+    data_dir: Path = Path("./.jishi-collector")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    mqtt: CollectorMqtt = Field(default_factory=CollectorMqtt)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    site: SiteConfig = Field(default_factory=SiteConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
+    instruments: list[InstrumentEntry] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> CollectorConfig:
+        seen: set[str] = set()
+        for entry in self.instruments:
+            if entry.id in seen:
+                raise ValueError(f"instrument id {entry.id!r} appears twice")
+            seen.add(entry.id)
+        return self
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{(self.data_dir / 'ledger.sqlite3').resolve()}"
+
+    def registry(self) -> dict[str, InstrumentEntry]:
+        return {entry.id: entry for entry in self.instruments}
+
+
+def load_collector_config(path: Path) -> CollectorConfig:
+    """Parse and validate ``collector.toml``; errors name the file, the key and the problem."""
+    config, _digest = config_io.load(path, CollectorConfig)
+    if not config.data_dir.is_absolute():
+        # Relative data dirs are relative to the config file, not to wherever we were started.
+        config = config.model_copy(update={"data_dir": (path.parent / config.data_dir)})
+    return config

@@ -1,0 +1,107 @@
+"""Database engines for the ledger (SQLite in WAL mode, or PostgreSQL) and schema migration."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from jishi.errors import JishiError
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Any constant: serialises migrations of collectors that start together on one PostgreSQL.
+_PG_MIGRATION_LOCK = 0x6A697368
+
+
+class DatabaseError(JishiError):
+    """The ledger database cannot be reached or migrated."""
+
+
+@dataclass(frozen=True)
+class Engines:
+    """``write`` takes SQLite's write lock at BEGIN; ``read`` never blocks the writer."""
+
+    write: Engine
+    read: Engine
+    url: str
+
+    @property
+    def dialect(self) -> str:
+        return self.write.dialect.name
+
+    def dispose(self) -> None:
+        self.write.dispose()
+        if self.read is not self.write:
+            self.read.dispose()
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=8,
+        max_overflow=8,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit survives power loss; we ack MQTT messages only after the commit.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # A deferred transaction that reads and then writes fails with SQLITE_BUSY when another
+        # connection wrote in between; taking the write lock up front makes writers queue.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def open_engines(url: str) -> Engines:
+    """Create the engines for ``url``; SQLite files get their folder created."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseError(f"invalid database URL {url!r}: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        return Engines(
+            write=_sqlite_engine(url, immediate=True),
+            read=_sqlite_engine(url, immediate=False),
+            url=url,
+        )
+    engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+    return Engines(write=engine, read=engine, url=url)
+
+
+def migrate(engines: Engines) -> None:
+    """Bring the schema to the newest revision (Alembic, configured in code)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engines.write.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK}
+                )
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot migrate the ledger at {engines.url}: {exc.orig}") from None
+    log.info("ledger schema is current (%s)", engines.dialect)

@@ -1,0 +1,131 @@
+"""Validation of one received MQTT message: accepted as a wire message, or a dead letter with a
+reason. Pure: the receive time is an argument, nothing is read or written here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Container
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from jishi.agent.wire import (
+    MODEL_BY_KIND,
+    HeartbeatMessage,
+    Message,
+    SessionMessage,
+    StateMessage,
+    StatusMessage,
+    TopicError,
+    parse_topic,
+)
+from pydantic import ValidationError
+
+
+class Reason(StrEnum):
+    """Why a message was dead-lettered (also the ``reason`` label of the metric)."""
+
+    BAD_TOPIC = "bad_topic"
+    OVERSIZED = "oversized"
+    MALFORMED_JSON = "malformed_json"
+    INVALID = "invalid"
+    INSTRUMENT_MISMATCH = "instrument_mismatch"
+    SITE_MISMATCH = "site_mismatch"
+    KIND_MISMATCH = "kind_mismatch"
+    FUTURE_TS = "future_ts"
+    PAST_TS = "past_ts"
+    UNKNOWN_INSTRUMENT = "unknown_instrument"
+    # Valid by the schema but refused by the database (a value too large for a column).
+    STORE_ERROR = "store_error"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_payload_bytes: int
+    max_future_s: float
+    max_age_s: float
+    # None: open registry (any instrument is welcome); else the ids allowed.
+    known_instruments: Container[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    message: Message
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: Reason
+    detail: str
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(message)"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+def classify(  # noqa: PLR0911, PLR0912 - a decision table: one exit per refusal reason
+    topic: str, payload: bytes, received_at: datetime, limits: Limits, root: str
+) -> Accepted | Rejected:
+    """Decide what one message is. Never raises for any input."""
+    if len(payload) > limits.max_payload_bytes:
+        return Rejected(
+            Reason.OVERSIZED, f"{len(payload)} bytes > limit {limits.max_payload_bytes}"
+        )
+    try:
+        parsed_topic = parse_topic(topic, root)
+    except TopicError as exc:
+        return Rejected(Reason.BAD_TOPIC, str(exc))
+    try:
+        raw = json.loads(payload)
+    except (ValueError, RecursionError) as exc:
+        # UnicodeDecodeError and JSONDecodeError are both ValueErrors.
+        return Rejected(Reason.MALFORMED_JSON, str(exc)[:200])
+    if not isinstance(raw, dict):
+        return Rejected(Reason.MALFORMED_JSON, f"top level is {type(raw).__name__}, not an object")
+    kind = raw.get("kind", parsed_topic.kind.value)
+    if kind != parsed_topic.kind.value:
+        return Rejected(
+            Reason.KIND_MISMATCH, f"payload kind {kind!r} on a {parsed_topic.kind.value} topic"
+        )
+    model = MODEL_BY_KIND[parsed_topic.kind]
+    try:
+        message = model.model_validate(raw)
+    except ValidationError as exc:
+        return Rejected(Reason.INVALID, _first_error(exc))
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        return Rejected(Reason.INVALID, str(exc)[:200])
+    assert isinstance(message, StatusMessage | StateMessage | HeartbeatMessage | SessionMessage)
+    # DESIGN.md "Security": a payload naming another instrument than its topic is refused.
+    if message.instrument != parsed_topic.instrument:
+        return Rejected(
+            Reason.INSTRUMENT_MISMATCH,
+            f"payload instrument {message.instrument!r} on topic of {parsed_topic.instrument!r}",
+        )
+    if message.site != parsed_topic.site:
+        return Rejected(
+            Reason.SITE_MISMATCH, f"payload site {message.site!r} on topic of {parsed_topic.site!r}"
+        )
+    times = [message.ts]
+    if isinstance(message, StateMessage | HeartbeatMessage):
+        times.append(message.since)
+    for value in times:
+        if value > received_at + timedelta(seconds=limits.max_future_s):
+            return Rejected(
+                Reason.FUTURE_TS,
+                f"{value.isoformat()} is after receive time {received_at.isoformat()}",
+            )
+        if value < received_at - timedelta(seconds=limits.max_age_s):
+            return Rejected(
+                Reason.PAST_TS,
+                f"{value.isoformat()} is older than {limits.max_age_s / 86400:g} days",
+            )
+    if limits.known_instruments is not None and message.instrument not in limits.known_instruments:
+        return Rejected(
+            Reason.UNKNOWN_INSTRUMENT, f"{message.instrument!r} is not in the closed registry"
+        )
+    return Accepted(message=message, received_at=received_at)

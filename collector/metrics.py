@@ -1,0 +1,121 @@
+"""The collector's own counters and their Prometheus text exposition (pure output function)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+
+@dataclass
+class IngestMetrics:
+    """Updated by the ingest threads, read by ``/metrics`` and ``/health``."""
+
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    store_errors: int = 0
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    # Receive-to-commit delay of the newest batch, and the message age (commit - ts) of it.
+    last_commit_lag_s: float = 0.0
+    last_commit_at: float | None = None
+    broker_connected: bool = False
+    broker_connects: int = 0
+    database_ok: bool = True
+    last_error: str | None = None
+    _recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=600))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_received(self, count: int = 1) -> None:
+        with self._lock:
+            self.received += count
+
+    def on_batch(
+        self, stored: int, duplicates: int, dead: Counter[str], lag_s: float, at: float
+    ) -> None:
+        with self._lock:
+            self.stored += stored
+            self.duplicates += duplicates
+            self.dead_letters.update(dead)
+            self.batches += 1
+            self.last_commit_lag_s = lag_s
+            self.last_commit_at = at
+            self.database_ok = True
+            self._recent.append((at, stored + duplicates + sum(dead.values())))
+
+    def on_store_error(self, error: str) -> None:
+        with self._lock:
+            self.store_errors += 1
+            self.database_ok = False
+            self.last_error = error
+
+    def rate(self, now: float, window_s: float = 60.0) -> float:
+        """Messages processed per second over the last ``window_s``."""
+        with self._lock:
+            total = sum(n for at, n in self._recent if at >= now - window_s)
+        return total / window_s
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render_prometheus(
+    metrics: IngestMetrics,
+    instruments_online: int,
+    instruments_total: int,
+    now: float | None = None,
+) -> str:
+    """Prometheus text format 0.0.4 of the collector's figures."""
+    now = time.time() if now is None else now
+    lines: list[str] = []
+
+    def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} {kind}")
+        lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
+
+    with metrics._lock:
+        received, stored, duplicates = metrics.received, metrics.stored, metrics.duplicates
+        dead = dict(metrics.dead_letters)
+        lag, errors, batches = metrics.last_commit_lag_s, metrics.store_errors, metrics.batches
+        connected = metrics.broker_connected
+    metric("jishi_ingest_received_total", "counter", "MQTT messages received.", [("", received)])
+    metric("jishi_ingest_stored_total", "counter", "Messages stored in the ledger.", [("", stored)])
+    metric(
+        "jishi_ingest_duplicates_total",
+        "counter",
+        "Redelivered or replayed messages dropped by the (boot_id, seq) dedupe.",
+        [("", duplicates)],
+    )
+    metric(
+        "jishi_ingest_dead_letters_total",
+        "counter",
+        "Messages refused and kept in the dead-letter table, by reason.",
+        [(f'{{reason="{_escape(r)}"}}', n) for r, n in sorted(dead.items())] or [("", 0)],
+    )
+    metric("jishi_ingest_batches_total", "counter", "Ledger write transactions.", [("", batches)])
+    metric("jishi_ingest_store_errors_total", "counter", "Failed ledger writes.", [("", errors)])
+    metric(
+        "jishi_ingest_rate_msg_per_s",
+        "gauge",
+        "Messages processed per second over the last minute.",
+        [("", metrics.rate(now))],
+    )
+    metric(
+        "jishi_ingest_lag_seconds",
+        "gauge",
+        "Receive-to-commit delay of the newest batch.",
+        [("", lag)],
+    )
+    metric("jishi_broker_connected", "gauge", "1 if connected to the broker.", [("", connected)])
+    metric(
+        "jishi_instruments_online",
+        "gauge",
+        "Instruments whose agent is online with fresh data.",
+        [("", instruments_online)],
+    )
+    metric("jishi_instruments", "gauge", "Instruments in the ledger.", [("", instruments_total)])
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Alembic migrations of the collector's ledger, run programmatically at start."""

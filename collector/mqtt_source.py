@@ -1,0 +1,132 @@
+"""The collector's MQTT adapter: a persistent, acknowledged-after-commit paho-mqtt subscriber.
+
+Persistent session (DESIGN.md "Wire protocol"): MQTT 3.1.1 ``clean_session=False``, MQTT 5
+``clean_start=False`` with a session expiry, so the broker queues QoS 1 messages while the
+collector is away. ``manual_ack``: PUBACK is sent only after the ledger commit, so a crash
+before the commit makes the broker redeliver. Acks are tagged with the connection they came on:
+a message received on an earlier connection is never acknowledged on a later one (its packet id
+may name another message there); the broker redelivers it and the dedupe drops it.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from jishi.agent.wire import subscription
+from jishi.collector.config import CollectorMqtt
+from jishi.collector.metrics import IngestMetrics
+from jishi.collector.pipeline import Received
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+log = logging.getLogger(__name__)
+
+
+class MqttSource:
+    def __init__(
+        self,
+        *,
+        config: CollectorMqtt,
+        password: str | None,
+        on_message: Callable[[Received], None],
+        metrics: IngestMetrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.on_message = on_message
+        self.metrics = metrics
+        self.clock = clock
+        self.generation = 0
+        self._lock = threading.Lock()
+        self.subscribed = threading.Event()
+        v5 = config.protocol == "5"
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=config.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        if config.username is not None:
+            self.client.username_pw_set(config.username, password)
+        if config.url.scheme == "mqtts" or config.tls_ca_file is not None:
+            self.client.tls_set(
+                ca_certs=str(config.tls_ca_file) if config.tls_ca_file else None,
+                certfile=str(config.tls_cert_file) if config.tls_cert_file else None,
+                keyfile=str(config.tls_key_file) if config.tls_key_file else None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        self.client.reconnect_delay_set(1, 30)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self.topic_filter = subscription(config.topic_root, config.share_group)
+
+    def start(self) -> None:
+        url = self.config.url
+        properties = None
+        kwargs: dict[str, Any] = {}
+        if self.config.protocol == "5":
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = self.config.session_expiry_s
+            kwargs = {"clean_start": False, "properties": properties}
+        self.client.connect_async(url.host, url.port, self.config.keepalive_s, **kwargs)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.metrics.broker_connected = False
+
+    def ack(self, items: Sequence[Received]) -> None:
+        with self._lock:
+            generation = self.generation
+        for item in items:
+            if item.qos > 0 and item.generation == generation:
+                self.client.ack(item.mid, item.qos)
+
+    # --- paho callbacks (network thread) --------------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.warning("broker refused the connection: %s", reason)
+            return
+        with self._lock:
+            self.generation += 1
+        self.metrics.broker_connected = True
+        self.metrics.broker_connects += 1
+        log.info("connected to %s, subscribing to %s", self.config.broker, self.topic_filter)
+        client.subscribe(self.topic_filter, qos=1)
+
+    def _on_subscribe(self, *_args: Any) -> None:
+        self.subscribed.set()
+
+    def _on_disconnect(self, *_args: Any) -> None:
+        self.metrics.broker_connected = False
+        self.subscribed.clear()
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:  # brokers refuse these; be safe, dead-letter as bad topic
+            topic = repr(message._topic)
+        self.on_message(
+            Received(
+                topic=topic,
+                payload=bytes(message.payload),
+                received_at=self.clock(),
+                mid=message.mid,
+                qos=message.qos,
+                generation=self.generation,
+            )
+        )

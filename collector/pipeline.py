@@ -1,0 +1,179 @@
+"""The ingest pipeline: received MQTT messages -> validated batches -> ledger -> MQTT acks.
+
+One writer thread drains a queue that the MQTT network thread fills. Batching adapts to load:
+the writer takes whatever has queued up (at most ``batch_max``), commits, then acknowledges the
+batch's messages to the broker. Bad input becomes dead letters; a database outage stops the
+acks (the broker keeps the messages) and is retried with back-off. Ingest never stops on input.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from jishi.collector.db import Engines
+from jishi.collector.intake import Accepted, Limits, Reason, classify
+from jishi.collector.metrics import IngestMetrics
+from jishi.collector.writer import BatchOutcome, DeadLetter, Incoming, LedgerWriter
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One MQTT message as the network thread hands it over."""
+
+    topic: str
+    payload: bytes
+    received_at: float
+    mid: int = 0
+    qos: int = 0
+    generation: int = 0
+
+
+Acker = Callable[[Sequence[Received]], None]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        engines: Engines,
+        writer: LedgerWriter,
+        limits: Limits,
+        topic_root: str,
+        metrics: IngestMetrics,
+        acker: Acker,
+        batch_max: int = 2000,
+        batch_wait_s: float = 0.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engines = engines
+        self.writer = writer
+        self.limits = limits
+        self.topic_root = topic_root
+        self.metrics = metrics
+        self.acker = acker
+        self.batch_max = batch_max
+        self.batch_wait_s = batch_wait_s
+        self.clock = clock
+        self.queue: queue.SimpleQueue[Received] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.idle = threading.Event()
+
+    # --- called from the MQTT thread ------------------------------------------------------
+
+    def submit(self, item: Received) -> None:
+        self.metrics.on_received()
+        self.idle.clear()
+        self.queue.put(item)
+
+    # --- the writer thread ----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="jishi-ingest-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _take(self) -> list[Received]:
+        try:
+            first = self.queue.get(timeout=0.2)
+        except queue.Empty:
+            self.idle.set()
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.batch_wait_s
+        while len(batch) < self.batch_max:
+            try:
+                batch.append(self.queue.get_nowait())
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                time.sleep(min(remaining, 0.005))
+        return batch
+
+    def _run(self) -> None:
+        backoff = 0.2
+        pending: list[Received] = []
+        while True:
+            if not pending:
+                if self._stop.is_set():
+                    return
+                pending = self._take()
+                if not pending:
+                    continue
+            try:
+                self.process(pending)
+            except OperationalError as exc:
+                # Database unreachable: keep the batch (unacked), retry after a pause.
+                self.metrics.on_store_error(str(exc.orig))
+                log.warning("ledger write failed, retrying in %.1f s: %s", backoff, exc.orig)
+                if self._stop.wait(backoff):
+                    return
+                backoff = min(backoff * 2, 10.0)
+                continue
+            backoff = 0.2
+            self.acker(pending)
+            pending = []
+
+    def process(self, batch: Sequence[Received]) -> BatchOutcome:
+        """Classify and store one batch (one transaction); does not acknowledge."""
+        items = [self._classify(r) for r in batch]
+        try:
+            outcome = self._write(items)
+        except OperationalError:
+            raise
+        except SQLAlchemyError as exc:
+            # A value the database refuses: find the message(s) one by one and dead-letter them.
+            log.warning("batch refused by the database (%s); storing one by one", exc)
+            outcome = BatchOutcome()
+            for received, item in zip(batch, items, strict=True):
+                try:
+                    single = self._write([item])
+                except OperationalError:
+                    raise
+                except SQLAlchemyError as single_exc:
+                    single = self._write(
+                        [
+                            DeadLetter(
+                                received.received_at,
+                                received.topic,
+                                Reason.STORE_ERROR,
+                                str(single_exc)[:500],
+                                received.payload,
+                            )
+                        ]
+                    )
+                outcome.stored += single.stored
+                outcome.duplicates += single.duplicates
+                outcome.dead.update(single.dead)
+        now = self.clock()
+        lag = now - min(r.received_at for r in batch)
+        self.metrics.on_batch(outcome.stored, outcome.duplicates, Counter(outcome.dead), lag, now)
+        return outcome
+
+    def _write(self, items: Sequence[Incoming | DeadLetter]) -> BatchOutcome:
+        with self.engines.write.begin() as conn:
+            return self.writer.write(conn, items, self.clock())
+
+    def _classify(self, received: Received) -> Incoming | DeadLetter:
+        at = datetime.fromtimestamp(received.received_at, UTC)
+        result = classify(received.topic, received.payload, at, self.limits, self.topic_root)
+        if isinstance(result, Accepted):
+            return Incoming(result.message, received.received_at)
+        return DeadLetter(
+            received.received_at, received.topic, result.reason, result.detail, received.payload
+        )

@@ -1,0 +1,179 @@
+"""Read side of the ledger: instrument views, timelines and sessions for the API and reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from jishi.agent.wire import iso_utc
+from jishi.collector import tables
+from jishi.collector.timeline import UNKNOWN, Coverage, Interval, build_timeline
+from jishi.collector.usage import Session
+from jishi.collector.writer import effective_stale_after_s
+from sqlalchemy import Connection, func, or_, select
+
+
+def _iso(value: float | None) -> str | None:
+    return None if value is None else iso_utc(datetime.fromtimestamp(value, UTC))
+
+
+def instrument_view(row: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """The API's instrument: the reported state only while fresh and online, else unknown."""
+    stale = effective_stale_after_s(row)
+    last_ts = row["last_ts"]
+    fresh_until = None if last_ts is None else last_ts + stale
+    state, since = row["state"], row["state_since"]
+    if row["online"] is False:
+        state, since = UNKNOWN, row["online_changed_at"]
+        if fresh_until is not None and row["online_changed_at"] is not None:
+            since = min(row["online_changed_at"], fresh_until)
+    elif state is None or fresh_until is None or now > fresh_until:
+        state, since = UNKNOWN, fresh_until
+    return {
+        "id": row["id"],
+        "name": row["name"] or row["id"],
+        "site": row["site"],
+        "unit": row["unit"],
+        "category": row["category"],
+        "state": state,
+        "since": _iso(since),
+        "online": bool(row["online"]) if row["online"] is not None else False,
+        "last_seen": _iso(row["last_seen"]),
+        "last_ts": _iso(last_ts),
+        "stale_after_s": stale,
+        "heartbeat_interval_s": row["heartbeat_interval_s"],
+        "inner_id": row["inner_id"],
+        "quota_h": row["quota_h"],
+    }
+
+
+def list_instruments(conn: Connection, now: float, unit: str | None = None) -> list[dict[str, Any]]:
+    t = tables.instruments
+    query = select(t).order_by(t.c.id)
+    if unit is not None:
+        query = query.where(t.c.unit == unit)
+    return [instrument_view(dict(row), now) for row in conn.execute(query).mappings()]
+
+
+def instrument_rows(
+    conn: Connection, ids: Sequence[str] | None = None, unit: str | None = None
+) -> list[dict[str, Any]]:
+    t = tables.instruments
+    query = select(t).order_by(t.c.id)
+    if ids is not None:
+        query = query.where(t.c.id.in_(ids))
+    if unit is not None:
+        query = query.where(t.c.unit == unit)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def get_instrument(conn: Connection, instrument_id: str) -> dict[str, Any] | None:
+    t = tables.instruments
+    row = conn.execute(select(t).where(t.c.id == instrument_id)).mappings().first()
+    return None if row is None else dict(row)
+
+
+def coverage(conn: Connection, instrument_id: str, start: float, end: float) -> list[Coverage]:
+    """Spans that can reach into ``[start, end)`` (normalized spans: cheap range query)."""
+    s = tables.spans
+    rows = conn.execute(
+        select(s.c.start, s.c.end, s.c.state, s.c.last_ts)
+        .where(s.c.instrument_id == instrument_id, s.c.end >= start, s.c.start < end)
+        .order_by(s.c.start)
+    ).all()
+    return [Coverage(r.start, r.end, r.state, r.last_ts) for r in rows]
+
+
+def coverage_many(
+    conn: Connection, ids: Sequence[str], start: float, end: float
+) -> dict[str, list[Coverage]]:
+    s = tables.spans
+    out: dict[str, list[Coverage]] = {i: [] for i in ids}
+    rows = conn.execute(
+        select(s.c.instrument_id, s.c.start, s.c.end, s.c.state, s.c.last_ts)
+        .where(s.c.instrument_id.in_(ids), s.c.end >= start, s.c.start < end)
+        .order_by(s.c.instrument_id, s.c.start)
+    )
+    for r in rows:
+        out[r.instrument_id].append(Coverage(r.start, r.end, r.state, r.last_ts))
+    return out
+
+
+def timeline(conn: Connection, instrument_id: str, start: float, end: float) -> list[Interval]:
+    return build_timeline(coverage(conn, instrument_id, start, end), start, end)
+
+
+def sessions_in(
+    conn: Connection, ids: Sequence[str], start: float, end: float, now: float
+) -> dict[str, list[Session]]:
+    """Sessions overlapping ``[start, end)``; an open session (no end yet) runs until ``now``."""
+    s = tables.sessions
+    out: dict[str, list[Session]] = {i: [] for i in ids}
+    rows = conn.execute(
+        select(s)
+        .where(
+            s.c.instrument_id.in_(ids),
+            s.c.start_ts.is_not(None),
+            s.c.start_ts < end,
+            or_(s.c.end_ts.is_(None), s.c.end_ts > start),
+        )
+        .order_by(s.c.start_ts)
+    ).mappings()
+    for r in rows:
+        stop = r["end_ts"] if r["end_ts"] is not None else max(now, r["start_ts"])
+        out[r["instrument_id"]].append(
+            Session(
+                start=r["start_ts"],
+                end=stop,
+                user=r["user"],
+                org=r["org"],
+                user_type=r["user_type"],
+                service_way=r["service_way"],
+                direction=r["direction"],
+                satisfaction=r["satisfaction"],
+                sample_count=r["sample_count"],
+                session_id=r["external_id"],
+            )
+        )
+    return out
+
+
+def session_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "instrument": row["instrument_id"],
+        "source": row["source"],
+        "external_id": row["external_id"],
+        "start": _iso(row["start_ts"]),
+        "end": _iso(row["end_ts"]),
+        "user": row["user"],
+        "org": row["org"],
+        "user_type": row["user_type"],
+        "service_way": row["service_way"],
+        "direction": row["direction"],
+        "satisfaction": row["satisfaction"],
+        "sample_count": row["sample_count"],
+    }
+
+
+def list_sessions(
+    conn: Connection,
+    instrument_id: str | None,
+    start: float | None,
+    end: float | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    s = tables.sessions
+    query = select(s).order_by(s.c.start_ts, s.c.id).limit(limit)
+    if instrument_id is not None:
+        query = query.where(s.c.instrument_id == instrument_id)
+    if end is not None:
+        query = query.where(s.c.start_ts < end)
+    if start is not None:
+        query = query.where(or_(s.c.end_ts.is_(None), s.c.end_ts > start))
+    return [session_view(dict(r)) for r in conn.execute(query).mappings()]
+
+
+def count_spans(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(tables.spans)).scalar_one())

@@ -1,0 +1,279 @@
+"""Running the collector: ingest (MQTT -> ledger) and the API (uvicorn) in background threads.
+
+``start_collector(config, ...)`` is the in-process entry point (the demo runs broker, collector
+and agent in one process); ``run_from_args`` is ``jishi collector run``. Config and secrets are
+read at the edge and handed in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from jishi.collector.api import ApiContext, create_app
+from jishi.collector.config import CollectorConfig, load_collector_config
+from jishi.collector.db import Engines, migrate, open_engines
+from jishi.collector.intake import Limits
+from jishi.collector.metrics import IngestMetrics
+from jishi.collector.mqtt_source import MqttSource
+from jishi.collector.pipeline import Pipeline
+from jishi.collector.tokens import TokenStore
+from jishi.collector.writer import LedgerWriter
+
+from jishi.errors import JishiError
+
+log = logging.getLogger(__name__)
+ADMIN_TOKEN_ENV = "JISHI_ADMIN_TOKEN"  # noqa: S105 - the variable name, not a secret
+
+
+class ApiStartError(JishiError):
+    """The API could not listen (port in use, bad host)."""
+
+
+@dataclass
+class Collector:
+    """A running collector; ``stop()`` ends every thread it started."""
+
+    config: CollectorConfig
+    engines: Engines
+    metrics: IngestMetrics
+    pipeline: Pipeline | None
+    source: MqttSource | None
+    tokens: TokenStore
+    api_port: int | None = None
+    _server: object | None = None
+    _api_thread: threading.Thread | None = None
+    _rollup_thread: threading.Thread | None = None
+    _rollup_stop: threading.Event = field(default_factory=threading.Event)
+    _stopped: bool = field(default=False)
+
+    @property
+    def api_url(self) -> str | None:
+        if self.api_port is None:
+            return None
+        return f"http://{self.config.api.host}:{self.api_port}"
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until every message received so far is committed (tests, demo)."""
+        if self.pipeline is None:
+            return True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            received = self.metrics.received
+            handled = (
+                self.metrics.stored
+                + self.metrics.duplicates
+                + sum(self.metrics.dead_letters.values())
+            )
+            if handled >= received and self.pipeline.queue.empty():
+                return True
+            time.sleep(0.02)
+        return False
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._server is not None:
+            self._server.should_exit = True  # type: ignore[attr-defined]
+        if self.source is not None:
+            self.source.stop()
+        if self.pipeline is not None:
+            self.pipeline.stop()
+        self._rollup_stop.set()
+        if self._rollup_thread is not None:
+            self._rollup_thread.join(10)
+        if self._api_thread is not None:
+            self._api_thread.join(10)
+        self.engines.dispose()
+
+
+def _limits(config: CollectorConfig) -> Limits:
+    ingest = config.ingest
+    return Limits(
+        max_payload_bytes=ingest.max_payload_bytes,
+        max_future_s=ingest.max_future_s,
+        max_age_s=ingest.max_age_days * 86_400,
+        known_instruments=frozenset(config.registry()) if ingest.registry_closed else None,
+    )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ApiStartError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; choose another port with --api-port"
+        ) from None
+    sock.listen(128)
+    return sock
+
+
+def start_collector(
+    config: CollectorConfig,
+    *,
+    admin_token: str | None = None,
+    ingest: bool = True,
+    api: bool = True,
+    clock: Callable[[], float] = time.time,
+    rollup_interval_s: float = 60.0,
+) -> Collector:
+    """Migrate the ledger, then start ingest and the API in background threads.
+
+    ``config.api.port = 0`` picks a free port (see ``Collector.api_port``). Raises
+    :class:`jishi.collector.db.DatabaseError` or :class:`ApiStartError` on start failures.
+    """
+    engines = open_engines(config.database_url)
+    migrate(engines)
+    metrics = IngestMetrics()
+    tokens = TokenStore(engines, admin_token=admin_token, clock=clock)
+    collector = Collector(config, engines, metrics, None, None, tokens)
+    try:
+        if ingest:
+            _start_ingest(collector, clock)
+            _start_rollups(collector, clock, rollup_interval_s)
+        if api:
+            _start_api(collector, clock)
+    except BaseException:
+        collector.stop()
+        raise
+    return collector
+
+
+def _start_ingest(collector: Collector, clock: Callable[[], float]) -> None:
+    config = collector.config
+    writer = LedgerWriter(
+        config.registry(), config.site.timezone, config.ingest.dead_letter_max_bytes
+    )
+    holder: list[MqttSource] = []
+
+    def ack(items: object) -> None:
+        holder[0].ack(items)  # type: ignore[arg-type]
+
+    pipeline = Pipeline(
+        engines=collector.engines,
+        writer=writer,
+        limits=_limits(config),
+        topic_root=config.mqtt.topic_root,
+        metrics=collector.metrics,
+        acker=ack,
+        batch_max=config.database.batch_max,
+        batch_wait_s=config.database.batch_wait_s,
+        clock=clock,
+    )
+    source = MqttSource(
+        config=config.mqtt,
+        password=config.mqtt.password(),
+        on_message=pipeline.submit,
+        metrics=collector.metrics,
+        clock=clock,
+    )
+    holder.append(source)
+    collector.pipeline, collector.source = pipeline, source
+    pipeline.start()
+    source.start()
+
+
+def _start_rollups(collector: Collector, clock: Callable[[], float], interval_s: float) -> None:
+    """Daily roll-ups are refreshed in the background: dirty and missing closed days."""
+    from jishi.collector.rollup import refresh_rollups
+    from sqlalchemy.exc import SQLAlchemyError
+
+    def loop() -> None:
+        while not collector._rollup_stop.wait(interval_s):
+            try:
+                refresh_rollups(collector.engines, collector.config, clock())
+            except SQLAlchemyError as exc:  # the next pass retries; ingest is unaffected
+                log.warning("roll-up refresh failed: %s", exc)
+
+    thread = threading.Thread(target=loop, name="jishi-rollups", daemon=True)
+    collector._rollup_thread = thread
+    thread.start()
+
+
+def _start_api(collector: Collector, clock: Callable[[], float]) -> None:
+    import uvicorn
+
+    ctx = ApiContext(
+        config=collector.config,
+        engines=collector.engines,
+        tokens=collector.tokens,
+        metrics=collector.metrics,
+        clock=clock,
+    )
+    app = create_app(ctx)
+    sock = _bind(collector.config.api.host, collector.config.api.port)
+    collector.api_port = int(sock.getsockname()[1])
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    )
+    collector._server = server
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="jishi-api", daemon=True
+    )
+    collector._api_thread = thread
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if not server.started:
+        raise ApiStartError(f"the API did not start on port {collector.api_port}")
+
+
+def apply_overrides(config: CollectorConfig, args: argparse.Namespace) -> CollectorConfig:
+    """``--broker``, ``--db`` and ``--api-port`` override the file (validated again)."""
+    data = config.model_dump()
+    if getattr(args, "broker", None):
+        data["mqtt"]["broker"] = args.broker
+    if getattr(args, "db", None):
+        data["database"]["url"] = args.db
+    if getattr(args, "api_port", None) is not None:
+        data["api"]["port"] = args.api_port
+    from jishi import config as config_io
+
+    return config_io.validate("command line", CollectorConfig, data)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """``jishi collector run -c FILE [--broker URL] [--db URL] [--api-port P]``."""
+    config = apply_overrides(load_collector_config(Path(args.config)), args)
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    admin_token = os.environ.get(ADMIN_TOKEN_ENV) or None
+    if admin_token is None:
+        log.warning(
+            "%s is not set: only tokens made with 'jishi collector token create' are accepted",
+            ADMIN_TOKEN_ENV,
+        )
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    collector = start_collector(config, admin_token=admin_token)
+    print(
+        f"collector: ingesting from {config.mqtt.broker} into {collector.engines.dialect}, "
+        f"API on {collector.api_url}/api/v1 (docs at {collector.api_url}/docs)",
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        collector.stop()
+    return 0

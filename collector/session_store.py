@@ -1,0 +1,70 @@
+"""Storing user sessions from the API and CSV imports (all-or-nothing, idempotent by id)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from jishi.collector import tables
+from jishi.collector.db import Engines
+from jishi.collector.sessions_csv import SessionImportError, SessionRecord
+from jishi.collector.writer import upsert
+from sqlalchemy import select
+
+
+def store_sessions(
+    engines: Engines, records: Sequence[SessionRecord], source: str, now: float, timezone: str
+) -> int:
+    """Insert or update ``records`` in one transaction; unknown instruments fail the lot."""
+    if not records:
+        return 0
+    zone = ZoneInfo(timezone)
+    with engines.write.begin() as conn:
+        ids = sorted({r.instrument for r in records})
+        t = tables.instruments
+        known = set(conn.execute(select(t.c.id).where(t.c.id.in_(ids))).scalars())
+        problems = [
+            (r.line, f"unknown instrument {r.instrument!r}")
+            for r in records
+            if r.instrument not in known
+        ]
+        if problems:
+            raise SessionImportError(problems)
+        dirty: set[tuple[str, str]] = set()
+        today = datetime.fromtimestamp(now, zone).date()
+        for r in records:
+            values = {
+                "instrument_id": r.instrument,
+                "source": source,
+                "external_id": r.session_id,
+                "start_ts": r.start,
+                "end_ts": r.end,
+                "user": r.user,
+                "org": r.org,
+                "user_type": r.user_type,
+                "service_way": r.service_way,
+                "direction": r.direction,
+                "satisfaction": r.satisfaction,
+                "sample_count": r.sample_count,
+            }
+            stmt = upsert(conn, tables.sessions).values(created_at=now, **values)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["instrument_id", "source", "external_id"],
+                    set_={k: v for k, v in values.items() if k != "external_id"},
+                )
+            )
+            day = datetime.fromtimestamp(r.start, zone).date()
+            last = min(datetime.fromtimestamp(r.end, zone).date(), today - timedelta(days=1))
+            while day <= last:
+                dirty.add((r.instrument, day.isoformat()))
+                day += timedelta(days=1)
+        if dirty:
+            conn.execute(
+                upsert(conn, tables.dirty_days).on_conflict_do_update(
+                    index_elements=["instrument_id", "day"], set_={"marked_at": now}
+                ),
+                [{"instrument_id": i, "day": d, "marked_at": now} for i, d in sorted(dirty)],
+            )
+    return len(records)

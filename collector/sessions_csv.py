@@ -1,0 +1,153 @@
+"""CSV import of user sessions from booking systems: parse and check every row, all-or-nothing.
+
+Columns (header row required, order free, UTF-8 with or without BOM; see docs/collector.md):
+``instrument`` (required), ``start`` (required), ``end`` (required), ``user``, ``org``,
+``user_type`` (internal / external / staff, also 校内 / 校外 / 内部 / 外部), ``service_way``,
+``direction``, ``satisfaction`` (number), ``sample_count`` (integer), ``session_id``. Times are
+ISO 8601 (``2025-03-01T09:00:00+08:00``, or ``2025-03-01 09:00`` in the site time zone).
+Pure: text in, records or line-numbered errors out.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from jishi.errors import JishiError
+
+REQUIRED = ("instrument", "start", "end")
+OPTIONAL = (
+    "user",
+    "org",
+    "user_type",
+    "service_way",
+    "direction",
+    "satisfaction",
+    "sample_count",
+    "session_id",
+)
+_USER_TYPES = {
+    "internal": "internal",
+    "external": "external",
+    "staff": "staff",
+    "校内": "internal",
+    "内部": "internal",
+    "校外": "external",
+    "外部": "external",
+    "工作人员": "staff",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    line: int
+    instrument: str
+    start: float
+    end: float
+    session_id: str
+    user: str | None = None
+    org: str | None = None
+    user_type: str | None = None
+    service_way: str | None = None
+    direction: str | None = None
+    satisfaction: float | None = None
+    sample_count: int | None = None
+
+
+class SessionImportError(JishiError):
+    """Rows that cannot be imported; ``problems`` lists ``(line, message)``."""
+
+    def __init__(self, problems: list[tuple[int, str]]) -> None:
+        self.problems = problems
+        shown = "\n".join(f"line {line}: {text}" for line, text in problems[:50])
+        more = f"\n... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        super().__init__(f"{len(problems)} bad row(s), nothing imported:\n{shown}{more}")
+
+
+def parse_time(text: str, zone: ZoneInfo) -> float:
+    """ISO 8601; a time without offset is local time of the site."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.timestamp()
+
+
+def parse_sessions_csv(text: str, timezone: str) -> list[SessionRecord]:
+    """Every row as a record, or :class:`SessionImportError` listing every bad row."""
+    zone = ZoneInfo(timezone)
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    missing = [name for name in REQUIRED if name not in header]
+    if missing:
+        raise SessionImportError([(1, f"header lacks column(s): {', '.join(missing)}")])
+    unknown = [name for name in header if name not in REQUIRED + OPTIONAL]
+    if unknown:
+        raise SessionImportError([(1, f"unknown column(s): {', '.join(unknown)}")])
+    records: list[SessionRecord] = []
+    problems: list[tuple[int, str]] = []
+    for row in reader:
+        line = reader.line_num
+        values = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        try:
+            records.append(_record(line, values, zone))
+        except ValueError as exc:
+            problems.append((line, str(exc)))
+    if problems:
+        raise SessionImportError(problems)
+    return records
+
+
+def _record(line: int, values: dict[str, str], zone: ZoneInfo) -> SessionRecord:
+    for name in REQUIRED:
+        if not values.get(name):
+            raise ValueError(f"{name} is empty")
+    try:
+        start = parse_time(values["start"], zone)
+        end = parse_time(values["end"], zone)
+    except ValueError:
+        raise ValueError(
+            f"start/end must be ISO 8601 times (got {values['start']!r}, {values['end']!r})"
+        ) from None
+    if end <= start:
+        raise ValueError(f"end {values['end']!r} is not after start {values['start']!r}")
+    user_type = values.get("user_type") or None
+    if user_type is not None:
+        if user_type.lower() not in _USER_TYPES and user_type not in _USER_TYPES:
+            raise ValueError(f"user_type {user_type!r} is not internal, external or staff")
+        user_type = _USER_TYPES.get(user_type.lower(), _USER_TYPES.get(user_type))
+    satisfaction = _number(values.get("satisfaction"), "satisfaction", float)
+    samples = _number(values.get("sample_count"), "sample_count", int)
+    session_id = values.get("session_id") or _row_id(values)
+    return SessionRecord(
+        line=line,
+        instrument=values["instrument"],
+        start=start,
+        end=end,
+        session_id=session_id[:200],
+        user=values.get("user") or None,
+        org=values.get("org") or None,
+        user_type=user_type,
+        service_way=values.get("service_way") or None,
+        direction=values.get("direction") or None,
+        satisfaction=None if satisfaction is None else float(satisfaction),
+        sample_count=None if samples is None else int(samples),
+    )
+
+
+def _number(text: str | None, name: str, kind: type[float] | type[int]) -> float | int | None:
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{name} {text!r} is not a {kind.__name__}") from None
+
+
+def _row_id(values: dict[str, str]) -> str:
+    """A stable id for rows without one, so importing the same file twice changes nothing."""
+    key = "|".join(values.get(k, "") for k in ("instrument", "start", "end", "user"))
+    return "csv-" + hashlib.sha256(key.encode()).hexdigest()[:24]

@@ -1,0 +1,182 @@
+"""The ledger's tables (SQLAlchemy 2 Core). Alembic migrations in ``migrations/`` create them.
+
+Times are stored as UTC epoch seconds in double precision: identical on SQLite and PostgreSQL,
+cheap to compare and index, and exact to the microsecond for centuries.
+
+Observations are stored compactly (issue 5): a ``span`` is one
+:class:`jishi.collector.timeline.Coverage` (a run of same-state observations fresh over
+``[start, end)``, normalized: no two spans of an instrument overlap). A heartbeat that continues
+a run only moves ``end`` and ``last_ts``; a last will is a zero-length ``unknown`` span.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+EPOCH = Float(precision=53)
+
+instruments = Table(
+    "instruments",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("site", String(64), nullable=False),
+    Column("name", String(200)),
+    Column("unit", String(200)),
+    Column("category", String(20), nullable=False, default="general"),
+    Column("quota_h", EPOCH),
+    Column("inner_id", String(100)),
+    Column("stale_after_s", EPOCH),  # registry override
+    Column("heartbeat_interval_s", EPOCH),  # from the birth message
+    Column("announced_stale_after_s", EPOCH),  # from the birth message
+    Column("registered", Boolean, nullable=False, default=False),
+    Column("boot_id", String(64)),
+    Column("online", Boolean),
+    Column("online_changed_at", EPOCH),
+    Column("state", String(20)),  # last state the agent reported (never "unknown")
+    Column("state_since", EPOCH),
+    Column("last_ts", EPOCH),  # newest observation time
+    Column("last_seen", EPOCH),  # receive time of the newest message
+    Column("created_at", EPOCH, nullable=False),
+)
+
+spans = Table(
+    "spans",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("instrument_id", String(64), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("start", EPOCH, nullable=False),
+    Column("end", EPOCH, nullable=False),
+    Column("last_ts", EPOCH),
+    Column("observations", Integer, nullable=False, default=1),
+    Column("historical", Boolean, nullable=False, default=False),
+    Index("ix_spans_instrument_start", "instrument_id", "start"),
+    Index("ix_spans_instrument_end", "instrument_id", "end"),
+)
+
+# Dedupe on (boot_id, seq): the seqs seen per boot as merged ranges "lo-hi,lo-hi" (one short
+# row per agent start instead of one row per message).
+boots = Table(
+    "boots",
+    metadata,
+    Column("boot_id", String(64), primary_key=True),
+    Column("ranges", Text, nullable=False, default=""),
+    Column("first_seen", EPOCH, nullable=False),
+    Column("last_seen", EPOCH, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("instrument_id", String(64), nullable=False),
+    # (source, external_id) identifies a session across repeated imports and agent messages.
+    Column("source", String(40), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("start_ts", EPOCH),
+    Column("end_ts", EPOCH),
+    Column("user", String(200)),
+    Column("org", String(200)),
+    Column("user_type", String(20)),
+    Column("service_way", String(100)),
+    Column("direction", String(200)),
+    Column("satisfaction", Float),
+    Column("sample_count", Integer),
+    Column("created_at", EPOCH, nullable=False),
+    UniqueConstraint("instrument_id", "source", "external_id", name="uq_sessions_key"),
+    Index("ix_sessions_instrument_start", "instrument_id", "start_ts"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", EPOCH, nullable=False),
+    Column("topic", String(300), nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),  # first ingest.dead_letter_max_bytes
+    Index("ix_dead_letters_received", "received_at"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(10), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex
+    Column("created_at", EPOCH, nullable=False),
+    Column("revoked_at", EPOCH),
+)
+
+daily_usage = Table(
+    "daily_usage",
+    metadata,
+    Column("instrument_id", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD in the site time zone
+    Column("figures", Text, nullable=False),  # JSON of the usage figures in seconds
+    Column("computed_at", EPOCH, nullable=False),
+)
+
+# Days whose roll-up must be recomputed because data touching them arrived after the last run.
+dirty_days = Table(
+    "dirty_days",
+    metadata,
+    Column("instrument_id", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("marked_at", EPOCH, nullable=False),
+)
+
+# Corrections of closed reporting periods and other manual changes (DESIGN.md audit trail).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", EPOCH, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("instrument_id", String(64)),
+    Column("detail", Text, nullable=False),
+)
+
+# Manual corrections of a stretch of an instrument's timeline (issue 7: declared maintenance, a
+# mis-set threshold). Reports apply active rows over the measured timeline and show raw and
+# adjusted figures; rows are never deleted or edited, only revoked (the audit trail).
+adjustments = Table(
+    "adjustments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("instrument_id", String(64), nullable=False),
+    Column("start", EPOCH, nullable=False),
+    Column("end", EPOCH, nullable=False),
+    Column("state", String(20), nullable=False),  # the state the stretch is taken to be in
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", EPOCH, nullable=False),
+    Column("revoked_at", EPOCH),
+    Column("revoked_by", String(100)),
+    Column("revoke_reason", Text),
+    Index("ix_adjustments_instrument_start", "instrument_id", "start"),
+)

@@ -1,0 +1,129 @@
+"""Helpers for collector tests: wire payload builders and a paho publisher."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+ROOT = "jishi/v1"
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def payload(
+    kind: str,
+    instrument: str,
+    seq: int,
+    ts: float,
+    *,
+    boot: str = "boot-0001",
+    site: str = "lab",
+    **fields: Any,
+) -> bytes:
+    body: dict[str, Any] = {
+        "schema": 1,
+        "kind": kind,
+        "instrument": instrument,
+        "site": site,
+        "boot_id": boot,
+        "seq": seq,
+        "ts": iso(ts),
+        **fields,
+    }
+    for key in ("since",):
+        if isinstance(body.get(key), float | int):
+            body[key] = iso(float(body[key]))
+    return json.dumps(body).encode()
+
+
+def topic(instrument: str, kind: str, site: str = "lab") -> str:
+    return f"{ROOT}/{site}/{instrument}/{kind}"
+
+
+def birth(
+    instrument: str, seq: int, ts: float, *, boot: str = "boot-0001", hb: float = 1.0, **fields: Any
+) -> tuple[str, bytes]:
+    return topic(instrument, "status"), payload(
+        "status", instrument, seq, ts, boot=boot, online=True, heartbeat_interval_s=hb, **fields
+    )
+
+
+def hb(
+    instrument: str,
+    seq: int,
+    ts: float,
+    state: str,
+    *,
+    since: float | None = None,
+    boot: str = "boot-0001",
+    interval: float = 1.0,
+) -> tuple[str, bytes]:
+    return topic(instrument, "hb"), payload(
+        "hb",
+        instrument,
+        seq,
+        ts,
+        boot=boot,
+        state=state,
+        since=ts if since is None else since,
+        interval_s=interval,
+    )
+
+
+def state(
+    instrument: str,
+    seq: int,
+    ts: float,
+    new: str,
+    *,
+    since: float | None = None,
+    boot: str = "boot-0001",
+) -> tuple[str, bytes]:
+    return topic(instrument, "state"), payload(
+        "state", instrument, seq, ts, boot=boot, state=new, since=ts if since is None else since
+    )
+
+
+def will(instrument: str, seq: int, ts: float, *, boot: str = "boot-0001") -> tuple[str, bytes]:
+    return topic(instrument, "status"), payload(
+        "status", instrument, seq, ts, boot=boot, online=False
+    )
+
+
+class Publisher:
+    """A QoS 1 paho publisher with a bounded in-flight window."""
+
+    def __init__(self, port: int, client_id: str = "test-publisher") -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client.max_inflight_messages_set(500)
+        self.client.max_queued_messages_set(0)
+        self.connected = threading.Event()
+        self.client.on_connect = lambda *_a: self.connected.set()
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        if not self.connected.wait(10):
+            raise TimeoutError("publisher did not connect")
+
+    def publish_all(
+        self, messages: list[tuple[str, bytes]], retain: bool = False, window: int = 2000
+    ) -> None:
+        pending: list[mqtt.MQTTMessageInfo] = []
+        for t, p in messages:
+            pending.append(self.client.publish(t, p, qos=1, retain=retain))
+            if len(pending) >= window:
+                for info in pending:
+                    info.wait_for_publish(30)
+                pending = []
+        for info in pending:
+            info.wait_for_publish(30)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -1,0 +1,223 @@
+"""The ledger on SQLite and PostgreSQL: migrations, dedupe, compact spans, freshness, late data."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from jishi.collector import queries, tables
+from jishi.collector.db import Engines
+from jishi.collector.intake import Limits
+from jishi.collector.metrics import IngestMetrics
+from jishi.collector.pipeline import Pipeline, Received
+from jishi.collector.rollup import refresh_rollups, usage_by_day_cached
+from jishi.collector.timeline import build_timeline, spans_from_observations
+from jishi.collector.writer import LedgerWriter
+from sqlalchemy import func, select
+
+from collector import helpers as h
+from collector.conftest import make_config
+
+T0 = 1_750_000_000.0  # 2025-06-15 15:06:40 UTC
+
+
+def make_pipeline(engines: Engines, tmp_path: Path, now: float, **config: object) -> Pipeline:
+    cfg = make_config(tmp_path, **config)
+    return Pipeline(
+        engines=engines,
+        writer=LedgerWriter(cfg.registry(), cfg.site.timezone, 256),
+        limits=Limits(65536, 600, 400 * 86400, None),
+        topic_root=h.ROOT,
+        metrics=IngestMetrics(),
+        acker=lambda _items: None,
+        clock=lambda: now,
+    )
+
+
+def feed(pipeline: Pipeline, messages: list[tuple[str, bytes]], at: float) -> None:
+    pipeline.process([Received(t, p, at) for t, p in messages])
+
+
+def test_migrations_match_the_table_definitions(engines: Engines) -> None:
+    with engines.write.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), tables.metadata)
+    assert diff == []
+
+
+def test_heartbeats_are_stored_as_one_span_and_duplicates_are_dropped(
+    engines: Engines, tmp_path: Path
+) -> None:
+    now = T0 + 200
+    pipeline = make_pipeline(engines, tmp_path, now)
+    msgs = [h.birth("nmr", 0, T0, hb=1.0)]
+    msgs += [h.hb("nmr", seq, T0 + seq, "running", since=T0) for seq in range(1, 101)]
+    feed(pipeline, msgs, now)
+    feed(pipeline, msgs[40:70], now)  # redelivery
+    with engines.read.connect() as conn:
+        spans = conn.execute(select(tables.spans)).mappings().all()
+        boots = conn.execute(select(tables.boots.c.ranges)).scalar_one()
+    assert len(spans) == 1
+    assert spans[0]["observations"] == 100
+    assert spans[0]["start"] == T0 + 1
+    assert spans[0]["end"] == T0 + 100 + 2.5
+    assert boots == "0-100"
+    assert pipeline.metrics.duplicates == 30
+    assert pipeline.metrics.stored == 101
+
+
+def test_state_changes_make_spans_and_the_timeline_matches_the_pure_engine(
+    engines: Engines, tmp_path: Path
+) -> None:
+    pipeline = make_pipeline(engines, tmp_path, T0 + 100)
+    scenario = ["idle"] * 10 + ["running"] * 20 + ["idle"] * 5 + ["off"] * 10
+    msgs = [h.birth("sem", 0, T0, hb=1.0)]
+    observations = []
+    for i, st in enumerate(scenario):
+        msgs.append(h.hb("sem", i + 1, T0 + i, st))
+        observations.append((T0 + i, st, 2.5))
+    feed(pipeline, msgs[:20], T0 + 100)
+    feed(pipeline, msgs[20:], T0 + 100)
+    with engines.read.connect() as conn:
+        got = queries.timeline(conn, "sem", T0 - 10, T0 + 100)
+        count = conn.execute(select(func.count()).select_from(tables.spans)).scalar_one()
+    want = build_timeline(spans_from_observations(observations), T0 - 10, T0 + 100)
+    assert got == want
+    assert count == 4
+    assert [i.state for i in got] == ["unknown", "idle", "running", "idle", "off", "unknown"]
+
+
+def test_last_will_makes_the_instrument_unknown_from_receive_time(
+    engines: Engines, tmp_path: Path
+) -> None:
+    pipeline = make_pipeline(engines, tmp_path, T0 + 30)
+    msgs = [h.birth("xrd", 0, T0, hb=10.0), h.hb("xrd", 1, T0, "running")]
+    feed(pipeline, msgs, T0 + 1)
+    feed(pipeline, [h.will("xrd", 2, T0)], T0 + 5)
+    with engines.read.connect() as conn:
+        row = queries.get_instrument(conn, "xrd")
+        line = queries.timeline(conn, "xrd", T0, T0 + 40)
+    assert row is not None
+    view = queries.instrument_view(row, T0 + 6)
+    assert view["state"] == "unknown"
+    assert view["online"] is False
+    assert [(i.state, i.start - T0, i.end - T0) for i in line] == [
+        ("running", 0, 5),
+        ("unknown", 5, 40),
+    ]
+
+
+def test_state_is_unknown_once_data_is_stale(engines: Engines, tmp_path: Path) -> None:
+    pipeline = make_pipeline(engines, tmp_path, T0)
+    feed(pipeline, [h.birth("gc", 0, T0, hb=30.0), h.hb("gc", 1, T0, "idle", interval=30)], T0)
+    with engines.read.connect() as conn:
+        row = queries.get_instrument(conn, "gc")
+    assert row is not None
+    assert queries.instrument_view(row, T0 + 74)["state"] == "idle"
+    stale = queries.instrument_view(row, T0 + 76)
+    assert stale["state"] == "unknown"
+    assert stale["since"].startswith(h.iso(T0 + 75)[:19])
+
+
+def test_historical_replay_turns_unknown_into_known(engines: Engines, tmp_path: Path) -> None:
+    pipeline = make_pipeline(engines, tmp_path, T0 + 1000)
+    live = [h.birth("ms", 0, T0, hb=1.0)] + [h.hb("ms", i, T0 + i, "running") for i in range(1, 11)]
+    later = [h.hb("ms", i, T0 + i, "running") for i in range(100, 111)]
+    feed(pipeline, live + later, T0 + 1000)
+    with engines.read.connect() as conn:
+        before = queries.timeline(conn, "ms", T0 + 1, T0 + 110)
+    assert [i.state for i in before] == ["running", "unknown", "running"]
+    replay = [
+        (t, p.replace(b'"historical": false', b'"historical": true'))
+        for t, p in (h.hb("ms", i, T0 + i, "running") for i in range(11, 100))
+    ]
+    feed(pipeline, replay, T0 + 1000)
+    with engines.read.connect() as conn:
+        after = queries.timeline(conn, "ms", T0 + 1, T0 + 110)
+    assert [(i.state, i.start, i.end) for i in after] == [("running", T0 + 1, T0 + 110)]
+
+
+def test_agent_sessions_are_stored(engines: Engines, tmp_path: Path) -> None:
+    pipeline = make_pipeline(engines, tmp_path, T0 + 100)
+    start = (
+        h.topic("nmr", "session"),
+        h.payload(
+            "session", "nmr", 1, T0, event="start", session_id="s1", user="li", user_type="external"
+        ),
+    )
+    end = (
+        h.topic("nmr", "session"),
+        h.payload("session", "nmr", 2, T0 + 60, event="end", session_id="s1"),
+    )
+    feed(pipeline, [start], T0 + 1)
+    feed(pipeline, [end], T0 + 61)
+    with engines.read.connect() as conn:
+        rows = conn.execute(select(tables.sessions)).mappings().all()
+    assert len(rows) == 1
+    assert (rows[0]["start_ts"], rows[0]["end_ts"], rows[0]["user"], rows[0]["user_type"]) == (
+        T0,
+        T0 + 60,
+        "li",
+        "external",
+    )
+
+
+def test_rollups_are_recomputed_when_late_data_touches_a_closed_day(
+    engines: Engines, tmp_path: Path
+) -> None:
+    day0 = 1_749_916_800.0  # 2025-06-15 00:00 Asia/Shanghai
+    now = day0 + 3 * 86400 + 3600
+    pipeline = make_pipeline(engines, tmp_path, now)
+    msgs = [h.birth("nmr", 0, day0, hb=60.0)]
+    msgs += [h.hb("nmr", i + 1, day0 + 3600 + 60 * i, "running", interval=60) for i in range(60)]
+    feed(pipeline, msgs, now)
+    cfg = make_config(tmp_path)
+    assert refresh_rollups(engines, cfg, now) == 3
+    with engines.read.connect() as conn:
+        stored = json.loads(
+            conn.execute(
+                select(tables.daily_usage.c.figures).where(tables.daily_usage.c.day == "2025-06-15")
+            ).scalar_one()
+        )
+    assert stored["running_s"] == 3600 + 90
+    assert stored["effective_s"] == 3690
+    # Late data for the first day: the roll-up must not be used until recomputed.
+    late = [h.hb("nmr", 1000 + i, day0 + 7200 + 60 * i, "running", interval=60) for i in range(30)]
+    feed(pipeline, late, now)
+    with engines.read.connect() as conn:
+        row = queries.get_instrument(conn, "nmr")
+        assert row is not None
+        days = usage_by_day_cached(conn, row, cfg, start=day0, end=day0 + 86400, now=now)
+    assert days[0][1].running_s == 9090 - 3600  # one run now: 1 h .. 2 h 29 min + 150 s
+    assert refresh_rollups(engines, cfg, now) == 1
+    with engines.read.connect() as conn:
+        stored = json.loads(
+            conn.execute(
+                select(tables.daily_usage.c.figures).where(tables.daily_usage.c.day == "2025-06-15")
+            ).scalar_one()
+        )
+        dirty = conn.execute(select(func.count()).select_from(tables.dirty_days)).scalar_one()
+    assert stored["running_s"] == days[0][1].running_s
+    assert dirty == 0
+
+
+def test_bad_input_is_dead_lettered_and_ingest_goes_on(engines: Engines, tmp_path: Path) -> None:
+    pipeline = make_pipeline(engines, tmp_path, T0)
+    bad = [
+        (h.topic("a", "hb"), b"{not json"),
+        (h.topic("a", "hb"), h.payload("hb", "b", 1, T0, state="idle", since=T0)),
+        (h.topic("a", "hb"), b"x" * 70000),
+        (h.topic("a", "hb"), h.payload("hb", "a", 2, T0 + 86400, state="idle", since=T0)),
+    ]
+    good = [h.hb("a", 3, T0, "idle")]
+    feed(pipeline, bad + good, T0)
+    with engines.read.connect() as conn:
+        reasons = sorted(conn.execute(select(tables.dead_letters.c.reason)).scalars())
+        sizes = conn.execute(select(func.max(func.length(tables.dead_letters.c.payload)))).scalar()
+        stored = conn.execute(select(func.count()).select_from(tables.spans)).scalar_one()
+    assert reasons == ["future_ts", "instrument_mismatch", "malformed_json", "oversized"]
+    assert sizes == 256
+    assert stored == 1
+    assert time.time() > 0
