@@ -53,9 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     from jishi import demo_cli
     from jishi.agent import cli as agent_cli
     from jishi.collector import cli as collector_cli
+    from jishi.collector import report_cli
     from jishi.firmware_bridge import cli as bridge_cli
 
-    for part in (demo_cli, agent_cli, collector_cli, bridge_cli):
+    for part in (demo_cli, agent_cli, collector_cli, bridge_cli, report_cli):
         part.register(sub)
 
     schema = sub.add_parser(

@@ -18,8 +18,8 @@ def test_the_example_loads_with_defaults() -> None:
     assert config.site.timezone == "Asia/Shanghai"
     assert config.database_url.startswith("sqlite:///")
     assert config.database_url.endswith("ledger.sqlite3")
-    assert config.registry()["sim-sem-01"].yearly_quota_h == 800
-    assert config.registry()["sim-nmr-01"].yearly_quota_h == 1400
+    assert config.registry()["seq-nextseq"].yearly_quota_h == 800
+    assert config.registry()["nmr-600"].yearly_quota_h == 1400
 
 
 @pytest.mark.parametrize(

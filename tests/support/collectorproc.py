@@ -26,6 +26,9 @@ class CollectorProcess:
     client_id: str = "jishi-collector-test"
     share_group: str | None = None
     api_port: int = 0
+    # A config file to use as it is (only --broker and --api-port are added), instead of a
+    # generated one.
+    config_file: Path | None = None
     process: subprocess.Popen[bytes] | None = None
 
     def write_config(self) -> Path:
@@ -43,7 +46,11 @@ class CollectorProcess:
         return path
 
     def start(self) -> CollectorProcess:
-        config = self.write_config()
+        if self.config_file is not None:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            config = self.config_file
+        else:
+            config = self.write_config()
         if not self.api_port:
             self.api_port = free_port()
         args = [
@@ -59,6 +66,8 @@ class CollectorProcess:
         ]
         if self.db:
             args += ["--db", self.db]
+        if self.config_file is not None:
+            args += ["--broker", self.broker]
         env = {**os.environ, "JISHI_ADMIN_TOKEN": self.token}
         out = (self.workdir / "stdout.log").open("ab")
         self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)

@@ -1,0 +1,174 @@
+"""API routes for evaluation reports and adjustments under ``/api/v1/reports`` (issue 7).
+
+Reports need the ``read`` role; creating or revoking an adjustment needs ``admin``, and the
+adjustment records the name of the token that made it. Report errors become 400 (bad period,
+bad parameters) or 404 (unknown unit, instrument, kind, adjustment).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+from jishi.agent.wire import ID_PATTERN
+from jishi.collector import tables
+from jishi.collector.api import Ctx, Reader, require
+from jishi.collector.reports.adjust_store import (
+    create_adjustment,
+    list_adjustments,
+    revoke_adjustment,
+)
+from jishi.collector.reports.errors import NotFoundError, ReportError
+from jishi.collector.reports.make import Format, ReportName, make_report, render
+from jishi.collector.reports.period import resolve_period
+from jishi.collector.reports.trail import trail_json
+from jishi.collector.timeline import STATES
+from jishi.collector.tokens import hash_token
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+Admin = Annotated[str, Depends(require("admin"))]
+
+
+def _http(exc: ReportError) -> HTTPException:
+    return HTTPException(404 if isinstance(exc, NotFoundError) else 400, detail=str(exc))
+
+
+def _actor(request: Request) -> str:
+    """The name of the token that made the request (the admin token has no stored name)."""
+    ctx = request.app.state.ctx
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    t = tables.tokens
+    with ctx.engines.read.connect() as conn:
+        name = conn.execute(
+            select(t.c.name).where(t.c.token_hash == hash_token(token), t.c.revoked_at.is_(None))
+        ).scalar()
+    return f"token:{name}" if name else "admin token (JISHI_ADMIN_TOKEN)"
+
+
+class AdjustmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instrument: Annotated[str, Field(pattern=ID_PATTERN)]
+    start: datetime
+    end: datetime
+    state: Annotated[str, Field(description=f"one of {', '.join(STATES)}")]
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    # Who asked for the correction (a person), recorded beside the token's name.
+    by: Annotated[str, Field(max_length=60)] | None = None
+
+
+class RevokeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    by: Annotated[str, Field(max_length=60)] | None = None
+
+
+def _epoch(value: datetime, zone: ZoneInfo) -> float:
+    return (value if value.tzinfo else value.replace(tzinfo=zone)).timestamp()
+
+
+@router.get("/adjustments")
+def adjustments(
+    c: Ctx,
+    _role: Reader,
+    instrument: Annotated[list[str] | None, Query()] = None,
+    year: int | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> dict[str, Any]:
+    """Every adjustment (active and revoked) with its audit fields, optionally in a period."""
+    lo = hi = None
+    if year is not None or start is not None or end is not None:
+        try:
+            period = resolve_period(
+                year=year, start=start, end=end, timezone=c.config.site.timezone, now=c.clock()
+            )
+        except ReportError as exc:
+            raise _http(exc) from None
+        lo, hi = period.start, period.end
+    with c.engines.read.connect() as conn:
+        items = list_adjustments(conn, instrument, lo, hi)
+    return {"adjustments": trail_json(items, c.config.site.timezone)}
+
+
+@router.post("/adjustments", status_code=201)
+def add_adjustment(body: AdjustmentIn, request: Request, c: Ctx, _role: Admin) -> dict[str, Any]:
+    """Correct a stretch of an instrument's timeline; raw figures stay as measured."""
+    zone = ZoneInfo(c.config.site.timezone)
+    actor = _actor(request) + (f" / {body.by}" if body.by else "")
+    try:
+        made = create_adjustment(
+            c.engines,
+            instrument=body.instrument,
+            start=_epoch(body.start, zone),
+            end=_epoch(body.end, zone),
+            state=body.state,
+            reason=body.reason,
+            actor=actor,
+            now=c.clock(),
+        )
+    except ReportError as exc:
+        raise _http(exc) from None
+    return trail_json([made], c.config.site.timezone)[0]
+
+
+@router.post("/adjustments/{adjustment_id}/revoke")
+def revoke(
+    adjustment_id: int, body: RevokeIn, request: Request, c: Ctx, _role: Admin
+) -> dict[str, Any]:
+    """Revoke an adjustment: it stops applying but stays in the ledger and the trail."""
+    actor = _actor(request) + (f" / {body.by}" if body.by else "")
+    try:
+        done = revoke_adjustment(
+            c.engines, adjustment_id, reason=body.reason, actor=actor, now=c.clock()
+        )
+    except ReportError as exc:
+        raise _http(exc) from None
+    return trail_json([done], c.config.site.timezone)[0]
+
+
+@router.get("/{name}", response_model=None)
+def report(  # noqa: PLR0917 - FastAPI passes query parameters by name; this is their list
+    name: ReportName,
+    c: Ctx,
+    _role: Reader,
+    year: int | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    unit: str | None = None,
+    instrument: Annotated[list[str] | None, Query()] = None,
+    kind: str | None = None,
+    format: Format = "json",  # noqa: A002 - the public query parameter's name
+    table: Annotated[int, Query(ge=0, le=9)] = 0,
+) -> dict[str, Any] | Response:
+    """figures, service-records, low-utilization or saturation, as JSON, CSV or XLSX.
+
+    The period is ``year`` or ``start``/``end`` (site time zone); none means last year.
+    CSV holds one table (``table``: 0 is the main one); XLSX holds every table as a sheet.
+    """
+    now = c.clock()
+    try:
+        period = resolve_period(
+            year=year, start=start, end=end, timezone=c.config.site.timezone, now=now
+        )
+        with c.engines.read.connect() as conn:
+            made = make_report(
+                name, conn, c.config, period, now, unit=unit, instruments=instrument, kind=kind
+            )
+        if format == "json":
+            document: dict[str, Any] = made.document
+            return document
+        rendered = render(made, format, period, sheet=table)
+    except ReportError as exc:
+        raise _http(exc) from None
+    return Response(
+        rendered.body,
+        media_type=rendered.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{rendered.filename}"'},
+    )

@@ -1,0 +1,1 @@
+"""Evaluation reports: yearly figures, national-platform service records, warning lists."""

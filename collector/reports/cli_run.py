@@ -1,0 +1,161 @@
+"""Handlers of ``jishi report ...``: open the ledger, make the report, write it out."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jishi.collector.config import CollectorConfig, load_collector_config
+from jishi.collector.db import Engines, migrate, open_engines
+from jishi.collector.reports.adjust import Adjustment
+from jishi.collector.reports.adjust_store import (
+    create_adjustment,
+    list_adjustments,
+    revoke_adjustment,
+)
+from jishi.collector.reports.errors import ReportError
+from jishi.collector.reports.figures import Progress, select_instruments
+from jishi.collector.reports.make import make_report, render
+from jishi.collector.reports.period import resolve_period
+from jishi.collector.reports.trail import local_time
+from jishi.collector.service import apply_overrides
+from jishi.collector.sessions_csv import parse_time
+
+
+@contextmanager
+def _ledger(args: argparse.Namespace) -> Iterator[tuple[CollectorConfig, Engines]]:
+    config = apply_overrides(load_collector_config(Path(args.config)), args)
+    engines = open_engines(config.database_url)
+    try:
+        migrate(engines)
+        yield config, engines
+    finally:
+        engines.dispose()
+
+
+@contextmanager
+def _progress(total: int, label: str, enabled: bool) -> Iterator[Progress | None]:
+    """A rich progress bar on standard error (never on stdout, which may carry the report)."""
+    if not enabled or total < 2 or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    now = time.time()
+    with _ledger(args) as (config, engines):
+        period = resolve_period(
+            year=args.year,
+            start=args.start,
+            end=args.end,
+            timezone=config.site.timezone,
+            now=now,
+        )
+        instruments = getattr(args, "instrument", None)
+        with engines.read.connect() as conn:
+            total = len(select_instruments(conn, unit=args.unit, instruments=instruments))
+            with _progress(total, args.report_name, not args.no_progress) as progress:
+                made = make_report(
+                    args.report_name,
+                    conn,
+                    config,
+                    period,
+                    now,
+                    unit=args.unit,
+                    instruments=instruments,
+                    kind=getattr(args, "kind", None),
+                    progress=progress,
+                )
+    rendered = render(made, args.format, period, sheet=args.table)
+    if args.output:
+        path = Path(args.output)
+        try:
+            path.write_bytes(rendered.body)
+        except OSError as exc:
+            raise ReportError(f"{path}: cannot write: {exc.strerror}") from None
+        print(f"wrote {path} ({args.report_name}, {period.label})", file=sys.stderr)
+        return 0
+    if args.format == "xlsx" and sys.stdout.isatty():
+        raise ReportError("XLSX is binary: give -o FILE.xlsx")
+    sys.stdout.buffer.write(rendered.body)
+    sys.stdout.flush()
+    return 0
+
+
+def _when(text: str, name: str, zone: ZoneInfo) -> float:
+    try:
+        return parse_time(text, zone)
+    except ValueError:
+        raise ReportError(
+            f"--{name} {text!r} is not an ISO 8601 time, e.g. 2025-03-01T08:00"
+        ) from None
+
+
+def _show(items: list[Adjustment], timezone: str) -> None:
+    print(
+        f"{'id':>4}  {'instrument':<16} {'start':<19}  {'end':<19}  {'state':<11} "
+        f"{'status':<8} by / reason"
+    )
+    for a in items:
+        status = "active" if a.active else "revoked"
+        print(
+            f"{a.id:>4}  {a.instrument:<16} {local_time(a.start, timezone):<19}  "
+            f"{local_time(a.end, timezone):<19}  {a.state:<11} {status:<8} "
+            f"{a.created_by}: {a.reason}"
+            + ("" if a.active else f" | revoked by {a.revoked_by}: {a.revoke_reason}")
+        )
+
+
+def run_adjust(args: argparse.Namespace) -> int:
+    now = time.time()
+    with _ledger(args) as (config, engines):
+        tz = config.site.timezone
+        zone = ZoneInfo(tz)
+        actor = getattr(args, "by", None) or getpass.getuser()
+        if args.adjust_command == "add":
+            made = create_adjustment(
+                engines,
+                instrument=args.instrument,
+                start=_when(args.start, "start", zone),
+                end=_when(args.end, "end", zone),
+                state=args.state,
+                reason=args.reason,
+                actor=actor,
+                now=now,
+            )
+            print(
+                f"adjustment {made.id} recorded: {made.instrument} {made.state} "
+                f"{local_time(made.start, tz)} .. {local_time(made.end, tz)}"
+            )
+        elif args.adjust_command == "revoke":
+            done = revoke_adjustment(engines, args.id, reason=args.reason, actor=actor, now=now)
+            print(f"adjustment {done.id} revoked (it stays in the audit trail)")
+        else:
+            lo = hi = None
+            if args.year is not None or args.start is not None or args.end is not None:
+                period = resolve_period(
+                    year=args.year, start=args.start, end=args.end, timezone=tz, now=now
+                )
+                lo, hi = period.start, period.end
+            with engines.read.connect() as conn:
+                _show(list_adjustments(conn, args.instrument, lo, hi), tz)
+    return 0

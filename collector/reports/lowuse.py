@@ -1,0 +1,208 @@
+"""Report 3: the low-utilization warning list, with completeness beside every instrument.
+
+An instrument is listed when its (adjusted) effective hours fall below a share of its prorated
+quota (``[reports] low_utilization_below``, default 50 %). Missing data must never pass for
+idleness, so each entry also carries completeness and an upper bound that counts every unknown
+hour as used: if even that bound is below the threshold the instrument is under-used whatever
+the missing data held; otherwise the verdict is "under-used or data missing". Instruments whose
+completeness is below ``low_completeness_below`` are listed as a problem of their own.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jishi.collector.config import CollectorConfig
+from jishi.collector.reports.figures import (
+    InstrumentFigures,
+    Progress,
+    compute_figures,
+    figure_dict,
+    select_instruments,
+)
+from jishi.collector.reports.output import Column, Sheet
+from jishi.collector.reports.period import ReportPeriod
+from jishi.collector.reports.trail import iso_local
+from sqlalchemy import Connection
+
+UNDER_USED = "under_used"
+UNDER_USED_OR_MISSING = "under_used_or_data_missing"
+VERDICT_NAMES = {UNDER_USED: "使用不足", UNDER_USED_OR_MISSING: "使用不足或数据缺失"}
+
+
+@dataclass(frozen=True)
+class LowUseEntry:
+    figures: InstrumentFigures
+    utilization: float
+    upper_bound: float  # utilization if every unknown hour had been effective
+    verdict: str
+
+
+@dataclass(frozen=True)
+class LowUseReport:
+    period: ReportPeriod
+    generated_at: float
+    unit: str | None
+    threshold: float
+    completeness_threshold: float
+    instruments: list[InstrumentFigures]
+    low_utilization: list[LowUseEntry]
+    low_completeness: list[InstrumentFigures]
+
+
+def build_lowuse_report(
+    conn: Connection,
+    config: CollectorConfig,
+    period: ReportPeriod,
+    now: float,
+    *,
+    unit: str | None = None,
+    instruments: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> LowUseReport:
+    settings = config.reports
+    rows = select_instruments(conn, unit=unit, instruments=instruments)
+    items = compute_figures(conn, config, rows, period, now=now, progress=progress)
+    low: list[LowUseEntry] = []
+    for item in items:
+        figures = item.adjusted
+        utilization = figures.utilization
+        if utilization is None or utilization >= settings.low_utilization_below:
+            continue
+        upper = (figures.effective_s + figures.unknown_s) / figures.quota_s
+        verdict = UNDER_USED if upper < settings.low_utilization_below else UNDER_USED_OR_MISSING
+        low.append(LowUseEntry(item, utilization, upper, verdict))
+    low.sort(key=lambda e: (e.utilization, e.figures.instrument))
+    incomplete = sorted(
+        (i for i in items if i.adjusted.completeness < settings.low_completeness_below),
+        key=lambda i: (i.adjusted.completeness, i.instrument),
+    )
+    return LowUseReport(
+        period,
+        now,
+        unit,
+        settings.low_utilization_below,
+        settings.low_completeness_below,
+        items,
+        low,
+        incomplete,
+    )
+
+
+def _entry_row(item: InstrumentFigures) -> dict[str, Any]:
+    adjusted, raw = figure_dict(item.adjusted), figure_dict(item.raw)
+    return {
+        "instrument": item.instrument,
+        "name": item.name,
+        "unit": item.unit,
+        "inner_id": item.inner_id,
+        "effective_h": adjusted["effective_h"],
+        "raw_effective_h": raw["effective_h"],
+        "quota_h": adjusted["quota_h"],
+        "utilization": adjusted["utilization"],
+        "completeness": adjusted["completeness"],
+        "raw_completeness": raw["completeness"],
+        "unknown_h": adjusted["unknown_h"],
+        "adjustments": list(item.adjustments),
+    }
+
+
+def _unit_summary(report: LowUseReport) -> list[dict[str, Any]]:
+    total = Counter(i.unit or "" for i in report.instruments)
+    low = Counter(e.figures.unit or "" for e in report.low_utilization)
+    incomplete = Counter(i.unit or "" for i in report.low_completeness)
+    return [
+        {
+            "unit": name or None,
+            "instruments": total[name],
+            "low_utilization": low[name],
+            "low_completeness": incomplete[name],
+        }
+        for name in sorted(total)
+    ]
+
+
+def lowuse_json(report: LowUseReport) -> dict[str, Any]:
+    tz = report.period.timezone
+    return {
+        "report": "low-utilization",
+        "period": report.period.as_dict(),
+        "generated_at": iso_local(report.generated_at, tz),
+        "unit": report.unit,
+        "utilization_below": report.threshold,
+        "completeness_below": report.completeness_threshold,
+        "low_utilization": [
+            {
+                **_entry_row(e.figures),
+                "utilization_upper_bound": round(e.upper_bound, 6),
+                "verdict": e.verdict,
+            }
+            for e in report.low_utilization
+        ],
+        "low_completeness": [_entry_row(i) for i in report.low_completeness],
+        "units": _unit_summary(report),
+    }
+
+
+_COMMON = (
+    Column("仪器编号", "instrument"),
+    Column("仪器名称", "name"),
+    Column("管理单位", "unit"),
+    Column("平台内部编号", "inner_id"),
+    Column("有效工作机时", "effective_h", "hours"),
+    Column("有效工作机时(原始)", "raw_effective_h", "hours"),
+    Column("定额机时", "quota_h", "hours"),
+    Column("使用率", "utilization", "ratio"),
+    Column("数据完整率", "completeness", "ratio"),
+    Column("未知时长", "unknown_h", "hours"),
+)
+
+
+def lowuse_sheets(report: LowUseReport) -> list[Sheet]:
+    low_rows = [
+        {
+            **_entry_row(e.figures),
+            "upper": e.upper_bound,
+            "verdict": VERDICT_NAMES[e.verdict],
+            "adjustments": ",".join(str(a) for a in e.figures.adjustments) or None,
+        }
+        for e in report.low_utilization
+    ]
+    low_columns = (
+        *_COMMON,
+        Column("使用率上限(未知计为使用)", "upper", "ratio"),
+        Column("结论", "verdict"),
+        Column("调整编号", "adjustments"),
+    )
+    incomplete_rows = [
+        {**_entry_row(i), "adjustments": ",".join(str(a) for a in i.adjustments) or None}
+        for i in report.low_completeness
+    ]
+    pct = f"{report.threshold:.0%}"
+    return [
+        Sheet(
+            "使用率偏低",
+            low_columns,
+            low_rows,
+            notes=(f"使用率低于定额机时的 {pct}；数据完整率见各行。",),
+        ),
+        Sheet(
+            "数据完整率偏低",
+            (*_COMMON, Column("调整编号", "adjustments")),
+            incomplete_rows,
+            notes=(f"数据完整率低于 {report.completeness_threshold:.0%}：缺失数据不等于闲置。",),
+        ),
+        Sheet(
+            "管理单位汇总",
+            (
+                Column("管理单位", "unit"),
+                Column("仪器台数", "instruments", "int"),
+                Column("使用率偏低台数", "low_utilization", "int"),
+                Column("数据完整率偏低台数", "low_completeness", "int"),
+            ),
+            [{**u, "unit": u["unit"] or "(未指定)"} for u in _unit_summary(report)],
+        ),
+    ]

@@ -1,0 +1,225 @@
+"""Report 2: service records (服务记录) for the national platform, one per service session.
+
+A record is a session of an internal (service type 120) or external (130) user; staff and
+unclassified sessions are not service and are only counted. Its hours are the effective time
+inside the session (adjusted timeline; the raw value is kept beside it), measured inside the
+reporting period: a session across New Year is split between the two years' reports, with its
+times clipped to the period. Names on the platform side come from the configured mapping.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from jishi.collector.config import CollectorConfig
+from jishi.collector.periods import SECONDS_PER_HOUR
+from jishi.collector.reports.adjust import Adjustment
+from jishi.collector.reports.adjust_store import list_adjustments
+from jishi.collector.reports.figures import (
+    Inputs,
+    Progress,
+    adjustments_by_instrument,
+    load_inputs,
+    select_instruments,
+)
+from jishi.collector.reports.output import Column, Sheet
+from jishi.collector.reports.period import ReportPeriod
+from jishi.collector.reports.settings import PlatformMapping, platform_mapping
+from jishi.collector.reports.trail import iso_local, local_time, trail_json, trail_sheet
+from jishi.collector.timeline import Interval
+from jishi.collector.usage import compute_usage
+from sqlalchemy import Connection
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    instrument: str
+    instrument_name: str
+    unit: str | None
+    inner_id: str | None
+    start: float
+    end: float
+    hours: float
+    hours_raw: float
+    service_type: int
+    user_type: str
+    service_way: str
+    direction_code: int
+    direction: str
+    user: str | None
+    org: str | None
+    contact: str | None  # the ledger keeps no contact yet; mapped so the field is present
+    satisfaction: float | None
+    sample_count: int | None
+    session_id: str | None
+
+
+@dataclass(frozen=True)
+class RecordsReport:
+    period: ReportPeriod
+    generated_at: float
+    unit: str | None
+    records: list[ServiceRecord]
+    excluded: dict[str, int]  # sessions that are not service, by user type
+    trail: list[Adjustment]
+    mapping: PlatformMapping
+
+
+def _effective_inside(
+    intervals: Sequence[Interval],
+    starts: Sequence[float],
+    inputs: Inputs,
+    *,
+    lo: float,
+    hi: float,
+) -> float:
+    """Effective seconds in ``[lo, hi)``, judged on the intervals and sessions around it."""
+    context = inputs.policy.context_s
+    first = max(0, bisect_right(starts, lo - context) - 2)
+    last = min(len(intervals), bisect_left(starts, hi + context) + 1)
+    near = [s for s in inputs.sessions if s.start < hi + context and s.end > lo - context]
+    return compute_usage(intervals[first:last], near, inputs.policy, lo, hi).effective_s
+
+
+def build_records_report(
+    conn: Connection,
+    config: CollectorConfig,
+    period: ReportPeriod,
+    now: float,
+    *,
+    unit: str | None = None,
+    instruments: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> RecordsReport:
+    mapping = platform_mapping(config.reports)
+    rows = select_instruments(conn, unit=unit, instruments=instruments)
+    adjustments = adjustments_by_instrument(conn, config, [r["id"] for r in rows], period)
+    records: list[ServiceRecord] = []
+    excluded: Counter[str] = Counter()
+    for row in rows:
+        inputs = load_inputs(
+            conn, row, config, period, now=now, adjustments=adjustments.get(row["id"], [])
+        )
+        raw_starts = [iv.start for iv in inputs.intervals]
+        adj_starts = [iv.start for iv in inputs.adjusted]
+        for session in inputs.sessions:
+            lo, hi = max(session.start, period.start), min(session.end, period.end)
+            if hi <= lo:
+                continue
+            code = mapping.service_type.get(session.user_type or "")
+            if code is None:
+                excluded[session.user_type or "unclassified"] += 1
+                continue
+            raw = _effective_inside(inputs.intervals, raw_starts, inputs, lo=lo, hi=hi)
+            adjusted = (
+                _effective_inside(inputs.adjusted, adj_starts, inputs, lo=lo, hi=hi)
+                if inputs.adjustments
+                else raw
+            )
+            direction_name, direction_code = mapping.direction(session.direction)
+            records.append(
+                ServiceRecord(
+                    instrument=row["id"],
+                    instrument_name=row["name"] or row["id"],
+                    unit=row["unit"],
+                    inner_id=row["inner_id"],
+                    start=lo,
+                    end=hi,
+                    hours=adjusted / SECONDS_PER_HOUR,
+                    hours_raw=raw / SECONDS_PER_HOUR,
+                    service_type=code,
+                    user_type=session.user_type or "",
+                    service_way=mapping.service_way(session.service_way),
+                    direction_code=direction_code,
+                    direction=direction_name,
+                    user=session.user,
+                    org=session.org,
+                    contact=None,
+                    satisfaction=session.satisfaction,
+                    sample_count=session.sample_count,
+                    session_id=session.session_id,
+                )
+            )
+        if progress is not None:
+            progress(1)
+    trail = (
+        list_adjustments(conn, [r["id"] for r in rows], period.start, period.end) if rows else []
+    )
+    return RecordsReport(period, now, unit, records, dict(sorted(excluded.items())), trail, mapping)
+
+
+def _record_values(record: ServiceRecord, mapping: PlatformMapping, tz: str) -> dict[str, Any]:
+    values = asdict(record)
+    values["start"] = local_time(record.start, tz, mapping.time_format)
+    values["end"] = local_time(record.end, tz, mapping.time_format)
+    values["hours"] = round(record.hours, 2)
+    values["hours_raw"] = round(record.hours_raw, 2)
+    return values
+
+
+def records_json(report: RecordsReport) -> dict[str, Any]:
+    """Records under the platform's field names (``innerId``, ``serviceTime``, ...)."""
+    tz, mapping = report.period.timezone, report.mapping
+    records = []
+    for record in report.records:
+        values = _record_values(record, mapping, tz)
+        records.append({name: values[source] for name, source in mapping.record_fields.items()})
+    return {
+        "report": "service-records",
+        "period": report.period.as_dict(),
+        "generated_at": iso_local(report.generated_at, tz),
+        "unit": report.unit,
+        "record_fields": mapping.record_fields,
+        "records": records,
+        "total": {
+            "records": len(report.records),
+            "hours": round(sum(r.hours for r in report.records), 2),
+            "hours_raw": round(sum(r.hours_raw for r in report.records), 2),
+            "external_hours": round(
+                sum(r.hours for r in report.records if r.user_type == "external"), 2
+            ),
+        },
+        "excluded_sessions": report.excluded,
+        "adjustments": trail_json(report.trail, tz),
+    }
+
+
+RECORD_COLUMNS = (
+    Column("仪器内部编号", "inner_id"),
+    Column("仪器编号", "instrument"),
+    Column("仪器名称", "instrument_name"),
+    Column("管理单位", "unit"),
+    Column("服务开始时间", "start"),
+    Column("服务结束时间", "end"),
+    Column("服务机时", "hours", "hours"),
+    Column("服务机时(原始)", "hours_raw", "hours"),
+    Column("服务类型", "service_type", "int"),
+    Column("服务方式", "service_way"),
+    Column("服务方向", "direction_code", "int"),
+    Column("申请人", "user"),
+    Column("申请人单位", "org"),
+    Column("联系方式", "contact"),
+    Column("满意度", "satisfaction", "number"),
+    Column("样品数", "sample_count", "int"),
+    Column("会话编号", "session_id"),
+)
+
+
+def records_sheets(report: RecordsReport) -> list[Sheet]:
+    tz, mapping = report.period.timezone, report.mapping
+    rows = [_record_values(r, mapping, tz) for r in report.records]
+    total = {
+        "inner_id": "合计",
+        "hours": round(sum(r.hours for r in report.records), 2),
+        "hours_raw": round(sum(r.hours_raw for r in report.records), 2),
+        "session_id": f"{len(report.records)} 条",
+    }
+    note = "服务类型 120 校内 / 130 校外；服务方向 135 科研 / 136 开发 / 137 教学 / 138 其他。"
+    return [
+        Sheet("服务记录", RECORD_COLUMNS, rows, total, notes=(note,)),
+        trail_sheet(report.trail, tz),
+    ]

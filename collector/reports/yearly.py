@@ -1,0 +1,216 @@
+"""Report 1: yearly figures per instrument and per management unit, with the platform's names.
+
+Each instrument and unit carries raw figures (from the measured timeline, equal to the usage
+API) and adjusted figures (with admins' corrections); the platform fields (``runMachine``,
+``serviceMachine``) are taken from the adjusted figures through the configured mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jishi.collector.config import CollectorConfig
+from jishi.collector.reports.adjust import Adjustment
+from jishi.collector.reports.adjust_store import list_adjustments
+from jishi.collector.reports.figures import (
+    InstrumentFigures,
+    Progress,
+    UnitFigures,
+    by_unit,
+    compute_figures,
+    figure_dict,
+    select_instruments,
+)
+from jishi.collector.reports.output import Column, Sheet
+from jishi.collector.reports.period import ReportPeriod
+from jishi.collector.reports.settings import PlatformMapping, platform_mapping
+from jishi.collector.reports.trail import iso_local, trail_json, trail_sheet
+from jishi.collector.usage import UsageFigures, sum_figures
+from sqlalchemy import Connection
+
+CATEGORY_NAMES = {"general": "通用", "specialised": "专用"}
+
+
+@dataclass(frozen=True)
+class FiguresReport:
+    period: ReportPeriod
+    generated_at: float
+    unit: str | None
+    instruments: list[InstrumentFigures]
+    units: list[UnitFigures]
+    total_raw: UsageFigures
+    total_adjusted: UsageFigures
+    trail: list[Adjustment]
+    mapping: PlatformMapping
+
+
+def build_figures_report(
+    conn: Connection,
+    config: CollectorConfig,
+    period: ReportPeriod,
+    now: float,
+    *,
+    unit: str | None = None,
+    instruments: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> FiguresReport:
+    rows = select_instruments(conn, unit=unit, instruments=instruments)
+    items = compute_figures(conn, config, rows, period, now=now, progress=progress)
+    trail = (
+        list_adjustments(conn, [r["id"] for r in rows], period.start, period.end) if rows else []
+    )
+    return FiguresReport(
+        period=period,
+        generated_at=now,
+        unit=unit,
+        instruments=items,
+        units=by_unit(items),
+        total_raw=sum_figures(i.raw for i in items),
+        total_adjusted=sum_figures(i.adjusted for i in items),
+        trail=trail,
+        mapping=platform_mapping(config.reports),
+    )
+
+
+def platform_values(figures: UsageFigures, mapping: PlatformMapping) -> dict[str, float | None]:
+    """The platform's yearly fields from jishi figures (hours to 2 decimals, as reported)."""
+    values = figure_dict(figures)
+    out: dict[str, float | None] = {}
+    for name, source in mapping.yearly.items():
+        value = values[source]
+        out[name] = None if value is None else round(value, 2 if source.endswith("_h") else 4)
+    return out
+
+
+def figures_json(report: FiguresReport) -> dict[str, Any]:
+    mapping = report.mapping
+    tz = report.period.timezone
+
+    def block(raw: UsageFigures, adjusted: UsageFigures) -> dict[str, Any]:
+        return {
+            "raw": figure_dict(raw),
+            "adjusted": figure_dict(adjusted),
+            "platform": platform_values(adjusted, mapping),
+        }
+
+    return {
+        "report": "figures",
+        "period": report.period.as_dict(),
+        "generated_at": iso_local(report.generated_at, tz),
+        "unit": report.unit,
+        "platform_mapping": {"yearly": mapping.yearly, "labels": mapping.yearly_labels},
+        "instruments": [
+            {
+                "instrument": i.instrument,
+                "name": i.name,
+                "unit": i.unit,
+                "category": i.category,
+                "inner_id": i.inner_id,
+                "quota_h_per_year": i.quota_h_per_year,
+                "adjustments": list(i.adjustments),
+                **block(i.raw, i.adjusted),
+            }
+            for i in report.instruments
+        ],
+        "units": [
+            {"unit": u.unit, "instruments": u.instruments, **block(u.raw, u.adjusted)}
+            for u in report.units
+        ],
+        "total": {
+            "instruments": len(report.instruments),
+            **block(report.total_raw, report.total_adjusted),
+        },
+        "adjustments": trail_json(report.trail, tz),
+    }
+
+
+def _figure_columns(mapping: PlatformMapping) -> list[Column]:
+    columns = [
+        Column("定额机时", "quota_h", "hours"),
+        Column("有效工作机时", "effective_h", "hours"),
+        Column("有效工作机时(原始)", "raw_effective_h", "hours"),
+        Column("服务机时", "service_h", "hours"),
+        Column("服务机时(原始)", "raw_service_h", "hours"),
+        Column("对外服务机时", "external_service_h", "hours"),
+        Column("对外服务机时(原始)", "raw_external_service_h", "hours"),
+        Column("共享率", "share_rate", "ratio"),
+        Column("使用率", "utilization", "ratio"),
+        Column("数据完整率", "completeness", "ratio"),
+        Column("数据完整率(原始)", "raw_completeness", "ratio"),
+        Column("可用率", "availability", "ratio"),
+        Column("运行", "running_h", "hours"),
+        Column("待机", "idle_h", "hours"),
+        Column("关机", "off_h", "hours"),
+        Column("故障", "fault_h", "hours"),
+        Column("维护", "maintenance_h", "hours"),
+        Column("未知", "unknown_h", "hours"),
+    ]
+    for name in mapping.yearly:
+        label = mapping.yearly_labels.get(name, name)
+        columns.append(Column(f"{label}({name})", f"platform.{name}", "hours"))
+    return columns
+
+
+def _figure_row(
+    raw: UsageFigures, adjusted: UsageFigures, mapping: PlatformMapping
+) -> dict[str, Any]:
+    row: dict[str, Any] = dict(figure_dict(adjusted))
+    for key, value in figure_dict(raw).items():
+        row[f"raw_{key}"] = value
+    for name, value in platform_values(adjusted, mapping).items():
+        row[f"platform.{name}"] = value
+    return row
+
+
+def figures_sheets(report: FiguresReport) -> list[Sheet]:
+    """Sheets 仪器 (per instrument), 管理单位 (per unit), 调整记录 (audit trail)."""
+    mapping = report.mapping
+    figure_columns = _figure_columns(mapping)
+    instrument_columns = [
+        Column("仪器编号", "instrument"),
+        Column("仪器名称", "name"),
+        Column("平台内部编号", "inner_id"),
+        Column("管理单位", "unit"),
+        Column("类别", "category"),
+        *figure_columns,
+        Column("调整编号", "adjustments"),
+    ]
+    instrument_rows = [
+        {
+            "instrument": i.instrument,
+            "name": i.name,
+            "inner_id": i.inner_id,
+            "unit": i.unit,
+            "category": CATEGORY_NAMES.get(i.category, i.category),
+            "adjustments": ",".join(str(a) for a in i.adjustments) or None,
+            **_figure_row(i.raw, i.adjusted, mapping),
+        }
+        for i in report.instruments
+    ]
+    total = {
+        "instrument": "合计",
+        **_figure_row(report.total_raw, report.total_adjusted, mapping),
+    }
+    unit_columns = [Column("管理单位", "unit"), Column("仪器台数", "count", "int"), *figure_columns]
+    unit_rows = [
+        {
+            "unit": u.unit or "(未指定)",
+            "count": u.instruments,
+            **_figure_row(u.raw, u.adjusted, mapping),
+        }
+        for u in report.units
+    ]
+    unit_total = {"unit": "合计", "count": len(report.instruments), **total}
+    unit_total["unit"] = "合计"
+    note = (
+        f"统计期间 {report.period.label} ({report.period.timezone})"
+        + ("，截至生成时间" if report.period.partial else "")
+        + "；比率为加权值；“原始”为未经调整的测量值。"
+    )
+    return [
+        Sheet("仪器", instrument_columns, instrument_rows, total, notes=(note,)),
+        Sheet("管理单位", unit_columns, unit_rows, unit_total, notes=(note,)),
+        trail_sheet(report.trail, report.period.timezone),
+    ]
