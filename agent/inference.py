@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from jishi.agent.wire import InstrumentState
 from jishi.drivers.base import Reading, Value
@@ -133,6 +134,48 @@ class StateInferrer:
         self._event_ts: datetime | None = None
         self._pending: tuple[InstrumentState, datetime, str] | None = None
         self._threshold_state: dict[str, InstrumentState] = {}
+
+    @property
+    def pending_since(self) -> datetime | None:
+        """When a not-yet-accepted new state (waiting out ``min_dwell_s``) first appeared."""
+        return None if self._pending is None else self._pending[1]
+
+    def snapshot(self) -> dict[str, Any]:
+        """What must survive a restart: the decided state, the last event and a pending
+        change. Readings and reasons are left out (they change every poll)."""
+        return {
+            "state": self.state.value if self.state else None,
+            "since": self.since.isoformat() if self.since else None,
+            "event_state": self._event_state.value if self._event_state else None,
+            "event_reason": self._event_reason,
+            "event_ts": self._event_ts.isoformat() if self._event_ts else None,
+            "pending": None
+            if self._pending is None
+            else [self._pending[0].value, self._pending[1].isoformat(), self._pending[2]],
+            "thresholds": {k: v.value for k, v in sorted(self._threshold_state.items())},
+        }
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        """Continue from a :meth:`snapshot` taken before a restart."""
+
+        def when(text: Any) -> datetime | None:
+            return datetime.fromisoformat(text) if isinstance(text, str) else None
+
+        def state(text: Any) -> InstrumentState | None:
+            return InstrumentState(text) if isinstance(text, str) else None
+
+        self.state = state(snapshot.get("state")) or self.state
+        self.since = when(snapshot.get("since"))
+        self._event_state = state(snapshot.get("event_state"))
+        self._event_reason = str(snapshot.get("event_reason") or "")
+        self._event_ts = when(snapshot.get("event_ts"))
+        pending = snapshot.get("pending")
+        if isinstance(pending, list) and len(pending) == 3:
+            pending_state, pending_ts = state(pending[0]), when(pending[1])
+            if pending_state is not None and pending_ts is not None:
+                self._pending = (pending_state, pending_ts, str(pending[2]))
+        thresholds = snapshot.get("thresholds") or {}
+        self._threshold_state = {str(k): InstrumentState(v) for k, v in thresholds.items()}
 
     def feed(self, reading: Reading) -> list[Transition]:
         """Apply one reading (its events first, in time order); failed reads change nothing."""

@@ -36,6 +36,9 @@ _HISTORICAL_FALSE = b'"historical":false'
 # A message that waited longer than this in the outbox is replayed, not live (DESIGN.md:
 # ``historical`` is true when replayed after an outage); start-up latency stays below it.
 HISTORICAL_AFTER_S = 5.0
+# A connection that lasted this long (or got a PUBACK) proves the broker accepts us; only then
+# does the reconnect delay start again from its minimum.
+HEALTHY_AFTER_S = 30.0
 _HISTORICAL_TRUE = b'"historical":true'
 
 # CONNACK codes worth a sentence a technician can act on (MQTT 3.1.1 s3.2.2.3, MQTT 5 s3.2.2.2).
@@ -118,6 +121,8 @@ class Link(threading.Thread):
         self._max_sent_id = 0  # highest row id ever handed to paho: later sends are resends
         self._connack: tuple[bool, str] | None = None
         self._clean_stop = True
+        self._last_logged: str | None = None
+        self._refused = False
 
     # --- public --------------------------------------------------------------------------
 
@@ -129,30 +134,47 @@ class Link(threading.Thread):
         """New rows are in the outbox: publish without waiting for the next loop tick."""
         self._wake.set()
 
-    def stop(self, *, clean: bool = True, timeout: float = 10.0) -> None:
-        """Stop the link. ``clean`` first sends what is queued (up to ``timeout``), then the
-        ``online: false`` status, so a normal shutdown does not look like a crash."""
+    def request_stop(self, *, clean: bool = True) -> None:
+        """Ask the link to stop without waiting. ``clean`` first sends what is queued (a few
+        seconds at most), then the ``online: false`` status, so a normal shutdown does not
+        look like a crash."""
         self._clean_stop = clean
         self._stopping.set()
         self._wake.set()
-        self.join(timeout + 5)
+
+    def stop(self, *, clean: bool = True, timeout: float = 15.0) -> None:
+        """Stop the link and wait for its thread."""
+        self.request_stop(clean=clean)
+        self.join(timeout)
 
     # --- thread --------------------------------------------------------------------------
 
     def run(self) -> None:
         attempt = 0
         while not self._stopping.is_set():
-            if not self._connect():
-                delay = backoff_delay(
-                    attempt, self.mqtt.reconnect_min_s, self.mqtt.reconnect_max_s, self._rng
-                )
-                attempt += 1
-                log.debug("%s: next connection attempt in %.1f s", self.instrument, delay)
-                self._stopping.wait(delay)
-                continue
-            attempt = 0
-            self._serve()
-        self._shutdown()
+            try:
+                healthy = self._connect() and self._serve()
+            except Exception:
+                # Whatever went wrong (outbox I/O, a paho surprise), the thread must live on:
+                # drop the connection, back off and try again. Rows stay in the outbox.
+                log.exception("%s: link error; reconnecting", self.instrument)
+                self._lost("link error")
+                healthy = False
+            if self._stopping.is_set():
+                break
+            # Back off after every failed or short-lived connection: a broker that accepts
+            # and then drops us (an ACL refusing publishes, a duplicate client id) must not
+            # cause a reconnect storm. Only a connection that proved itself resets the delay.
+            attempt = 0 if healthy else attempt + 1
+            delay = backoff_delay(
+                attempt, self.mqtt.reconnect_min_s, self.mqtt.reconnect_max_s, self._rng
+            )
+            log.debug("%s: next connection attempt in %.1f s", self.instrument, delay)
+            self._stopping.wait(delay)
+        try:
+            self._shutdown()
+        except Exception:
+            log.exception("%s: error while saying goodbye to the broker", self.instrument)
 
     def _make_client(self) -> Any:
         import paho.mqtt.client as paho
@@ -210,6 +232,7 @@ class Link(threading.Thread):
             _close_quietly(client)
             return False
         self._client = client
+        self._refused = False
         self._inflight.clear()
         self._cursor = 0
         self.stats.connected = True
@@ -227,21 +250,31 @@ class Link(threading.Thread):
     def _note_error(self, message: str) -> None:
         # Log each distinct problem once at WARNING, repeats at DEBUG: a broker down for a
         # night must not fill the disk with the same line.
-        if message != self.stats.last_error:
+        if message != self._last_logged:
             log.warning("%s: %s", self.instrument, message)
         else:
             log.debug("%s: %s", self.instrument, message)
+        self._last_logged = message
         self.stats.last_error = message
 
-    def _serve(self) -> None:
+    def _serve(self) -> bool:
+        """Publish until the connection drops or the link stops. Returns whether the
+        connection was healthy: it lasted ``HEALTHY_AFTER_S`` or got acknowledgements."""
         client = self._client
+        connected_at = time.monotonic()
+        acked_before = self.stats.acked
         while not self._stopping.is_set():
             self._fill_window()
             rc = client.loop(timeout=0.05 if self._inflight else 0.2)
             self._flush_acks()
             if rc != 0 or not self.stats.connected:
-                self._lost(f"connection lost (paho rc={rc})")
-                return
+                # A refused publish already said why; do not add a second warning.
+                self._lost(None if self._refused else f"connection lost (paho rc={rc})")
+                lasted = time.monotonic() - connected_at
+                healthy = lasted >= HEALTHY_AFTER_S or self.stats.acked > acked_before
+                if healthy:
+                    self._last_logged = None  # a new outage deserves a new warning
+                return healthy
             if self._wake.is_set():
                 self._wake.clear()
         # Stopping: send what is queued, then say goodbye.
@@ -253,6 +286,7 @@ class Link(threading.Thread):
                     break
                 client.loop(timeout=0.05)
                 self._flush_acks()
+        return True
 
     def _fill_window(self) -> None:
         room = self.window - len(self._inflight)
@@ -288,9 +322,10 @@ class Link(threading.Thread):
             self.stats.acked += len(acked)
             self.stats.last_ack = time.time()
 
-    def _lost(self, why: str) -> None:
+    def _lost(self, why: str | None) -> None:
         self.stats.connected = False
-        self._note_error(why)
+        if why is not None:
+            self._note_error(why)
         _close_quietly(self._client)
         self._client = None
         self._inflight.clear()
@@ -324,6 +359,7 @@ class Link(threading.Thread):
             # MQTT 5 PUBACK with an error (e.g. 0x87 not authorized by the ACL): the message
             # was not accepted, keep it and slow down rather than lose it.
             self._note_error(f"broker refused a publish: {reason}; check the broker ACL")
+            self._refused = True
             self.stats.connected = False
             return
         self._acked.append(row_id)

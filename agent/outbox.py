@@ -15,11 +15,12 @@ Theory of operation:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,7 +127,11 @@ class Outbox:
                 raise OutboxFullError(f"cannot write the outbox at {self.path}: {exc}") from exc
             self._bytes += len(payload)
             if self._bytes > self.max_bytes:
-                self._thin()
+                try:
+                    self._thin()
+                except sqlite3.Error:
+                    # The message itself is stored; thinning is retried on the next put.
+                    log.exception("thinning the outbox failed")
             row_id = cursor.lastrowid
             assert row_id is not None
             return row_id
@@ -145,30 +150,30 @@ class Outbox:
             if not rows:
                 break
             chosen: list[int] = []
+            size_chosen = 0
             for row_id, size in rows:
                 chosen.append(row_id)
-                freed += size
-                if freed >= excess:
+                size_chosen += size
+                if freed + size_chosen >= excess:
                     break
-            self._db.execute("BEGIN")
-            self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in chosen])
+            with self._transaction():
+                self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in chosen])
+                self._set_meta("dropped", str(self._dropped + dropped + len(chosen)))
+            # Counted only once committed, so a failed delete leaves the figures exact.
             dropped += len(chosen)
-            self._set_meta("dropped", str(self._dropped + dropped))
-            self._db.execute("COMMIT")
+            freed += size_chosen
         self._bytes -= freed
+        self._dropped += dropped
+        # Once a minute at most: a full outbox during a long outage thins on every put.
+        now = time.monotonic()
+        if now - self._last_drop_log < 60:
+            return
+        self._last_drop_log = now
         if dropped:
-            self._dropped += dropped
-            # Once a minute at most: a full outbox during a long outage drops on every put.
-            now = time.monotonic()
-            if now - self._last_drop_log < 60:
-                return
-            self._last_drop_log = now
             log.warning(
-                "outbox full (%d bytes > %d): dropped %d oldest heartbeats (%d dropped in all); "
+                "outbox full (bound %d bytes): dropped oldest heartbeats (%d dropped in all); "
                 "state and session messages are kept",
-                self._bytes + freed,
                 self.max_bytes,
-                dropped,
                 self._dropped,
             )
         if self._bytes > self.max_bytes:
@@ -186,17 +191,28 @@ class Outbox:
             return
         with self._lock:
             freed = 0
-            self._db.execute("BEGIN")
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for (size,) in self._db.execute(
-                    f"DELETE FROM outbox WHERE id IN ({marks}) RETURNING LENGTH(payload)",  # noqa: S608
-                    chunk,
-                ):
-                    freed += int(size)
-            self._db.execute("COMMIT")
+            with self._transaction():
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    for (size,) in self._db.execute(
+                        f"DELETE FROM outbox WHERE id IN ({marks}) RETURNING LENGTH(payload)",  # noqa: S608
+                        chunk,
+                    ):
+                        freed += int(size)
             self._bytes = max(0, self._bytes - freed)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN ... COMMIT, rolled back on any error: a failed statement must never leave the
+        shared connection inside a transaction, or every later put would go uncommitted."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     # --- reading -------------------------------------------------------------------------
 

@@ -27,3 +27,42 @@ def resolve_data_dir(cli: str | None, configured: Path | None, config_file: Path
         path = configured.expanduser()
         return (path if path.is_absolute() else config_file.parent / path).resolve()
     return default_data_dir()
+
+
+class DataDirLock:
+    """An exclusive lock on a data dir: two agents on one outbox would each replay the other's
+    messages and fight over offsets. Held for the life of the process (the OS releases it if
+    the process dies, so a kill -9 never leaves a stale lock)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "agent.lock"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a+")
+        try:
+            if sys.platform == "win32":
+                import msvcrt
+
+                self._file.seek(0)
+                msvcrt.locking(self._file.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "another process"
+            self._file.close()
+            from jishi.errors import JishiError
+
+            raise JishiError(
+                f"data dir {data_dir} is in use by {holder}; stop that agent or give this one "
+                "its own --data-dir"
+            ) from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(f"agent pid {os.getpid()}")
+        self._file.flush()
+
+    def release(self) -> None:
+        if not self._file.closed:
+            self._file.close()

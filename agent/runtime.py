@@ -25,7 +25,8 @@ from typing import Any
 from jishi.agent.config import AgentConfig, InstrumentConfig
 from jishi.agent.inference import StateInferrer, Transition
 from jishi.agent.link import Link, default_client_id, hostname
-from jishi.agent.outbox import Outbox
+from jishi.agent.outbox import Outbox, OutboxFullError
+from jishi.agent.paths import DataDirLock
 from jishi.agent.wire import (
     AgentHealth,
     HeartbeatMessage,
@@ -38,7 +39,7 @@ from jishi.agent.wire import (
     build_topic,
     encode,
 )
-from jishi.drivers.base import Driver, Reading
+from jishi.drivers.base import Committable, Driver, Reading
 from jishi.drivers.registry import create
 
 from jishi import __version__
@@ -96,6 +97,7 @@ class InstrumentRuntime:
     next_heartbeat: float = 0.0
     link: Link | None = None
     silent: bool = False
+    saved_snapshot: str | None = None
 
     @property
     def id(self) -> str:
@@ -141,6 +143,16 @@ def poll_sources(runtime_sources: list[SourceState], now: datetime) -> list[Read
     return readings
 
 
+def commit_sources(sources: list[SourceState]) -> None:
+    """Tell stateful drivers (log offsets) that what they returned is now durable."""
+    for source in sources:
+        if isinstance(source.driver, Committable):
+            try:
+                source.driver.commit()
+            except Exception:  # a driver bug must not stop the others
+                log.exception("source %s failed to save its position", source.name)
+
+
 class Agent:
     """Runs the agent until :meth:`stop`. Collaborators are injected for tests."""
 
@@ -172,10 +184,14 @@ class Agent:
         self.agent_name = config.agent_name()
         self.host = hostname()
         data_dir.mkdir(parents=True, exist_ok=True)
+        self._dir_lock = DataDirLock(data_dir)
         self.outbox = Outbox(data_dir / OUTBOX_FILE, max_bytes=config.outbox.max_bytes)
         self._injected = dict(drivers or {})
         self.config_dir = config_dir
         self.instruments = [self._build(instrument) for instrument in config.instruments]
+        for inst in self.instruments:
+            self._restore_inference(inst)
+        self.outbox_errors = 0
         self._stop = threading.Event()
         self._publish = publish
         self.clock_jumps = 0
@@ -234,17 +250,24 @@ class Agent:
         self, inst: InstrumentRuntime, kind: MessageKind, payload: bytes, seq: int
     ) -> None:
         link = inst.link
-        self.outbox.put(
-            instrument=inst.id,
-            kind=kind.value,
-            topic=self._topic(inst, kind),
-            payload=payload,
-            boot_id=self.boot_id,
-            seq=seq,
-            # Observed during an outage (the link was up before and is down now): replayed later
-            # as historical. Before the first connection the age rule in Link decides.
-            offline=link is not None and link.stats.connects > 0 and not link.connected,
-        )
+        try:
+            self.outbox.put(
+                instrument=inst.id,
+                kind=kind.value,
+                topic=self._topic(inst, kind),
+                payload=payload,
+                boot_id=self.boot_id,
+                seq=seq,
+                # Observed during an outage (the link was up before and is down now): replayed
+                # later as historical. Before the first connection the age rule in Link decides.
+                offline=link is not None and link.stats.connects > 0 and not link.connected,
+            )
+        except OutboxFullError:
+            # The disk refused the write (full, read-only): nothing can keep this message, but
+            # the agent must go on observing and say so loudly.
+            self.outbox_errors += 1
+            log.exception("%s: could not store a %s message in the outbox", inst.id, kind.value)
+            return
         if link is not None:
             link.wake()
 
@@ -258,6 +281,8 @@ class Agent:
             reason=transition.reason,
             readings=dict(transition.readings),
         )
+        self._enqueue(inst, MessageKind.STATE, encode(message), envelope["seq"])
+        # Logged once stored, so the log never shows a transition the outbox does not hold.
         log.info(
             "%s: %s -> %s at %s (%s)",
             inst.id,
@@ -266,7 +291,6 @@ class Agent:
             transition.since.isoformat(),
             transition.reason,
         )
-        self._enqueue(inst, MessageKind.STATE, encode(message), envelope["seq"])
 
     def health(self, inst: InstrumentRuntime) -> AgentHealth:
         stats = self.outbox.stats(inst.id)
@@ -294,7 +318,38 @@ class Agent:
         limit = max(2 * inst.heartbeat_s, 3 * inst.poll_s)
         return (now - max(good)).total_seconds() > limit
 
+    def _save_inference(self, inst: InstrumentRuntime) -> None:
+        """Persist the inferrer's state when it changed, so a restart continues from it (a
+        log event waiting out ``min_dwell_s`` is not forgotten)."""
+        snapshot = json.dumps(inst.inferrer.snapshot(), sort_keys=True)
+        if snapshot != inst.saved_snapshot:
+            self.outbox.set_meta(f"inference:{inst.id}", snapshot)
+            inst.saved_snapshot = snapshot
+
+    def _restore_inference(self, inst: InstrumentRuntime) -> None:
+        raw = self.outbox.get_meta(f"inference:{inst.id}")
+        if raw is None:
+            return
+        try:
+            inst.inferrer.restore(json.loads(raw))
+        except (ValueError, TypeError):
+            log.warning("%s: ignoring an unreadable saved inference state", inst.id)
+            return
+        inst.saved_snapshot = raw
+        if inst.inferrer.state is not None:
+            log.info(
+                "%s: continuing from saved state %s since %s",
+                inst.id,
+                inst.inferrer.state.value,
+                inst.inferrer.since.isoformat() if inst.inferrer.since else "?",
+            )
+
     def _emit_heartbeat(self, inst: InstrumentRuntime, now: datetime) -> None:
+        # While a new state waits out min_dwell_s, the old state is only known to have held
+        # until the new one appeared: date the heartbeat there, never later.
+        pending = inst.inferrer.pending_since
+        if pending is not None and pending < now:
+            now = pending
         state = inst.inferrer.state
         if state is None:
             return  # nothing observed yet: no heartbeat, so the collector keeps it unknown
@@ -348,6 +403,10 @@ class Agent:
                     for transition in inst.inferrer.feed(reading):
                         self._emit_transition(inst, transition)
                 self._emit_sessions(inst, readings)
+                # Only now that what the readings caused is durable may the sources forget
+                # them (log offsets): a kill before this point re-reads, never skips.
+                self._save_inference(inst)
+                commit_sources(inst.sources)
             if mono >= inst.next_heartbeat and inst.inferrer.state is not None:
                 inst.next_heartbeat = mono + inst.heartbeat_s
                 self._emit_heartbeat(inst, self.clock())
@@ -396,7 +455,14 @@ class Agent:
                 if mono >= next_status:
                     next_status = mono + 2.0
                     self.write_status()
-                due = min(min(i.next_poll, i.next_heartbeat) for i in self.instruments)
+                # An instrument without a state yet sends no heartbeat: only its poll is due.
+                due = min(
+                    min(
+                        i.next_poll,
+                        i.next_heartbeat if i.inferrer.state is not None else float("inf"),
+                    )
+                    for i in self.instruments
+                )
                 self._stop.wait(max(0.01, min(1.0, due - time.monotonic())))
         finally:
             self._shutdown()
@@ -405,9 +471,16 @@ class Agent:
         self._stop.set()
 
     def _shutdown(self) -> None:
+        # Ask every link to stop first, then wait for all: a slow broker costs one timeout,
+        # not one per instrument, and no link still uses the outbox when it is closed.
+        links = [inst.link for inst in self.instruments if inst.link is not None]
+        for link in links:
+            link.request_stop(clean=True)
+        for link in links:
+            link.join(20)
+            if link.is_alive():
+                log.warning("%s: link did not stop in time", link.instrument)
         for inst in self.instruments:
-            if inst.link is not None:
-                inst.link.stop(clean=True)
             for source in inst.sources:
                 try:
                     source.driver.close()
@@ -416,6 +489,7 @@ class Agent:
         self._stopped = True
         self.write_status()
         self.outbox.close()
+        self._dir_lock.release()
         log.info("agent stopped")
 
     # --- status file for `jishi agent status` ---------------------------------------------

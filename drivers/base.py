@@ -72,6 +72,15 @@ class Driver(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class Committable(Protocol):
+    """A driver that keeps a position (log offsets). The agent calls ``commit`` once what the
+    last poll returned is durable in its outbox; only then may the position be saved, so a
+    crash in between re-reads rather than skips."""
+
+    def commit(self) -> None: ...
+
+
 class DriverError(Exception):
     """Base of driver errors (bad configuration). Read failures are data, not exceptions."""
 

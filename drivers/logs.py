@@ -55,6 +55,7 @@ class LogDriver:
         self._clock = clock
         self._state_file = state_path(config.state_dir, name) if config.state_dir else None
         self._state: LogState | None = None
+        self._save_problem: str | None = None
         self._tracks: dict[str, _Track] = {}
         self._log_paths: list[Path] = []
         self._rule_paths: list[tuple[int, Path]] = []
@@ -81,6 +82,9 @@ class LogDriver:
         matches: list[Match] = []
         events: list[StateEvent] = []
         problems: list[str] = []
+        if self._save_problem:
+            problems.append(self._save_problem)
+            self._save_problem = None
         raw: list[str] = []
         records = 0
         seen: set[str] = set()
@@ -109,14 +113,19 @@ class LogDriver:
         state.activity = self._activity.to_json()
         state.started = True
         state.prune(time.time())
-        saved = save_state(self._state_file, state)
-        if saved:
-            problems.append(saved)
+        # Offsets are saved in commit(), after the agent stored what this poll produced.
         if problems and not records and not events and len(problems) >= len(self._log_paths):
             return [Reading(ts=now, raw="; ".join(raw) or None, error="; ".join(problems))]
         values = {"log_files": len(self._tracks), "log_records": records, "log_events": len(events)}
         text = " | ".join([*raw[-3:], *(f"problem: {p}" for p in problems)]) or None
         return [Reading(ts=now, values=values, raw=text, events=tuple(events))]
+
+    def commit(self) -> None:
+        """Save offsets now that the agent has stored what the last poll returned."""
+        if self._state is not None:
+            problem = save_state(self._state_file, self._state)
+            if problem:
+                self._save_problem = problem
 
     def close(self) -> None:
         if self._state is not None:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from jishi.agent.inference import Rules, StateInferrer, Transition
-from jishi.drivers.base import Driver, Reading
+from jishi.drivers.base import Committable, Driver, Reading
 
 
 class FakeClock:
@@ -27,6 +27,8 @@ def poll_until_quiet(
     for index in range(polls):
         clock.now += 60
         readings.extend(driver.poll(now + timedelta(minutes=index)))
+        if isinstance(driver, Committable):
+            driver.commit()  # as the agent does once the readings are stored
     return readings
 
 

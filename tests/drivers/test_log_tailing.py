@@ -37,10 +37,13 @@ class Tail:
         self.driver = LogDriver.from_options("tail", self.options)
         self.driver._clock = self.clock
 
-    def events(self) -> list[StateEvent]:
+    def events(self, commit: bool = True) -> list[StateEvent]:
+        """Poll once; ``commit`` as the agent does once the events are in its outbox."""
         self.clock.now += 10
         (reading,) = self.driver.poll(NOW)
         assert reading.ok, reading.error
+        if commit:
+            self.driver.commit()
         return list(reading.events)
 
 
@@ -184,6 +187,23 @@ def test_marker_file_rule_ends_the_run(tmp_path: Path) -> None:
     assert (done.state, done.ts) == ("idle", datetime(2026, 1, 1, 11, tzinfo=UTC))
     tail.restart()
     assert tail.events() == []  # fired once, remembered across restarts
+
+
+def test_events_not_committed_are_read_again_after_a_crash(tmp_path: Path) -> None:
+    """The agent commits offsets only after storing what a poll produced; a kill in between
+    must re-read those lines rather than skip them."""
+    (tmp_path / "logs").mkdir()
+    log = tmp_path / "logs" / "a.log"
+    log.write_text(line(1), encoding="utf-8")
+    tail = Tail(tmp_path / "logs", tmp_path / "state")
+    assert stamps(tail.events()) == [1]
+    with log.open("a", encoding="utf-8") as writer:
+        writer.write(line(2, "STOP"))
+    assert stamps(tail.events(commit=False)) == [2]
+    tail.restart()  # killed before commit: the STOP line comes again
+    assert stamps(tail.events()) == [2]
+    tail.restart()
+    assert tail.events() == []
 
 
 def test_missing_folder_is_an_error_reading(tmp_path: Path) -> None:

@@ -1,0 +1,191 @@
+"""Restarts and refusals: the agent continues from its saved inference state, dates
+heartbeats honestly while a state change waits out its dwell, refuses a shared data dir,
+and backs off (no reconnect storm) when the broker refuses its publishes."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from jishi.agent.config import AgentConfig
+from jishi.agent.inference import Rules, StateInferrer
+from jishi.agent.runtime import Agent
+from jishi.drivers.base import Reading, StateEvent
+from support.agentproc import AgentProcess, sim_agent_toml
+from support.servers import Mosquitto
+
+from jishi.errors import JishiError
+
+T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+
+
+class Script:
+    """A driver that returns prepared readings, one list per poll (a test double standing in
+    for a log source; real log sources are tested in tests/drivers)."""
+
+    name = "script"
+
+    def __init__(self, polls: list[list[Reading]]) -> None:
+        self.polls = polls
+
+    def poll(self, now: datetime) -> Sequence[Reading]:
+        return self.polls.pop(0) if self.polls else [Reading(ts=now)]
+
+    def close(self) -> None:
+        pass
+
+
+def config(dwell: float = 0.0) -> AgentConfig:
+    return AgentConfig.model_validate(
+        {
+            "site": "lab",
+            "heartbeat_interval_s": 30,
+            "instruments": [
+                {"id": "nmr-1", "source": {"driver": "scripted"}, "rules": {"min_dwell_s": dwell}}
+            ],
+        }
+    )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def rows(agent: Agent) -> list[dict[str, object]]:
+    return [json.loads(r.payload) for r in agent.outbox.pending("nmr-1", limit=1000)]
+
+
+def test_pending_dwell_survives_a_restart(tmp_path: Path) -> None:
+    clock = Clock()
+    before = T0 - timedelta(seconds=100)
+    stop = [Reading(ts=before, events=(StateEvent(before, "idle", "STOP"),))]
+    start = [Reading(ts=T0, events=(StateEvent(T0, "running", "START"),))]
+    agent = Agent(
+        config(dwell=60),
+        config_hash="x",
+        data_dir=tmp_path,
+        clock=clock,
+        publish=False,
+        drivers={"nmr-1": [Script([stop, start])]},
+    )
+    agent.instruments[0].poll_s = 1.0
+    agent.tick(0.0)
+    agent.tick(1.0)  # the START line is read (its offset would now be committed) ...
+    assert agent.instruments[0].inferrer.pending_since == T0  # ... but waits out its dwell
+    agent._dir_lock.release()  # as the OS does when the process is killed
+    agent.outbox.close()
+
+    clock.now = T0 + timedelta(seconds=90)
+    restarted = Agent(
+        config(dwell=60),
+        config_hash="x",
+        data_dir=tmp_path,
+        clock=clock,
+        publish=False,
+        drivers={"nmr-1": [Script([])]},
+    )
+    restarted.tick(0.0)
+    states = [m for m in rows(restarted) if m["kind"] == "state"]
+    assert [(m["state"], m["since"]) for m in states] == [
+        ("idle", "2026-05-01T07:58:20.000Z"),  # from the first run, still in the outbox
+        ("running", "2026-05-01T08:00:00.000Z"),  # the pending START, not forgotten
+    ]
+
+
+def test_heartbeat_during_dwell_is_dated_when_the_change_appeared(tmp_path: Path) -> None:
+    clock = Clock()
+    idle = [Reading(ts=T0, events=(StateEvent(T0, "idle", "STOP"),))]
+    later = T0 + timedelta(seconds=100)
+    run = [Reading(ts=later, events=(StateEvent(later, "running", "START"),))]
+    agent = Agent(
+        config(dwell=60),
+        config_hash="x",
+        data_dir=tmp_path,
+        clock=clock,
+        publish=False,
+        drivers={"nmr-1": [Script([idle, run])]},
+    )
+    inst = agent.instruments[0]
+    inst.poll_s = 1.0
+    agent.tick(0.0)  # idle decided, first heartbeat at T0
+    clock.now = later
+    agent.tick(1.0)  # running appears: pending for 60 s
+    clock.now = later + timedelta(seconds=30)
+    inst.next_heartbeat = 0.0
+    agent.tick(2.0)
+    heartbeats = [m for m in rows(agent) if m["kind"] == "hb"]
+    # Not "idle at +130 s": idle is only known up to +100 s, when running appeared.
+    assert heartbeats[-1]["state"] == "idle"
+    assert heartbeats[-1]["ts"] == "2026-05-01T08:01:40.000Z"
+    agent.outbox.close()
+
+
+def test_inferrer_snapshot_round_trip() -> None:
+    inferrer = StateInferrer(Rules(min_dwell_s=10))
+    inferrer.feed(Reading(ts=T0, events=(StateEvent(T0, "idle"),)))
+    inferrer.feed(
+        Reading(
+            ts=T0 + timedelta(seconds=5), events=(StateEvent(T0 + timedelta(seconds=5), "fault"),)
+        )
+    )
+    copy = StateInferrer(Rules(min_dwell_s=10))
+    copy.restore(json.loads(json.dumps(inferrer.snapshot())))
+    assert copy.snapshot() == inferrer.snapshot()
+    assert copy.state is not None and copy.state.value == "idle"
+    assert copy.pending_since == T0 + timedelta(seconds=5)
+
+
+def test_a_data_dir_serves_one_agent(tmp_path: Path) -> None:
+    first = Agent(
+        config(), config_hash="x", data_dir=tmp_path, publish=False, drivers={"nmr-1": [Script([])]}
+    )
+    with pytest.raises(JishiError, match="in use by agent pid"):
+        Agent(
+            config(),
+            config_hash="x",
+            data_dir=tmp_path,
+            publish=False,
+            drivers={"nmr-1": [Script([])]},
+        )
+    first._dir_lock.release()
+    first.outbox.close()
+
+
+@pytest.mark.integration
+def test_refused_publishes_back_off_instead_of_storming(tmp_path: Path) -> None:
+    acl = tmp_path / "acl"
+    # Anonymous clients may publish their status, nothing else (an ACL that forgot state/hb).
+    acl.write_text("topic write jishi/v1/+/+/status\ntopic read jishi/v1/#\n")
+    broker = Mosquitto(workdir=tmp_path / "mosquitto", extra_conf=[f"acl_file {acl}"]).start()
+    try:
+        toml = tmp_path / "agent.toml"
+        toml.write_text(
+            sim_agent_toml(
+                broker.url,
+                instruments={"nmr-1": [("running", 3600.0)]},
+                extra_mqtt='protocol = "5"',
+            )
+        )
+        agent = AgentProcess(toml, tmp_path / "agent").start()
+        try:
+            time.sleep(8)
+        finally:
+            agent.stop()
+        log = (tmp_path / "agent" / "logs" / "agent.log").read_text()
+        connects = log.count("connected to mqtt://")
+        refusals = [line for line in log.splitlines() if "refused a publish" in line]
+        assert refusals and "ACL" in refusals[0]
+        # reconnect_min_s is 0.2 s in the test config: doubling from there, about 5 tries fit in
+        # 8 s. Without the backoff this was thousands.
+        assert 1 <= connects <= 8, connects
+        assert len([line for line in log.splitlines() if "WARNING" in line]) <= 10
+    finally:
+        broker.stop()
