@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -100,25 +99,9 @@ class MqttConfig(_Strict):
 
     def password(self) -> str | None:
         """Read the password from its file or environment variable, at connect time."""
-        if self.password_file is not None:
-            try:
-                lines = self.password_file.read_text(encoding="utf-8").splitlines()
-            except OSError as exc:
-                raise ConfigError(
-                    str(self.password_file), "mqtt.password_file", f"cannot read: {exc.strerror}"
-                ) from None
-            return lines[0] if lines else ""
-        if self.password_env is not None:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise ConfigError(
-                    "environment",
-                    "mqtt.password_env",
-                    f"variable {self.password_env} is not set",
-                    f"set {self.password_env} before starting the agent",
-                )
-            return value
-        return None
+        return config_io.read_secret(
+            self.password_file, self.password_env, "mqtt.password", "agent"
+        )
 
 
 class ThresholdConfig(_Strict):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -24,6 +24,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from jishi import __version__
 
 
+class SinkView(Protocol):
+    """What the API shows of the InfluxDB sink (``jishi.collector.sink.InfluxSink``)."""
+
+    def status(self) -> dict[str, Any]: ...
+
+    def metrics_text(self) -> str: ...
+
+
 @dataclass
 class ApiContext:
     """Everything the routes need, injected (no globals, no environment reads)."""
@@ -35,6 +43,8 @@ class ApiContext:
     clock: Callable[[], float] = time.time
     # Extra health checks by name (e.g. the InfluxDB sink): True when healthy.
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    # The InfluxDB mirror, when [influx] is configured: ``sink`` in health, jishi_sink_* metrics.
+    sink: SinkView | None = None
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -97,6 +107,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
         except SQLAlchemyError:
             database = False
         checks = {name: bool(check()) for name, check in c.checks.items()}
+        sink = None if c.sink is None else c.sink.status()
+        if sink is not None:
+            checks["influx"] = bool(sink["healthy"])
         status = {
             "status": "ok"
             if database and c.metrics.broker_connected and all(checks.values())
@@ -104,6 +117,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             "broker": {"connected": c.metrics.broker_connected, "url": c.config.mqtt.broker},
             "database": {"ok": database, "dialect": c.engines.dialect},
             "checks": checks,
+            "sink": sink,
             "version": __version__,
         }
         return JSONResponse(status, status_code=200 if database else 503)
@@ -130,6 +144,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
             views = queries.list_instruments(conn, now)
         online = sum(1 for v in views if v["online"] and v["state"] != "unknown")
         body = render_prometheus(c.metrics, online, len(views), now)
+        if c.sink is not None:
+            body = body.rstrip("\n") + "\n" + c.sink.metrics_text()
         return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
     from jishi.collector import api_usage

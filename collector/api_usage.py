@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -11,8 +10,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from jishi.agent.wire import ID_PATTERN, iso_utc
 from jishi.collector import queries, tables
 from jishi.collector.api import Ctx, Reader, require
-from jishi.collector.periods import Bucket
-from jishi.collector.rollup import usage_by_day_cached
+from jishi.collector.rollup import usage_grouped
 from jishi.collector.session_store import store_sessions
 from jishi.collector.sessions_csv import (
     SessionImportError,
@@ -20,7 +18,7 @@ from jishi.collector.sessions_csv import (
     parse_sessions_csv,
     parse_time,
 )
-from jishi.collector.usage import UsageFigures, sum_figures
+from jishi.collector.usage import UsageFigures
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -61,6 +59,7 @@ class SessionIn(BaseModel):
     session_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     user: Annotated[str, Field(max_length=200)] | None = None
     org: Annotated[str, Field(max_length=200)] | None = None
+    contact: Annotated[str, Field(max_length=200)] | None = None
     user_type: Literal["internal", "external", "staff"] | None = None
     service_way: Annotated[str, Field(max_length=100)] | None = None
     direction: Annotated[str, Field(max_length=200)] | None = None
@@ -69,31 +68,20 @@ class SessionIn(BaseModel):
 
 
 def _group(
-    rows: list[dict[str, Any]],
-    per_day: dict[str, list[tuple[Bucket, UsageFigures]]],
-    group_by: str,
+    rows: list[dict[str, Any]], sums: dict[str, UsageFigures], group_by: str
 ) -> list[dict[str, Any]]:
-    """Sum per-day figures by instrument, unit, day or month."""
-    results: list[dict[str, Any]] = []
+    """The response rows: per instrument in registry order, else per group key in order."""
     if group_by == "instrument":
-        for r in rows:
-            figures = sum_figures(f for _, f in per_day[r["id"]])
-            results.append(
-                {"instrument": r["id"], "name": r["name"], "unit": r["unit"], **figures.as_dict()}
-            )
-        return results
-    groups: dict[str, list[UsageFigures]] = defaultdict(list)
-    for r in rows:
-        for bucket, figures in per_day[r["id"]]:
-            if group_by == "unit":
-                key = r["unit"] or ""
-            else:
-                key = bucket.key if group_by == "day" else bucket.key[:7]
-            groups[key].append(figures)
-    results.extend(
-        {group_by: key or None, **sum_figures(groups[key]).as_dict()} for key in sorted(groups)
-    )
-    return results
+        return [
+            {
+                "instrument": r["id"],
+                "name": r["name"],
+                "unit": r["unit"],
+                **sums.get(r["id"], UsageFigures()).as_dict(),
+            }
+            for r in rows
+        ]
+    return [{group_by: key or None, **sums[key].as_dict()} for key in sorted(sums)]
 
 
 def register(app: FastAPI) -> None:
@@ -160,11 +148,8 @@ def _register_reads(app: FastAPI) -> None:
                 missing = sorted(set(instrument) - {r["id"] for r in rows})
                 if missing:
                     raise HTTPException(404, detail=f"no instrument(s) {', '.join(missing)}")
-            per_day = {
-                r["id"]: usage_by_day_cached(conn, r, c.config, start=lo, end=hi, now=now)
-                for r in rows
-            }
-        results = _group(rows, per_day, group_by)
+            sums = usage_grouped(conn, rows, c.config, lo, hi, now, group_by)
+        results = _group(rows, sums, group_by)
         return {
             "start": _iso(lo),
             "end": _iso(hi),
@@ -219,6 +204,7 @@ def _register_sessions(app: FastAPI) -> None:
             direction=body.direction,
             satisfaction=body.satisfaction,
             sample_count=body.sample_count,
+            contact=body.contact,
         )
         try:
             store_sessions(c.engines, [record], "api", c.clock(), c.config.site.timezone)

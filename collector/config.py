@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -10,10 +9,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jishi.agent.config import BrokerUrl
 from jishi.agent.wire import DEFAULT_TOPIC_ROOT, ID_PATTERN, MAX_PAYLOAD_BYTES
 from jishi.collector.reports.settings import ReportSettings
+from jishi.collector.sink.config import SinkConfig
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jishi import config as config_io
-from jishi.errors import ConfigError
+from jishi.config import read_secret
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 # Ministry of Education 定额机时 defaults (DESIGN.md, "utilization").
@@ -68,25 +68,7 @@ class CollectorMqtt(_Strict):
 
     def password(self) -> str | None:
         """Read the password from its file or environment variable (at the edge, at start)."""
-        if self.password_file is not None:
-            try:
-                lines = self.password_file.read_text(encoding="utf-8").splitlines()
-            except OSError as exc:
-                raise ConfigError(
-                    str(self.password_file), "mqtt.password_file", f"cannot read: {exc.strerror}"
-                ) from None
-            return lines[0] if lines else ""
-        if self.password_env is not None:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise ConfigError(
-                    "environment",
-                    "mqtt.password_env",
-                    f"variable {self.password_env} is not set",
-                    f"set {self.password_env} before starting the collector",
-                )
-            return value
-        return None
+        return read_secret(self.password_file, self.password_env, "mqtt.password", "collector")
 
 
 class DatabaseConfig(_Strict):
@@ -170,6 +152,8 @@ class CollectorConfig(_Strict):
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     reports: ReportSettings = Field(default_factory=ReportSettings)
     instruments: list[InstrumentEntry] = Field(default_factory=list)
+    # [influx]: mirror into InfluxDB for Grafana (docs/dashboards.md); absent = no mirror.
+    influx: SinkConfig | None = None
 
     @model_validator(mode="after")
     def _unique(self) -> CollectorConfig:
@@ -196,4 +180,10 @@ def load_collector_config(path: Path) -> CollectorConfig:
     if not config.data_dir.is_absolute():
         # Relative data dirs are relative to the config file, not to wherever we were started.
         config = config.model_copy(update={"data_dir": (path.parent / config.data_dir)})
+    influx = config.influx
+    if influx is not None and influx.spool_path is not None and not influx.spool_path.is_absolute():
+        spool = path.parent / influx.spool_path  # like data_dir: relative to the config file
+        config = config.model_copy(
+            update={"influx": influx.model_copy(update={"spool_path": spool})}
+        )
     return config

@@ -39,6 +39,8 @@ class Received:
 
 
 Acker = Callable[[Sequence[Received]], None]
+# Called with each committed batch's outcome (the InfluxDB mirror); must only touch memory.
+StoredHook = Callable[[BatchOutcome], None]
 
 
 class Pipeline:
@@ -54,7 +56,9 @@ class Pipeline:
         batch_max: int = 2000,
         batch_wait_s: float = 0.0,
         clock: Callable[[], float] = time.time,
+        on_stored: StoredHook | None = None,
     ) -> None:
+        self.on_stored = on_stored
         self.engines = engines
         self.writer = writer
         self.limits = limits
@@ -160,9 +164,16 @@ class Pipeline:
                 outcome.stored += single.stored
                 outcome.duplicates += single.duplicates
                 outcome.dead.update(single.dead)
+                outcome.fresh += single.fresh
+                outcome.rows.update(single.rows)
         now = self.clock()
         lag = now - min(r.received_at for r in batch)
         self.metrics.on_batch(outcome.stored, outcome.duplicates, Counter(outcome.dead), lag, now)
+        if self.on_stored is not None and outcome.fresh:
+            try:
+                self.on_stored(outcome)
+            except Exception:  # a mirror bug must never stop ingest or the acks
+                log.exception("sink hook failed; the ledger is unaffected")
         return outcome
 
     def _write(self, items: Sequence[Incoming | DeadLetter]) -> BatchOutcome:

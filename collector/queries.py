@@ -134,6 +134,7 @@ def sessions_in(
                 satisfaction=r["satisfaction"],
                 sample_count=r["sample_count"],
                 session_id=r["external_id"],
+                contact=r["contact"],
             )
         )
     return out
@@ -149,6 +150,7 @@ def session_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "end": _iso(row["end_ts"]),
         "user": row["user"],
         "org": row["org"],
+        "contact": row["contact"],
         "user_type": row["user_type"],
         "service_way": row["service_way"],
         "direction": row["direction"],

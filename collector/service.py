@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from jishi.collector.api import ApiContext, create_app
 from jishi.collector.config import CollectorConfig, load_collector_config
@@ -27,9 +28,14 @@ from jishi.collector.metrics import IngestMetrics
 from jishi.collector.mqtt_source import MqttSource
 from jishi.collector.pipeline import Pipeline
 from jishi.collector.tokens import TokenStore
-from jishi.collector.writer import LedgerWriter
+from jishi.collector.writer import BatchOutcome, LedgerWriter
 
 from jishi.errors import JishiError
+
+if TYPE_CHECKING:
+    from jishi.collector.mirror import SinkMirror
+    from jishi.collector.sink import InfluxSink
+    from jishi.collector.sink.config import SinkConfig
 
 log = logging.getLogger(__name__)
 ADMIN_TOKEN_ENV = "JISHI_ADMIN_TOKEN"  # noqa: S105 - the variable name, not a secret
@@ -37,6 +43,10 @@ ADMIN_TOKEN_ENV = "JISHI_ADMIN_TOKEN"  # noqa: S105 - the variable name, not a s
 
 class ApiStartError(JishiError):
     """The API could not listen (port in use, bad host)."""
+
+
+class SinkStartError(JishiError):
+    """The InfluxDB sink could not start (its spool file cannot be opened)."""
 
 
 @dataclass
@@ -54,6 +64,10 @@ class Collector:
     _api_thread: threading.Thread | None = None
     _rollup_thread: threading.Thread | None = None
     _rollup_stop: threading.Event = field(default_factory=threading.Event)
+    # The InfluxDB mirror ([influx]); None when not configured.
+    sink: InfluxSink | None = None
+    mirror: SinkMirror | None = None
+    _mirror_thread: threading.Thread | None = None
     _stopped: bool = field(default=False)
 
     @property
@@ -92,6 +106,11 @@ class Collector:
         self._rollup_stop.set()
         if self._rollup_thread is not None:
             self._rollup_thread.join(10)
+        if self._mirror_thread is not None:
+            self._mirror_thread.join(10)
+        if self.sink is not None:
+            # Unsent points stay in the spool and go out after the next start.
+            self.sink.close(timeout_s=5)
         if self._api_thread is not None:
             self._api_thread.join(10)
         self.engines.dispose()
@@ -108,7 +127,10 @@ def _limits(config: CollectorConfig) -> Limits:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+    # without it Nagle + delayed ACK add 40 ms to every response (head and body are two writes).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -129,11 +151,15 @@ def start_collector(
     api: bool = True,
     clock: Callable[[], float] = time.time,
     rollup_interval_s: float = 60.0,
+    sink_sweep_s: float = 5.0,
 ) -> Collector:
-    """Migrate the ledger, then start ingest and the API in background threads.
+    """Migrate the ledger, then start the InfluxDB sink (if ``[influx]``), ingest and the API
+    in background threads.
 
-    ``config.api.port = 0`` picks a free port (see ``Collector.api_port``). Raises
-    :class:`jishi.collector.db.DatabaseError` or :class:`ApiStartError` on start failures.
+    ``config.api.port = 0`` picks a free port (see ``Collector.api_port``). ``sink_sweep_s`` is
+    how often instruments gone stale are mirrored as ``unknown``. Raises
+    :class:`jishi.collector.db.DatabaseError`, :class:`ApiStartError`,
+    :class:`jishi.errors.ConfigError` (sink secrets) or :class:`SinkStartError`.
     """
     engines = open_engines(config.database_url)
     migrate(engines)
@@ -141,6 +167,8 @@ def start_collector(
     tokens = TokenStore(engines, admin_token=admin_token, clock=clock)
     collector = Collector(config, engines, metrics, None, None, tokens)
     try:
+        if ingest and config.influx is not None and config.influx.enabled:
+            _start_sink(collector, config.influx, clock, sink_sweep_s)
         if ingest:
             _start_ingest(collector, clock)
             _start_rollups(collector, clock, rollup_interval_s)
@@ -172,6 +200,7 @@ def _start_ingest(collector: Collector, clock: Callable[[], float]) -> None:
         batch_max=config.database.batch_max,
         batch_wait_s=config.database.batch_wait_s,
         clock=clock,
+        on_stored=_stored_hook(collector),
     )
     source = MqttSource(
         config=config.mqtt,
@@ -186,15 +215,83 @@ def _start_ingest(collector: Collector, clock: Callable[[], float]) -> None:
     source.start()
 
 
+def _stored_hook(collector: Collector) -> Callable[[BatchOutcome], None] | None:
+    mirror = collector.mirror
+    if mirror is None:
+        return None
+
+    def hook(outcome: BatchOutcome) -> None:
+        mirror.on_batch(outcome.fresh, outcome.rows)
+
+    return hook
+
+
+def _start_sink(
+    collector: Collector, influx: SinkConfig, clock: Callable[[], float], sweep_s: float
+) -> None:
+    """The InfluxDB mirror: the sink's threads, and a sweep that writes ``unknown`` for
+    instruments gone stale and rewrites state points that late data corrected."""
+    from jishi.collector import queries, tables
+    from jishi.collector.mirror import SinkMirror
+    from jishi.collector.sink import InfluxSink
+    from jishi.collector.sink.spool import SpoolError
+    from jishi.collector.timeline import build_timeline
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        sink = InfluxSink.from_config(influx, collector.config.data_dir).start()
+    except SpoolError as exc:
+        raise SinkStartError(f"influx spool: {exc}; check influx.spool_path / data_dir") from None
+    mirror = SinkMirror(sink)
+    collector.sink, collector.mirror = sink, mirror
+    engines = collector.engines
+
+    def rewrite_pending() -> None:
+        pending = mirror.take_rewrites()
+        try:
+            while pending:
+                meta, lo, hi = pending[0]
+                with engines.read.connect() as conn:
+                    spans = queries.coverage(conn, meta.instrument, lo, hi)
+                mirror.rewrite(meta, lo, hi, build_timeline(spans, lo, hi))
+                pending.pop(0)
+        finally:
+            mirror.requeue(pending)  # what a database error left undone: next pass
+
+    def loop() -> None:
+        primed = False
+        while True:
+            try:
+                if not primed:
+                    with engines.read.connect() as conn:
+                        rows = conn.execute(select(tables.instruments)).mappings().all()
+                    mirror.prime([dict(row) for row in rows])
+                    primed = True
+                mirror.sweep(clock())
+                rewrite_pending()
+            except SQLAlchemyError as exc:  # the next pass retries; ingest is unaffected
+                log.warning("sink sweep failed: %s", exc)
+            if collector._rollup_stop.wait(sweep_s):
+                return
+
+    thread = threading.Thread(target=loop, name="jishi-sink-mirror", daemon=True)
+    collector._mirror_thread = thread
+    thread.start()
+
+
 def _start_rollups(collector: Collector, clock: Callable[[], float], interval_s: float) -> None:
     """Daily roll-ups are refreshed in the background: dirty and missing closed days."""
     from jishi.collector.rollup import refresh_rollups
     from sqlalchemy.exc import SQLAlchemyError
 
+    mirror = collector.mirror
+    on_day = None if mirror is None else mirror.on_rollup
+
     def loop() -> None:
         while not collector._rollup_stop.wait(interval_s):
             try:
-                refresh_rollups(collector.engines, collector.config, clock())
+                refresh_rollups(collector.engines, collector.config, clock(), on_day=on_day)
             except SQLAlchemyError as exc:  # the next pass retries; ingest is unaffected
                 log.warning("roll-up refresh failed: %s", exc)
 
@@ -212,6 +309,7 @@ def _start_api(collector: Collector, clock: Callable[[], float]) -> None:
         tokens=collector.tokens,
         metrics=collector.metrics,
         clock=clock,
+        sink=collector.sink,
     )
     app = create_app(ctx)
     sock = _bind(collector.config.api.host, collector.config.api.port)

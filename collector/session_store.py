@@ -42,6 +42,7 @@ def store_sessions(
                 "end_ts": r.end,
                 "user": r.user,
                 "org": r.org,
+                "contact": r.contact,
                 "user_type": r.user_type,
                 "service_way": r.service_way,
                 "direction": r.direction,

@@ -2,8 +2,9 @@
 
 Columns (header row required, order free, UTF-8 with or without BOM; see docs/collector.md):
 ``instrument`` (required), ``start`` (required), ``end`` (required), ``user``, ``org``,
-``user_type`` (internal / external / staff, also 校内 / 校外 / 内部 / 外部), ``service_way``,
-``direction``, ``satisfaction`` (number), ``sample_count`` (integer), ``session_id``. Times are
+``contact`` (phone or e-mail, at most 200 characters), ``user_type`` (internal / external /
+staff, also 校内 / 校外 / 内部 / 外部), ``service_way``, ``direction``, ``satisfaction``
+(number), ``sample_count`` (integer), ``session_id``. Times are
 ISO 8601 (``2025-03-01T09:00:00+08:00``, or ``2025-03-01 09:00`` in the site time zone).
 Pure: text in, records or line-numbered errors out.
 """
@@ -23,6 +24,7 @@ REQUIRED = ("instrument", "start", "end")
 OPTIONAL = (
     "user",
     "org",
+    "contact",
     "user_type",
     "service_way",
     "direction",
@@ -56,6 +58,7 @@ class SessionRecord:
     direction: str | None = None
     satisfaction: float | None = None
     sample_count: int | None = None
+    contact: str | None = None
 
 
 class SessionImportError(JishiError):
@@ -135,6 +138,7 @@ def _record(line: int, values: dict[str, str], zone: ZoneInfo) -> SessionRecord:
         direction=values.get("direction") or None,
         satisfaction=None if satisfaction is None else float(satisfaction),
         sample_count=None if samples is None else int(samples),
+        contact=_contact(values.get("contact")),
     )
 
 
@@ -145,6 +149,16 @@ def _number(text: str | None, name: str, kind: type[float] | type[int]) -> float
         return kind(text)
     except ValueError:
         raise ValueError(f"{name} {text!r} is not a {kind.__name__}") from None
+
+
+def _contact(text: str | None) -> str | None:
+    if not text:
+        return None
+    # The column is String(200): a longer value would fail the whole import with a database
+    # error instead of a line-numbered problem.
+    if len(text) > 200:
+        raise ValueError(f"contact is longer than 200 characters ({len(text)})")
+    return text
 
 
 def _row_id(values: dict[str, str]) -> str:

@@ -97,6 +97,7 @@ sessions = Table(
     Column("end_ts", EPOCH),
     Column("user", String(200)),
     Column("org", String(200)),
+    Column("contact", String(200)),  # applicant phone or e-mail
     Column("user_type", String(20)),
     Column("service_way", String(100)),
     Column("direction", String(200)),

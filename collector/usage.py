@@ -70,6 +70,7 @@ class Session:
     satisfaction: float | None = None
     sample_count: int | None = None
     session_id: str | None = None
+    contact: str | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.start) and math.isfinite(self.end)):

@@ -32,7 +32,7 @@ from jishi.collector import seqranges, tables
 from jishi.collector.config import InstrumentEntry
 from jishi.collector.intake import Reason
 from jishi.collector.timeline import UNKNOWN, Coverage, observe
-from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Boolean, Connection, Table, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 _MAX_TEXT = 200
@@ -60,6 +60,9 @@ class BatchOutcome:
     stored: int = 0
     duplicates: int = 0
     dead: Counter[str] = field(default_factory=Counter)
+    # Stored messages in batch order and their instruments' rows after the batch (sink mirror).
+    fresh: list[Incoming] = field(default_factory=list)
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def effective_stale_after_s(row: Mapping[str, Any]) -> float:
@@ -167,7 +170,7 @@ class LedgerWriter:
         fresh = self._dedupe(conn, [i for i in items if isinstance(i, Incoming)], now)
         outcome.duplicates = sum(isinstance(i, Incoming) for i in items) - len(fresh)
         if fresh:
-            self._apply(conn, fresh, now)
+            outcome.fresh, outcome.rows = fresh, self._apply(conn, fresh, now)
         outcome.stored = len(fresh)
         return outcome
 
@@ -180,13 +183,12 @@ class LedgerWriter:
         b = tables.boots
 
         def locked(ids: list[str]) -> dict[str, seqranges.Ranges]:
-            rows = conn.execute(
-                select(b.c.boot_id, b.c.ranges)
-                .where(b.c.boot_id.in_(ids))
-                .order_by(b.c.boot_id)
-                .with_for_update()
-            ).all()
-            return {row.boot_id: seqranges.parse(row.ranges) for row in rows}
+            rows = _select_in(
+                conn,
+                "SELECT boot_id, ranges FROM boots WHERE boot_id IN ({}) ORDER BY boot_id",
+                ids,
+            )
+            return {boot_id: seqranges.parse(text) for boot_id, text in rows}
 
         ranges = locked(boot_ids)
         missing = [boot for boot in boot_ids if boot not in ranges]
@@ -201,11 +203,10 @@ class LedgerWriter:
             )
             ranges.update(locked(missing))
         fresh = [i for i in items if seqranges.add(ranges[i.message.boot_id], i.message.seq)]
-        conn.execute(
-            update(b)
-            .where(b.c.boot_id == bindparam("b_id"))
-            .values(ranges=bindparam("b_ranges"), last_seen=now),
-            [{"b_id": k, "b_ranges": seqranges.format_ranges(v)} for k, v in ranges.items()],
+        _many(
+            conn,
+            "UPDATE boots SET ranges = ?, last_seen = ? WHERE boot_id = ?",
+            [(seqranges.format_ranges(v), now, k) for k, v in ranges.items()],
         )
         return fresh
 
@@ -217,11 +218,17 @@ class LedgerWriter:
         ids = sorted(by_instrument)
         t = tables.instruments
 
+        columns = [c.name for c in t.columns]
+        booleans = [c.name for c in t.columns if isinstance(c.type, Boolean)]
+        # Column names from tables.py; values are bound parameters.
+        sql = f"SELECT {_quoted(columns)} FROM instruments WHERE id IN ({{}}) ORDER BY id"  # noqa: S608
+
         def locked(wanted: list[str]) -> dict[str, dict[str, Any]]:
-            rows = conn.execute(
-                select(t).where(t.c.id.in_(wanted)).order_by(t.c.id).with_for_update()
-            ).mappings()
-            return {row["id"]: dict(row) for row in rows}
+            rows = _select_in(conn, sql, wanted)
+            found = {row[0]: dict(zip(columns, row, strict=True)) for row in rows}
+            for row in found.values():
+                _as_bool(row, booleans)
+            return found
 
         found = locked(ids)
         missing = [i for i in ids if i not in found]
@@ -254,23 +261,13 @@ class LedgerWriter:
     def _load_books(
         self, conn: Connection, by_instrument: Mapping[str, list[Incoming]]
     ) -> dict[str, _Book]:
-        s = tables.spans
         ids = sorted(by_instrument)
-        latest = (
-            select(s.c.instrument_id, func.max(s.c.start).label("start"))
-            .where(s.c.instrument_id.in_(ids))
-            .group_by(s.c.instrument_id)
-            .subquery()
-        )
-        last_rows = conn.execute(
-            select(s).join(
-                latest,
-                and_(s.c.instrument_id == latest.c.instrument_id, s.c.start == latest.c.start),
-            )
-        ).mappings()
+        last_rows = _select_in(conn, _LATEST_SPANS_SQL, ids, lock=False)
         last: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-        for row in last_rows:
-            last[row["instrument_id"]].append(dict(row))
+        for values in last_rows:
+            row = dict(zip(_SPAN_READ, values, strict=True))
+            _as_bool(row, ("historical",))
+            last[row["instrument_id"]].append(row)
         books: dict[str, _Book] = {}
         for instrument_id in ids:
             times = [
@@ -298,7 +295,9 @@ class LedgerWriter:
         )
         return [dict(row) for query in queries for row in conn.execute(query).mappings()]
 
-    def _apply(self, conn: Connection, items: list[Incoming], now: float) -> None:
+    def _apply(
+        self, conn: Connection, items: list[Incoming], now: float
+    ) -> dict[str, dict[str, Any]]:
         by_instrument: dict[str, list[Incoming]] = defaultdict(list)
         for item in items:
             by_instrument[item.message.instrument].append(item)
@@ -310,6 +309,7 @@ class LedgerWriter:
             for item in incoming:
                 self._apply_one(row, book, item, sessions)
         self._flush(conn, instruments, books, sessions, now)
+        return instruments
 
     def _apply_one(
         self,
@@ -387,15 +387,12 @@ class LedgerWriter:
                 dirty.update(_days_before(instrument_id, lo, hi, today, self.zone))
         if deleted:
             conn.execute(delete(s).where(s.c.id.in_(deleted)))
-        if updates:
-            conn.execute(
-                update(s)
-                .where(s.c.id == bindparam("s_id"))
-                .values({c: bindparam(f"s_{c}") for c in _SPAN_COLUMNS}),
-                updates,
-            )
-        if inserts:
-            conn.execute(insert(s), inserts)
+        _many(
+            conn,
+            _SPAN_UPDATE_SQL,
+            [(*(u[f"s_{c}"] for c in _SPAN_COLUMNS), u["s_id"]) for u in updates],
+        )
+        _many(conn, _SPAN_INSERT_SQL, [tuple(i[c] for c in _SPAN_COLUMNS) for i in inserts])
         t = tables.instruments
         # Heartbeats change only a few columns; status messages and new rows write them all.
         full = [c.name for c in t.columns if c.name not in ("id", "created_at")]
@@ -403,22 +400,16 @@ class LedgerWriter:
             (full, [r for r in instruments.values() if r.get("_full")]),
             (list(_HOT_COLUMNS), [r for r in instruments.values() if not r.get("_full")]),
         ):
-            if rows:
-                conn.execute(
-                    update(t)
-                    .where(t.c.id == bindparam("i_id"))
-                    .values({c: bindparam(f"i_{c}") for c in columns}),
-                    [{"i_id": row["id"], **{f"i_{c}": row[c] for c in columns}} for row in rows],
-                )
+            sql = f"UPDATE instruments SET {_assignments(columns)} WHERE id = ?"  # noqa: S608
+            _many(conn, sql, [(*(row[c] for c in columns), row["id"]) for row in rows])
         if sessions:
             self._write_sessions(conn, sessions, now)
-        if dirty:
-            conn.execute(
-                upsert(conn, tables.dirty_days).on_conflict_do_update(
-                    index_elements=["instrument_id", "day"], set_={"marked_at": now}
-                ),
-                [{"instrument_id": i, "day": d, "marked_at": now} for i, d in sorted(dirty)],
-            )
+        _many(
+            conn,
+            "INSERT INTO dirty_days (instrument_id, day, marked_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (instrument_id, day) DO UPDATE SET marked_at = excluded.marked_at",
+            [(i, d, now) for i, d in sorted(dirty)],
+        )
 
     def _write_sessions(self, conn: Connection, sessions: list[dict[str, Any]], now: float) -> None:
         table = tables.sessions
@@ -430,6 +421,77 @@ class LedgerWriter:
                     index_elements=["instrument_id", "source", "external_id"], set_=changes
                 )
             )
+
+
+# Hot statements go straight to the DBAPI cursor: SQLAlchemy's per-row parameter processing
+# for ``executemany`` costs more than SQLite's own insert. Written with ``?`` placeholders;
+# the SQL is plain enough for SQLite and PostgreSQL alike.
+_IN_CHUNK = 10_000  # bound parameters per IN list, well under SQLite's and PostgreSQL's limits
+_SPAN_READ = ("id", *_SPAN_COLUMNS)
+
+
+def _quoted(columns: Iterable[str], prefix: str = "") -> str:
+    return ", ".join(f'{prefix}"{c}"' for c in columns)
+
+
+def _assignments(columns: Iterable[str]) -> str:
+    return ", ".join(f'"{c}" = ?' for c in columns)
+
+
+# Column names below come from tables.py, never from input; every value is a bound parameter.
+_LATEST_SPANS_SQL = (
+    f"SELECT {_quoted(_SPAN_READ, 's.')} FROM spans s JOIN ("  # noqa: S608
+    "SELECT instrument_id, MAX(start) AS start FROM spans WHERE instrument_id IN ({}) "
+    "GROUP BY instrument_id) m ON s.instrument_id = m.instrument_id AND s.start = m.start"
+)
+_SPAN_UPDATE_SQL = f"UPDATE spans SET {_assignments(_SPAN_COLUMNS)} WHERE id = ?"  # noqa: S608
+_SPAN_INSERT_SQL = (
+    f"INSERT INTO spans ({_quoted(_SPAN_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * len(_SPAN_COLUMNS))})"
+)
+
+
+def _driver_sql(conn: Connection, sql: str) -> str:
+    """``?`` placeholders in the DBAPI's style (sqlite3: qmark; psycopg: format)."""
+    return sql if conn.dialect.name == "sqlite" else sql.replace("?", "%s")
+
+
+def _many(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    if rows:
+        cursor = conn.connection.cursor()
+        try:
+            cursor.executemany(_driver_sql(conn, sql), rows)
+        finally:
+            cursor.close()
+
+
+def _select_in(
+    conn: Connection, sql: str, values: Sequence[Any], *, lock: bool = True
+) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` whose ``IN ({})`` takes ``values`` (chunked); ``lock`` adds FOR UPDATE
+    on databases that have it (SQLite's BEGIN IMMEDIATE already serialises writers)."""
+    suffix = " FOR UPDATE" if lock and conn.dialect.name != "sqlite" else ""
+    out: list[tuple[Any, ...]] = []
+    # The DBAPI cursor of this transaction: ``fetchall`` returns plain tuples several times
+    # faster than iterating SQLAlchemy rows (thousands of rows per batch).
+    cursor = conn.connection.cursor()
+    try:
+        for k in range(0, len(values), _IN_CHUNK):
+            chunk = tuple(values[k : k + _IN_CHUNK])
+            cursor.execute(
+                _driver_sql(conn, sql.format(", ".join("?" * len(chunk))) + suffix), chunk
+            )
+            out.extend(cursor.fetchall())
+    finally:
+        cursor.close()
+    return out
+
+
+def _as_bool(row: dict[str, Any], names: Iterable[str]) -> None:
+    """SQLite returns booleans as 0/1; the rows leave this module with real booleans."""
+    for name in names:
+        if row[name] is not None:
+            row[name] = bool(row[name])
 
 
 def _span_changes(

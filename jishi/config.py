@@ -4,6 +4,7 @@ key and the problem (DESIGN.md, "Outside interfaces")."""
 from __future__ import annotations
 
 import hashlib
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
@@ -77,3 +78,26 @@ def load(path: Path, model: type[M]) -> tuple[M, str]:
 
 def config_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()[:12]
+
+
+def read_secret(file: Path | None, env: str | None, key: str, who: str) -> str | None:
+    """A password or token from the first line of ``file`` or the environment variable
+    ``env`` (never from the command line). ``key`` is the config key without its ``_file`` /
+    ``_env`` suffix (``mqtt.password``); ``who`` names the program for the hint."""
+    if file is not None:
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(str(file), f"{key}_file", f"cannot read: {exc.strerror}") from None
+        return lines[0].strip() if lines else ""
+    if env is not None:
+        value = os.environ.get(env)
+        if value is None:
+            raise ConfigError(
+                "environment",
+                f"{key}_env",
+                f"variable {env} is not set",
+                f"set {env} before starting the {who}",
+            )
+        return value
+    return None

@@ -52,7 +52,7 @@ class ServiceRecord:
     direction: str
     user: str | None
     org: str | None
-    contact: str | None  # the ledger keeps no contact yet; mapped so the field is present
+    contact: str | None
     satisfaction: float | None
     sample_count: int | None
     session_id: str | None
@@ -138,7 +138,7 @@ def build_records_report(
                     direction=direction_name,
                     user=session.user,
                     org=session.org,
-                    contact=None,
+                    contact=session.contact,
                     satisfaction=session.satisfaction,
                     sample_count=session.sample_count,
                     session_id=session.session_id,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from jishi.errors import ConfigError
+from jishi.config import read_secret
 
 DEFAULT_SPOOL_NAME = "influx-spool.sqlite"
 
@@ -75,20 +74,7 @@ class SinkConfig(BaseModel):
 
     def _secret(self, file: Path | None, env: str | None, key: str) -> str | None:
         # Read once at start-up (the config edge); the sink gets plain strings.
-        if file is not None:
-            try:
-                lines = file.read_text(encoding="utf-8").splitlines()
-            except OSError as exc:
-                raise ConfigError("collector.toml", f"influx.{key}_file", str(exc)) from None
-            return lines[0].strip() if lines else ""
-        if env is not None:
-            value = os.environ.get(env)
-            if value is None:
-                raise ConfigError(
-                    "collector.toml", f"influx.{key}_env", f"environment variable {env} is not set"
-                )
-            return value
-        return None
+        return read_secret(file, env, f"influx.{key}", "collector")
 
     def token(self) -> str | None:
         return self._secret(self.token_file, self.token_env, "token")

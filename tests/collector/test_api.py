@@ -141,9 +141,12 @@ def test_usage_by_instrument_unit_and_day(client: httpx.Client) -> None:
         "start": "2025-06-15T10:30:00+08:00",
         "end": "2025-06-15T11:30:00+08:00",
         "user": "zhao",
+        "contact": "zhao@example.org",
         "user_type": "external",
     }
     assert client.post("/api/v1/sessions", json=session, headers=ADMIN).status_code == 201
+    (stored,) = client.get("/api/v1/sessions?instrument=nmr", headers=ADMIN).json()
+    assert (stored["user"], stored["contact"]) == ("zhao", "zhao@example.org")
     body = client.get(
         "/api/v1/usage?start=2025-06-15&end=2025-06-16&instrument=nmr", headers=ADMIN
     ).json()
@@ -172,9 +175,9 @@ def test_usage_by_instrument_unit_and_day(client: httpx.Client) -> None:
     assert [(m["month"], m["running_s"]) for m in months] == [("2025-06", 10500)]
 
 
-CSV_OK = """instrument,start,end,user,org,user_type,service_way,direction,satisfaction,sample_count
-nmr,2025-06-15 08:00,2025-06-15 09:00,li,PKU,external,委托测试,化学,5,3
-nmr,2025-06-15T09:00:00+08:00,2025-06-15T10:00:00+08:00,wu,,校内,,,,
+CSV_OK = """instrument,start,end,user,org,contact,user_type,service_way,direction,satisfaction,sample_count
+nmr,2025-06-15 08:00,2025-06-15 09:00,li,PKU,010-62751234,external,委托测试,化学,5,3
+nmr,2025-06-15T09:00:00+08:00,2025-06-15T10:00:00+08:00,wu,,,校内,,,,
 """
 CSV_BAD = """instrument,start,end,user_type,sample_count
 nmr,2025-06-15 08:00,2025-06-15 09:00,external,2
@@ -197,9 +200,9 @@ def test_csv_import_is_all_or_nothing_with_line_numbers(client: httpx.Client) ->
     again = client.post("/api/v1/sessions/import", content=CSV_OK.encode(), headers=ADMIN)
     assert again.json() == {"imported": 2}
     sessions = client.get("/api/v1/sessions?instrument=nmr", headers=ADMIN).json()
-    assert [(s["user"], s["user_type"], s["start"]) for s in sessions] == [
-        ("li", "external", "2025-06-15T00:00:00.000Z"),
-        ("wu", "internal", "2025-06-15T01:00:00.000Z"),
+    assert [(s["user"], s["contact"], s["user_type"], s["start"]) for s in sessions] == [
+        ("li", "010-62751234", "external", "2025-06-15T00:00:00.000Z"),
+        ("wu", None, "internal", "2025-06-15T01:00:00.000Z"),
     ]
 
 

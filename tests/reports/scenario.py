@@ -67,6 +67,8 @@ SESSIONS: dict[str, list[tuple[str, str, str, str, str, str, str]]] = {
     ],
     "Bs": [("09:00", "11:00", "王五", "本中心", "staff", "", "")],
 }
+# Applicant contacts by user (the CSV's optional ``contact`` column); others leave it empty.
+CONTACTS = {"张三": "13800000001"}
 # Hand-worked minutes per day pattern (see PATTERNS and SESSIONS).
 TRUTH: dict[str, dict[str, float]] = {
     "A": {
@@ -202,6 +204,7 @@ def sessions_csv() -> str:
             "end",
             "user",
             "org",
+            "contact",
             "user_type",
             "service_way",
             "direction",
@@ -220,6 +223,7 @@ def sessions_csv() -> str:
                         f"{day}T{end}",
                         user,
                         org,
+                        CONTACTS.get(user, ""),
                         kind,
                         way,
                         direction,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import datetime
 from pathlib import Path
@@ -79,6 +81,8 @@ def test_cli_writes_xlsx_and_json(
     text = capsysbinary.readouterr().out.decode("utf-8-sig")
     assert text.splitlines()[0].startswith("仪器内部编号,仪器编号,仪器名称,管理单位,服务开始时间")
     assert len(text.splitlines()) == 1 + 4 + 1  # header, 2 sessions x 2 instruments, total
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["联系方式"] for r in rows[:2]] == ["13800000001", ""]
 
 
 def test_cli_adjust_add_list_revoke(toml: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -45,9 +45,10 @@ def test_one_service_record_per_service_session_with_platform_names(api: httpx.C
         "serviceDirection": 135,
         "applicant": "张三",
         "applicantUnit": "外校甲大学",
-        "applicantContact": None,
+        "applicantContact": "13800000001",
         "satisfaction": 5.0,
     }
+    assert records[1]["applicantContact"] is None  # no contact given for 李四
     assert records[1]["serviceAmount"] == 4.5  # 13:00-17:30: 4 h running + 30 min idle
     assert (records[1]["serviceType"], records[1]["serviceWay"]) == (120, "占用共享")
     assert records[1]["serviceDirection"] == 137  # "teaching"
@@ -105,6 +106,8 @@ def test_service_records_xlsx(api: httpx.Client) -> None:
         "委托共享",
         135,
     ]
+    contact = [c.value for c in ws[1]].index("联系方式") + 1
+    assert [ws.cell(row, contact).value for row in (2, 3)] == ["13800000001", None]
     total_row = 2 + 2 * 253
     assert ws.cell(total_row, 1).value == "合计"
     assert ws.cell(total_row, 7).value == 253 * 8.5
