@@ -57,6 +57,7 @@ class Pipeline:
         batch_wait_s: float = 0.0,
         clock: Callable[[], float] = time.time,
         on_stored: StoredHook | None = None,
+        max_queued: int | None = None,
     ) -> None:
         self.on_stored = on_stored
         self.engines = engines
@@ -69,6 +70,9 @@ class Pipeline:
         self.batch_wait_s = batch_wait_s
         self.clock = clock
         self.queue: queue.SimpleQueue[Received] = queue.SimpleQueue()
+        # Received but not yet taken by the writer, before the network thread waits.
+        self.max_queued = max_queued if max_queued is not None else 2 * batch_max
+        self._room = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.idle = threading.Event()
@@ -79,6 +83,19 @@ class Pipeline:
         self.metrics.on_received()
         self.idle.clear()
         self.queue.put(item)
+        if self.queue.qsize() >= self.max_queued:
+            self._wait_for_room()
+
+    def _wait_for_room(self) -> None:
+        """Back-pressure: hold the network thread while the writer is a batch or two behind.
+
+        The broker keeps what we have not read (TCP flow control), so memory stays bounded
+        after an outage, and a waiting network thread does not fight the writer for the GIL
+        (SQLite releases it on every row step; each hand-back costs a thread switch). The wait
+        is bounded so paho still sends its keepalive pings while the database is down."""
+        self._room.clear()
+        if self.queue.qsize() >= self.max_queued:
+            self._room.wait(1.0)
 
     # --- the writer thread ----------------------------------------------------------------
 
@@ -106,7 +123,9 @@ class Pipeline:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
+                self._room.set()
                 time.sleep(min(remaining, 0.005))
+        self._room.set()
         return batch
 
     def _run(self) -> None:
