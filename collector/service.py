@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 from jishi.collector.api import ApiContext, create_app
 from jishi.collector.config import CollectorConfig, load_collector_config
 from jishi.collector.db import Engines, migrate, open_engines
+from jishi.collector.ingest_worker import ProcessPipeline, WorkerSettings
 from jishi.collector.intake import Limits
 from jishi.collector.metrics import IngestMetrics
 from jishi.collector.mqtt_source import MqttSource
@@ -56,7 +58,7 @@ class Collector:
     config: CollectorConfig
     engines: Engines
     metrics: IngestMetrics
-    pipeline: Pipeline | None
+    pipeline: Pipeline | ProcessPipeline | None
     source: MqttSource | None
     tokens: TokenStore
     api_port: int | None = None
@@ -182,26 +184,45 @@ def start_collector(
 
 def _start_ingest(collector: Collector, clock: Callable[[], float]) -> None:
     config = collector.config
-    writer = LedgerWriter(
-        config.registry(), config.site.timezone, config.ingest.dead_letter_max_bytes
-    )
     holder: list[MqttSource] = []
 
     def ack(items: object) -> None:
         holder[0].ack(items)  # type: ignore[arg-type]
 
-    pipeline = Pipeline(
-        engines=collector.engines,
-        writer=writer,
-        limits=_limits(config),
-        topic_root=config.mqtt.topic_root,
-        metrics=collector.metrics,
-        acker=ack,
-        batch_max=config.database.batch_max,
-        batch_wait_s=config.database.batch_wait_s,
-        clock=clock,
-        on_stored=_stored_hook(collector),
-    )
+    pipeline: Pipeline | ProcessPipeline
+    # The worker process uses its own wall clock and cannot call the in-memory sink mirror:
+    # an injected clock (tests) or [influx] keeps the work in process.
+    if config.ingest.workers and clock is time.time and collector.mirror is None:
+        pipeline = ProcessPipeline(
+            settings=WorkerSettings(
+                database_url=config.database_url,
+                registry=config.registry(),
+                timezone=config.site.timezone,
+                dead_letter_max_bytes=config.ingest.dead_letter_max_bytes,
+                limits=_limits(config),
+                topic_root=config.mqtt.topic_root,
+                log_level=logging.getLogger().getEffectiveLevel(),
+            ),
+            metrics=collector.metrics,
+            acker=ack,
+            batch_max=config.database.batch_max,
+            batch_wait_s=config.database.batch_wait_s,
+        )
+    else:
+        pipeline = Pipeline(
+            engines=collector.engines,
+            writer=LedgerWriter(
+                config.registry(), config.site.timezone, config.ingest.dead_letter_max_bytes
+            ),
+            limits=_limits(config),
+            topic_root=config.mqtt.topic_root,
+            metrics=collector.metrics,
+            acker=ack,
+            batch_max=config.database.batch_max,
+            batch_wait_s=config.database.batch_wait_s,
+            clock=clock,
+            on_stored=_stored_hook(collector),
+        )
     source = MqttSource(
         config=config.mqtt,
         password=config.mqtt.password(),
@@ -311,6 +332,9 @@ def _start_api(collector: Collector, clock: Callable[[], float]) -> None:
         clock=clock,
         sink=collector.sink,
     )
+    pipeline = collector.pipeline
+    if isinstance(pipeline, ProcessPipeline):
+        ctx.checks["ingest_worker"] = lambda: not pipeline.failed.is_set()
     app = create_app(ctx)
     sock = _bind(collector.config.api.host, collector.config.api.port)
     collector.api_port = int(sock.getsockname()[1])
@@ -364,6 +388,10 @@ def run_from_args(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     collector = start_collector(config, admin_token=admin_token)
+    if isinstance(collector.pipeline, ProcessPipeline):
+        # Crash-only: if the worker dies, stop cleanly and let the service manager restart
+        # us; unacknowledged messages wait in the broker's persistent session.
+        collector.pipeline.on_failure = stop.set
     print(
         f"collector: ingesting from {config.mqtt.broker} into {collector.engines.dialect}, "
         f"API on {collector.api_url}/api/v1 (docs at {collector.api_url}/docs)",
@@ -374,4 +402,8 @@ def run_from_args(args: argparse.Namespace) -> int:
             pass
     finally:
         collector.stop()
+    pipeline = collector.pipeline
+    if isinstance(pipeline, ProcessPipeline) and pipeline.failed.is_set():
+        print("error: the ingest worker died; collector stopped (restart it)", file=sys.stderr)
+        return 1
     return 0

@@ -1,0 +1,279 @@
+"""Ingest on two cores: validation and ledger writes in a worker process, MQTT in the parent.
+
+The paho network thread and the ledger writer cannot share one GIL at full rate, so the parent
+only receives and acknowledges; a worker process owns validation, dedupe, dead letters and the
+ledger transaction. The worker is a fresh interpreter (``python -m``; the parent has running
+threads, so it is never forked) talking over two pipes with ``multiprocessing`` connections;
+unlike multiprocessing's ``spawn`` it does not re-import the parent's main module, so scripts
+without a ``__main__`` guard can start a collector. The
+parent sends batches of raw ``(topic, payload, received_at)`` tuples tagged with a batch number;
+the worker answers each committed batch with its counters, and only then does the parent
+acknowledge the batch's MQTT messages (the guarantee of :mod:`jishi.collector.pipeline`).
+
+The worker dies with its parent: its pipe reaches end-of-file and a watchdog checks the parent
+id, so a SIGKILLed collector leaves no process holding the ledger.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from jishi.collector.config import InstrumentEntry
+from jishi.collector.intake import Limits
+from jishi.collector.metrics import IngestMetrics
+from jishi.collector.pipeline import Acker, Pipeline, Received
+
+log = logging.getLogger(__name__)
+
+# Batches sent and not yet answered: one being written, one waiting, so the worker never idles.
+_IN_FLIGHT = 2
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """Everything the worker needs to build its own pipeline (picklable)."""
+
+    database_url: str
+    registry: Mapping[str, InstrumentEntry]
+    timezone: str
+    dead_letter_max_bytes: int
+    limits: Limits
+    topic_root: str
+    log_level: int
+
+
+# --- the worker process ---------------------------------------------------------------------
+
+
+def _watch_parent(parent: int) -> None:
+    """The pipe's end-of-file is noticed only between batches; this ends a worker whose
+    parent was killed while a write or a retry pause is under way."""
+    while True:
+        time.sleep(0.2)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _worker_main(inbox: Connection, outbox: Connection, parent: int) -> None:
+    from jishi.collector.db import open_engines
+    from jishi.collector.writer import LedgerWriter
+    from sqlalchemy.exc import OperationalError
+
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    try:
+        settings: WorkerSettings = inbox.recv()
+    except EOFError:
+        return
+    logging.basicConfig(level=settings.log_level)
+    engines = open_engines(settings.database_url)
+    pipeline = Pipeline(
+        engines=engines,
+        writer=LedgerWriter(settings.registry, settings.timezone, settings.dead_letter_max_bytes),
+        limits=settings.limits,
+        topic_root=settings.topic_root,
+        metrics=IngestMetrics(),
+        acker=lambda _items: None,
+    )
+    try:
+        while True:
+            try:
+                message = inbox.recv()
+            except EOFError:
+                return  # the parent is gone
+            if message is None:
+                return  # orderly stop; everything sent before was answered
+            number, rows = message
+            batch = [Received(topic, payload, at) for topic, payload, at in rows]
+            backoff = 0.2
+            while True:
+                try:
+                    outcome = pipeline.process(batch)
+                    break
+                except OperationalError as exc:
+                    # Database unreachable: keep the batch (unacked), retry after a pause.
+                    outbox.send(("error", str(exc.orig)))
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+            outbox.send(("done", number, outcome.stored, outcome.duplicates, dict(outcome.dead)))
+    finally:
+        engines.dispose()
+
+
+# --- the parent side ------------------------------------------------------------------------
+
+
+class ProcessPipeline:
+    """The :class:`Pipeline` interface (``submit``, ``start``, ``stop``, ``queue``) with the
+    work done in a worker process."""
+
+    def __init__(
+        self,
+        *,
+        settings: WorkerSettings,
+        metrics: IngestMetrics,
+        acker: Acker,
+        batch_max: int = 2000,
+        batch_wait_s: float = 0.0,
+        clock: Callable[[], float] = time.time,
+        max_queued: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.acker = acker
+        self.batch_max = batch_max
+        self.batch_wait_s = batch_wait_s
+        self.clock = clock
+        self.queue: queue.SimpleQueue[Received] = queue.SimpleQueue()
+        self.max_queued = max_queued if max_queued is not None else 2 * batch_max
+        self._room = threading.Event()
+        self._stop = threading.Event()
+        self._slots = threading.Semaphore(_IN_FLIGHT)
+        self._sent: dict[int, list[Received]] = {}
+        self._sent_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._process: subprocess.Popen[bytes] | None = None
+        self._to_worker: Connection | None = None
+        self._from_worker: Connection | None = None
+        self.idle = threading.Event()
+        # Set when the worker ends on its own: health turns "degraded" and the owner may stop
+        # the collector (the broker keeps every unacknowledged message for the next start).
+        self.failed = threading.Event()
+        self.on_failure: Callable[[], None] | None = None
+
+    # --- called from the MQTT thread ------------------------------------------------------
+
+    def submit(self, item: Received) -> None:
+        self.metrics.on_received()
+        self.idle.clear()
+        self.queue.put(item)
+        if self.queue.qsize() >= self.max_queued:
+            # Back-pressure as in Pipeline: the broker keeps what we have not read.
+            self._room.clear()
+            if self.queue.qsize() >= self.max_queued:
+                self._room.wait(1.0)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        inbox, to_worker = os.pipe()
+        from_worker, outbox = os.pipe()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(inbox), str(outbox), str(os.getpid())],
+            pass_fds=(inbox, outbox),
+        )
+        # Our copies of the worker's ends: closed, so end-of-file reaches the right side.
+        os.close(inbox)
+        os.close(outbox)
+        self._to_worker = Connection(to_worker, readable=False)
+        self._from_worker = Connection(from_worker, writable=False)
+        self._to_worker.send(self.settings)
+        for target, name in ((self._send_loop, "sender"), (self._receive_loop, "receiver")):
+            thread = threading.Thread(target=target, name=f"jishi-ingest-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.1))
+        if self._process is not None:
+            try:
+                self._process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                # Stuck retrying a dead database: its batches stay unacked, the broker keeps them.
+                self._process.kill()
+                self._process.wait(5)
+        for conn in (self._to_worker, self._from_worker):
+            if conn is not None:
+                conn.close()
+
+    # --- the sender thread ----------------------------------------------------------------
+
+    def _take(self) -> list[Received]:
+        try:
+            first = self.queue.get(timeout=0.2)
+        except queue.Empty:
+            self.idle.set()
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.batch_wait_s
+        while len(batch) < self.batch_max:
+            try:
+                batch.append(self.queue.get_nowait())
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._room.set()
+                time.sleep(min(remaining, 0.005))
+        self._room.set()
+        return batch
+
+    def _send_loop(self) -> None:
+        assert self._to_worker is not None
+        numbers = itertools.count()
+        try:
+            while not self._stop.is_set():
+                if not self._slots.acquire(timeout=0.2):
+                    continue
+                batch = self._take()
+                if not batch:
+                    self._slots.release()
+                    continue
+                number = next(numbers)
+                with self._sent_lock:
+                    self._sent[number] = batch
+                rows = [(r.topic, r.payload, r.received_at) for r in batch]
+                self._to_worker.send((number, rows))
+            self._to_worker.send(None)
+        except (OSError, ValueError) as exc:  # the worker died; its batches stay unacked
+            log.warning("ingest worker unreachable: %s", exc)
+
+    # --- the receiver thread --------------------------------------------------------------
+
+    def _receive_loop(self) -> None:
+        assert self._from_worker is not None
+        while True:
+            try:
+                reply = self._from_worker.recv()
+            except (EOFError, OSError):
+                reply = None
+            if reply is None:
+                if not self._stop.is_set():
+                    log.error("the ingest worker ended unexpectedly; ingest has stopped")
+                    self.failed.set()
+                    if self.on_failure is not None:
+                        self.on_failure()
+                return
+            if reply[0] == "error":
+                self.metrics.on_store_error(reply[1])
+                log.warning("ledger write failed, the worker retries: %s", reply[1])
+                continue
+            _, number, stored, duplicates, dead = reply
+            with self._sent_lock:
+                batch = self._sent.pop(number)
+            self._slots.release()
+            now = self.clock()
+            lag = now - min(r.received_at for r in batch)
+            self.metrics.on_batch(stored, duplicates, Counter(dead), lag, now)
+            self.acker(batch)
+
+
+if __name__ == "__main__":
+    _worker_main(
+        Connection(int(sys.argv[1]), writable=False),
+        Connection(int(sys.argv[2]), readable=False),
+        int(sys.argv[3]),
+    )

@@ -1,0 +1,38 @@
+"""The ingest worker process: a collector whose worker dies stops with an error (crash-only,
+so a service manager restarts it) instead of serving a ledger that no longer grows."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from support.collectorproc import CollectorProcess
+from support.servers import Mosquitto
+
+pytestmark = pytest.mark.integration
+
+
+def test_collector_stops_when_its_worker_dies(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    collector = CollectorProcess(tmp_path / "collector", mosquitto.url).start()
+    try:
+        assert collector.process is not None
+        parent = psutil.Process(collector.process.pid)
+        deadline = time.monotonic() + 20
+        workers: list[psutil.Process] = []
+        while time.monotonic() < deadline and not workers:
+            workers = [p for p in parent.children() if "ingest_worker" in " ".join(p.cmdline())]
+            time.sleep(0.1)
+        assert len(workers) == 1, parent.children()
+        status, body = collector.get("/api/v1/health", token=None)
+        assert status == 200
+        assert body["checks"]["ingest_worker"] is True
+        workers[0].send_signal(signal.SIGKILL)
+        assert collector.process.wait(20) == 1
+    finally:
+        collector.stop()
+    log = (tmp_path / "collector" / "stdout.log").read_text()
+    assert "ingest worker ended unexpectedly" in log
+    assert "collector stopped (restart it)" in log
