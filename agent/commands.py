@@ -6,6 +6,7 @@ import argparse
 import json
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -32,8 +33,11 @@ def run_agent(args: argparse.Namespace) -> int:
         config_dir=config_path.resolve().parent,
     )
 
+    log_file = data_dir / "logs" / "agent.log"
+
     def _stop(signum: int, frame: FrameType | None) -> None:
         agent.stop()
+        _arm_shutdown_watchdog(log_file)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
@@ -41,6 +45,33 @@ def run_agent(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGBREAK, _stop)
     agent.run()
     return 0
+
+
+# A clean stop takes a few seconds (queued messages, then online:false). If it ever takes
+# longer, something is stuck: record every thread's stack in the log and exit anyway; all
+# observations are already committed to the outbox, so nothing is lost.
+SHUTDOWN_DEADLINE_S = 25.0
+
+
+def _arm_shutdown_watchdog(log_file: Path) -> None:
+    def force_exit() -> None:
+        import faulthandler
+        import logging
+        import os
+
+        logging.getLogger(__name__).error(
+            "shutdown took longer than %.0f s; thread stacks follow, exiting anyway",
+            SHUTDOWN_DEADLINE_S,
+        )
+        try:
+            with log_file.open("a", encoding="utf-8") as out:
+                faulthandler.dump_traceback(file=out, all_threads=True)
+        finally:
+            os._exit(3)
+
+    timer = threading.Timer(SHUTDOWN_DEADLINE_S, force_exit)
+    timer.daemon = True
+    timer.start()
 
 
 def _age(seconds: float | None) -> str:
