@@ -32,7 +32,7 @@ from multiprocessing.connection import Connection
 from jishi.collector.config import InstrumentEntry
 from jishi.collector.intake import Limits
 from jishi.collector.metrics import IngestMetrics
-from jishi.collector.pipeline import Acker, Pipeline, Received
+from jishi.collector.pipeline import Acker, Pipeline, Received, take_batch
 
 log = logging.getLogger(__name__)
 
@@ -202,24 +202,7 @@ class ProcessPipeline:
     # --- the sender thread ----------------------------------------------------------------
 
     def _take(self) -> list[Received]:
-        try:
-            first = self.queue.get(timeout=0.2)
-        except queue.Empty:
-            self.idle.set()
-            return []
-        batch = [first]
-        deadline = time.monotonic() + self.batch_wait_s
-        while len(batch) < self.batch_max:
-            try:
-                batch.append(self.queue.get_nowait())
-            except queue.Empty:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._room.set()
-                time.sleep(min(remaining, 0.005))
-        self._room.set()
-        return batch
+        return take_batch(self.queue, self.batch_max, self.batch_wait_s, self._room, self.idle)
 
     def _send_loop(self) -> None:
         assert self._to_worker is not None

@@ -109,24 +109,7 @@ class Pipeline:
             self._thread.join(timeout)
 
     def _take(self) -> list[Received]:
-        try:
-            first = self.queue.get(timeout=0.2)
-        except queue.Empty:
-            self.idle.set()
-            return []
-        batch = [first]
-        deadline = time.monotonic() + self.batch_wait_s
-        while len(batch) < self.batch_max:
-            try:
-                batch.append(self.queue.get_nowait())
-            except queue.Empty:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._room.set()
-                time.sleep(min(remaining, 0.005))
-        self._room.set()
-        return batch
+        return take_batch(self.queue, self.batch_max, self.batch_wait_s, self._room, self.idle)
 
     def _run(self) -> None:
         backoff = 0.2
@@ -207,3 +190,32 @@ class Pipeline:
         return DeadLetter(
             received.received_at, received.topic, result.reason, result.detail, received.payload
         )
+
+
+def take_batch(
+    source: queue.SimpleQueue[Received],
+    batch_max: int,
+    batch_wait_s: float,
+    room: threading.Event,
+    idle: threading.Event,
+) -> list[Received]:
+    """Up to ``batch_max`` queued messages: what is there now, plus what arrives within
+    ``batch_wait_s``. Sets ``room`` (the MQTT thread may go on) and ``idle`` when empty."""
+    try:
+        first = source.get(timeout=0.2)
+    except queue.Empty:
+        idle.set()
+        return []
+    batch = [first]
+    deadline = time.monotonic() + batch_wait_s
+    while len(batch) < batch_max:
+        try:
+            batch.append(source.get_nowait())
+        except queue.Empty:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            room.set()
+            time.sleep(min(remaining, 0.005))
+    room.set()
+    return batch
