@@ -51,6 +51,19 @@ class BrokerUrl(_Strict):
         return f"{self.scheme}://{self.host}:{self.port}"
 
 
+def check_broker_url(value: str) -> str:
+    """Validator shared by every config with a broker URL (agent, collector, bridge)."""
+    BrokerUrl.parse(value)
+    return value
+
+
+def check_topic_root(value: str) -> str:
+    """Validator shared by every config with a topic root."""
+    if not value or any(c in value for c in "+#") or value.startswith("/"):
+        raise ValueError("topic_root must be a plain topic prefix such as 'jishi/v1'")
+    return value.rstrip("/")
+
+
 class MqttConfig(_Strict):
     broker: str = "mqtt://127.0.0.1:1883"
     topic_root: str = DEFAULT_TOPIC_ROOT
@@ -68,18 +81,8 @@ class MqttConfig(_Strict):
     reconnect_min_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     reconnect_max_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
 
-    @field_validator("broker")
-    @classmethod
-    def _broker_url(cls, value: str) -> str:
-        BrokerUrl.parse(value)
-        return value
-
-    @field_validator("topic_root")
-    @classmethod
-    def _root(cls, value: str) -> str:
-        if not value or any(c in value for c in "+#") or value.startswith("/"):
-            raise ValueError("topic_root must be a plain topic prefix such as 'jishi/v1'")
-        return value.rstrip("/")
+    _broker_url = field_validator("broker")(check_broker_url)
+    _root = field_validator("topic_root")(check_topic_root)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> MqttConfig:

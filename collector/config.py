@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jishi.agent.config import BrokerUrl
+from jishi.agent.config import BrokerUrl, check_broker_url, check_topic_root
 from jishi.agent.wire import DEFAULT_TOPIC_ROOT, ID_PATTERN, MAX_PAYLOAD_BYTES
 from jishi.collector.reports.settings import ReportSettings
 from jishi.collector.sink.config import SinkConfig
@@ -41,18 +41,8 @@ class CollectorMqtt(_Strict):
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
 
-    @field_validator("broker")
-    @classmethod
-    def _broker_url(cls, value: str) -> str:
-        BrokerUrl.parse(value)
-        return value
-
-    @field_validator("topic_root")
-    @classmethod
-    def _root(cls, value: str) -> str:
-        if not value or any(c in value for c in "+#") or value.startswith("/"):
-            raise ValueError("topic_root must be a plain topic prefix such as 'jishi/v1'")
-        return value.rstrip("/")
+    _broker_url = field_validator("broker")(check_broker_url)
+    _root = field_validator("topic_root")(check_topic_root)
 
     @model_validator(mode="after")
     def _exclusive(self) -> CollectorMqtt:
