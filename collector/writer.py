@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +32,7 @@ from jishi.collector import seqranges, tables
 from jishi.collector.config import InstrumentEntry
 from jishi.collector.intake import Reason
 from jishi.collector.timeline import UNKNOWN, Coverage, observe
-from sqlalchemy import Boolean, Connection, Table, delete, insert, select
+from sqlalchemy import Boolean, Connection, Table, and_, delete, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 _MAX_TEXT = 200
@@ -95,45 +95,89 @@ class _Span:
 
 
 class _Book:
-    """The spans of one instrument that a batch can touch, sorted by start."""
+    """The spans of one instrument that a batch can touch, sorted by start.
 
-    def __init__(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        self.spans = sorted(
-            (
-                _Span(
-                    id=r["id"],
-                    cov=Coverage(r["start"], r["end"], r["state"], r["last_ts"]),
-                    observations=r["observations"],
-                    historical=r["historical"],
-                )
-                for r in rows
-            ),
-            key=lambda s: s.cov.start,
-        )
+    Each observation replaces the (at most two) spans around it with what
+    :func:`jishi.collector.timeline.observe` returns. Rows are reused where they can be: an
+    output span equal to an old one keeps its row untouched, other outputs take the remaining
+    old rows in order (an UPDATE), any left over are deleted and any missing are inserted. The
+    ``observations`` counts are conserved: what a deleted row held moves to the span that took
+    the observation.
+
+    The book holds a contiguous run of the instrument's spans in ledger order. Observations can
+    merge away its last span; ``successor`` then fetches the next stored one (the first after
+    ``frontier``, the last span read from the ledger), so an observation near the end always
+    sees its true neighbour. ``successor`` is None when nothing is stored after the book.
+    """
+
+    def __init__(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        successor: Callable[[tuple[float, float]], Mapping[str, Any] | None] | None = None,
+    ) -> None:
+        # A zero-length span (a last will) sorts before a longer one starting with it.
+        self.spans = sorted((_span(r) for r in rows), key=lambda s: (s.cov.start, s.cov.end))
+        self.starts = [s.cov.start for s in self.spans]
+        self.successor = successor
+        self.frontier = (self.spans[-1].cov.start, self.spans[-1].cov.end) if self.spans else None
         self.deleted: list[int] = []
         self.touched: list[tuple[float, float]] = []
 
     def observe(self, ts: float, state: str, stale_s: float, historical: bool) -> None:
-        i = bisect.bisect_right([s.cov.start for s in self.spans], ts)
-        lo = max(i - 1, 0)
-        hi = min(i + 1, len(self.spans))
-        old = self.spans[lo:hi]
-        prev = self.spans[i - 1].cov if i > 0 else None
-        nxt = self.spans[i].cov if i < len(self.spans) else None
+        spans = self.spans
+        i = bisect.bisect_right(self.starts, ts)
+        if i == len(spans) and self.successor is not None and self.frontier is not None:
+            self._load_successor(self.successor, self.frontier)
+        lo, hi = max(i - 1, 0), min(i + 1, len(spans))
+        prev = spans[i - 1].cov if i > 0 else None
+        nxt = spans[i].cov if i < len(spans) else None
         out = observe(prev, nxt, ts, state, stale_s)
-        rows: list[_Span] = []
+        free = spans[lo:hi]
+        rows: list[_Span | None] = [None] * len(out)
         for k, cov in enumerate(out):
-            span = old[k] if k < len(old) else _Span(None, cov, 0, False)
-            if span.cov != cov:
+            same = next((span for span in free if span.cov == cov), None)
+            if same is not None:
+                rows[k] = same
+                free.remove(same)
+        placed: list[_Span] = []
+        for k, cov in enumerate(out):
+            span = rows[k]
+            if span is None:
+                span = free.pop(0) if free else _Span(None, cov, 0, False)
                 span.cov, span.changed = cov, True
-            rows.append(span)
-        self.deleted.extend(s.id for s in old[len(out) :] if s.id is not None)
-        holder = next((s for s in rows if s.cov.start <= ts < s.cov.end), rows[-1])
-        holder.observations += 1
+            placed.append(span)
+        # The observation's own span: the last one of its state starting at or before it.
+        holder = next(s for s in reversed(placed) if s.cov.state == state and s.cov.start <= ts)
+        holder.observations += 1 + sum(span.observations for span in free)
         holder.historical = holder.historical or historical
         holder.changed = True
-        self.spans[lo:hi] = rows
+        self.deleted.extend(span.id for span in free if span.id is not None)
+        spans[lo:hi] = placed
+        self.starts[lo:hi] = [span.cov.start for span in placed]
         self.touched.append((ts, ts + stale_s))
+
+    def _load_successor(
+        self,
+        successor: Callable[[tuple[float, float]], Mapping[str, Any] | None],
+        frontier: tuple[float, float],
+    ) -> None:
+        row = successor(frontier)
+        if row is None:
+            self.successor = None
+            return
+        span = _span(row)
+        self.frontier = (span.cov.start, span.cov.end)
+        self.spans.append(span)
+        self.starts.append(span.cov.start)
+
+
+def _span(row: Mapping[str, Any]) -> _Span:
+    return _Span(
+        id=row["id"],
+        cov=Coverage(row["start"], row["end"], row["state"], row["last_ts"]),
+        observations=row["observations"],
+        historical=bool(row["historical"]),
+    )
 
 
 class LedgerWriter:
@@ -266,7 +310,6 @@ class LedgerWriter:
         last: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         for values in last_rows:
             row = dict(zip(_SPAN_READ, values, strict=True))
-            _as_bool(row, ("historical",))
             last[row["instrument_id"]].append(row)
         books: dict[str, _Book] = {}
         for instrument_id in ids:
@@ -275,25 +318,38 @@ class LedgerWriter:
             ]
             found = last.get(instrument_id, [])
             if not times or not found or min(times) >= found[0]["start"]:
+                # Everything lands at or after the newest span: nothing stored comes after.
                 books[instrument_id] = _Book(found)
             else:
-                books[instrument_id] = _Book(
-                    self._window(conn, instrument_id, min(times), max(times))
-                )
+                books[instrument_id] = self._window(conn, instrument_id, min(times), max(times))
         return books
 
-    def _window(
-        self, conn: Connection, instrument_id: str, lo: float, hi: float
-    ) -> list[dict[str, Any]]:
-        """Every span an observation in ``[lo, hi]`` may touch (late data, replays)."""
+    def _window(self, conn: Connection, instrument_id: str, lo: float, hi: float) -> _Book:
+        """The spans observations in ``[lo, hi]`` may touch (late data, replays): the last one
+        starting at or before ``lo``, those starting in ``(lo, hi]`` and the next one, with the
+        ones after that fetched as merges need them."""
         s = tables.spans
         mine = s.c.instrument_id == instrument_id
+        # Spans may share a start (a zero-length will, then a run): order as the merge does,
+        # by (start, end), so the neighbours are the same as in the whole list.
         queries = (
-            select(s).where(mine, s.c.start <= lo).order_by(s.c.start.desc()).limit(1),
+            select(s)
+            .where(mine, s.c.start <= lo)
+            .order_by(s.c.start.desc(), s.c.end.desc())
+            .limit(1),
             select(s).where(mine, s.c.start > lo, s.c.start <= hi),
-            select(s).where(mine, s.c.start > hi).order_by(s.c.start).limit(1),
+            select(s).where(mine, s.c.start > hi).order_by(s.c.start, s.c.end).limit(1),
         )
-        return [dict(row) for query in queries for row in conn.execute(query).mappings()]
+        rows = [dict(row) for query in queries for row in conn.execute(query).mappings()]
+
+        def successor(after: tuple[float, float]) -> Mapping[str, Any] | None:
+            start, end = after
+            later = or_(s.c.start > start, and_(s.c.start == start, s.c.end > end))
+            query = select(s).where(mine, later).order_by(s.c.start, s.c.end).limit(1)
+            row = conn.execute(query).mappings().first()
+            return None if row is None else dict(row)
+
+        return _Book(rows, successor)
 
     def _apply(
         self, conn: Connection, items: list[Incoming], now: float
