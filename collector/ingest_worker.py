@@ -34,6 +34,8 @@ from jishi.collector.intake import Limits
 from jishi.collector.metrics import IngestMetrics
 from jishi.collector.pipeline import Acker, Pipeline, Received, take_batch
 
+from jishi.gctune import tune_for_throughput
+
 log = logging.getLogger(__name__)
 
 # Batches sent and not yet answered: one being written, one waiting, so the worker never idles.
@@ -85,6 +87,7 @@ def _worker_main(inbox: Connection, outbox: Connection, parent: int) -> None:
         metrics=IngestMetrics(),
         acker=lambda _items: None,
     )
+    tune_for_throughput()
     try:
         while True:
             try:
