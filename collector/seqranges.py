@@ -10,6 +10,9 @@ Ranges = list[tuple[int, int]]
 
 def parse(text: str) -> Ranges:
     """``"0-41,43-50"`` -> ``[(0, 41), (43, 50)]``."""
+    if "," not in text:  # the usual case: one run with no gap
+        lo, _, hi = text.partition("-")
+        return [(int(lo), int(hi))] if text else []
     ranges: Ranges = []
     for part in text.split(","):
         if part:
