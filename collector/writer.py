@@ -41,7 +41,7 @@ _HOT_COLUMNS = ("state", "state_since", "last_ts", "last_seen", "heartbeat_inter
 _SPAN_COLUMNS = ("instrument_id", "state", "start", "end", "last_ts", "observations", "historical")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs 4x, per message
 class DeadLetter:
     received_at: float
     topic: str
@@ -50,7 +50,7 @@ class DeadLetter:
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs 4x, per message
 class Incoming:
     message: Message
     received_at: float
@@ -318,15 +318,14 @@ class LedgerWriter:
             last[row["instrument_id"]].append(row)
         books: dict[str, _Book] = {}
         for instrument_id in ids:
-            times = [
-                t for t in (_obs_time(i) for i in by_instrument[instrument_id]) if t is not None
-            ]
             found = last.get(instrument_id, [])
-            if not times or not found or min(times) >= found[0]["start"]:
+            times = [_obs_time(i) for i in by_instrument[instrument_id]] if found else []
+            known = [t for t in times if t is not None]
+            if not known or min(known) >= found[0]["start"]:
                 # Everything lands at or after the newest span: nothing stored comes after.
                 books[instrument_id] = _Book(found)
             else:
-                books[instrument_id] = self._window(conn, instrument_id, min(times), max(times))
+                books[instrument_id] = self._window(conn, instrument_id, min(known), max(known))
         return books
 
     def _window(self, conn: Connection, instrument_id: str, lo: float, hi: float) -> _Book:
