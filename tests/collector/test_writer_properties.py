@@ -5,6 +5,10 @@ and writes back the changed rows; the pure engine (:func:`spans_from_observation
 whole list. Whatever the arrival order (late points, replays, wills, redeliveries) and wherever
 the batches are cut, the stored spans must equal the pure result in arrival order, and each
 instrument row must name the state of its newest observation.
+
+Two writers take turns on one ledger (two collectors on a shared subscription), and some
+batches are rolled back after the writer has done its work (a commit that fails) and are then
+delivered again: the result must not change.
 """
 
 from __future__ import annotations
@@ -13,13 +17,15 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from jishi.collector import tables
 from jishi.collector.db import Engines
-from jishi.collector.pipeline import Received
+from jishi.collector.pipeline import Pipeline, Received
 from jishi.collector.timeline import UNKNOWN, Coverage, spans_from_observations
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from collector import helpers as h
 from collector.test_ledger import make_pipeline
@@ -42,8 +48,9 @@ class Event:
 
 
 @st.composite
-def arrivals(draw: st.DrawFn) -> tuple[list[Event], list[int]]:
-    """Events in arrival order (with redeliveries) and the batch cuts."""
+def arrivals(draw: st.DrawFn) -> tuple[list[Event], list[int], list[tuple[int, bool]]]:
+    """Events in arrival order (with redeliveries), the batch cuts, and for each batch which
+    writer takes it and whether its first attempt is rolled back."""
     events: list[Event] = []
     for instrument in ("a", "b"):
         count = draw(st.integers(0, 14))
@@ -63,7 +70,10 @@ def arrivals(draw: st.DrawFn) -> tuple[list[Event], list[int]]:
     for event in redelivered:
         order.insert(draw(st.integers(0, len(order))), event)
     cuts = sorted(draw(st.sets(st.integers(1, max(len(order) - 1, 1)), max_size=6)))
-    return order, cuts
+    turns = draw(
+        st.lists(st.tuples(st.integers(0, 1), st.booleans()), min_size=len(cuts) + 1, max_size=7)
+    )
+    return order, cuts, turns
 
 
 def _message(prefix: str, event: Event) -> Received:
@@ -111,7 +121,13 @@ def _expected(events: list[Event], instrument: str) -> tuple[list[Coverage], str
 # Found by this test (both were wrong before): two observations in one batch, the late one
 # first in time; a late point whose merge swallows the last span the writer had read, so the
 # next stored span must be fetched; and a late point next to a will and a run starting with it.
-@example(case=([Event("b", "hb", 2, 1, "running", 0), Event("b", "hb", 1, 0, "idle", 0)], []))
+@example(
+    case=(
+        [Event("b", "hb", 2, 1, "running", 0), Event("b", "hb", 1, 0, "idle", 0)],
+        [],
+        [(0, False)],
+    )
+)
 @example(
     case=(
         [
@@ -122,6 +138,7 @@ def _expected(events: list[Event], instrument: str) -> tuple[list[Coverage], str
             Event("b", "hb", 5, 0, "idle", 0),
         ],
         [3],
+        [(0, False), (0, False)],
     )
 )
 @example(
@@ -133,14 +150,16 @@ def _expected(events: list[Event], instrument: str) -> tuple[list[Coverage], str
             Event("b", "hb", 14, 11, "idle", 0),
         ],
         [1, 3],
+        [(0, False), (0, False), (0, False)],
     )
 )
 def test_stored_spans_equal_the_pure_merge_for_any_order_and_batching(
-    engines: Engines, tmp_path: Path, case: tuple[list[Event], list[int]]
+    engines: Engines, tmp_path: Path, case: tuple[list[Event], list[int], list[tuple[int, bool]]]
 ) -> None:
-    events, cuts = case
+    events, cuts, turns = case
     prefix = f"w{next(_run)}"
-    pipeline = make_pipeline(engines, tmp_path, RECEIVED + 1)
+    pipelines = [make_pipeline(engines, tmp_path, RECEIVED + 1) for _ in range(2)]
+    pipeline = pipelines[0]
     # Births first, in their own batch: they fix the heartbeat interval (stale_after).
     births = [
         h.birth(f"{prefix}{i}", 0, T0 - 1, hb=HB_INTERVAL, boot=f"boot-{prefix}{i}")
@@ -148,9 +167,16 @@ def test_stored_spans_equal_the_pure_merge_for_any_order_and_batching(
     ]
     pipeline.process([Received(t, p, T0 - 1) for t, p in births])
     received = [_message(prefix, e) for e in events]
-    for lo, hi in itertools.pairwise([0, *cuts, len(received)]):
-        if received[lo:hi]:
-            pipeline.process(received[lo:hi])
+    for (lo, hi), (turn, fail_first) in zip(
+        itertools.pairwise([0, *cuts, len(received)]), turns, strict=False
+    ):
+        batch = received[lo:hi]
+        if not batch:
+            continue
+        writer = pipelines[turn]
+        if fail_first:
+            _write_and_roll_back(writer, batch)
+        writer.process(batch)
 
     s, t = tables.spans, tables.instruments
     for instrument in ("a", "b"):
@@ -167,4 +193,48 @@ def test_stored_spans_equal_the_pure_merge_for_any_order_and_batching(
         got = [Coverage(r.start, r.end, r.state, r.last_ts) for r in rows]
         assert got == want_spans, f"instrument {instrument}: {events} cut at {cuts}"
         assert state == want_state
-    assert pipeline.metrics.dead_letters == {}
+    assert pipelines[0].metrics.dead_letters == pipelines[1].metrics.dead_letters == {}
+
+
+def _write_and_roll_back(pipeline: Pipeline, batch: list[Received]) -> None:
+    """The writer does all its work, then the transaction is rolled back (a failed commit)."""
+    items = [pipeline._classify(r) for r in batch]
+    with pipeline.engines.write.connect() as conn:
+        transaction = conn.begin()
+        pipeline.writer.write(conn, items, RECEIVED + 1)
+        transaction.rollback()
+
+
+def test_a_batch_that_fails_midway_leaves_no_trace(
+    engines: Engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = make_pipeline(engines, tmp_path, RECEIVED + 1)
+    name, boot = "fails", "boot-fails"
+    first = [
+        h.birth(name, 0, T0 - 1, hb=HB_INTERVAL, boot=boot),
+        h.hb(name, 1, T0, "running", interval=HB_INTERVAL, boot=boot),
+    ]
+    pipeline.process([Received(t, p, RECEIVED) for t, p in first])
+
+    def broken_flush(*_args: object) -> None:
+        raise OperationalError("UPDATE", {}, Exception("disk I/O error"))
+
+    failing = h.hb(name, 2, T0 + 5, "idle", interval=HB_INTERVAL, boot=boot)
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline.writer, "_flush", broken_flush)
+        with pytest.raises(OperationalError):
+            pipeline.process([Received(*failing, RECEIVED)])
+    later = h.hb(name, 3, T0 + 6, "idle", interval=HB_INTERVAL, boot=boot)
+    pipeline.process([Received(*later, RECEIVED)])
+
+    with engines.read.connect() as conn:
+        row = conn.execute(select(tables.instruments).where(tables.instruments.c.id == name))
+        instrument = row.mappings().one()
+        spans = conn.execute(
+            select(tables.spans.c.state, tables.spans.c.start, tables.spans.c.end)
+            .where(tables.spans.c.instrument_id == name)
+            .order_by(tables.spans.c.start)
+        ).all()
+    # The failed batch left no trace: idle began at the later heartbeat.
+    assert (instrument["state"], instrument["state_since"]) == ("idle", T0 + 6)
+    assert [tuple(s) for s in spans] == [("running", T0, T0 + 6), ("idle", T0 + 6, T0 + 6 + STALE)]
