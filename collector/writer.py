@@ -118,8 +118,11 @@ class _Book:
         rows: Iterable[Mapping[str, Any]],
         successor: Callable[[tuple[float, float]], Mapping[str, Any] | None] | None = None,
     ) -> None:
-        # A zero-length span (a last will) sorts before a longer one starting with it.
-        self.spans = sorted((_span(r) for r in rows), key=lambda s: (s.cov.start, s.cov.end))
+        spans = [_span(r) for r in rows]
+        if len(spans) > 1:
+            # A zero-length span (a last will) sorts before a longer one starting with it.
+            spans.sort(key=lambda s: (s.cov.start, s.cov.end))
+        self.spans = spans
         self.starts = [s.cov.start for s in self.spans]
         self.successor = successor
         self.frontier = (self.spans[-1].cov.start, self.spans[-1].cov.end) if self.spans else None
@@ -135,29 +138,51 @@ class _Book:
         prev = spans[i - 1].cov if i > 0 else None
         nxt = spans[i].cov if i < len(spans) else None
         out = observe(prev, nxt, ts, state, stale_s)
+        self.touched.append((ts, ts + stale_s))
+        if hi - lo == 1 and len(out) == 1:
+            # The usual case, a run extended (or one neighbour replaced): the single output
+            # span holds the observation and takes the single row.
+            span = spans[lo]
+            span.cov = out[0]
+            self.starts[lo] = out[0].start
+            span.observations += 1
+            span.historical = span.historical or historical
+            span.changed = True
+            return
         free = spans[lo:hi]
-        rows: list[_Span | None] = [None] * len(out)
-        for k, cov in enumerate(out):
-            same = next((span for span in free if span.cov == cov), None)
-            if same is not None:
-                rows[k] = same
-                free.remove(same)
         placed: list[_Span] = []
+        pending: list[int] = []
         for k, cov in enumerate(out):
-            span = rows[k]
-            if span is None:
-                span = free.pop(0) if free else _Span(None, cov, 0, False)
-                span.cov, span.changed = cov, True
-            placed.append(span)
+            for span in free:
+                if span.cov == cov:
+                    free.remove(span)
+                    placed.append(span)
+                    break
+            else:
+                placed.append(_Span(None, cov, 0, False))
+                pending.append(k)
+        for k in pending:
+            span = placed[k]
+            if free:  # reuse a stored row (an UPDATE rather than DELETE + INSERT)
+                reused = free.pop(0)
+                reused.cov = span.cov
+                placed[k] = span = reused
+            span.changed = True
         # The observation's own span: the last one of its state starting at or before it.
-        holder = next(s for s in reversed(placed) if s.cov.state == state and s.cov.start <= ts)
-        holder.observations += 1 + sum(span.observations for span in free)
+        holder = placed[-1]
+        for span in reversed(placed):
+            if span.cov.state == state and span.cov.start <= ts:
+                holder = span
+                break
+        for span in free:
+            holder.observations += span.observations
+            if span.id is not None:
+                self.deleted.append(span.id)
+        holder.observations += 1
         holder.historical = holder.historical or historical
         holder.changed = True
-        self.deleted.extend(span.id for span in free if span.id is not None)
         spans[lo:hi] = placed
         self.starts[lo:hi] = [span.cov.start for span in placed]
-        self.touched.append((ts, ts + stale_s))
 
     def _load_successor(
         self,
