@@ -115,10 +115,9 @@ class _Book:
 
     def __init__(
         self,
-        rows: Iterable[Mapping[str, Any]],
+        spans: list[_Span],
         successor: Callable[[tuple[float, float]], Mapping[str, Any] | None] | None = None,
     ) -> None:
-        spans = [_span(r) for r in rows]
         if len(spans) > 1:
             # A zero-length span (a last will) sorts before a longer one starting with it.
             spans.sort(key=lambda s: (s.cov.start, s.cov.end))
@@ -337,16 +336,17 @@ class LedgerWriter:
     ) -> dict[str, _Book]:
         ids = sorted(by_instrument)
         last_rows = _select_in(conn, _LATEST_SPANS_SQL, ids, lock=False)
-        last: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-        for values in last_rows:
-            row = dict(zip(_SPAN_READ, values, strict=True))
-            last[row["instrument_id"]].append(row)
+        last: dict[str, list[_Span]] = defaultdict(list)
+        # Columns in _SPAN_READ order: id, instrument_id, state, start, end, last_ts, ...
+        for span_id, instrument_id, state, start, end, last_ts, count, historical in last_rows:
+            cov = Coverage(start, end, state, last_ts)
+            last[instrument_id].append(_Span(span_id, cov, count, bool(historical), False, start))
         books: dict[str, _Book] = {}
         for instrument_id in ids:
             found = last.get(instrument_id, [])
             times = [_obs_time(i) for i in by_instrument[instrument_id]] if found else []
             known = [t for t in times if t is not None]
-            if not known or min(known) >= found[0]["start"]:
+            if not known or min(known) >= found[0].cov.start:
                 # Everything lands at or after the newest span: nothing stored comes after.
                 books[instrument_id] = _Book(found)
             else:
@@ -369,7 +369,7 @@ class LedgerWriter:
             select(s).where(mine, s.c.start > lo, s.c.start <= hi),
             select(s).where(mine, s.c.start > hi).order_by(s.c.start, s.c.end).limit(1),
         )
-        rows = [dict(row) for query in queries for row in conn.execute(query).mappings()]
+        rows = [_span(dict(row)) for query in queries for row in conn.execute(query).mappings()]
 
         def successor(after: tuple[float, float]) -> Mapping[str, Any] | None:
             start, end = after
