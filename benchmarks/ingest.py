@@ -8,6 +8,7 @@ median of each round's paired ratio. "Handled" means committed to the ledger (st
 or dead-lettered), counted by the writer after the commit.
 
     .venv/bin/python benchmarks/ingest.py [--instruments 10000] [--beats 5] [--rounds 3]
+                                          [--workers 1]
 """
 
 from __future__ import annotations
@@ -116,11 +117,14 @@ def bare_drain(port: int, payloads: list[tuple[str, bytes]]) -> float:
     return total / elapsed
 
 
-def collector_drain(port: int, payloads: list[tuple[str, bytes]], workdir: Path) -> float:
+def collector_drain(
+    port: int, payloads: list[tuple[str, bytes]], workdir: Path, workers: int
+) -> float:
     config = CollectorConfig.model_validate(
         {
             "data_dir": str(workdir / "collector"),
             "mqtt": {"broker": f"mqtt://127.0.0.1:{port}", "client_id": "bench-collector"},
+            "ingest": {"workers": workers},
         }
     )
     collector = start_collector(config, api=False)
@@ -146,14 +150,16 @@ def collector_drain(port: int, payloads: list[tuple[str, bytes]], workdir: Path)
     return total / elapsed
 
 
-def one_round(payloads: list[tuple[str, bytes]], bare_first: bool) -> tuple[float, float]:
+def one_round(
+    payloads: list[tuple[str, bytes]], bare_first: bool, workers: int
+) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         broker = Mosquitto(workdir=Path(tmp) / "broker")
         broker.start()
         try:
             if bare_first:
                 bare = bare_drain(broker.port, payloads)
-            ingest = collector_drain(broker.port, payloads, Path(tmp))
+            ingest = collector_drain(broker.port, payloads, Path(tmp), workers)
             if not bare_first:
                 bare = bare_drain(broker.port, payloads)
         finally:
@@ -166,12 +172,15 @@ def main() -> None:
     parser.add_argument("--instruments", type=int, default=10_000)
     parser.add_argument("--beats", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="[ingest] workers: 1 (default) or 0 (one process)"
+    )
     args = parser.parse_args()
     payloads = messages(args.instruments, args.beats, time.time() - 3600)
     print(f"{len(payloads)} messages ({args.instruments} instruments)", flush=True)
     rounds = []
     for n in range(args.rounds):
-        ingest, bare = one_round(payloads, bare_first=n % 2 == 0)
+        ingest, bare = one_round(payloads, bare_first=n % 2 == 0, workers=args.workers)
         rounds.append((ingest, bare))
         print(
             f"round {n + 1}: collector ingest (SQLite) {ingest:,.0f} msg/s, "

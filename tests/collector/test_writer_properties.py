@@ -118,7 +118,7 @@ def _expected(events: list[Event], instrument: str) -> tuple[list[Coverage], str
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(arrivals())
-# Found by this test (both were wrong before): two observations in one batch, the late one
+# Found by this test (all three were wrong before): two observations in one batch, the late one
 # first in time; a late point whose merge swallows the last span the writer had read, so the
 # next stored span must be fetched; and a late point next to a will and a run starting with it.
 @example(
