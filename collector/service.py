@@ -29,6 +29,7 @@ from jishi.collector.intake import Limits
 from jishi.collector.metrics import IngestMetrics
 from jishi.collector.mqtt_source import MqttSource
 from jishi.collector.pipeline import Pipeline
+from jishi.collector.registry_sync import sync_registry
 from jishi.collector.tokens import TokenStore
 from jishi.collector.writer import BatchOutcome, LedgerWriter
 
@@ -166,6 +167,7 @@ def start_collector(
     """
     engines = open_engines(config.database_url)
     migrate(engines)
+    sync_registry(engines, config.registry())
     metrics = IngestMetrics()
     tokens = TokenStore(engines, admin_token=admin_token, clock=clock)
     collector = Collector(config, engines, metrics, None, None, tokens)

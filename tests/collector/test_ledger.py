@@ -14,6 +14,7 @@ from jishi.collector.intake import Limits
 from jishi.collector.metrics import IngestMetrics
 from jishi.collector.pipeline import Pipeline, Received
 from jishi.collector.rollup import refresh_rollups, usage_by_day_cached
+from jishi.collector.service import start_collector
 from jishi.collector.timeline import build_timeline, spans_from_observations
 from jishi.collector.writer import LedgerWriter
 from sqlalchemy import func, select
@@ -221,3 +222,55 @@ def test_bad_input_is_dead_lettered_and_ingest_goes_on(engines: Engines, tmp_pat
     assert sizes == 256
     assert stored == 1
     assert time.time() > 0
+
+
+def test_registry_edits_reach_existing_instruments_at_start(
+    engines: Engines, tmp_path: Path
+) -> None:
+    now = T0 + 100
+    first = {
+        "database": {"url": engines.url},
+        "instruments": [
+            {"id": "nmr", "name": "NMR 600", "quota_h": 1000, "inner_id": "A1"},
+            {"id": "old", "name": "Retired XRD", "unit": "Physics"},
+        ],
+    }
+    pipeline = make_pipeline(engines, tmp_path, now, **first)
+    feed(
+        pipeline,
+        [
+            h.birth("nmr", 0, T0, boot="boot-nmr", name="agent name"),
+            h.birth("old", 0, T0, boot="boot-old"),
+            h.birth("free", 0, T0, boot="boot-free", name="Announced", unit="Bio"),
+        ],
+        now,
+    )
+    assert pipeline.metrics.dead_letters == {}
+    # The office corrects the quota and inner id, registers "free", retires "old".
+    second = make_config(
+        tmp_path,
+        database={"url": engines.url},
+        instruments=[
+            {"id": "nmr", "quota_h": 1200, "inner_id": "A2", "unit": "Chemistry"},
+            {"id": "free", "name": "Confocal", "category": "specialised"},
+        ],
+    )
+    start_collector(second, ingest=False, api=False).stop()
+
+    with engines.read.connect() as conn:
+        rows = {r["id"]: r for r in conn.execute(select(tables.instruments)).mappings()}
+    nmr, free, old = rows["nmr"], rows["free"], rows["old"]
+    # Registry values win; a name the registry leaves out stays as it was.
+    assert (nmr["quota_h"], nmr["inner_id"], nmr["unit"], nmr["name"]) == (
+        1200,
+        "A2",
+        "Chemistry",
+        "NMR 600",
+    )
+    assert (free["registered"], free["name"], free["category"], free["unit"]) == (
+        True,
+        "Confocal",
+        "specialised",
+        "Bio",
+    )
+    assert (old["registered"], old["name"], old["unit"]) == (False, "Retired XRD", "Physics")
