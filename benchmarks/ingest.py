@@ -31,6 +31,8 @@ from jishi.collector.config import CollectorConfig
 from jishi.collector.service import start_collector
 from support.servers import Mosquitto
 
+from jishi.gctune import tune_for_throughput
+
 
 def messages(instruments: int, beats: int, t0: float) -> list[tuple[str, bytes]]:
     out = []
@@ -168,6 +170,7 @@ def one_round(
 
 
 def main() -> None:
+    tune_for_throughput()  # as `jishi collector run` does at its start
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instruments", type=int, default=10_000)
     parser.add_argument("--beats", type=int, default=5)

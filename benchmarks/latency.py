@@ -35,6 +35,8 @@ from jishi.collector.config import CollectorConfig
 from jishi.collector.service import start_collector
 from support.servers import Mosquitto
 
+from jishi.gctune import tune_for_throughput
+
 SITE = "bench"
 TOKEN = "bench-admin"
 PROBES = 10  # probe instruments, used in turn
@@ -185,6 +187,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
+    tune_for_throughput()  # as `jishi collector run` does at its start
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=2000.0)
     parser.add_argument("--instruments", type=int, default=10_000)

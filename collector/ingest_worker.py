@@ -78,6 +78,7 @@ def _worker_main(inbox: Connection, outbox: Connection, parent: int) -> None:
     except EOFError:
         return
     logging.basicConfig(level=settings.log_level)
+    tune_for_throughput()  # a fresh interpreter: nothing of a previous run to freeze
     engines = open_engines(settings.database_url)
     pipeline = Pipeline(
         engines=engines,
@@ -87,7 +88,6 @@ def _worker_main(inbox: Connection, outbox: Connection, parent: int) -> None:
         metrics=IngestMetrics(),
         acker=lambda _items: None,
     )
-    tune_for_throughput()
     try:
         while True:
             try:

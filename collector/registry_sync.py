@@ -21,38 +21,47 @@ from sqlalchemy import select, update
 
 @dataclass(frozen=True)
 class SyncResult:
-    updated: int  # registered instruments whose rows were brought up to date
-    unregistered: int  # rows no longer in the registry
+    updated: int  # registered instruments whose rows changed
+    unregistered: int  # rows no longer in the registry (were registered)
 
 
 def sync_registry(engines: Engines, registry: Mapping[str, InstrumentEntry]) -> SyncResult:
-    """Write the registry's values into existing instrument rows (one transaction)."""
+    """Write the registry's values into existing instrument rows (one transaction).
+
+    Only rows whose values differ are written. They are locked in id order, the order in which
+    ingest writers lock them, so a collector starting next to a running one on PostgreSQL
+    cannot deadlock with it."""
     t = tables.instruments
+    columns = (t.c.id, t.c.registered, t.c.site, *(t.c[name] for name in _OWNED))
+    changes: list[tuple[str, dict[str, object]]] = []
     with engines.write.begin() as conn:
-        rows = conn.execute(select(t.c.id, t.c.registered)).all()
-        updated = unregistered = 0
-        for instrument_id, registered in rows:
-            entry = registry.get(instrument_id)
+        rows = conn.execute(select(*columns).order_by(t.c.id)).mappings().all()
+        for row in rows:
+            entry = registry.get(row["id"])
             if entry is None:
-                if registered:
-                    conn.execute(update(t).where(t.c.id == instrument_id).values(registered=False))
-                    unregistered += 1
+                if row["registered"]:
+                    changes.append((row["id"], {"registered": False}))
                 continue
-            values: dict[str, object] = {
-                "name": entry.name,
-                "unit": entry.unit,
-                "category": entry.category,
-                "quota_h": entry.quota_h,
-                "inner_id": entry.inner_id,
-                "stale_after_s": entry.stale_after_s,
-                "registered": True,
-            }
+            wanted: dict[str, object] = {name: getattr(entry, name) for name in _OWNED}
+            wanted["registered"] = True
             if entry.site:
-                values["site"] = entry.site
-            if not entry.name:
-                values.pop("name")  # keep what the agent announced
-            if not entry.unit:
-                values.pop("unit")
+                wanted["site"] = entry.site
+            for name in ("name", "unit"):
+                if not wanted[name]:
+                    del wanted[name]  # keep what the agent announced
+            differ = {k: v for k, v in wanted.items() if row[k] != v}
+            if differ:
+                changes.append((row["id"], differ))
+        if changes:
+            locked = [instrument_id for instrument_id, _ in changes]
+            conn.execute(
+                select(t.c.id).where(t.c.id.in_(locked)).order_by(t.c.id).with_for_update()
+            )
+        for instrument_id, values in changes:
             conn.execute(update(t).where(t.c.id == instrument_id).values(**values))
-            updated += 1
-    return SyncResult(updated, unregistered)
+    unregistered = sum(1 for _, values in changes if values.get("registered") is False)
+    return SyncResult(updated=len(changes) - unregistered, unregistered=unregistered)
+
+
+# Columns the registry owns (besides ``registered`` and an optional ``site``).
+_OWNED = ("name", "unit", "category", "quota_h", "inner_id", "stale_after_s")

@@ -235,8 +235,6 @@ def _start_ingest(collector: Collector, clock: Callable[[], float]) -> None:
     )
     holder.append(source)
     collector.pipeline, collector.source = pipeline, source
-    # The MQTT thread allocates per message too: fewer, larger collections (see gctune).
-    tune_for_throughput()
     pipeline.start()
     source.start()
 
@@ -376,6 +374,8 @@ def apply_overrides(config: CollectorConfig, args: argparse.Namespace) -> Collec
 def run_from_args(args: argparse.Namespace) -> int:
     """``jishi collector run -c FILE [--broker URL] [--db URL] [--api-port P]``."""
     config = apply_overrides(load_collector_config(Path(args.config)), args)
+    # The MQTT thread allocates per message too: fewer, larger collections (see gctune).
+    tune_for_throughput()
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

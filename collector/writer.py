@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dt_time
@@ -35,6 +36,7 @@ from jishi.collector.intake import Reason
 from jishi.collector.timeline import UNKNOWN, Coverage, observe
 from sqlalchemy import Boolean, Connection, Table, and_, delete, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 _MAX_TEXT = 200
 _HOT_COLUMNS = ("state", "state_since", "last_ts", "last_seen", "heartbeat_interval_s", "boot_id")
@@ -544,13 +546,25 @@ def _driver_sql(conn: Connection, sql: str) -> str:
     return sql if conn.dialect.name == "sqlite" else sql.replace("?", "%s")
 
 
+@contextmanager
+def _raw_cursor(conn: Connection, sql: str) -> Iterator[Any]:
+    """The DBAPI cursor of this transaction. Its errors are raised as SQLAlchemy's
+    (``OperationalError`` for a lost connection, a deadlock or a locked file, ``IntegrityError``
+    ...), as errors of ``conn.execute`` are, so the pipeline retries or isolates the batch."""
+    cursor = conn.connection.cursor()
+    dbapi_error: type[Exception] = conn.dialect.loaded_dbapi.Error
+    try:
+        yield cursor
+    except dbapi_error as exc:
+        raise DBAPIError.instance(sql, None, exc, dbapi_error, dialect=conn.dialect) from exc
+    finally:
+        cursor.close()
+
+
 def _many(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
     if rows:
-        cursor = conn.connection.cursor()
-        try:
+        with _raw_cursor(conn, sql) as cursor:
             cursor.executemany(_driver_sql(conn, sql), rows)
-        finally:
-            cursor.close()
 
 
 def _select_in(
@@ -560,18 +574,15 @@ def _select_in(
     on databases that have it (SQLite's BEGIN IMMEDIATE already serialises writers)."""
     suffix = " FOR UPDATE" if lock and conn.dialect.name != "sqlite" else ""
     out: list[tuple[Any, ...]] = []
-    # The DBAPI cursor of this transaction: ``fetchall`` returns plain tuples several times
-    # faster than iterating SQLAlchemy rows (thousands of rows per batch).
-    cursor = conn.connection.cursor()
-    try:
+    # The DBAPI cursor: ``fetchall`` returns plain tuples several times faster than iterating
+    # SQLAlchemy rows (thousands of rows per batch).
+    with _raw_cursor(conn, sql) as cursor:
         for k in range(0, len(values), _IN_CHUNK):
             chunk = tuple(values[k : k + _IN_CHUNK])
             cursor.execute(
                 _driver_sql(conn, sql.format(", ".join("?" * len(chunk))) + suffix), chunk
             )
             out.extend(cursor.fetchall())
-    finally:
-        cursor.close()
     return out
 
 

@@ -14,10 +14,18 @@ from __future__ import annotations
 import gc
 
 GEN0_THRESHOLD = 20_000
+_tuned = False
 
 
 def tune_for_throughput() -> None:
-    """Call once, after start-up, in a process whose steady state is moving messages."""
+    """Once per process, at the entry point of a process whose steady state is moving
+    messages (``jishi collector run``, the ingest worker), after imports and before building
+    the objects of a run: frozen objects are never collected, so nothing that may later become
+    garbage should be frozen. Later calls do nothing."""
+    global _tuned  # noqa: PLW0603 - a process-wide setting, made once
+    if _tuned:
+        return
+    _tuned = True
     gc.collect()
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()

@@ -6,10 +6,11 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from jishi.collector import queries, tables
-from jishi.collector.db import Engines
+from jishi.collector.db import Engines, open_engines
 from jishi.collector.intake import Limits
 from jishi.collector.metrics import IngestMetrics
 from jishi.collector.pipeline import Pipeline, Received
@@ -17,7 +18,8 @@ from jishi.collector.rollup import refresh_rollups, usage_by_day_cached
 from jishi.collector.service import start_collector
 from jishi.collector.timeline import build_timeline, spans_from_observations
 from jishi.collector.writer import LedgerWriter
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 
 from collector import helpers as h
 from collector.conftest import make_config
@@ -274,3 +276,41 @@ def test_registry_edits_reach_existing_instruments_at_start(
         "Bio",
     )
     assert (old["registered"], old["name"], old["unit"]) == (False, "Retired XRD", "Physics")
+
+
+def test_driver_errors_inside_a_batch_are_retried_not_fatal(
+    engines: Engines, tmp_path: Path
+) -> None:
+    """The writer talks to the DBAPI cursor directly for speed; a lock timeout (PostgreSQL) or
+    a vanished table (SQLite) there must still reach the pipeline as SQLAlchemy's
+    OperationalError, which keeps the batch unacknowledged and retries it, instead of a raw
+    driver error that would end the writer."""
+    now = T0 + 100
+    setup = make_pipeline(engines, tmp_path, now)
+    feed(setup, [h.birth("nmr", 0, T0, boot="boot-nmr")], now)
+    batch = [Received(*h.hb("nmr", 1, T0 + 1, "idle", boot="boot-nmr"), now)]
+    if engines.dialect == "postgresql":
+        # Another transaction holds the boot row; the writer gives up after 200 ms.
+        impatient = open_engines(engines.url + "?options=-c%20lock_timeout%3D200")
+        pipeline = make_pipeline(impatient, tmp_path, now)
+        holder = engines.write.connect()
+        holder.begin()
+        holder.execute(text("SELECT * FROM boots WHERE boot_id = 'boot-nmr' FOR UPDATE"))
+        try:
+            with pytest.raises(OperationalError):
+                pipeline.process(batch)
+        finally:
+            holder.rollback()
+            holder.close()
+            impatient.dispose()
+    else:
+        with engines.write.begin() as conn:
+            conn.execute(text("ALTER TABLE boots RENAME TO boots_away"))
+        with pytest.raises(OperationalError):
+            make_pipeline(engines, tmp_path, now).process(batch)
+        with engines.write.begin() as conn:
+            conn.execute(text("ALTER TABLE boots_away RENAME TO boots"))
+    # Once the obstacle is gone the same batch goes through.
+    pipeline = make_pipeline(engines, tmp_path, now)
+    pipeline.process(batch)
+    assert pipeline.metrics.stored == 1
