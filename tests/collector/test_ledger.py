@@ -314,3 +314,43 @@ def test_driver_errors_inside_a_batch_are_retried_not_fatal(
     pipeline = make_pipeline(engines, tmp_path, now)
     pipeline.process(batch)
     assert pipeline.metrics.stored == 1
+
+
+def test_a_late_point_that_shortens_a_run_marks_every_day_it_changed(
+    engines: Engines, tmp_path: Path
+) -> None:
+    """A run fresh past midnight, then cut short by a point before midnight (the agent came
+    back with a shorter heartbeat): the day after changed too, and its roll-up must be redone,
+    although the point and its own freshness lie in the first day."""
+    day0 = 1_749_916_800.0  # 2025-06-15 00:00 Asia/Shanghai
+    now = day0 + 4 * 86400
+    pipeline = make_pipeline(engines, tmp_path, now)
+    evening = day0 + 23 * 3600
+    # Heartbeat every hour: fresh 2.5 h, so the run reaches 01:30 on the 16th.
+    feed(
+        pipeline,
+        [
+            h.birth("nmr", 0, evening - 60, boot="boot-nmr", hb=3600.0),
+            h.hb("nmr", 1, evening, "running", boot="boot-nmr", interval=3600),
+        ],
+        now,
+    )
+    cfg = make_config(tmp_path)
+    refresh_rollups(engines, cfg, now)
+    # The agent restarts with a 60 s heartbeat (fresh 150 s): the run now ends at 23:12:30.
+    feed(
+        pipeline,
+        [
+            h.birth("nmr", 0, evening + 500, boot="boot-nmr2", hb=60.0),
+            h.hb("nmr", 1, evening + 600, "running", boot="boot-nmr2", interval=60),
+        ],
+        now,
+    )
+    refresh_rollups(engines, cfg, now)
+    with engines.read.connect() as conn:
+        row = queries.get_instrument(conn, "nmr")
+        assert row is not None
+        cached = usage_by_day_cached(conn, row, cfg, start=day0, end=day0 + 2 * 86400, now=now)
+        line = queries.timeline(conn, "nmr", day0 + 86400, day0 + 2 * 86400)
+    assert [i.state for i in line] == ["unknown"]  # the 16th: nothing known any more
+    assert [figures.running_s for _day, figures in cached] == [750.0, 0.0]

@@ -20,14 +20,16 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from jishi.collector import tables
+from jishi.collector import queries, tables
 from jishi.collector.db import Engines
 from jishi.collector.pipeline import Pipeline, Received
+from jishi.collector.rollup import live_buckets, refresh_rollups, usage_by_day_cached
 from jishi.collector.timeline import UNKNOWN, Coverage, spans_from_observations
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from collector import helpers as h
+from collector.conftest import make_config
 from collector.test_ledger import make_pipeline
 
 T0 = 1_750_000_000.0
@@ -238,3 +240,58 @@ def test_a_batch_that_fails_midway_leaves_no_trace(
     # The failed batch left no trace: idle began at the later heartbeat.
     assert (instrument["state"], instrument["state_since"]) == ("idle", T0 + 6)
     assert [tuple(s) for s in spans] == [("running", T0, T0 + 6), ("idle", T0 + 6, T0 + 6 + STALE)]
+
+
+DAY0 = 1_749_916_800.0  # 2025-06-15 00:00 Asia/Shanghai
+HOURLY = 3600.0  # heartbeat interval here: each point is fresh for 2.5 h
+
+
+def _hourly_message(prefix: str, event: Event) -> Received:
+    """``event`` on a scale of half-hours over two and a half days."""
+    name = f"{prefix}{event.instrument}"
+    boot = f"boot-{name}"
+    ts = DAY0 + event.ts * 1800
+    if event.kind == "will":
+        topic, body = h.will(name, event.seq, ts, boot=boot)
+        return Received(topic, body, ts)
+    if event.kind == "state":
+        since = ts - event.back * 1800
+        topic, body = h.state(name, event.seq, ts, event.state, since=since, boot=boot)
+    else:
+        topic, body = h.hb(name, event.seq, ts, event.state, interval=HOURLY, boot=boot)
+    return Received(topic, body, DAY0 + 31 * 3600)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(arrivals())
+def test_daily_rollups_equal_live_figures_after_any_late_data(
+    engines: Engines, tmp_path: Path, case: tuple[list[Event], list[int], list[tuple[int, bool]]]
+) -> None:
+    """Roll-ups of closed days are refreshed between batches, so late data must mark every
+    day it changes; afterwards each day's roll-up equals the figures computed from the spans."""
+    events, cuts, _turns = case
+    prefix = f"r{next(_run)}"
+    now = DAY0 + 4 * 86400
+    pipeline = make_pipeline(engines, tmp_path, now)
+    config = make_config(tmp_path)
+    births = [
+        h.birth(f"{prefix}{i}", 0, DAY0 - 60, hb=HOURLY, boot=f"boot-{prefix}{i}")
+        for i in ("a", "b")
+    ]
+    pipeline.process([Received(t, p, DAY0 - 60) for t, p in births])
+    received = [_hourly_message(prefix, e) for e in events]
+    for lo, hi in itertools.pairwise([0, *cuts, len(received)]):
+        if received[lo:hi]:
+            pipeline.process(received[lo:hi])
+            refresh_rollups(engines, config, now)
+    for instrument in ("a", "b"):
+        with engines.read.connect() as conn:
+            row = queries.get_instrument(conn, f"{prefix}{instrument}")
+            assert row is not None
+            cached = usage_by_day_cached(conn, row, config, DAY0, DAY0 + 3 * 86400, now)
+            live = live_buckets(conn, row, config, [day for day, _ in cached], now)
+        assert [figures for _, figures in cached] == live, f"{instrument}: {events} cut {cuts}"
