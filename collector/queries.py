@@ -33,7 +33,7 @@ def instrument_view(row: Mapping[str, Any], now: float) -> dict[str, Any]:
     return {
         "id": row["id"],
         "name": row["name"] or row["id"],
-        "site": row["site"],
+        "site": row["site"] or None,  # None: registered, not heard from yet
         "unit": row["unit"],
         "category": row["category"],
         "state": state,

@@ -1,11 +1,12 @@
 """The ``[[instruments]]`` registry of ``collector.toml`` applied to the ledger at start-up.
 
-Rows are created when an instrument first reports (with the registry's values then). Without
-this step, an edit of the registry afterwards (a corrected quota, a national-platform inner id,
-a name) would never reach the ledger, and reports would go on using the old values. So every
-start writes the registry's values into the rows that exist: registry values win over what a
-birth message announced, as docs/collector.md says. Instruments dropped from the registry keep
-their values but are marked unregistered, so their agents' birth messages may fill them again.
+Every start writes the registry's values into the instrument rows, so an edit of the registry
+(a corrected quota, a national-platform inner id, a name) reaches usage queries and reports:
+registry values win over what a birth message announced, as docs/collector.md says. Registered
+instruments that have never reported get a row too, so they are listed (state unknown, no
+hours) rather than missing from the figures; their site, unless the registry gives it, is
+filled in by their first message. Instruments dropped from the registry keep their values but
+are marked unregistered, so their agents' birth messages may fill them again.
 """
 
 from __future__ import annotations
@@ -16,17 +17,21 @@ from dataclasses import dataclass
 from jishi.collector import tables
 from jishi.collector.config import InstrumentEntry
 from jishi.collector.db import Engines
+from jishi.collector.writer import upsert
 from sqlalchemy import select, update
 
 
 @dataclass(frozen=True)
 class SyncResult:
+    added: int  # registered instruments that had no row yet
     updated: int  # registered instruments whose rows changed
     unregistered: int  # rows no longer in the registry (were registered)
 
 
-def sync_registry(engines: Engines, registry: Mapping[str, InstrumentEntry]) -> SyncResult:
-    """Write the registry's values into existing instrument rows (one transaction).
+def sync_registry(
+    engines: Engines, registry: Mapping[str, InstrumentEntry], now: float
+) -> SyncResult:
+    """Write the registry's values into the instrument rows (one transaction).
 
     Only rows whose values differ are written. They are locked in id order, the order in which
     ingest writers lock them, so a collector starting next to a running one on PostgreSQL
@@ -59,8 +64,25 @@ def sync_registry(engines: Engines, registry: Mapping[str, InstrumentEntry]) -> 
             )
         for instrument_id, values in changes:
             conn.execute(update(t).where(t.c.id == instrument_id).values(**values))
+        present = {row["id"] for row in rows}
+        new = [
+            {
+                "id": entry.id,
+                "site": entry.site or "",  # unknown until the instrument reports
+                **{name: getattr(entry, name) for name in _OWNED},
+                "registered": True,
+                "created_at": now,
+            }
+            for entry in registry.values()
+            if entry.id not in present
+        ]
+        if new:
+            # Another collector (or ingest) may create the same row now: theirs is as good.
+            conn.execute(upsert(conn, t).on_conflict_do_nothing(), new)
     unregistered = sum(1 for _, values in changes if values.get("registered") is False)
-    return SyncResult(updated=len(changes) - unregistered, unregistered=unregistered)
+    return SyncResult(
+        added=len(new), updated=len(changes) - unregistered, unregistered=unregistered
+    )
 
 
 # Columns the registry owns (besides ``registered`` and an optional ``site``).

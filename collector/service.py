@@ -167,7 +167,7 @@ def start_collector(
     """
     engines = open_engines(config.database_url)
     migrate(engines)
-    sync_registry(engines, config.registry())
+    sync_registry(engines, config.registry(), clock())
     metrics = IngestMetrics()
     tokens = TokenStore(engines, admin_token=admin_token, clock=clock)
     collector = Collector(config, engines, metrics, None, None, tokens)

@@ -421,6 +421,8 @@ class LedgerWriter:
     ) -> None:
         message, received = item.message, item.received_at
         row["last_seen"] = max(row["last_seen"] or 0.0, received)
+        if not row["site"]:  # registered before it ever reported (registry_sync)
+            row["site"], row["_full"] = message.site, True
         ts = message.ts.timestamp()
         if isinstance(message, StatusMessage):
             self._apply_status(row, book, message, received)

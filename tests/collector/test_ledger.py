@@ -226,9 +226,7 @@ def test_bad_input_is_dead_lettered_and_ingest_goes_on(engines: Engines, tmp_pat
     assert time.time() > 0
 
 
-def test_registry_edits_reach_existing_instruments_at_start(
-    engines: Engines, tmp_path: Path
-) -> None:
+def test_registry_edits_reach_the_ledger_at_every_start(engines: Engines, tmp_path: Path) -> None:
     now = T0 + 100
     first = {
         "database": {"url": engines.url},
@@ -255,6 +253,7 @@ def test_registry_edits_reach_existing_instruments_at_start(
         instruments=[
             {"id": "nmr", "quota_h": 1200, "inner_id": "A2", "unit": "Chemistry"},
             {"id": "free", "name": "Confocal", "category": "specialised"},
+            {"id": "never", "name": "New cryo-EM", "quota_h": 800, "inner_id": "A9"},
         ],
     )
     start_collector(second, ingest=False, api=False).stop()
@@ -276,6 +275,22 @@ def test_registry_edits_reach_existing_instruments_at_start(
         "Bio",
     )
     assert (old["registered"], old["name"], old["unit"]) == (False, "Retired XRD", "Physics")
+    # Registered but never heard from: listed, unknown, no site yet, with its quota.
+    view = queries.instrument_view(rows["never"], now)
+    assert (view["state"], view["site"], view["quota_h"], view["inner_id"]) == (
+        "unknown",
+        None,
+        800,
+        "A9",
+    )
+    # Its first message (a heartbeat: the birth may have come before the collector) names
+    # its site.
+    later = make_pipeline(engines, tmp_path, now, database={"url": engines.url})
+    feed(later, [h.hb("never", 1, T0 + 50, "idle", boot="boot-never")], now)
+    with engines.read.connect() as conn:
+        never = queries.get_instrument(conn, "never")
+    assert never is not None
+    assert (never["site"], never["name"], never["state"]) == ("lab", "New cryo-EM", "idle")
 
 
 def test_driver_errors_inside_a_batch_are_retried_not_fatal(
