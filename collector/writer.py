@@ -139,7 +139,12 @@ class _Book:
         prev = spans[i - 1].cov if i > 0 else None
         nxt = spans[i].cov if i < len(spans) else None
         out = observe(prev, nxt, ts, state, stale_s)
-        self.touched.append((ts, _reach(ts + stale_s, [s.cov for s in spans[lo:hi]], out)))
+        # What changed lies between ts and the furthest end of the spans around it, before or
+        # after the merge: a run cut short changes days its new end no longer reaches. (An
+        # unchanged neighbour may add a few days; they are recomputed for nothing, and only
+        # for late data: today's observations skip the calendar.)
+        ends = [ts + stale_s] + [s.cov.end for s in spans[lo:hi]] + [c.end for c in out]
+        self.touched.append((ts, max(ends)))
         if hi - lo == 1 and len(out) == 1:
             # The usual case, a run extended (or one neighbour replaced): the single output
             # span holds the observation and takes the single row.
@@ -198,20 +203,6 @@ class _Book:
         self.frontier = (span.cov.start, span.cov.end)
         self.spans.append(span)
         self.starts.append(span.cov.start)
-
-
-def _reach(fresh_end: float, before: list[Coverage], after: list[Coverage]) -> float:
-    """Where the changes of one merge end: what changed lies between the observation and the
-    furthest end of a span replaced or made (a run cut short changes days its new end no
-    longer reaches)."""
-    reach = fresh_end
-    for cov in before:
-        if cov not in after:
-            reach = max(reach, cov.end)
-    for cov in after:
-        if cov not in before:
-            reach = max(reach, cov.end)
-    return reach
 
 
 def _span(row: Mapping[str, Any]) -> _Span:
