@@ -167,7 +167,14 @@ def start_collector(
     """
     engines = open_engines(config.database_url)
     migrate(engines)
-    sync_registry(engines, config.registry(), clock())
+    synced = sync_registry(engines, config.registry(), clock())
+    if synced.added or synced.updated or synced.unregistered:
+        log.info(
+            "registry applied: %d instruments added, %d updated, %d no longer registered",
+            synced.added,
+            synced.updated,
+            synced.unregistered,
+        )
     metrics = IngestMetrics()
     tokens = TokenStore(engines, admin_token=admin_token, clock=clock)
     collector = Collector(config, engines, metrics, None, None, tokens)

@@ -118,7 +118,7 @@ class _Book:
     def __init__(
         self,
         spans: list[_Span],
-        successor: Callable[[tuple[float, float]], Mapping[str, Any] | None] | None = None,
+        successor: Callable[[tuple[float, float]], _Span | None] | None = None,
     ) -> None:
         if len(spans) > 1:
             # A zero-length span (a last will) sorts before a longer one starting with it.
@@ -192,20 +192,20 @@ class _Book:
 
     def _load_successor(
         self,
-        successor: Callable[[tuple[float, float]], Mapping[str, Any] | None],
+        successor: Callable[[tuple[float, float]], _Span | None],
         frontier: tuple[float, float],
     ) -> None:
-        row = successor(frontier)
-        if row is None:
+        span = successor(frontier)
+        if span is None:
             self.successor = None
             return
-        span = _span(row)
         self.frontier = (span.cov.start, span.cov.end)
         self.spans.append(span)
         self.starts.append(span.cov.start)
 
 
-def _span(row: Mapping[str, Any]) -> _Span:
+def _span(row: Mapping[Any, Any]) -> _Span:
+    """A stored span row (by column name) as the writer's record of it."""
     return _Span(
         id=row["id"],
         cov=Coverage(row["start"], row["end"], row["state"], row["last_ts"]),
@@ -376,14 +376,14 @@ class LedgerWriter:
             select(s).where(mine, s.c.start > lo, s.c.start <= hi),
             select(s).where(mine, s.c.start > hi).order_by(s.c.start, s.c.end).limit(1),
         )
-        rows = [_span(dict(row)) for query in queries for row in conn.execute(query).mappings()]
+        rows = [_span(row) for query in queries for row in conn.execute(query).mappings()]
 
-        def successor(after: tuple[float, float]) -> Mapping[str, Any] | None:
+        def successor(after: tuple[float, float]) -> _Span | None:
             start, end = after
             later = or_(s.c.start > start, and_(s.c.start == start, s.c.end > end))
             query = select(s).where(mine, later).order_by(s.c.start, s.c.end).limit(1)
             row = conn.execute(query).mappings().first()
-            return None if row is None else dict(row)
+            return None if row is None else _span(row)
 
         return _Book(rows, successor)
 
