@@ -20,6 +20,7 @@ import itertools
 import logging
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -72,6 +73,11 @@ def _worker_main(inbox: Connection, outbox: Connection, parent: int) -> None:
     from jishi.collector.writer import LedgerWriter
     from sqlalchemy.exc import OperationalError
 
+    # `systemctl stop` signals every process of the service; the worker must not die first
+    # (the parent would take that for a crash and exit with status 1). It ends when the
+    # parent says so, or when the parent is gone.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     try:
         settings: WorkerSettings = inbox.recv()
@@ -174,6 +180,9 @@ class ProcessPipeline:
         self._process = subprocess.Popen(
             [sys.executable, "-m", __name__, str(inbox), str(outbox), str(os.getpid())],
             pass_fds=(inbox, outbox),
+            # Its own session: Ctrl-C in a terminal reaches only the parent, which stops the
+            # worker in order (even while the worker is still importing).
+            start_new_session=True,
         )
         # Our copies of the worker's ends: closed, so end-of-file reaches the right side.
         os.close(inbox)

@@ -3,6 +3,7 @@ so a service manager restarts it) instead of serving a ledger that no longer gro
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -36,3 +37,26 @@ def test_collector_stops_when_its_worker_dies(tmp_path: Path, mosquitto: Mosquit
     log = (tmp_path / "collector" / "stdout.log").read_text()
     assert "ingest worker ended unexpectedly" in log
     assert "collector stopped (restart it)" in log
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_whole_process_group_is_a_clean_stop(
+    tmp_path: Path, mosquitto: Mosquitto, signum: signal.Signals
+) -> None:
+    """Ctrl-C in a terminal and systemd's `systemctl stop` (KillMode=control-group) signal the
+    collector and its worker together; that is an orderly stop, not a worker crash."""
+    collector = CollectorProcess(tmp_path / "collector", mosquitto.url, new_session=True).start()
+    try:
+        assert collector.process is not None
+        parent = psutil.Process(collector.process.pid)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not parent.children():
+            time.sleep(0.1)
+        assert parent.children(), "no ingest worker started"
+        os.killpg(collector.process.pid, signum)
+        assert collector.process.wait(20) == 0
+    finally:
+        collector.stop()
+    log = (tmp_path / "collector" / "stdout.log").read_text()
+    assert "ended unexpectedly" not in log
+    assert "Traceback" not in log

@@ -29,6 +29,8 @@ class CollectorProcess:
     # A config file to use as it is (only --broker and --api-port are added), instead of a
     # generated one.
     config_file: Path | None = None
+    # Its own process group (as a service or a terminal job): signals can go to the group.
+    new_session: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     def write_config(self) -> Path:
@@ -70,7 +72,13 @@ class CollectorProcess:
             args += ["--broker", self.broker]
         env = {**os.environ, "JISHI_ADMIN_TOKEN": self.token}
         out = (self.workdir / "stdout.log").open("ab")
-        self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+        self.process = subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=self.new_session,
+        )
         try:
             wait_for_port(self.api_port, timeout=30)
         except TimeoutError:
