@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from jishi.agent.inference import DiscreteRule, Rules, ThresholdRule
+from jishi.agent.inference import (
+    DISCRETE_PRIORITY,
+    EVENT_PRIORITY,
+    THRESHOLD_PRIORITY,
+    DiscreteRule,
+    Rules,
+    ThresholdRule,
+)
 from jishi.agent.wire import (
     DEFAULT_HEARTBEAT_INTERVAL_S,
     DEFAULT_TOPIC_ROOT,
@@ -113,6 +120,7 @@ class ThresholdConfig(_Strict):
     running_above: float | None = None
     fault_above: float | None = None
     hysteresis: Annotated[float, Field(ge=0)] = 0.0
+    priority: Annotated[int, Field(ge=0, le=1000)] = THRESHOLD_PRIORITY
 
     @model_validator(mode="after")
     def _ordered(self) -> ThresholdConfig:
@@ -135,6 +143,7 @@ class ThresholdConfig(_Strict):
             running_above=self.running_above,
             fault_above=self.fault_above,
             hysteresis=self.hysteresis,
+            priority=self.priority,
         )
 
 
@@ -142,9 +151,15 @@ class DiscreteConfig(_Strict):
     reading: str
     states: dict[str, InstrumentState]
     default: InstrumentState | None = None
+    priority: Annotated[int, Field(ge=0, le=1000)] = DISCRETE_PRIORITY
 
     def to_rule(self) -> DiscreteRule:
-        return DiscreteRule(reading=self.reading, states=dict(self.states), default=self.default)
+        return DiscreteRule(
+            reading=self.reading,
+            states=dict(self.states),
+            default=self.default,
+            priority=self.priority,
+        )
 
 
 class RulesConfig(_Strict):
@@ -153,6 +168,8 @@ class RulesConfig(_Strict):
     min_dwell_s: Annotated[float, Field(ge=0, le=86_400)] = 0.0
     maintenance: bool = False
     initial: InstrumentState | None = None
+    # Priority of the sources' own events (log records, a serial protocol's state frames).
+    event_priority: Annotated[int, Field(ge=0, le=1000)] = EVENT_PRIORITY
 
     def to_rules(self) -> Rules:
         return Rules(
@@ -161,6 +178,7 @@ class RulesConfig(_Strict):
             min_dwell_s=self.min_dwell_s,
             maintenance=self.maintenance,
             initial=self.initial,
+            event_priority=self.event_priority,
         )
 
 

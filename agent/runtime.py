@@ -2,10 +2,10 @@
 
 Theory of operation. One thread polls every instrument's sources on its poll interval, feeds
 the readings to that instrument's :class:`StateInferrer` and writes a ``state`` message to the
-durable outbox at every transition (dated when the instrument changed, not when we noticed),
+durable outbox at every transition (``since`` when the instrument changed, ``ts`` when we knew),
 ``session`` messages for sessions the sources saw, and a ``hb`` every heartbeat interval. One
-:class:`Link` thread per instrument publishes its outbox. ``seq`` is one counter per boot,
-so it is strictly increasing per ``boot_id`` for every instrument.
+:class:`Link` thread per instrument publishes its outbox. The messages themselves are built by
+the pure :class:`jishi.agent.emitter.Emitter` (envelope, ``seq``, the per-instrument chain).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,19 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from jishi.agent.config import AgentConfig, InstrumentConfig
+from jishi.agent.emitter import Birth, Emitter, Outgoing
 from jishi.agent.inference import StateInferrer, Transition
 from jishi.agent.link import Link, default_client_id, hostname
 from jishi.agent.outbox import Outbox, OutboxFullError
 from jishi.agent.paths import DataDirLock
 from jishi.agent.wire import (
     AgentHealth,
-    HeartbeatMessage,
     InstrumentState,
     MessageKind,
-    SessionMessage,
     SourceHealth,
-    StateMessage,
-    StatusMessage,
     build_topic,
     encode,
 )
@@ -51,20 +47,6 @@ OUTBOX_FILE = "outbox.sqlite"
 # A wall-clock step larger than this between two loop ticks (against the monotonic clock)
 # is counted as a clock jump (NTP correction, manual change, VM resume).
 CLOCK_JUMP_S = 2.0
-
-
-class SeqCounter:
-    """Strictly increasing sequence numbers for one boot, shared by every instrument."""
-
-    def __init__(self) -> None:
-        self._next = 0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> int:
-        with self._lock:
-            value = self._next
-            self._next += 1
-            return value
 
 
 @dataclass
@@ -179,8 +161,8 @@ class Agent:
         self.config_hash = config_hash
         self.data_dir = data_dir
         self.clock = clock
-        self.boot_id = uuid.uuid4().hex
-        self.seq = SeqCounter()
+        self.emitter = Emitter(boot_at=clock())
+        self.boot_id = self.emitter.boot_id
         self.agent_name = config.agent_name()
         self.host = hostname()
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -219,45 +201,31 @@ class Agent:
     def _topic(self, inst: InstrumentRuntime, kind: MessageKind) -> str:
         return build_topic(inst.site, inst.id, kind, self.config.mqtt.topic_root)
 
-    def _envelope(self, inst: InstrumentRuntime, ts: datetime) -> dict[str, Any]:
-        return {
-            "instrument": inst.id,
-            "site": inst.site,
-            "boot_id": self.boot_id,
-            "seq": self.seq(),
-            "ts": ts,
-        }
-
     def birth(self, inst: InstrumentRuntime) -> bytes:
-        return encode(
-            StatusMessage(
-                **self._envelope(inst, self.clock()),
-                online=True,
-                agent_version=__version__,
-                config_hash=self.config_hash,
-                heartbeat_interval_s=inst.heartbeat_s,
-                name=inst.config.name,
-                unit=inst.config.unit,
-                category=inst.config.category,
-                hostname=self.host,
-            )
+        about = Birth(
+            agent_version=__version__,
+            config_hash=self.config_hash,
+            heartbeat_interval_s=inst.heartbeat_s,
+            name=inst.config.name,
+            unit=inst.config.unit,
+            category=inst.config.category,
+            hostname=self.host,
         )
+        return encode(self.emitter.birth(inst.site, inst.id, self.clock(), about).message)
 
     def offline(self, inst: InstrumentRuntime) -> bytes:
-        return encode(StatusMessage(**self._envelope(inst, self.clock()), online=False))
+        return encode(self.emitter.offline(inst.site, inst.id, self.clock()).message)
 
-    def _enqueue(
-        self, inst: InstrumentRuntime, kind: MessageKind, payload: bytes, seq: int
-    ) -> None:
+    def _enqueue(self, inst: InstrumentRuntime, out: Outgoing) -> None:
         link = inst.link
         try:
             self.outbox.put(
                 instrument=inst.id,
-                kind=kind.value,
-                topic=self._topic(inst, kind),
-                payload=payload,
+                kind=out.kind.value,
+                topic=self._topic(inst, out.kind),
+                payload=encode(out.message),
                 boot_id=self.boot_id,
-                seq=seq,
+                seq=out.seq,
                 # Observed during an outage (the link was up before and is down now): replayed
                 # later as historical. Before the first connection the age rule in Link decides.
                 offline=link is not None and link.stats.connects > 0 and not link.connected,
@@ -266,23 +234,26 @@ class Agent:
             # The disk refused the write (full, read-only): nothing can keep this message, but
             # the agent must go on observing and say so loudly.
             self.outbox_errors += 1
-            log.exception("%s: could not store a %s message in the outbox", inst.id, kind.value)
+            log.exception("%s: could not store a %s message in the outbox", inst.id, out.kind.value)
             return
         if link is not None:
             link.wake()
 
-    def _emit_transition(self, inst: InstrumentRuntime, transition: Transition) -> None:
-        envelope = self._envelope(inst, transition.since)
-        message = StateMessage(
-            **envelope,
-            state=transition.state,
-            previous=transition.previous,
-            since=transition.since,
-            reason=transition.reason,
-            readings=dict(transition.readings),
-        )
-        self._enqueue(inst, MessageKind.STATE, encode(message), envelope["seq"])
+    def _emit_transition(
+        self, inst: InstrumentRuntime, transition: Transition, now: datetime
+    ) -> None:
+        self._enqueue(inst, self.emitter.state(inst.site, inst.id, transition, now))
         # Logged once stored, so the log never shows a transition the outbox does not hold.
+        if transition.until is not None:
+            log.info(
+                "%s: record: %s from %s until %s (%s)",
+                inst.id,
+                transition.state.value,
+                transition.since.isoformat(),
+                transition.until.isoformat(),
+                transition.reason,
+            )
+            return
         log.info(
             "%s: %s -> %s at %s (%s)",
             inst.id,
@@ -365,30 +336,32 @@ class Agent:
         if inst.silent:
             inst.silent = False
             log.info("%s: sources read again; heartbeats resumed", inst.id)
-        envelope = self._envelope(inst, now)
-        message = HeartbeatMessage(
-            **envelope,
+        out = self.emitter.heartbeat(
+            inst.site,
+            inst.id,
+            ts=now,
             state=state,
             since=inst.inferrer.since or now,
             interval_s=inst.heartbeat_s,
-            readings=dict(inst.inferrer.readings),
+            readings=inst.inferrer.readings,
             health=self.health(inst),
         )
-        self._enqueue(inst, MessageKind.HEARTBEAT, encode(message), envelope["seq"])
+        self._enqueue(inst, out)
 
     def _emit_sessions(self, inst: InstrumentRuntime, readings: list[Reading]) -> None:
         for reading in readings:
             for event in reading.sessions:
-                envelope = self._envelope(inst, event.ts)
-                message = SessionMessage(
-                    **envelope,
-                    event="start" if event.event == "start" else "end",
+                out = self.emitter.session(
+                    inst.site,
+                    inst.id,
+                    ts=event.ts,
+                    event=event.event,
                     session_id=event.session_id,
                     user=event.user,
                     org=event.org,
                     source="agent",
                 )
-                self._enqueue(inst, MessageKind.SESSION, encode(message), envelope["seq"])
+                self._enqueue(inst, out)
 
     # --- loop ----------------------------------------------------------------------------
 
@@ -401,7 +374,7 @@ class Agent:
                 readings = poll_sources(inst.sources, now)
                 for reading in readings:
                     for transition in inst.inferrer.feed(reading):
-                        self._emit_transition(inst, transition)
+                        self._emit_transition(inst, transition, now)
                 self._emit_sessions(inst, readings)
                 # Only now that what the readings caused is durable may the sources forget
                 # them (log offsets): a kill before this point re-reads, never skips.

@@ -30,9 +30,13 @@ from pydantic import (
     TypeAdapter,
     field_serializer,
     field_validator,
+    model_validator,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions this code reads. Version 1 (no ``boot_at``, ``prev_seq``, ``until``; a state
+# message's ``ts`` equal to its ``since``) is still accepted from older agents.
+SUPPORTED_SCHEMAS = (1, 2)
 DEFAULT_TOPIC_ROOT = "jishi/v1"
 DEFAULT_HEARTBEAT_INTERVAL_S = 30.0
 STALE_AFTER_FACTOR = 2.5
@@ -70,6 +74,9 @@ class UserType(StrEnum):
     STAFF = "staff"
 
 
+Seq = Annotated[int, Field(ge=0, lt=2**63)]
+
+
 class _Envelope(BaseModel):
     """Fields every message carries."""
 
@@ -79,18 +86,25 @@ class _Envelope(BaseModel):
     instrument: Identifier
     site: Identifier
     boot_id: Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9\-]+$")]
-    seq: Annotated[int, Field(ge=0, lt=2**63)]
+    seq: Seq
     ts: AwareDatetime
     historical: bool = False
+    # Schema 2: when this boot (agent start) began. A later boot is later knowledge: where its
+    # messages and an earlier boot's disagree, the later boot wins (DESIGN.md, "Freshness").
+    boot_at: AwareDatetime | None = None
 
-    @field_validator("ts")
+    @field_validator("ts", "boot_at")
     @classmethod
-    def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+    def _to_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
 
     @field_serializer("ts")
     def _ts_iso(self, value: datetime) -> str:
         return iso_utc(value)
+
+    @field_serializer("boot_at")
+    def _boot_at_iso(self, value: datetime | None) -> str | None:
+        return None if value is None else iso_utc(value)
 
 
 class StatusMessage(_Envelope):
@@ -108,19 +122,51 @@ class StatusMessage(_Envelope):
     hostname: str | None = None
 
 
+class Evidence(StrEnum):
+    """What a state message rests on (DESIGN.md, "Freshness, evidence and unknown time")."""
+
+    # A polled reading (power, status word, process list): seen live at ``ts``.
+    READING = "reading"
+    # A record written by the instrument or its software (a log line, a marker or run file),
+    # possibly read long after it was written: it holds from ``since`` until the source's next
+    # transition, or exactly until ``until`` when the record carries both ends.
+    RECORD = "record"
+
+
 class StateMessage(_Envelope):
-    """Sent at every state change, immediately; ``readings`` are the raw values that decided it."""
+    """Sent at every state change, immediately; ``readings`` are the raw values that decided it.
+
+    ``since`` is when the state began at the instrument, ``ts`` when the agent knew it (schema
+    2; schema 1 agents sent ``ts == since``). ``until`` closes the interval: the state held over
+    ``[since, until)`` exactly (a record with both ends read after the fact, such as an FCS file
+    or a TopSpin audit entry). ``prev_seq`` is the ``seq`` of this instrument's previous ``state``
+    or ``hb`` message in the same boot (absent on its first): a gap in the chain shows the
+    collector that something is missing."""
 
     kind: Literal["state"] = "state"
     state: InstrumentState
     previous: InstrumentState | None = None
     since: AwareDatetime
+    until: AwareDatetime | None = None
+    evidence: Evidence = Evidence.READING
+    source: Annotated[str, Field(max_length=64)] | None = None
+    prev_seq: Seq | None = None
     reason: str = ""
     readings: dict[str, Reading] = Field(default_factory=dict)
 
     @field_serializer("since")
     def _since_iso(self, value: datetime) -> str:
         return iso_utc(value)
+
+    @field_serializer("until")
+    def _until_iso(self, value: datetime | None) -> str | None:
+        return None if value is None else iso_utc(value)
+
+    @model_validator(mode="after")
+    def _until_after_since(self) -> StateMessage:
+        if self.until is not None and self.until < self.since:
+            raise ValueError("until must not be before since")
+        return self
 
 
 class SourceHealth(BaseModel):
@@ -157,11 +203,13 @@ class AgentHealth(BaseModel):
 
 
 class HeartbeatMessage(_Envelope):
-    """Every ``heartbeat_interval``: the current state, since when, latest readings, health."""
+    """Every ``heartbeat_interval``: the current state, since when, latest readings, health.
+    ``prev_seq`` as in :class:`StateMessage`."""
 
     kind: Literal["hb"] = "hb"
     state: InstrumentState
     since: AwareDatetime
+    prev_seq: Seq | None = None
     interval_s: Annotated[float, Field(gt=0, le=86_400)] = DEFAULT_HEARTBEAT_INTERVAL_S
     readings: dict[str, Reading] = Field(default_factory=dict)
     health: AgentHealth = Field(default_factory=AgentHealth)

@@ -146,9 +146,31 @@ def _check_accepted(
         return Rejected(
             Reason.SITE_MISMATCH, f"payload site {message.site!r} on topic of {parsed_topic.site!r}"
         )
+    refused = _check_times(message, received_at, limits)
+    if refused is not None:
+        return refused
+    if limits.known_instruments is not None and message.instrument not in limits.known_instruments:
+        return Rejected(
+            Reason.UNKNOWN_INSTRUMENT, f"{message.instrument!r} is not in the closed registry"
+        )
+    return Accepted(message=message, received_at=received_at)
+
+
+def _check_times(message: Message, received_at: datetime, limits: Limits) -> Rejected | None:
+    """Every time a message names within the collector's bounds (None: all are)."""
     times = (message.ts, message.since) if isinstance(message, _TIMED) else (message.ts,)
+    if isinstance(message, StateMessage) and message.until is not None:
+        times = (*times, message.until)
     latest = received_at + limits.future
     earliest = received_at - limits.age
+    # A boot may have begun long ago, never in the future: a boot dated ahead would rank above
+    # every later boot (DESIGN.md: a later boot is later knowledge).
+    if message.boot_at is not None and message.boot_at > latest:
+        return Rejected(
+            Reason.FUTURE_TS,
+            f"boot_at {message.boot_at.isoformat()} is after receive time "
+            f"{received_at.isoformat()}",
+        )
     for value in times:
         if value > latest:
             return Rejected(
@@ -160,8 +182,4 @@ def _check_accepted(
                 Reason.PAST_TS,
                 f"{value.isoformat()} is older than {limits.max_age_s / 86400:g} days",
             )
-    if limits.known_instruments is not None and message.instrument not in limits.known_instruments:
-        return Rejected(
-            Reason.UNKNOWN_INSTRUMENT, f"{message.instrument!r} is not in the closed registry"
-        )
-    return Accepted(message=message, received_at=received_at)
+    return None

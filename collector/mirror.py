@@ -121,12 +121,24 @@ class SinkMirror:
 
     # --- ingest hook (writer thread, after commit; memory only) -----------------------------
 
-    def on_batch(self, fresh: Sequence[Incoming], rows: Mapping[str, Mapping[str, Any]]) -> None:
+    def on_batch(
+        self,
+        fresh: Sequence[Incoming],
+        rows: Mapping[str, Mapping[str, Any]],
+        rewrites: Sequence[tuple[str, float, float]] = (),
+    ) -> None:
+        """``rewrites``: stretches of the past the ledger resolved again (records read late,
+        wills and their withdrawal); their state points are rewritten by the next sweep."""
         with self._lock:
             for item in fresh:
                 row = rows.get(item.message.instrument)
                 if row is not None:
                     self._on_message(item, row)
+            for instrument, lo, hi in rewrites:
+                row = rows.get(instrument)
+                if row is not None:
+                    entry = self._entry(row, row.get("site") or "none")
+                    self._schedule_rewrite(entry, lo, hi)
 
     def _entry(self, row: Mapping[str, Any], site: str) -> _Mirrored:
         meta, stale_s = meta_of(row, site), effective_stale_after_s(row)
@@ -154,6 +166,11 @@ class SinkMirror:
             return
         if not isinstance(message, StateMessage | HeartbeatMessage):
             return  # sessions are not mirrored
+        if isinstance(message, StateMessage) and message.until is not None:
+            # A closed record tells the past: the ledger's rewrite of its stretch shows it.
+            if message.readings:
+                self.sink.write_readings(entry.meta, message.since, message.readings)
+            return
         ts = message.ts.timestamp()
         start = min(message.since.timestamp(), ts) if isinstance(message, StateMessage) else ts
         if entry.last_ts is not None and ts < entry.last_ts:

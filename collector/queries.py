@@ -78,11 +78,11 @@ def coverage(conn: Connection, instrument_id: str, start: float, end: float) -> 
     """Spans that can reach into ``[start, end)`` (normalized spans: cheap range query)."""
     s = tables.spans
     rows = conn.execute(
-        select(s.c.start, s.c.end, s.c.state, s.c.last_ts)
+        select(s.c.start, s.c.end, s.c.state)
         .where(s.c.instrument_id == instrument_id, s.c.end >= start, s.c.start < end)
         .order_by(s.c.start)
     ).all()
-    return [Coverage(r.start, r.end, r.state, r.last_ts) for r in rows]
+    return [Coverage(r.start, r.end, r.state) for r in rows]
 
 
 def coverage_many(
@@ -91,12 +91,12 @@ def coverage_many(
     s = tables.spans
     out: dict[str, list[Coverage]] = {i: [] for i in ids}
     rows = conn.execute(
-        select(s.c.instrument_id, s.c.start, s.c.end, s.c.state, s.c.last_ts)
+        select(s.c.instrument_id, s.c.start, s.c.end, s.c.state)
         .where(s.c.instrument_id.in_(ids), s.c.end >= start, s.c.start < end)
         .order_by(s.c.instrument_id, s.c.start)
     )
     for r in rows:
-        out[r.instrument_id].append(Coverage(r.start, r.end, r.state, r.last_ts))
+        out[r.instrument_id].append(Coverage(r.start, r.end, r.state))
     return out
 
 

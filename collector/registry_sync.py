@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from jishi.collector import tables
 from jishi.collector.config import InstrumentEntry
 from jishi.collector.db import Engines
-from jishi.collector.writer import upsert
+from jishi.collector.sqlhelp import upsert
 from sqlalchemy import select, update
 
 

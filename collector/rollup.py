@@ -21,9 +21,9 @@ from jishi.collector.config import CollectorConfig
 from jishi.collector.db import Engines
 from jishi.collector.periods import Bucket, split_by_day
 from jishi.collector.policy import Policy, quota_h_for_category
+from jishi.collector.sqlhelp import upsert
 from jishi.collector.timeline import build_timeline
 from jishi.collector.usage import FIGURE_NAMES, UsageFigures, usage_by_buckets
-from jishi.collector.writer import upsert
 from sqlalchemy import (
     JSON,
     ColumnElement,

@@ -252,7 +252,7 @@ def _stored_hook(collector: Collector) -> Callable[[BatchOutcome], None] | None:
         return None
 
     def hook(outcome: BatchOutcome) -> None:
-        mirror.on_batch(outcome.fresh, outcome.rows)
+        mirror.on_batch(outcome.fresh, outcome.rows, outcome.rewrites)
 
     return hook
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from jishi.collector import tables
 from jishi.collector.db import Engines
 from jishi.collector.sessions_csv import SessionImportError, SessionRecord
-from jishi.collector.writer import upsert
+from jishi.collector.sqlhelp import upsert
 from sqlalchemy import select
 
 

@@ -3,15 +3,16 @@
 Times are stored as UTC epoch seconds in double precision: identical on SQLite and PostgreSQL,
 cheap to compare and index, and exact to the microsecond for centuries.
 
-Observations are stored compactly (issue 5): a ``span`` is one
-:class:`jishi.collector.timeline.Coverage` (a run of same-state observations fresh over
-``[start, end)``, normalized: no two spans of an instrument overlap). A heartbeat that continues
-a run only moves ``end`` and ``last_ts``; a last will is a zero-length ``unknown`` span.
+What the agents said is kept as evidence (:mod:`jishi.collector.evidence`): ``claims`` (a run
+of consecutive same-state messages of one boot is one row) and ``wills``. ``spans`` are the
+timeline those resolve to (its known pieces: sorted, disjoint, ``unknown`` is where no span
+is), kept up to date by the writer so reads never resolve evidence themselves.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -54,9 +55,16 @@ instruments = Table(
     Column("online_changed_at", EPOCH),
     Column("state", String(20)),  # last state the agent reported (never "unknown")
     Column("state_since", EPOCH),
-    Column("last_ts", EPOCH),  # newest observation time
+    Column("last_ts", EPOCH),  # when the agent knew the current state (newest on top)
     Column("last_seen", EPOCH),  # receive time of the newest message
     Column("created_at", EPOCH, nullable=False),
+    # The highest-ranked evidence stored (evidence.Rank): a message ranked above it only paints
+    # its claim over the spans; anything else makes the writer resolve the stretch again.
+    Column("top_boot_at", EPOCH),
+    Column("top_boot_id", String(64)),
+    Column("top_phase", Integer),
+    Column("top_seq", BigInteger),
+    Column("top_claim_id", Integer),  # the claims row holding top_seq (a run to extend)
 )
 
 spans = Table(
@@ -67,11 +75,47 @@ spans = Table(
     Column("state", String(20), nullable=False),
     Column("start", EPOCH, nullable=False),
     Column("end", EPOCH, nullable=False),
-    Column("last_ts", EPOCH),
-    Column("observations", Integer, nullable=False, default=1),
-    Column("historical", Boolean, nullable=False, default=False),
     Index("ix_spans_instrument_start", "instrument_id", "start"),
     Index("ix_spans_instrument_end", "instrument_id", "end"),
+)
+
+# One row per run of consecutive same-state claims of one boot (evidence.Claim).
+claims = Table(
+    "claims",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("instrument_id", String(64), nullable=False),
+    Column("boot_at", EPOCH, nullable=False),
+    Column("boot_id", String(64), nullable=False),
+    Column("seq_lo", BigInteger, nullable=False),
+    Column("seq_hi", BigInteger, nullable=False),
+    Column("prev_seq", BigInteger),
+    Column("linked", Boolean, nullable=False),
+    Column("ts_lo", EPOCH, nullable=False),
+    Column("ts_hi", EPOCH, nullable=False),
+    Column("start", EPOCH, nullable=False),
+    Column("end", EPOCH, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("closed", Boolean, nullable=False, default=False),
+    Column("observations", Integer, nullable=False, default=1),
+    Column("historical", Boolean, nullable=False, default=False),
+    Index("ix_claims_instrument_end", "instrument_id", "end"),
+    Index("ix_claims_instrument_boot_seq", "instrument_id", "boot_id", "seq_hi"),
+)
+
+# Last Wills and clean goodbyes (evidence.Will); ``withdrawn`` once the boot's chain of
+# messages crossed the receive time (it only ever turns true).
+wills = Table(
+    "wills",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("instrument_id", String(64), nullable=False),
+    Column("boot_at", EPOCH, nullable=False),
+    Column("boot_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("received_at", EPOCH, nullable=False),
+    Column("withdrawn", Boolean, nullable=False, default=False),
+    Index("ix_wills_instrument", "instrument_id", "withdrawn"),
 )
 
 # Dedupe on (boot_id, seq): the seqs seen per boot as merged ranges "lo-hi,lo-hi" (one short
@@ -83,6 +127,9 @@ boots = Table(
     Column("ranges", Text, nullable=False, default=""),
     Column("first_seen", EPOCH, nullable=False),
     Column("last_seen", EPOCH, nullable=False),
+    # When the boot began: from its messages (schema 2), else its earliest message time in the
+    # batch that first named it (schema 1). Orders boots: a later one is later knowledge.
+    Column("boot_at", EPOCH),
 )
 
 sessions = Table(

@@ -1,20 +1,28 @@
 """Writes one batch of received messages into the ledger in one transaction.
 
 Theory of operation. A batch is dead letters plus accepted wire messages. In one transaction:
-dedupe on ``(boot_id, seq)`` against the ``boots`` rows (locked, so two collectors sharing a
-PostgreSQL never both take one message), lock the instruments the batch touches (sorted, so two
-collectors cannot deadlock), merge observations into each instrument's spans with the pure
-:mod:`jishi.collector.timeline` rules, and write the changed rows with ``executemany``. The
-caller acknowledges the MQTT messages only after the commit, so a crash loses nothing: the
-broker redelivers and the dedupe drops what was already stored.
+
+1. dedupe on ``(boot_id, seq)`` against the ``boots`` rows (locked, so two collectors sharing a
+   PostgreSQL never both take one message), and learn each boot's ``boot_at``;
+2. lock the instruments the batch touches (sorted, so two collectors cannot deadlock);
+3. store each ``state``/``hb`` message as evidence (:mod:`jishi.collector.evidence`): its claim
+   extends the run of the message before it, or starts a new ``claims`` row; a will becomes a
+   ``wills`` row;
+4. keep the ``spans`` (the resolved timeline) right: a message ranked above everything stored
+   (the usual case: the next message of the newest boot) paints its claim over the spans; for
+   anything else (late data of an older rank, a will, a will the chain now withdraws) the pure
+   engine resolves the stretch it can change again from the stored evidence.
+
+The caller acknowledges the MQTT messages only after the commit, so a crash loses nothing: the
+broker redelivers and the dedupe drops what was already stored. The result does not depend on
+arrival order or batching (tests/collector/test_writer_properties.py).
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dt_time
@@ -30,17 +38,36 @@ from jishi.agent.wire import (
     StateMessage,
     StatusMessage,
 )
-from jishi.collector import seqranges, tables
+from jishi.collector import claim_store, seqranges, tables
+from jishi.collector.canvas import Span, SpanCanvas
+from jishi.collector.claim_store import ClaimRow, WillRow
 from jishi.collector.config import InstrumentEntry
+from jishi.collector.evidence import Claim, Rank, Will, claim_of, known, paint
 from jishi.collector.intake import Reason
-from jishi.collector.timeline import UNKNOWN, Coverage, observe
-from sqlalchemy import Boolean, Connection, Table, and_, delete, insert, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from jishi.collector.sqlhelp import (
+    assignments,
+    fetch,
+    many,
+    quoted,
+    select_in,
+    upsert,
+)
+from sqlalchemy import Boolean, Connection, insert
 
 _MAX_TEXT = 200
-_HOT_COLUMNS = ("state", "state_since", "last_ts", "last_seen", "heartbeat_interval_s", "boot_id")
-_SPAN_COLUMNS = ("instrument_id", "state", "start", "end", "last_ts", "observations", "historical")
+_HOT_COLUMNS = (
+    "state",
+    "state_since",
+    "last_ts",
+    "last_seen",
+    "heartbeat_interval_s",
+    "boot_id",
+    "top_boot_at",
+    "top_boot_id",
+    "top_phase",
+    "top_seq",
+    "top_claim_id",
+)
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs 4x, per message
@@ -66,6 +93,8 @@ class BatchOutcome:
     # Stored messages in batch order and their instruments' rows after the batch (sink mirror).
     fresh: list[Incoming] = field(default_factory=list)
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Stretches of the past the batch changed (late records, wills): the sink rewrites them.
+    rewrites: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 def effective_stale_after_s(row: Mapping[str, Any]) -> float:
@@ -81,138 +110,46 @@ def _clip(value: str | None) -> str | None:
     return None if value is None else value[:_MAX_TEXT]
 
 
-def upsert(conn: Connection, table: Table) -> Any:
-    """A dialect ``INSERT`` that supports ``on_conflict_do_nothing``/``do_update``."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
 @dataclass
-class _Span:
-    id: int | None
-    cov: Coverage
-    observations: int
-    historical: bool
-    changed: bool = False
-    # The start the row has in the ledger (None: not stored yet).
-    stored_start: float | None = None
+class _Work:
+    """What one batch does to one instrument."""
 
+    row: dict[str, Any]
+    canvas: SpanCanvas
+    wills: list[WillRow]  # standing before the batch, and the batch's own
+    top_run: ClaimRow | None
+    runs: list[ClaimRow] = field(default_factory=list)  # loaded or new runs the batch touched
+    windows: list[tuple[float, float]] = field(default_factory=list)  # to resolve again
+    # Boots new to the instrument: earlier boots end at their start (resolve from there on).
+    new_boots: list[float] = field(default_factory=list)
+    checks: set[str] = field(default_factory=set)  # boots whose standing wills to re-check
+    boots_known: set[str] = field(default_factory=set)
+    last_ts_before: float | None = None
+    quiet: list[tuple[float, float]] = field(default_factory=list)  # windows the sink need not redo
 
-class _Book:
-    """The spans of one instrument that a batch can touch, sorted by start.
+    @property
+    def newest_boot(self) -> str | None:
+        top: str | None = self.row["top_boot_id"]
+        return top
 
-    Each observation replaces the (at most two) spans around it with what
-    :func:`jishi.collector.timeline.observe` returns. Rows are reused where they can be: an
-    output span equal to an old one keeps its row untouched, other outputs take the remaining
-    old rows in order (an UPDATE), any left over are deleted and any missing are inserted. The
-    ``observations`` counts are conserved: what a deleted row held moves to the span that took
-    the observation.
-
-    The book holds a contiguous run of the instrument's spans in ledger order. Observations can
-    merge away its last span; ``successor`` then fetches the next stored one (the first after
-    ``frontier``, the last span read from the ledger), so an observation near the end always
-    sees its true neighbour. ``successor`` is None when nothing is stored after the book.
-    """
-
-    def __init__(
-        self,
-        spans: list[_Span],
-        successor: Callable[[tuple[float, float]], _Span | None] | None = None,
-    ) -> None:
-        if len(spans) > 1:
-            # A zero-length span (a last will) sorts before a longer one starting with it.
-            spans.sort(key=lambda s: (s.cov.start, s.cov.end))
-        self.spans = spans
-        self.starts = [s.cov.start for s in self.spans]
-        self.successor = successor
-        self.frontier = (self.spans[-1].cov.start, self.spans[-1].cov.end) if self.spans else None
-        self.deleted: list[int] = []
-        self.touched: list[tuple[float, float]] = []
-
-    def observe(self, ts: float, state: str, stale_s: float, historical: bool) -> None:
-        spans = self.spans
-        i = bisect.bisect_right(self.starts, ts)
-        if i == len(spans) and self.successor is not None and self.frontier is not None:
-            self._load_successor(self.successor, self.frontier)
-        lo, hi = max(i - 1, 0), min(i + 1, len(spans))
-        prev = spans[i - 1].cov if i > 0 else None
-        nxt = spans[i].cov if i < len(spans) else None
-        out = observe(prev, nxt, ts, state, stale_s)
-        # What changed lies between ts and the furthest end of the spans around it, before or
-        # after the merge: a run cut short changes days its new end no longer reaches. (An
-        # unchanged neighbour may add a few days; they are recomputed for nothing, and only
-        # for late data: today's observations skip the calendar.)
-        ends = [ts + stale_s] + [s.cov.end for s in spans[lo:hi]] + [c.end for c in out]
-        self.touched.append((ts, max(ends)))
-        if hi - lo == 1 and len(out) == 1:
-            # The usual case, a run extended (or one neighbour replaced): the single output
-            # span holds the observation and takes the single row.
-            span = spans[lo]
-            span.cov = out[0]
-            self.starts[lo] = out[0].start
-            span.observations += 1
-            span.historical = span.historical or historical
-            span.changed = True
+    def note_boot(self, conn: Connection, boot_id: str, boot_at: float) -> None:
+        """Remember a boot's first evidence about this instrument (see ``new_boots``)."""
+        if boot_id in self.boots_known:
             return
-        free = spans[lo:hi]
-        placed: list[_Span] = []
-        pending: list[int] = []
-        for k, cov in enumerate(out):
-            for span in free:
-                if span.cov == cov:
-                    free.remove(span)
-                    placed.append(span)
-                    break
-            else:
-                placed.append(_Span(None, cov, 0, False))
-                pending.append(k)
-        for k in pending:
-            span = placed[k]
-            if free:  # reuse a stored row (an UPDATE rather than DELETE + INSERT)
-                reused = free.pop(0)
-                reused.cov = span.cov
-                placed[k] = span = reused
-            span.changed = True
-        # The observation's own span: the last one of its state starting at or before it.
-        holder = placed[-1]
-        for span in reversed(placed):
-            if span.cov.state == state and span.cov.start <= ts:
-                holder = span
-                break
-        for span in free:
-            holder.observations += span.observations
-            if span.id is not None:
-                self.deleted.append(span.id)
-        holder.observations += 1
-        holder.historical = holder.historical or historical
-        holder.changed = True
-        spans[lo:hi] = placed
-        self.starts[lo:hi] = [span.cov.start for span in placed]
+        self.boots_known.add(boot_id)
+        if not claim_store.has_boot(conn, self.row["id"], boot_id):
+            self.new_boots.append(boot_at)
 
-    def _load_successor(
-        self,
-        successor: Callable[[tuple[float, float]], _Span | None],
-        frontier: tuple[float, float],
-    ) -> None:
-        span = successor(frontier)
-        if span is None:
-            self.successor = None
-            return
-        self.frontier = (span.cov.start, span.cov.end)
-        self.spans.append(span)
-        self.starts.append(span.cov.start)
+    def standing_times(self, boot_id: str) -> list[float]:
+        return sorted(
+            w.will.received_at for w in self.wills if w.will.boot_id == boot_id and not w.withdrawn
+        )
 
-
-def _span(row: Mapping[Any, Any]) -> _Span:
-    """A stored span row (by column name) as the writer's record of it."""
-    return _Span(
-        id=row["id"],
-        cov=Coverage(row["start"], row["end"], row["state"], row["last_ts"]),
-        observations=row["observations"],
-        historical=bool(row["historical"]),
-        stored_start=row["start"],
-    )
+    def top(self) -> Rank | None:
+        row = self.row
+        if row["top_boot_id"] is None:
+            return None
+        return (row["top_boot_at"], row["top_boot_id"], row["top_phase"], row["top_seq"])
 
 
 class LedgerWriter:
@@ -246,68 +183,81 @@ class LedgerWriter:
                 ],
             )
             outcome.dead.update(d.reason.value for d in dead)
-        fresh = self._dedupe(conn, [i for i in items if isinstance(i, Incoming)], now)
-        outcome.duplicates = sum(isinstance(i, Incoming) for i in items) - len(fresh)
+        incoming = [i for i in items if isinstance(i, Incoming)]
+        fresh, boot_at = self._dedupe(conn, incoming, now)
+        outcome.duplicates = len(incoming) - len(fresh)
         if fresh:
-            outcome.fresh, outcome.rows = fresh, self._apply(conn, fresh, now)
+            outcome.fresh = fresh
+            outcome.rows, outcome.rewrites = self._apply(conn, fresh, boot_at, now)
         outcome.stored = len(fresh)
         return outcome
 
     # --- dedupe ---------------------------------------------------------------------------
 
-    def _dedupe(self, conn: Connection, items: list[Incoming], now: float) -> list[Incoming]:
+    def _dedupe(
+        self, conn: Connection, items: list[Incoming], now: float
+    ) -> tuple[list[Incoming], dict[str, float]]:
+        """The messages not stored before, and every boot's ``boot_at``."""
         if not items:
-            return []
+            return [], {}
         boot_ids = sorted({i.message.boot_id for i in items})
-        b = tables.boots
 
-        def locked(ids: list[str]) -> dict[str, seqranges.Ranges]:
-            rows = _select_in(
+        def locked(ids: list[str]) -> dict[str, tuple[seqranges.Ranges, float]]:
+            rows = select_in(
                 conn,
-                "SELECT boot_id, ranges FROM boots WHERE boot_id IN ({}) ORDER BY boot_id",
+                "SELECT boot_id, ranges, boot_at, first_seen FROM boots WHERE boot_id IN ({}) "
+                "ORDER BY boot_id",
                 ids,
             )
-            return {boot_id: seqranges.parse(text) for boot_id, text in rows}
+            return {b: (seqranges.parse(text), at or first) for b, text, at, first in rows}
 
-        ranges = locked(boot_ids)
-        missing = [boot for boot in boot_ids if boot not in ranges]
+        known = locked(boot_ids)
+        missing = [boot for boot in boot_ids if boot not in known]
         if missing:
+            started = _boot_starts(items, set(missing))
             # Another collector may insert the same boot now: do nothing, then lock what is there.
             conn.execute(
-                upsert(conn, b).on_conflict_do_nothing(),
+                upsert(conn, tables.boots).on_conflict_do_nothing(),
                 [
-                    {"boot_id": k, "ranges": "", "first_seen": now, "last_seen": now}
+                    {
+                        "boot_id": k,
+                        "ranges": "",
+                        "first_seen": now,
+                        "last_seen": now,
+                        "boot_at": started[k],
+                    }
                     for k in missing
                 ],
             )
-            ranges.update(locked(missing))
-        fresh = [i for i in items if seqranges.add(ranges[i.message.boot_id], i.message.seq)]
+            known.update(locked(missing))
+        fresh = [i for i in items if seqranges.add(known[i.message.boot_id][0], i.message.seq)]
         grown = {i.message.boot_id for i in fresh}
-        _many(
+        many(
             conn,
             "UPDATE boots SET ranges = ?, last_seen = ? WHERE boot_id = ?",
-            [(seqranges.format_ranges(ranges[k]), now, k) for k in sorted(grown)],
+            [(seqranges.format_ranges(known[k][0]), now, k) for k in sorted(grown)],
         )
-        return fresh
+        return fresh, {k: v[1] for k, v in known.items()}
 
-    # --- instruments and spans ------------------------------------------------------------
+    # --- instruments ----------------------------------------------------------------------
 
     def _lock_instruments(
         self, conn: Connection, by_instrument: Mapping[str, list[Incoming]], now: float
     ) -> dict[str, dict[str, Any]]:
         ids = sorted(by_instrument)
         t = tables.instruments
-
         columns = [c.name for c in t.columns]
         booleans = [c.name for c in t.columns if isinstance(c.type, Boolean)]
         # Column names from tables.py; values are bound parameters.
-        sql = f"SELECT {_quoted(columns)} FROM instruments WHERE id IN ({{}}) ORDER BY id"  # noqa: S608
+        sql = f"SELECT {quoted(columns)} FROM instruments WHERE id IN ({{}}) ORDER BY id"  # noqa: S608
 
         def locked(wanted: list[str]) -> dict[str, dict[str, Any]]:
-            rows = _select_in(conn, sql, wanted)
+            rows = select_in(conn, sql, wanted)
             found = {row[0]: dict(zip(columns, row, strict=True)) for row in rows}
             for row in found.values():
-                _as_bool(row, booleans)
+                for name in booleans:
+                    if row[name] is not None:
+                        row[name] = bool(row[name])
             return found
 
         found = locked(ids)
@@ -338,109 +288,150 @@ class LedgerWriter:
             found[instrument_id]["_full"] = True
         return found
 
-    def _load_books(
-        self, conn: Connection, by_instrument: Mapping[str, list[Incoming]]
-    ) -> dict[str, _Book]:
-        ids = sorted(by_instrument)
-        last_rows = _select_in(conn, _LATEST_SPANS_SQL, ids, lock=False)
-        last: dict[str, list[_Span]] = defaultdict(list)
-        # Columns in _SPAN_READ order: id, instrument_id, state, start, end, last_ts, ...
-        for span_id, instrument_id, state, start, end, last_ts, count, historical in last_rows:
-            cov = Coverage(start, end, state, last_ts)
-            last[instrument_id].append(_Span(span_id, cov, count, bool(historical), False, start))
-        books: dict[str, _Book] = {}
-        for instrument_id in ids:
-            found = last.get(instrument_id, [])
-            times = [_obs_time(i) for i in by_instrument[instrument_id]] if found else []
-            known = [t for t in times if t is not None]
-            if not known or min(known) >= found[0].cov.start:
-                # Everything lands at or after the newest span: nothing stored comes after.
-                books[instrument_id] = _Book(found)
-            else:
-                books[instrument_id] = self._window(conn, instrument_id, min(known), max(known))
-        return books
-
-    def _window(self, conn: Connection, instrument_id: str, lo: float, hi: float) -> _Book:
-        """The spans observations in ``[lo, hi]`` may touch (late data, replays): the last one
-        starting at or before ``lo``, those starting in ``(lo, hi]`` and the next one, with the
-        ones after that fetched as merges need them."""
-        s = tables.spans
-        mine = s.c.instrument_id == instrument_id
-        # Spans may share a start (a zero-length will, then a run): order as the merge does,
-        # by (start, end), so the neighbours are the same as in the whole list.
-        queries = (
-            select(s)
-            .where(mine, s.c.start <= lo)
-            .order_by(s.c.start.desc(), s.c.end.desc())
-            .limit(1),
-            select(s).where(mine, s.c.start > lo, s.c.start <= hi),
-            select(s).where(mine, s.c.start > hi).order_by(s.c.start, s.c.end).limit(1),
-        )
-        rows = [_span(row) for query in queries for row in conn.execute(query).mappings()]
-
-        def successor(after: tuple[float, float]) -> _Span | None:
-            start, end = after
-            later = or_(s.c.start > start, and_(s.c.start == start, s.c.end > end))
-            query = select(s).where(mine, later).order_by(s.c.start, s.c.end).limit(1)
-            row = conn.execute(query).mappings().first()
-            return None if row is None else _span(row)
-
-        return _Book(rows, successor)
+    # --- the batch ------------------------------------------------------------------------
 
     def _apply(
-        self, conn: Connection, items: list[Incoming], now: float
-    ) -> dict[str, dict[str, Any]]:
+        self, conn: Connection, items: list[Incoming], boot_at: Mapping[str, float], now: float
+    ) -> tuple[dict[str, dict[str, Any]], list[tuple[str, float, float]]]:
         by_instrument: dict[str, list[Incoming]] = defaultdict(list)
         for item in items:
             by_instrument[item.message.instrument].append(item)
         instruments = self._lock_instruments(conn, by_instrument, now)
-        books = self._load_books(conn, by_instrument)
+        work = self._load(conn, instruments)
         sessions: list[dict[str, Any]] = []
         for instrument_id, incoming in by_instrument.items():
-            row, book = instruments[instrument_id], books[instrument_id]
+            job = work[instrument_id]
+            # Knowledge order: most of a batch then lands above what is stored.
+            incoming.sort(
+                key=lambda i: (boot_at[i.message.boot_id], i.message.boot_id, i.message.seq)
+            )
             for item in incoming:
-                self._apply_one(row, book, item, sessions)
-        self._flush(conn, instruments, books, sessions, now)
-        return instruments
+                self._apply_one(conn, job, item, boot_at[item.message.boot_id], sessions)
+        claim_store.write_claims(conn, [run for job in work.values() for run in job.runs])
+        claim_store.write_wills(conn, [w for job in work.values() for w in job.wills])
+        rewrites: list[tuple[str, float, float]] = []
+        for instrument_id, job in work.items():
+            self._settle(conn, instrument_id, job, rewrites)
+        self._flush(conn, instruments, work, sessions, now)
+        return instruments, rewrites
+
+    def _load(
+        self, conn: Connection, instruments: Mapping[str, dict[str, Any]]
+    ) -> dict[str, _Work]:
+        ids = sorted(instruments)
+        latest: dict[str, Span] = {}
+        for span_id, instrument_id, state, start, end in select_in(
+            conn, _LATEST_SPANS_SQL, ids, lock=False
+        ):
+            latest[instrument_id] = Span(span_id, start, end, state, (start, end, state))
+        wills = claim_store.standing_wills(conn, ids)
+        top_ids = [r["top_claim_id"] for r in instruments.values() if r["top_claim_id"] is not None]
+        tops = claim_store.load_by_ids(conn, top_ids) if top_ids else {}
+        work: dict[str, _Work] = {}
+        for instrument_id in ids:
+            row = instruments[instrument_id]
+            top = tops.get(row["top_claim_id"]) if row["top_claim_id"] is not None else None
+            work[instrument_id] = _Work(
+                row=row,
+                canvas=SpanCanvas.from_latest(
+                    latest.get(instrument_id), _span_loader(conn, instrument_id)
+                ),
+                wills=list(wills.get(instrument_id, [])),
+                top_run=top,
+                runs=[top] if top is not None else [],
+                last_ts_before=row["last_ts"],
+                boots_known={row["top_boot_id"]} if row["top_boot_id"] else set(),
+            )
+        return work
 
     def _apply_one(
         self,
-        row: dict[str, Any],
-        book: _Book,
+        conn: Connection,
+        job: _Work,
         item: Incoming,
+        boot_at: float,
         sessions: list[dict[str, Any]],
     ) -> None:
         message, received = item.message, item.received_at
+        row = job.row
         row["last_seen"] = max(row["last_seen"] or 0.0, received)
         if not row["site"]:  # registered before it ever reported (registry_sync)
             row["site"], row["_full"] = message.site, True
-        ts = message.ts.timestamp()
         if isinstance(message, StatusMessage):
-            self._apply_status(row, book, message, received)
+            self._apply_status(conn, job, message, boot_at, received)
             return
         if isinstance(message, SessionMessage):
-            sessions.append(_session_row(message, ts))
+            sessions.append(_session_row(message, message.ts.timestamp()))
             return
         if isinstance(message, HeartbeatMessage) and not row["heartbeat_interval_s"]:
             row["heartbeat_interval_s"] = message.interval_s
-        stale = effective_stale_after_s(row)
+        claim = claim_of(message, boot_at, effective_stale_after_s(row))
+        job.note_boot(conn, claim.boot_id, boot_at)
+        run = self._place(conn, job, claim, message.historical)
+        if any(w.will.boot_id == claim.boot_id and not w.withdrawn for w in job.wills):
+            job.checks.add(claim.boot_id)
+        phase = 2 * bisect.bisect_right(job.standing_times(claim.boot_id), claim.ts_lo)
+        rank: Rank = (claim.boot_at, claim.boot_id, phase, claim.seq_hi)
+        top = job.top()
+        if top is not None and rank <= top:
+            job.windows.append((claim.start, claim.end))  # below what is stored: resolve again
+            return
+        # Above everything stored: its claim simply wins where it reaches.
+        job.canvas.paint(claim.start, claim.end, claim.state)
+        row["top_boot_at"], row["top_boot_id"], row["top_phase"], row["top_seq"] = rank
+        job.top_run = run
+        if isinstance(message, StateMessage) and message.until is not None:
+            return  # a closed record tells the past, not the current state
         since = message.since.timestamp()
-        if isinstance(message, StateMessage) and since < ts:
-            # The change began at ``since`` (the agent's dwell time): known from there.
-            book.observe(since, message.state.value, ts - since + stale, message.historical)
-        else:
-            book.observe(ts, message.state.value, stale, message.historical)
-        if row["last_ts"] is None or ts >= row["last_ts"]:
-            if row["state"] != message.state.value or isinstance(message, StateMessage):
-                row["state_since"] = since
-            row["state"] = message.state.value
-            row["last_ts"] = ts
-            if row["boot_id"] is None:
-                row["boot_id"] = message.boot_id
+        if row["state"] != message.state.value or isinstance(message, StateMessage):
+            row["state_since"] = since
+        row["state"] = message.state.value
+        row["last_ts"] = claim.ts_hi
+        if row["boot_id"] is None:
+            row["boot_id"] = message.boot_id
+
+    def _place(self, conn: Connection, job: _Work, claim: Claim, historical: bool) -> ClaimRow:
+        """Extend the run of the message before this one, or start a new run."""
+        run = self._run_before(conn, job, claim)
+        if (
+            run is not None
+            and not self._will_between(job, run, claim)
+            and run.absorb(claim, historical)
+        ):
+            return run
+        fresh = ClaimRow.new(job.row["id"], claim, historical)
+        job.runs.append(fresh)
+        return fresh
+
+    def _run_before(self, conn: Connection, job: _Work, claim: Claim) -> ClaimRow | None:
+        for run in reversed(job.runs):
+            if run.continued_by(claim):
+                return run if claim.linked or run is job.top_run else None
+        if not claim.linked or claim.prev_seq is None:
+            return None
+        found = claim_store.find_run(conn, job.row["id"], claim.boot_id, claim.prev_seq)
+        if found is None:
+            return None
+        job.runs.append(found)
+        return found if found.continued_by(claim) else None
+
+    @staticmethod
+    def _will_between(job: _Work, run: ClaimRow, claim: Claim) -> bool:
+        """A standing will between an unlinked (schema 1) run and its next message: the run
+        must not straddle it (nothing proves the agent observed across it)."""
+        if run.linked:
+            return False
+        return any(run.ts_hi < r <= claim.ts_lo for r in job.standing_times(claim.boot_id))
 
     def _apply_status(
-        self, row: dict[str, Any], book: _Book, message: StatusMessage, received: float
+        self,
+        conn: Connection,
+        job: _Work,
+        message: StatusMessage,
+        boot_at: float,
+        received: float,
     ) -> None:
+        row = job.row
         row["_full"] = True
         if message.online:
             row["online"] = True
@@ -458,36 +449,138 @@ class LedgerWriter:
             else:
                 row["name"] = row["name"] or _clip(message.name)
                 row["unit"] = row["unit"] or _clip(message.unit)
-        elif row["boot_id"] in (None, message.boot_id):
-            # A last will of an older boot (retained, redelivered) says nothing about this one.
+            return
+        if row["boot_id"] in (None, message.boot_id):
+            # A last will of an older boot (retained, redelivered) says nothing about this one's
+            # connection; as evidence it still cuts that older boot's claims.
             row["online"] = False
             row["online_changed_at"] = received
-            book.observe(received, UNKNOWN, 0.0, False)
+        will = Will(boot_at, message.boot_id, received)
+        job.note_boot(conn, message.boot_id, boot_at)
+        job.wills.append(WillRow(None, row["id"], will, message.seq, new=True))
+        job.checks.add(message.boot_id)
+
+    def _settle(
+        self,
+        conn: Connection,
+        instrument_id: str,
+        job: _Work,
+        rewrites: list[tuple[str, float, float]],
+    ) -> None:
+        """After the evidence is stored: withdraw wills the chain now crosses, resolve the
+        stretches that need it again, and find the new top rank."""
+        changed_wills = self._check_wills(conn, instrument_id, job)
+        for lo in job.new_boots:
+            hi = claim_store.max_end_after(conn, instrument_id, lo)
+            if hi is not None:
+                job.windows.append((lo, hi))
+        standing = [w.will for w in job.wills if not w.withdrawn]
+        windows = _merged(job.windows)
+        boots = claim_store.boots_of(conn, instrument_id) if windows else []
+        for lo, hi in windows:
+            claims = claim_store.overlapping(conn, instrument_id, lo, hi)
+            pieces = known(paint(claims, standing, boots, lo, hi))
+            if pieces != job.canvas.view(lo, hi):
+                job.canvas.replace(lo, hi, pieces)
+                if (lo, hi) not in job.quiet:
+                    rewrites.append((instrument_id, lo, hi))
+        if job.windows or changed_wills:
+            self._retop(conn, job, standing)
+        else:
+            job.row["top_claim_id"] = job.top_run.id if job.top_run is not None else None
+        before = job.last_ts_before
+        if before is not None:
+            # Fresh paints that reach back before what was known: the sink rewrites them too.
+            rewrites.extend(
+                (instrument_id, lo, hi)
+                for lo, hi in job.canvas.touched
+                if lo < before and (instrument_id, lo, hi) not in rewrites
+            )
+
+    @staticmethod
+    def _check_wills(conn: Connection, instrument_id: str, job: _Work) -> bool:
+        """Withdraw the standing wills whose boot's chain now crosses them; note the stretches
+        that new and withdrawn wills change. Returns whether any did."""
+        changed = False
+        for will in job.wills:
+            if will.withdrawn or will.will.boot_id not in job.checks:
+                continue
+            boot_id, received = will.will.boot_id, will.will.received_at
+            if claim_store.crossing(conn, instrument_id, boot_id, received):
+                will.withdrawn = True
+            if will.new or will.withdrawn:
+                # A new will cuts what its boot claimed past it; a withdrawn one stops cutting.
+                lo, hi, later = claim_store.window_bounds(conn, instrument_id, boot_id, received)
+                job.windows.append((lo, hi))
+                if will.new and not will.withdrawn and not later and boot_id == job.newest_boot:
+                    # In order: the sink mirror's own unknown point at the will shows this cut.
+                    job.quiet.append((lo, hi))
+                changed = True
+        claim_store.write_wills(conn, [w for w in job.wills if w.withdrawn])
+        return changed
+
+    def _retop(self, conn: Connection, job: _Work, standing: Sequence[Will]) -> None:
+        """The top rank and the current state from the stored evidence (after a slow path)."""
+        rank, claim_id = claim_store.top_rank(conn, job.row["id"], standing)
+        row = job.row
+        if rank is None:
+            row["top_boot_at"] = row["top_boot_id"] = row["top_phase"] = row["top_seq"] = None
+        else:
+            row["top_boot_at"], row["top_boot_id"], row["top_phase"], row["top_seq"] = rank
+        row["top_claim_id"] = claim_id
+        self._current_state(conn, job, standing)
+
+    @staticmethod
+    def _current_state(conn: Connection, job: _Work, standing: Sequence[Will]) -> None:
+        """The row's state is that of the highest-ranked claim that is not a closed record."""
+        found = claim_store.top_claim(conn, job.row["id"], standing, open_only=True)
+        if found is None:
+            return
+        run = claim_store.load_by_ids(conn, [found[1]])[found[1]]
+        row = job.row
+        if row["state"] != run.state:
+            row["state"], row["state_since"] = run.state, run.start
+        row["last_ts"] = run.ts_hi
 
     def _flush(
         self,
         conn: Connection,
         instruments: Mapping[str, dict[str, Any]],
-        books: Mapping[str, _Book],
+        work: Mapping[str, _Work],
         sessions: list[dict[str, Any]],
         now: float,
     ) -> None:
-        s = tables.spans
-        moved, grown, inserts, deleted = _span_changes(books)
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        grown: list[tuple[Any, ...]] = []
+        deleted: list[int] = []
         today = datetime.fromtimestamp(now, self.zone).date()
         # Observations of today (nearly all of them) touch no closed day: skip the calendar.
         today_start = datetime.combine(today, dt_time(0), tzinfo=self.zone).timestamp()
         dirty: set[tuple[str, str]] = set()
-        for instrument_id, book in books.items():
-            for lo, hi in book.touched:
+        for instrument_id, job in work.items():
+            diff = job.canvas.diff()
+            deleted.extend(diff.deleted)
+            inserts.extend((instrument_id, s.state, s.start, s.end) for s in diff.inserts)
+            for span in diff.updates:
+                if span.stored is not None and span.stored[0] == span.start:
+                    # Most updates only move a run's end: leaving the indexed start alone is
+                    # cheaper.
+                    grown.append((span.state, span.end, span.id))
+                else:
+                    updates.append((span.state, span.start, span.end, span.id))
+            for lo, hi in job.canvas.touched:
                 if lo < today_start:
                     dirty.update(_days_before(instrument_id, lo, hi, today, self.zone))
         if deleted:
-            conn.execute(delete(s).where(s.c.id.in_(deleted)))
-        _many(conn, _SPAN_UPDATE_SQL, moved)
-        # Most updates only move a run's end: leaving the indexed start alone is cheaper.
-        _many(conn, _SPAN_GROW_SQL, grown)
-        _many(conn, _SPAN_INSERT_SQL, inserts)
+            many(conn, "DELETE FROM spans WHERE id = ?", [(i,) for i in deleted])
+        many(conn, 'UPDATE spans SET state = ?, start = ?, "end" = ? WHERE id = ?', updates)
+        many(conn, 'UPDATE spans SET state = ?, "end" = ? WHERE id = ?', grown)
+        many(
+            conn,
+            'INSERT INTO spans (instrument_id, state, start, "end") VALUES (?, ?, ?, ?)',
+            inserts,
+        )
         t = tables.instruments
         # Heartbeats change only a few columns; status messages and new rows write them all.
         full = [c.name for c in t.columns if c.name not in ("id", "created_at")]
@@ -495,11 +588,11 @@ class LedgerWriter:
             (full, [r for r in instruments.values() if r.get("_full")]),
             (list(_HOT_COLUMNS), [r for r in instruments.values() if not r.get("_full")]),
         ):
-            sql = f"UPDATE instruments SET {_assignments(columns)} WHERE id = ?"  # noqa: S608
-            _many(conn, sql, [(*(row[c] for c in columns), row["id"]) for row in rows])
+            sql = f"UPDATE instruments SET {assignments(columns)} WHERE id = ?"  # noqa: S608
+            many(conn, sql, [(*(row[c] for c in columns), row["id"]) for row in rows])
         if sessions:
             self._write_sessions(conn, sessions, now)
-        _many(
+        many(
             conn,
             "INSERT INTO dirty_days (instrument_id, day, marked_at) VALUES (?, ?, ?) "
             "ON CONFLICT (instrument_id, day) DO UPDATE SET marked_at = excluded.marked_at",
@@ -518,129 +611,57 @@ class LedgerWriter:
             )
 
 
-# Hot statements go straight to the DBAPI cursor: SQLAlchemy's per-row parameter processing
-# for ``executemany`` costs more than SQLite's own insert. Written with ``?`` placeholders;
-# the SQL is plain enough for SQLite and PostgreSQL alike.
-_IN_CHUNK = 10_000  # bound parameters per IN list, well under SQLite's and PostgreSQL's limits
-_SPAN_READ = ("id", *_SPAN_COLUMNS)
-
-
-def _quoted(columns: Iterable[str], prefix: str = "") -> str:
-    return ", ".join(f'{prefix}"{c}"' for c in columns)
-
-
-def _assignments(columns: Iterable[str]) -> str:
-    return ", ".join(f'"{c}" = ?' for c in columns)
-
-
-# Column names below come from tables.py, never from input; every value is a bound parameter.
+# Column names are literals here; values are bound parameters.
 _LATEST_SPANS_SQL = (
-    f"SELECT {_quoted(_SPAN_READ, 's.')} FROM spans s JOIN ("  # noqa: S608
+    'SELECT s.id, s.instrument_id, s.state, s.start, s."end" FROM spans s JOIN ('
     "SELECT instrument_id, MAX(start) AS start FROM spans WHERE instrument_id IN ({}) "
     "GROUP BY instrument_id) m ON s.instrument_id = m.instrument_id AND s.start = m.start"
 )
-_SPAN_UPDATE_SQL = f"UPDATE spans SET {_assignments(_SPAN_COLUMNS)} WHERE id = ?"  # noqa: S608
-_SPAN_GROWN = ("state", "end", "last_ts", "observations", "historical")
-_SPAN_GROW_SQL = f"UPDATE spans SET {_assignments(_SPAN_GROWN)} WHERE id = ?"  # noqa: S608
-_SPAN_INSERT_SQL = (
-    f"INSERT INTO spans ({_quoted(_SPAN_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join('?' * len(_SPAN_COLUMNS))})"
-)
 
 
-def _driver_sql(conn: Connection, sql: str) -> str:
-    """``?`` placeholders in the DBAPI's style (sqlite3: qmark; psycopg: format)."""
-    return sql if conn.dialect.name == "sqlite" else sql.replace("?", "%s")
+def _span_loader(conn: Connection, instrument_id: str) -> Any:
+    def load(lo: float, hi: float) -> list[Span]:
+        rows = fetch(
+            conn,
+            'SELECT id, state, start, "end" FROM spans WHERE instrument_id = ? AND "end" > ? '
+            "AND start < ?",
+            (instrument_id, lo, hi),
+        )
+        return [Span(i, a, b, s, (a, b, s)) for i, s, a, b in rows]
+
+    return load
 
 
-@contextmanager
-def _raw_cursor(conn: Connection, sql: str) -> Iterator[Any]:
-    """The DBAPI cursor of this transaction. Its errors are raised as SQLAlchemy's
-    (``OperationalError`` for a lost connection, a deadlock or a locked file, ``IntegrityError``
-    ...), as errors of ``conn.execute`` are, so the pipeline retries or isolates the batch."""
-    cursor = conn.connection.cursor()
-    dbapi_error: type[Exception] = conn.dialect.loaded_dbapi.Error
-    try:
-        yield cursor
-    except dbapi_error as exc:
-        raise DBAPIError.instance(sql, None, exc, dbapi_error, dialect=conn.dialect) from exc
-    finally:
-        cursor.close()
+def _boot_starts(items: Iterable[Incoming], wanted: set[str]) -> dict[str, float]:
+    """``boot_at`` of new boots: announced (schema 2), else their earliest message time."""
+    starts: dict[str, float] = {}
+    for item in items:
+        message = item.message
+        if message.boot_id not in wanted:
+            continue
+        if message.boot_at is not None:
+            starts[message.boot_id] = message.boot_at.timestamp()
+            continue
+        ts = message.ts.timestamp()
+        if isinstance(message, StateMessage | HeartbeatMessage):
+            ts = min(ts, message.since.timestamp())
+        if message.boot_id not in starts or ts < starts[message.boot_id]:
+            starts[message.boot_id] = ts
+    return starts
 
 
-def _many(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    if rows:
-        with _raw_cursor(conn, sql) as cursor:
-            cursor.executemany(_driver_sql(conn, sql), rows)
-
-
-def _select_in(
-    conn: Connection, sql: str, values: Sequence[Any], *, lock: bool = True
-) -> list[tuple[Any, ...]]:
-    """Rows of ``sql`` whose ``IN ({})`` takes ``values`` (chunked); ``lock`` adds FOR UPDATE
-    on databases that have it (SQLite's BEGIN IMMEDIATE already serialises writers)."""
-    suffix = " FOR UPDATE" if lock and conn.dialect.name != "sqlite" else ""
-    out: list[tuple[Any, ...]] = []
-    # The DBAPI cursor: ``fetchall`` returns plain tuples several times faster than iterating
-    # SQLAlchemy rows (thousands of rows per batch).
-    with _raw_cursor(conn, sql) as cursor:
-        for k in range(0, len(values), _IN_CHUNK):
-            chunk = tuple(values[k : k + _IN_CHUNK])
-            cursor.execute(
-                _driver_sql(conn, sql.format(", ".join("?" * len(chunk))) + suffix), chunk
-            )
-            out.extend(cursor.fetchall())
-    return out
-
-
-def _as_bool(row: dict[str, Any], names: Iterable[str]) -> None:
-    """SQLite returns booleans as 0/1; the rows leave this module with real booleans."""
-    for name in names:
-        if row[name] is not None:
-            row[name] = bool(row[name])
-
-
-def _span_changes(
-    books: Mapping[str, _Book],
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]], list[int]]:
-    """After a batch was merged: parameters of the full updates (the start moved), of the
-    updates that keep the start (``_SPAN_GROWN``), of the inserts, and the ids to delete."""
-    moved: list[tuple[Any, ...]] = []
-    grown: list[tuple[Any, ...]] = []
-    inserts: list[tuple[Any, ...]] = []
-    deleted: list[int] = []
-    for instrument_id, book in books.items():
-        deleted.extend(book.deleted)
-        for span in book.spans:
-            if not span.changed:
-                continue
-            cov, count, historical = span.cov, span.observations, span.historical
-            if span.id is None:
-                inserts.append(
-                    (instrument_id, cov.state, cov.start, cov.end, cov.last_ts, count, historical)
-                )
-            elif span.stored_start == cov.start:
-                grown.append((cov.state, cov.end, cov.last_ts, count, historical, span.id))
-            else:
-                row = (instrument_id, cov.state, cov.start, cov.end, cov.last_ts, count, historical)
-                moved.append((*row, span.id))
-    return moved, grown, inserts, deleted
-
-
-def _obs_time(item: Incoming) -> float | None:
-    """Where in time a message touches the spans (None: it does not)."""
-    message = item.message
-    if isinstance(message, StatusMessage):
-        return None if message.online else item.received_at
-    if isinstance(message, StateMessage):
-        return min(message.since, message.ts).timestamp()
-    if isinstance(message, HeartbeatMessage):
-        return message.ts.timestamp()
-    return None
+def _merged(windows: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for lo, hi in sorted(windows):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return [(lo, hi) for lo, hi in out if hi > lo]
 
 
 def _session_row(message: SessionMessage, ts: float) -> dict[str, Any]:
-    values: dict[str, Any] = {
+    return {
         "instrument_id": message.instrument,
         "external_id": message.session_id[:200],
         "user": _clip(message.user),
@@ -649,7 +670,6 @@ def _session_row(message: SessionMessage, ts: float) -> dict[str, Any]:
         "start_ts": ts if message.event == "start" else None,
         "end_ts": ts if message.event == "end" else None,
     }
-    return values
 
 
 def _days_before(

@@ -20,12 +20,21 @@ class StateEvent:
     """An explicit state transition a source observed (a log line, a marker file).
 
     ``state`` is one of the wire states (``off``, ``idle``, ``running``, ``fault``,
-    ``maintenance``); ``ts`` is when it happened at the instrument, which may be in the past.
+    ``maintenance``); ``ts`` is when it happened at the instrument, which may be in the past (a
+    record read late) or, for a record that announces it, in the future (a post-run wash).
+    ``until`` closes the interval when the record carries both ends (an FCS file's
+    ``$BTIM``/``$ETIM``, a TopSpin audit entry). ``record`` is true for records written by the
+    instrument or its software (log lines, marker and run files), which hold until the source's
+    next event however late they are read; false for a live report (a serial status frame).
+    ``source`` names the driver that saw it.
     """
 
     ts: datetime
     state: str
     reason: str = ""
+    until: datetime | None = None
+    record: bool = False
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

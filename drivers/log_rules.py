@@ -122,12 +122,39 @@ def _activity(table: Mapping[str, Any], where: str) -> Activity | None:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """A rule fired: when (UTC), to which state (None for a pure activity pulse), and why."""
+    """A rule fired: when (UTC), to which state (None for a pure activity pulse), and why.
+    ``until`` closes it when the same record or file also says when it ended."""
 
     ts: datetime
     state: str
     reason: str
     activity: Activity | None = None
+    until: datetime | None = None
+
+
+def close_pairs(matches: Sequence[Match]) -> list[Match]:
+    """Matches of one record or one file, in time order, each closed by the next one.
+
+    A record that names both ends of a run (TopSpin's audit entry: "started at" and its own
+    time; an FCS file's ``$BTIM`` and ``$ETIM``; a NovaSeq ``RunCompletionStatus.xml``) is a
+    closed interval (DESIGN.md): the first state held exactly until the next match's time, and
+    the last one holds until the source's next event. Activity pulses are left alone.
+    """
+    ordered = sorted(matches, key=lambda m: m.ts)
+    out: list[Match] = []
+    for index, match in enumerate(ordered):
+        after = ordered[index + 1] if index + 1 < len(ordered) else None
+        closes = (
+            after is not None
+            and match.activity is None
+            and after.activity is None
+            and after.ts > match.ts
+        )
+        if closes and after is not None:
+            out.append(Match(match.ts, match.state, match.reason, None, after.ts))
+        else:
+            out.append(match)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

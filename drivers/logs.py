@@ -21,7 +21,7 @@ from typing import Any
 from jishi.drivers.base import Reading, StateEvent
 from jishi.drivers.fcs import FcsError, acquisition_span, parse_fcs
 from jishi.drivers.log_config import LogConfig, log_config
-from jishi.drivers.log_rules import ActivityTracker, FileRule, Match
+from jishi.drivers.log_rules import ActivityTracker, FileRule, Match, close_pairs
 from jishi.drivers.log_state import (
     HEAD_BYTES,
     FileMemo,
@@ -109,7 +109,7 @@ class LogDriver:
         # Files are read in name order, not time order: activity windows need time order.
         for match in sorted(matches, key=lambda m: m.ts):
             events.extend(self._emit(match))
-        events.extend(self._activity.tick(now))
+        events.extend(self._record(e) for e in self._activity.tick(now))
         state.activity = self._activity.to_json()
         state.started = True
         state.prune(time.time())
@@ -227,6 +227,7 @@ class LogDriver:
         found: list[Match] = []
         state = self._load()
         for record in records:
+            in_record: list[Match] = []
             for index, rule in enumerate(self.config.rules):
                 key = f"{track.ident}#{index}"
                 if rule.once_per_file and key in state.once:
@@ -236,19 +237,35 @@ class LogDriver:
                     continue
                 if rule.once_per_file:
                     state.once.add(key)
-                found.append(match)
+                in_record.append(match)
                 raw.append(f"{track.path.name}: {record.text[:200]}")
+            found.extend(close_pairs(in_record))
         return found
 
     def _emit(self, match: Match) -> list[StateEvent]:
         if match.activity is not None:
-            return self._activity.pulse(match)
-        return [StateEvent(match.ts, match.state, match.reason)]
+            return [self._record(e) for e in self._activity.pulse(match)]
+        return [
+            StateEvent(
+                match.ts,
+                match.state,
+                match.reason,
+                until=match.until,
+                record=True,
+                source=self.name,
+            )
+        ]
+
+    def _record(self, event: StateEvent) -> StateEvent:
+        """An event of this source's records (activity windows too)."""
+        return StateEvent(
+            event.ts, event.state, event.reason, until=event.until, record=True, source=self.name
+        )
 
     def _apply_file_rules(
         self, now: datetime, first_scan: bool, state: LogState, raw: list[str], problems: list[str]
     ) -> list[Match]:
-        matches: list[Match] = []
+        by_file: dict[Path, list[Match]] = {}
         for index, path in self._rule_paths:
             rule = self.config.file_rules[index]
             try:
@@ -273,9 +290,10 @@ class LogDriver:
             if found:
                 state.mark_fired(key, stat.st_mtime)
                 self._attempts.pop(key, None)
-                matches.extend(found)
+                by_file.setdefault(path, []).extend(found)
                 raw.append(f"{path.relative_to(self.config.path).as_posix()} -> {found[-1].state}")
-        return matches
+        # The rules that fired on one file in this poll tell one story (a run's start and end).
+        return [match for found in by_file.values() for match in close_pairs(found)]
 
     def _file_events(self, rule: FileRule, path: Path, stat: os.stat_result) -> list[Match]:
         relative = path.relative_to(self.config.path).as_posix()

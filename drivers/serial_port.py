@@ -140,7 +140,7 @@ class SerialDriver:
                 continue
             values.update(parsed.values)
             if parsed.state is not None and self.emit_states:
-                events.append(StateEvent(now, parsed.state, parsed.reason))
+                events.append(StateEvent(now, parsed.state, parsed.reason, source=self.name))
         text = " ".join(raw) or None
         if self.mode == "poll" and not values:
             self._silent += 1

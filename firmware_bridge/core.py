@@ -12,7 +12,8 @@ its rules, fed readings built from sensor-node frames or Sparkplug metrics. The 
   exception, so quiet is not dead);
 * a ``status`` ``online: false`` at NDEATH / DDEATH, and ``online: true`` at the next birth.
 
-``boot_id`` is one per bridge start and ``seq`` one counter for all its instruments, so it is
+Messages are built by the agent's :class:`jishi.agent.emitter.Emitter`: ``boot_id`` and
+``boot_at`` are one per bridge start and ``seq`` one counter for all its instruments, so it is
 strictly increasing per ``boot_id`` as the wire schema requires. No I/O and no clock: time is
 an argument; the shell (``service.py``) stores what comes out in the outbox.
 """
@@ -26,15 +27,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from jishi.agent.emitter import Birth, Emitter, Outgoing
 from jishi.agent.inference import StateInferrer
-from jishi.agent.wire import (
-    AgentHealth,
-    HeartbeatMessage,
-    MessageKind,
-    SourceHealth,
-    StateMessage,
-    StatusMessage,
-)
+from jishi.agent.wire import AgentHealth, MessageKind, SourceHealth, StatusMessage
 from jishi.drivers.base import Reading
 from jishi.firmware_bridge.config import BridgeConfig, NodeConfig, SparkplugInstrumentConfig
 from jishi.firmware_bridge.frame import Frame, StatusFlag
@@ -47,17 +42,7 @@ from jishi import __version__
 
 log = logging.getLogger(__name__)
 
-Envelope = StatusMessage | StateMessage | HeartbeatMessage
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One message for one instrument's outbox."""
-
-    instrument: str
-    site: str
-    kind: MessageKind
-    message: Envelope
+__all__ = ["BridgeCore", "OutboxFigures", "Outgoing"]
 
 
 @dataclass
@@ -94,6 +79,7 @@ class BridgeCore:
     and :meth:`tick`, each returning what to publish."""
 
     config: BridgeConfig
+    boot_at: datetime  # the bridge's start: orders its messages after an earlier start's
     config_hash: str = ""
     boot_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     hostname: str | None = None
@@ -104,9 +90,10 @@ class BridgeCore:
     sparkplug: SparkplugHost | None = field(init=False)
     rejects: dict[str, RejectCounts] = field(init=False, default_factory=dict)
     unmapped_frames: int = field(init=False, default=0)
-    _seq: int = field(init=False, default=0)
+    emitter: Emitter = field(init=False)
 
     def __post_init__(self) -> None:
+        self.emitter = Emitter(boot_at=self.boot_at, boot_id=self.boot_id)
         cfg = self.config
         self.instruments = {}
         self.by_node = {}
@@ -151,16 +138,6 @@ class BridgeCore:
 
     # --- envelopes -------------------------------------------------------------------------
 
-    def _envelope(self, inst: BridgedInstrument, ts: datetime) -> dict[str, Any]:
-        seq, self._seq = self._seq, self._seq + 1
-        return {
-            "instrument": inst.id,
-            "site": inst.site,
-            "boot_id": self.boot_id,
-            "seq": seq,
-            "ts": ts,
-        }
-
     def status(
         self, instrument: str, now: datetime, *, online: bool | None = None
     ) -> StatusMessage:
@@ -168,21 +145,24 @@ class BridgeCore:
         inst = self.instruments[instrument]
         is_online = inst.online if online is None else online
         if not is_online:
-            return StatusMessage(**self._envelope(inst, now), online=False)
-        return StatusMessage(
-            **self._envelope(inst, now),
-            online=True,
-            agent_version=__version__,
-            config_hash=self.config_hash or None,
-            heartbeat_interval_s=inst.heartbeat_s,
-            name=inst.config.name,
-            unit=inst.config.unit,
-            category=inst.config.category,
-            hostname=self.hostname,
-        )
+            out = self.emitter.offline(inst.site, inst.id, now)
+        else:
+            about = Birth(
+                agent_version=__version__,
+                config_hash=self.config_hash or None,
+                heartbeat_interval_s=inst.heartbeat_s,
+                name=inst.config.name,
+                unit=inst.config.unit,
+                category=inst.config.category,
+                hostname=self.hostname,
+            )
+            out = self.emitter.birth(inst.site, inst.id, now, about)
+        assert isinstance(out.message, StatusMessage)
+        return out.message
 
-    def _out(self, inst: BridgedInstrument, kind: MessageKind, message: Envelope) -> Outgoing:
-        return Outgoing(inst.id, inst.site, kind, message)
+    def _status_out(self, inst: BridgedInstrument, now: datetime) -> Outgoing:
+        message = self.status(inst.id, now)
+        return Outgoing(inst.id, inst.site, MessageKind.STATUS, message)
 
     # --- inputs ------------------------------------------------------------------------------
 
@@ -227,7 +207,7 @@ class BridgeCore:
             log.info(
                 "%s: %s (%s)", inst.id, "online" if change.online else "offline", change.reason
             )
-            out.append(self._out(inst, MessageKind.STATUS, self.status(inst.id, change.ts)))
+            out.append(self._status_out(inst, change.ts))
             if change.online:
                 inst.next_heartbeat = now
         for update in result.updates:
@@ -253,15 +233,7 @@ class BridgeCore:
                 transition.state.value,
                 transition.reason,
             )
-            message = StateMessage(
-                **self._envelope(inst, transition.since),
-                state=transition.state,
-                previous=transition.previous,
-                since=transition.since,
-                reason=transition.reason,
-                readings=dict(transition.readings),
-            )
-            out.append(self._out(inst, MessageKind.STATE, message))
+            out.append(self.emitter.state(inst.site, inst.id, transition, reading.ts))
         return out
 
     # --- time --------------------------------------------------------------------------------
@@ -303,15 +275,17 @@ class BridgeCore:
                 )
             },
         )
-        message = HeartbeatMessage(
-            **self._envelope(inst, now),
+        out = self.emitter.heartbeat(
+            inst.site,
+            inst.id,
+            ts=now,
             state=state,
             since=inst.inferrer.since or now,
             interval_s=inst.heartbeat_s,
-            readings=dict(inst.inferrer.readings),
+            readings=inst.inferrer.readings,
             health=health,
         )
-        return [self._out(inst, MessageKind.HEARTBEAT, message)]
+        return [out]
 
     # --- figures -----------------------------------------------------------------------------
 

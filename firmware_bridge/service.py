@@ -65,7 +65,11 @@ class Bridge:
         self.outbox = Outbox(data_dir / OUTBOX_FILE, max_bytes=config.outbox.max_bytes)
         self.name = config.bridge_name()
         self.core = BridgeCore(
-            config, config_hash=config_hash, hostname=hostname(), figures=self._figures
+            config,
+            boot_at=clock(),
+            config_hash=config_hash,
+            hostname=hostname(),
+            figures=self._figures,
         )
         self.lock = threading.Lock()
         self.arrivals: queue.Queue[Any] = queue.Queue()

@@ -104,7 +104,7 @@ def test_config_errors_name_the_key(patch: dict[str, Any], key: str, problem: st
 
 
 def test_frames_to_states_and_heartbeats() -> None:
-    core = BridgeCore(config(), boot_id="boot-0001")
+    core = BridgeCore(config(), boot_at=T0, boot_id="boot-0001")
     out = core.on_frame(frame(0, 120.0), at(0), "udp:47800")
     assert kinds(out) == [MessageKind.STATE, MessageKind.HEARTBEAT]
     state = out[0].message
@@ -137,7 +137,7 @@ def test_frames_to_states_and_heartbeats() -> None:
 
 
 def test_silence_stops_heartbeats_and_resume_sends_one_at_once() -> None:
-    core = BridgeCore(config(), boot_id="boot-0001")
+    core = BridgeCore(config(), boot_at=T0, boot_id="boot-0001")
     core.on_frame(frame(0, 850.0), at(0))
     assert core.tick(at(4)) == []
     # Silent from 5 s: the heartbeat due at 10 s is not sent, nor any later.
@@ -150,7 +150,7 @@ def test_silence_stops_heartbeats_and_resume_sends_one_at_once() -> None:
 
 
 def test_alarm_flag_is_fault_and_sensor_fault_is_a_read_error() -> None:
-    core = BridgeCore(config(), boot_id="boot-0001")
+    core = BridgeCore(config(), boot_at=T0, boot_id="boot-0001")
     core.on_frame(frame(0, 120.0), at(0))
     out = core.on_frame(frame(1, 120.0, StatusFlag.ALARM_INPUT), at(1))
     assert [o.message.state for o in out] == [InstrumentState.FAULT]  # type: ignore[union-attr]
@@ -161,7 +161,7 @@ def test_alarm_flag_is_fault_and_sensor_fault_is_a_read_error() -> None:
 
 
 def test_unmapped_node_is_counted_not_published() -> None:
-    core = BridgeCore(config(), boot_id="boot-0001")
+    core = BridgeCore(config(), boot_at=T0, boot_id="boot-0001")
     other = Frame(node_id=99, seq=0, uptime_s=1, current_ma=0, power_dw=0)
     assert core.on_frame(other, at(0)) == []
     assert core.unmapped_frames == 1
@@ -182,7 +182,7 @@ def test_sparkplug_birth_data_death() -> None:
             ]
         }
     )
-    core = BridgeCore(cfg, boot_id="boot-0001")
+    core = BridgeCore(cfg, boot_at=T0, boot_id="boot-0001")
     edge = EdgeNode("Lab", "gw1")
     assert core.on_sparkplug(*edge.birth({"Uptime": 1}, at(0)), at(0)) == ([], [])
     assert core.status("icp-ms-01", at(0)).online is False  # not born yet

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from jishi.agent.wire import decode_any
+from jishi.collector.evidence import evidence_of, resolve
+from jishi.collector.timeline import Interval
 from paho.mqtt.enums import CallbackAPIVersion
 
 ROOT = "jishi/v1"
@@ -28,7 +32,7 @@ def payload(
     **fields: Any,
 ) -> bytes:
     body: dict[str, Any] = {
-        "schema": 1,
+        "schema": fields.pop("schema", 1),
         "kind": kind,
         "instrument": instrument,
         "site": site,
@@ -37,7 +41,7 @@ def payload(
         "ts": iso(ts),
         **fields,
     }
-    for key in ("since",):
+    for key in ("since", "until", "boot_at"):
         if isinstance(body.get(key), float | int):
             body[key] = iso(float(body[key]))
     return json.dumps(body).encode()
@@ -95,6 +99,17 @@ def will(instrument: str, seq: int, ts: float, *, boot: str = "boot-0001") -> tu
     return topic(instrument, "status"), payload(
         "status", instrument, seq, ts, boot=boot, online=False
     )
+
+
+def expected_timeline(
+    received: Iterable[tuple[bytes, float]], instrument: str, stale: float, lo: float, hi: float
+) -> list[Interval]:
+    """The pure engine's timeline of ``instrument`` from payloads and their receive times
+    (what the ledger must show, whatever the order and batching it got them in)."""
+    items = [(decode_any(payload), at) for payload, at in received]
+    mine = [(m, at) for m, at in items if m.instrument == instrument]
+    claims, wills = evidence_of(mine, stale)
+    return resolve(claims, wills, lo, hi)
 
 
 class Publisher:

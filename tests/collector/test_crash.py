@@ -18,7 +18,6 @@ import httpx
 import pytest
 from jishi.collector import queries, tables
 from jishi.collector.db import open_engines
-from jishi.collector.timeline import build_timeline, spans_from_observations
 from sqlalchemy import func, select
 from support.servers import Mosquitto, free_port
 
@@ -31,10 +30,11 @@ CYCLE = ["idle"] * 7 + ["running"] * 12 + ["off"] * 5
 T0 = float(int(time.time()) - 7200)
 
 
-def scenario() -> tuple[list[tuple[str, bytes]], dict[str, list[tuple[float, str, float]]]]:
-    """Heartbeats interleaved across instruments (as many agents publish), and the truth."""
+def scenario() -> tuple[list[tuple[str, bytes]], dict[str, list[bytes]]]:
+    """Heartbeats interleaved across instruments (as many agents publish), and the truth: each
+    instrument's messages, for the pure engine."""
     messages: list[tuple[str, bytes]] = []
-    truth: dict[str, list[tuple[float, str, float]]] = {}
+    truth: dict[str, list[bytes]] = {}
     for i in range(INSTRUMENTS):
         name = f"inst{i:02d}"
         messages.append(h.birth(name, 0, T0, boot=f"boot-{name}", hb=1.0))
@@ -44,7 +44,7 @@ def scenario() -> tuple[list[tuple[str, bytes]], dict[str, list[tuple[float, str
             name = f"inst{i:02d}"
             st = CYCLE[(beat + i) % len(CYCLE)]
             messages.append(h.hb(name, beat, T0 + beat, st, boot=f"boot-{name}"))
-            truth[name].append((T0 + beat, st, 2.5))
+            truth[name].append(messages[-1][1])
     return messages, truth
 
 
@@ -91,7 +91,7 @@ def wait_until(predicate: object, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def check_ledger(db_url: str, truth: dict[str, list[tuple[float, str, float]]]) -> None:
+def check_ledger(db_url: str, truth: dict[str, list[bytes]]) -> None:
     engines = open_engines(db_url)
     total = INSTRUMENTS * (BEATS + 1)
 
@@ -104,11 +104,14 @@ def check_ledger(db_url: str, truth: dict[str, list[tuple[float, str, float]]]) 
         wait_until(complete, 60, f"all {total} messages in the ledger")
         time.sleep(0.5)
         with engines.read.connect() as conn:
-            observations = conn.execute(select(func.sum(tables.spans.c.observations))).scalar()
+            observations = conn.execute(select(func.sum(tables.claims.c.observations))).scalar()
             assert observations == INSTRUMENTS * BEATS  # every heartbeat exactly once
-            for name, obs in truth.items():
+            for name, payloads in truth.items():
                 got = queries.timeline(conn, name, T0, T0 + BEATS + 10)
-                assert got == build_timeline(spans_from_observations(obs), T0, T0 + BEATS + 10)
+                want = h.expected_timeline(
+                    [(p, T0 + BEATS) for p in payloads], name, 2.5, T0, T0 + BEATS + 10
+                )
+                assert got == want
     finally:
         engines.dispose()
 

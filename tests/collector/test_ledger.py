@@ -16,7 +16,6 @@ from jishi.collector.metrics import IngestMetrics
 from jishi.collector.pipeline import Pipeline, Received
 from jishi.collector.rollup import refresh_rollups, usage_by_day_cached
 from jishi.collector.service import start_collector
-from jishi.collector.timeline import build_timeline, spans_from_observations
 from jishi.collector.writer import LedgerWriter
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
@@ -61,9 +60,11 @@ def test_heartbeats_are_stored_as_one_span_and_duplicates_are_dropped(
     feed(pipeline, msgs[40:70], now)  # redelivery
     with engines.read.connect() as conn:
         spans = conn.execute(select(tables.spans)).mappings().all()
+        claims = conn.execute(select(tables.claims)).mappings().all()
         boots = conn.execute(select(tables.boots.c.ranges)).scalar_one()
     assert len(spans) == 1
-    assert spans[0]["observations"] == 100
+    # The evidence: one run of 100 heartbeats, one row.
+    assert [(c["observations"], c["seq_lo"], c["seq_hi"]) for c in claims] == [(100, 1, 100)]
     assert spans[0]["start"] == T0 + 1
     assert spans[0]["end"] == T0 + 100 + 2.5
     assert boots == "0-100"
@@ -77,16 +78,14 @@ def test_state_changes_make_spans_and_the_timeline_matches_the_pure_engine(
     pipeline = make_pipeline(engines, tmp_path, T0 + 100)
     scenario = ["idle"] * 10 + ["running"] * 20 + ["idle"] * 5 + ["off"] * 10
     msgs = [h.birth("sem", 0, T0, hb=1.0)]
-    observations = []
     for i, st in enumerate(scenario):
         msgs.append(h.hb("sem", i + 1, T0 + i, st))
-        observations.append((T0 + i, st, 2.5))
     feed(pipeline, msgs[:20], T0 + 100)
     feed(pipeline, msgs[20:], T0 + 100)
     with engines.read.connect() as conn:
         got = queries.timeline(conn, "sem", T0 - 10, T0 + 100)
         count = conn.execute(select(func.count()).select_from(tables.spans)).scalar_one()
-    want = build_timeline(spans_from_observations(observations), T0 - 10, T0 + 100)
+    want = h.expected_timeline([(p, T0 + 100) for _, p in msgs], "sem", 2.5, T0 - 10, T0 + 100)
     assert got == want
     assert count == 4
     assert [i.state for i in got] == ["unknown", "idle", "running", "idle", "off", "unknown"]
@@ -334,9 +333,9 @@ def test_driver_errors_inside_a_batch_are_retried_not_fatal(
 def test_a_late_point_that_shortens_a_run_marks_every_day_it_changed(
     engines: Engines, tmp_path: Path
 ) -> None:
-    """A run fresh past midnight, then cut short by a point before midnight (the agent came
-    back with a shorter heartbeat): the day after changed too, and its roll-up must be redone,
-    although the point and its own freshness lie in the first day."""
+    """A run fresh past midnight, then cut short before midnight (the agent restarted, with a
+    shorter heartbeat): the day after changed too, and its roll-up must be redone, although
+    the new boot and its heartbeat lie in the first day."""
     day0 = 1_749_916_800.0  # 2025-06-15 00:00 Asia/Shanghai
     now = day0 + 4 * 86400
     pipeline = make_pipeline(engines, tmp_path, now)
@@ -368,4 +367,6 @@ def test_a_late_point_that_shortens_a_run_marks_every_day_it_changed(
         cached = usage_by_day_cached(conn, row, cfg, start=day0, end=day0 + 2 * 86400, now=now)
         line = queries.timeline(conn, "nmr", day0 + 86400, day0 + 2 * 86400)
     assert [i.state for i in line] == ["unknown"]  # the 16th: nothing known any more
-    assert [figures.running_s for _day, figures in cached] == [750.0, 0.0]
+    # The first boot's run ends where the second boot began (23:08:20): 500 s, then the
+    # second boot's one heartbeat, fresh 150 s.
+    assert [figures.running_s for _day, figures in cached] == [650.0, 0.0]

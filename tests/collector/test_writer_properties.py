@@ -1,14 +1,14 @@
-"""The ledger writer against the pure span merge, for any message order and any batching.
+"""The ledger writer against the pure engine, for any arrival order and any batching.
 
-The writer keeps only a window of each instrument's spans in memory per batch, merges in place
-and writes back the changed rows; the pure engine (:func:`spans_from_observations`) merges a
-whole list. Whatever the arrival order (late points, replays, wills, redeliveries) and wherever
-the batches are cut, the stored spans must equal the pure result in arrival order, and each
-instrument row must name the state of its newest observation.
-
-Two writers take turns on one ledger (two collectors on a shared subscription), and some
-batches are rolled back after the writer has done its work (a commit that fails) and are then
-delivered again: the result must not change.
+Messages about two instruments from several agent boots (DESIGN.md, "Freshness, evidence and
+unknown time"): heartbeats, state changes dated back (``since`` before ``ts``: a record read
+late, a log backlog), closed records (``until``), Last Wills, and messages lost for good (a gap
+in the ``prev_seq`` chain). They arrive in any order with redeliveries, cut into batches that
+two writers take in turns (two collectors on a shared subscription); some batches are rolled
+back after the writer has done its work (a failed commit) and delivered again. The stored
+timeline must equal :func:`jishi.collector.evidence.resolve` of every message delivered, and
+each instrument row must name the state of its highest-ranked message that is not a closed
+record.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from jishi.collector import queries, tables
 from jishi.collector.db import Engines
 from jishi.collector.pipeline import Pipeline, Received
 from jishi.collector.rollup import live_buckets, refresh_rollups, usage_by_day_cached
-from jishi.collector.timeline import UNKNOWN, Coverage, spans_from_observations
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
@@ -35,18 +34,55 @@ from collector.test_ledger import make_pipeline
 T0 = 1_750_000_000.0
 HB_INTERVAL = 4.0
 STALE = 2.5 * HB_INTERVAL
-RECEIVED = T0 + 100.0  # when everything but a will arrives (after every drawn ts)
+RECEIVED = T0 + 200.0  # when everything but a will arrives (after every drawn ts)
 _run = itertools.count()
 
 
 @dataclass(frozen=True)
 class Event:
+    """One message an agent sent. ``kind``: hb, state (open, since = ts - back), closed
+    (since = ts - back - length, until = ts - back) or will (received ``back`` s after ts)."""
+
     instrument: str
-    kind: str  # "hb", "state" or "will"
+    boot: int  # 0, 1, 2: later boots began later
+    kind: str
     seq: int
+    prev: int | None  # the seq of the boot's previous hb/state message (the chain)
     ts: int  # seconds after T0
     state: str
-    back: int  # a state message's since = ts - back
+    back: int
+    length: int = 0
+    lost: bool = False  # never delivered (a gap in the chain)
+
+
+def boot_start(boot: int) -> int:
+    return 25 * boot
+
+
+@st.composite
+def boot_events(draw: st.DrawFn, instrument: str, boot: int) -> list[Event]:
+    events: list[Event] = []
+    ts = boot_start(boot)
+    prev: int | None = None
+    for seq in range(1, draw(st.integers(0, 9)) + 1):
+        ts += draw(st.integers(0, 6))  # the agent's clock: never backwards within a boot
+        kind = draw(st.sampled_from(["hb", "hb", "hb", "state", "closed", "will"]))
+        event = Event(
+            instrument,
+            boot,
+            kind,
+            seq,
+            prev if kind != "will" else None,
+            ts,
+            draw(st.sampled_from(["idle", "running", "off", "fault"])),
+            draw(st.integers(0, 12)) if kind != "will" else draw(st.integers(0, 3)),
+            draw(st.integers(1, 10)),
+            draw(st.integers(0, 9)) == 0,
+        )
+        if kind != "will":
+            prev = seq
+        events.append(event)
+    return events
 
 
 @st.composite
@@ -55,19 +91,9 @@ def arrivals(draw: st.DrawFn) -> tuple[list[Event], list[int], list[tuple[int, b
     writer takes it and whether its first attempt is rolled back."""
     events: list[Event] = []
     for instrument in ("a", "b"):
-        count = draw(st.integers(0, 14))
-        for seq in range(1, count + 1):
-            events.append(
-                Event(
-                    instrument,
-                    draw(st.sampled_from(["hb", "hb", "hb", "state", "will"])),
-                    seq,
-                    draw(st.integers(0, 60)),
-                    draw(st.sampled_from(["idle", "running", "off", "fault"])),
-                    draw(st.integers(0, 8)),
-                )
-            )
-    order = draw(st.permutations(events))
+        for boot in range(draw(st.integers(1, 3))):
+            events += draw(boot_events(instrument, boot))
+    order = [e for e in draw(st.permutations(events)) if not e.lost]
     redelivered = draw(st.lists(st.sampled_from(order), max_size=4)) if order else []
     for event in redelivered:
         order.insert(draw(st.integers(0, len(order))), event)
@@ -78,40 +104,113 @@ def arrivals(draw: st.DrawFn) -> tuple[list[Event], list[int], list[tuple[int, b
     return order, cuts, turns
 
 
-def _message(prefix: str, event: Event) -> Received:
+def _message(
+    prefix: str, event: Event, scale: float = 1.0, base: float = T0, received: float = RECEIVED
+) -> Received:
     name = f"{prefix}{event.instrument}"
-    boot = f"boot-{name}"  # seq counts per boot (per agent): one agent per instrument here
-    ts = T0 + event.ts
+    boot = f"boot-{name}-{event.boot}"
+    boot_at = base + boot_start(event.boot) * scale
+    ts = base + event.ts * scale
+    v2 = {"schema": 2, "boot_at": boot_at}
     if event.kind == "will":
-        topic, body = h.will(name, event.seq, ts, boot=boot)
-        return Received(topic, body, ts)  # a will's time is its receive time
-    if event.kind == "state":
-        topic, body = h.state(name, event.seq, ts, event.state, since=ts - event.back, boot=boot)
-    else:
-        topic, body = h.hb(name, event.seq, ts, event.state, interval=HB_INTERVAL, boot=boot)
-    return Received(topic, body, RECEIVED)
+        received_at = ts + event.back * scale
+        body = h.payload("status", name, event.seq, ts, boot=boot, online=False, **v2)
+        return Received(h.topic(name, "status"), body, received_at)
+    chain = {} if event.prev is None else {"prev_seq": event.prev}
+    if event.kind == "hb":
+        body = h.payload(
+            "hb",
+            name,
+            event.seq,
+            ts,
+            boot=boot,
+            state=event.state,
+            since=ts,
+            interval_s=HB_INTERVAL * scale,
+            **v2,
+            **chain,
+        )
+        return Received(h.topic(name, "hb"), body, received)
+    since = ts - event.back * scale
+    extra = {}
+    if event.kind == "closed":
+        extra = {"until": since}
+        since -= event.length * scale
+    body = h.payload(
+        "state",
+        name,
+        event.seq,
+        ts,
+        boot=boot,
+        state=event.state,
+        since=since,
+        evidence="record",
+        **extra,
+        **v2,
+        **chain,
+    )
+    return Received(h.topic(name, "state"), body, received)
 
 
-def _expected(events: list[Event], instrument: str) -> tuple[list[Coverage], str | None]:
-    """The pure merge of ``instrument``'s first deliveries, and its newest observed state."""
-    seen: set[int] = set()
-    observations: list[tuple[float, str, float]] = []
-    newest: tuple[int, str] | None = None
-    for event in events:
-        if event.instrument != instrument or event.seq in seen:
-            continue
-        seen.add(event.seq)
-        ts = T0 + event.ts
-        if event.kind == "will":
-            observations.append((ts, UNKNOWN, 0.0))
-            continue
-        if event.kind == "state" and event.back > 0:
-            observations.append((ts - event.back, event.state, event.back + STALE))
-        else:
-            observations.append((ts, event.state, STALE))
-        if newest is None or event.ts >= newest[0]:
-            newest = (event.ts, event.state)
-    return spans_from_observations(observations), None if newest is None else newest[1]
+def _births(
+    prefix: str,
+    events: list[Event],
+    *,
+    interval: float,
+    at: float,
+    scale: float = 1.0,
+    base: float = T0,
+) -> list[Received]:
+    """A birth per boot, first and in its own batch: it fixes the heartbeat interval."""
+    out = []
+    for instrument, boot in sorted(
+        {(e.instrument, e.boot) for e in events} | {(i, 0) for i in "ab"}
+    ):
+        name = f"{prefix}{instrument}"
+        topic, body = h.birth(
+            name,
+            0,
+            at,
+            hb=interval,
+            boot=f"boot-{name}-{boot}",
+            schema=2,
+            boot_at=base + boot_start(boot) * scale,
+        )
+        out.append(Received(topic, body, at))
+    return out
+
+
+def _want_state(events: list[Event], instrument: str) -> str | None:
+    """The state of the highest-ranked delivered message that is not a closed record (the
+    agent's clock never goes back within a boot, so seq order is rank order)."""
+    mine = [e for e in events if e.instrument == instrument and e.kind in ("hb", "state")]
+    if not mine:
+        return None
+    return max(mine, key=lambda e: (e.boot, e.seq)).state
+
+
+def _check(
+    engines: Engines,
+    prefix: str,
+    *,
+    received: list[Received],
+    events: list[Event],
+    stale: float,
+    lo: float,
+    hi: float,
+) -> None:
+    for instrument in ("a", "b"):
+        name = f"{prefix}{instrument}"
+        want = h.expected_timeline(
+            [(r.payload, r.received_at) for r in received], name, stale, lo, hi
+        )
+        with engines.read.connect() as conn:
+            got = queries.timeline(conn, name, lo, hi)
+            state = conn.execute(
+                select(tables.instruments.c.state).where(tables.instruments.c.id == name)
+            ).scalar()
+        assert got == want, f"instrument {instrument}: {events}"
+        assert state == _want_state(events, instrument)
 
 
 @settings(
@@ -120,54 +219,62 @@ def _expected(events: list[Event], instrument: str) -> tuple[list[Coverage], str
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(arrivals())
-# Found by this test (all three were wrong before): two observations in one batch, the late one
-# first in time; a late point whose merge swallows the last span the writer had read, so the
-# next stored span must be fetched; and a late point next to a will and a run starting with it.
 @example(
+    # A heartbeat sent before the run was recorded ("idle") must not cut the record short.
     case=(
-        [Event("b", "hb", 2, 1, "running", 0), Event("b", "hb", 1, 0, "idle", 0)],
+        [
+            Event("a", 0, "hb", 1, None, 5, "idle", 0),
+            Event("a", 0, "hb", 2, 1, 9, "idle", 0),
+            Event("a", 0, "state", 3, 2, 12, "running", 10),
+        ],
         [],
         [(0, False)],
     )
 )
 @example(
+    # The record arrives first; the older heartbeats later (another collector's batch).
     case=(
         [
-            Event("b", "hb", 6, 1, "running", 0),
-            Event("b", "hb", 4, 0, "idle", 0),
-            Event("b", "hb", 10, 2, "idle", 0),
-            Event("b", "hb", 3, 0, "running", 0),
-            Event("b", "hb", 5, 0, "idle", 0),
+            Event("a", 0, "closed", 3, 2, 12, "running", 2, 8),
+            Event("a", 0, "hb", 2, 1, 9, "idle", 0),
+            Event("a", 0, "hb", 1, None, 5, "idle", 0),
         ],
-        [3],
+        [1],
+        [(0, False), (1, True)],
+    )
+)
+@example(
+    # A will, then the boot's replay continues the chain across it: withdrawn.
+    case=(
+        [
+            Event("b", 0, "hb", 1, None, 2, "running", 0),
+            Event("b", 0, "will", 2, None, 4, "idle", 1),
+            Event("b", 0, "hb", 3, 1, 6, "running", 0),
+            Event("b", 0, "hb", 4, 3, 9, "running", 0),
+        ],
+        [2],
         [(0, False), (0, False)],
     )
 )
 @example(
+    # The same with a message lost between: the will stands.
     case=(
         [
-            Event("b", "hb", 6, 22, "idle", 0),
-            Event("b", "will", 13, 21, "idle", 0),
-            Event("b", "hb", 8, 21, "idle", 0),
-            Event("b", "hb", 14, 11, "idle", 0),
+            Event("b", 0, "hb", 1, None, 2, "running", 0),
+            Event("b", 0, "will", 2, None, 4, "idle", 1),
+            Event("b", 0, "hb", 4, 3, 9, "running", 0),
         ],
-        [1, 3],
-        [(0, False), (0, False), (0, False)],
+        [],
+        [(0, False)],
     )
 )
-def test_stored_spans_equal_the_pure_merge_for_any_order_and_batching(
+def test_stored_timeline_equals_the_pure_engine_for_any_order_and_batching(
     engines: Engines, tmp_path: Path, case: tuple[list[Event], list[int], list[tuple[int, bool]]]
 ) -> None:
     events, cuts, turns = case
     prefix = f"w{next(_run)}"
     pipelines = [make_pipeline(engines, tmp_path, RECEIVED + 1) for _ in range(2)]
-    pipeline = pipelines[0]
-    # Births first, in their own batch: they fix the heartbeat interval (stale_after).
-    births = [
-        h.birth(f"{prefix}{i}", 0, T0 - 1, hb=HB_INTERVAL, boot=f"boot-{prefix}{i}")
-        for i in ("a", "b")
-    ]
-    pipeline.process([Received(t, p, T0 - 1) for t, p in births])
+    pipelines[0].process(_births(prefix, events, interval=HB_INTERVAL, at=T0 - 1))
     received = [_message(prefix, e) for e in events]
     for (lo, hi), (turn, fail_first) in zip(
         itertools.pairwise([0, *cuts, len(received)]), turns, strict=False
@@ -179,22 +286,7 @@ def test_stored_spans_equal_the_pure_merge_for_any_order_and_batching(
         if fail_first:
             _write_and_roll_back(writer, batch)
         writer.process(batch)
-
-    s, t = tables.spans, tables.instruments
-    for instrument in ("a", "b"):
-        want_spans, want_state = _expected(events, instrument)
-        with engines.read.connect() as conn:
-            rows = conn.execute(
-                select(s.c.start, s.c.end, s.c.state, s.c.last_ts)
-                .where(s.c.instrument_id == f"{prefix}{instrument}")
-                .order_by(s.c.start, s.c.end)
-            ).all()
-            state = conn.execute(
-                select(t.c.state).where(t.c.id == f"{prefix}{instrument}")
-            ).scalar_one()
-        got = [Coverage(r.start, r.end, r.state, r.last_ts) for r in rows]
-        assert got == want_spans, f"instrument {instrument}: {events} cut at {cuts}"
-        assert state == want_state
+    _check(engines, prefix, received=received, events=events, stale=STALE, lo=T0 - 100, hi=T0 + 150)
     assert pipelines[0].metrics.dead_letters == pipelines[1].metrics.dead_letters == {}
 
 
@@ -243,23 +335,12 @@ def test_a_batch_that_fails_midway_leaves_no_trace(
 
 
 DAY0 = 1_749_916_800.0  # 2025-06-15 00:00 Asia/Shanghai
-HOURLY = 3600.0  # heartbeat interval here: each point is fresh for 2.5 h
+HOURLY = HB_INTERVAL * 1200.0  # heartbeat interval here (80 min): fresh for 200 min
 
 
-def _hourly_message(prefix: str, event: Event) -> Received:
-    """``event`` on a scale of half-hours over two and a half days."""
-    name = f"{prefix}{event.instrument}"
-    boot = f"boot-{name}"
-    ts = DAY0 + event.ts * 1800
-    if event.kind == "will":
-        topic, body = h.will(name, event.seq, ts, boot=boot)
-        return Received(topic, body, ts)
-    if event.kind == "state":
-        since = ts - event.back * 1800
-        topic, body = h.state(name, event.seq, ts, event.state, since=since, boot=boot)
-    else:
-        topic, body = h.hb(name, event.seq, ts, event.state, interval=HOURLY, boot=boot)
-    return Received(topic, body, DAY0 + 31 * 3600)
+def _hourly(prefix: str, event: Event) -> Received:
+    """``event`` on a scale of 20 minutes per second: two and a half days."""
+    return _message(prefix, event, scale=1200.0, base=DAY0, received=DAY0 + 3 * 86400)
 
 
 @settings(
@@ -278,12 +359,10 @@ def test_daily_rollups_equal_live_figures_after_any_late_data(
     now = DAY0 + 4 * 86400
     pipeline = make_pipeline(engines, tmp_path, now)
     config = make_config(tmp_path)
-    births = [
-        h.birth(f"{prefix}{i}", 0, DAY0 - 60, hb=HOURLY, boot=f"boot-{prefix}{i}")
-        for i in ("a", "b")
-    ]
-    pipeline.process([Received(t, p, DAY0 - 60) for t, p in births])
-    received = [_hourly_message(prefix, e) for e in events]
+    pipeline.process(
+        _births(prefix, events, interval=HOURLY, at=DAY0 - 60, scale=1200.0, base=DAY0)
+    )
+    received = [_hourly(prefix, e) for e in events]
     for lo, hi in itertools.pairwise([0, *cuts, len(received)]):
         if received[lo:hi]:
             pipeline.process(received[lo:hi])

@@ -203,3 +203,44 @@ def test_fcs_real_file_whole(samples_dir: Path, tmp_path: Path) -> None:
     assert intervals(changes) == [
         (utc("2020-07-22T18:39:40.590+08:00"), utc("2020-07-22T18:41:43.490+08:00"))
     ]
+
+
+def test_an_fcs_file_found_after_a_newer_one_still_reports_its_run(tmp_path: Path) -> None:
+    """A run folder discovered late (copied from the cytometer PC the next morning): its
+    acquisition is older than the state already applied, so it cannot change the present, but
+    it is reported as a closed interval that counts in full (DESIGN.md)."""
+    newer = {"$DATE": "27-FEB-2026", "$BTIM": "10:00:00", "$ETIM": "10:20:00"}
+    older = {"$DATE": "27-FEB-2026", "$BTIM": "08:00:00", "$ETIM": "09:30:00"}
+    clock = FakeClock()
+    driver = LogDriver.from_options(
+        "fcs", {"profile": "fcs", "path": str(tmp_path), "timezone": "UTC"}
+    )
+    driver._clock = clock
+    (tmp_path / "b.fcs").write_bytes(_fcs_bytes(newer))
+    first = poll_until_quiet(driver, clock, NOW)
+    (tmp_path / "a.fcs").write_bytes(_fcs_bytes(older))
+    later = poll_until_quiet(driver, clock, NOW + timedelta(hours=1))
+    inferrer_changes = transitions([*first, *later])
+    records = [(t.state.value, t.since, t.until) for t in inferrer_changes if t.until is not None]
+    assert records == [
+        ("running", utc("2026-02-27T08:00:00+00:00"), utc("2026-02-27T09:30:00+00:00"))
+    ]
+    # The events themselves say they are records of the source, closed by the file's $ETIM.
+    events = [e for r in later for e in r.events]
+    assert [(e.state, e.until is not None, e.record, e.source) for e in events] == [
+        ("running", True, True, "fcs"),
+        ("idle", False, True, "fcs"),
+    ]
+
+
+def test_a_topspin_audit_entry_is_one_closed_run(samples_dir: Path, tmp_path: Path) -> None:
+    src = samples_dir / "bruker-topspin-penguins"
+    link(src / "nmrdata__1__audita.txt", tmp_path / "201115-7a" / "1" / "audita.txt")
+    clock = FakeClock()
+    driver = LogDriver.from_options(
+        "bruker-topspin", {"profile": "bruker-topspin", "path": str(tmp_path)}
+    )
+    driver._clock = clock
+    events = [e for r in poll_until_quiet(driver, clock, NOW) for e in r.events]
+    runs = [(e.ts, e.until) for e in events if e.state == "running"]
+    assert runs == [(utc("2020-11-15T20:36:04.866+00:00"), utc("2020-11-15T20:37:27.267+00:00"))]

@@ -1,0 +1,304 @@
+"""What the stored messages prove: claims, their ranks, Last Wills, and the timeline they give.
+
+Theory of operation (DESIGN.md, "Freshness, evidence and unknown time"):
+
+* Every ``state`` and ``hb`` message is a :class:`Claim`: the instrument was in ``state`` over
+  ``[start, end)`` (:func:`claim_span`):
+
+  - a heartbeat at ``ts``: ``[ts, ts + stale_after)``;
+  - a state change that began at ``since`` and that the agent knew at ``ts`` (a reading, or a
+    record read however late): ``[since, ts + stale_after)``. The agent's next messages carry
+    it on; until they come, it is fresh as long as what the agent knew at ``ts``;
+  - a record with both ends (``until``): exactly ``[since, until)``.
+
+* Claims are ranked by *knowledge*: a later boot (``boot_at``, then ``boot_id``) knows more
+  than an earlier one, and within one boot a higher ``seq`` knows more than a lower one. At each
+  instant the highest-ranked claim covering it decides the state; where none covers, the state
+  is ``unknown`` (never carried forward). So a heartbeat sent while a run was still unrecorded
+  ("idle") never cuts short the record of that run, which comes later with a higher ``seq``.
+
+* A :class:`Will` (the broker's Last Will, or ``online: false`` on a clean stop) of a boot,
+  received at ``R``, is a claim of ``unknown`` over ``[R, inf)`` ranked just above that boot's
+  claims known before ``R`` (``ts < R``) and below those known at or after ``R``: it cuts the
+  boot's earlier claims (and every earlier boot's) at ``R``. It is *withdrawn*
+  (:func:`will_withdrawn`) when the same boot proves it went on observing across ``R``: a chain
+  of consecutive messages (each names its predecessor's ``seq`` in ``prev_seq``) that has
+  messages both before and at or after ``R``. Then the will came from a broker restart or a
+  network cut, not from the agent's end, and only the claims themselves decide.
+
+* A boot's claims end where a later boot of the instrument begins: a new ``boot_id`` means the
+  agent started again, so the earlier process observed nothing after that.
+
+* A claim may stand for several consecutive messages of one boot (the ledger keeps a run of
+  heartbeats as one row): ``seq_lo..seq_hi`` and ``ts_lo..ts_hi``. That is exact: no message of
+  the instrument lies between its members, so any other claim ranks above or below all of them.
+
+Pure: no I/O, no clock. The ledger writer applies the same rules incrementally and is tested to
+give the same timeline for any arrival order and batching.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from jishi.agent.wire import HeartbeatMessage, Message, StateMessage, StatusMessage
+from jishi.collector.timeline import UNKNOWN, Interval
+
+# Claims are ranked by (boot_at, boot_id, phase, seq). A claim's phase is twice the number of
+# its boot's standing wills received at or before its ``ts``; the k-th will (from 0) has phase
+# 2k + 1, between the claims known before it and those known after it.
+Rank = tuple[float, str, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One message's claim, or a run of consecutive ones (see the module docstring).
+
+    ``prev_seq`` is the ``seq`` of the message before the first one (``None``: the first of
+    its boot for this instrument); ``linked`` is false when that is not known (schema 1
+    messages carry no ``prev_seq``), and then the claim proves nothing about gaps."""
+
+    boot_at: float
+    boot_id: str
+    seq_lo: int
+    seq_hi: int
+    prev_seq: int | None
+    linked: bool
+    ts_lo: float
+    ts_hi: float
+    start: float
+    end: float
+    state: str
+    # A record with both ends: it tells the past, never the current state.
+    closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    """A boot's ``online: false`` (Last Will or goodbye), received at ``received_at``."""
+
+    boot_at: float
+    boot_id: str
+    received_at: float
+
+
+def claim_span(
+    kind: str, ts: float, since: float, until: float | None, stale_after_s: float
+) -> tuple[float, float]:
+    """``[start, end)`` a message claims; ``kind`` is ``"hb"`` or ``"state"``."""
+    if kind == "hb":
+        return ts, ts + stale_after_s
+    if until is not None:
+        return since, max(since, until)
+    return min(since, ts), max(since, ts) + stale_after_s
+
+
+def single(
+    *,
+    boot_at: float,
+    boot_id: str,
+    seq: int,
+    prev_seq: int | None,
+    linked: bool,
+    ts: float,
+    start: float,
+    end: float,
+    state: str,
+    closed: bool = False,
+) -> Claim:
+    """The claim of one message."""
+    return Claim(boot_at, boot_id, seq, seq, prev_seq, linked, ts, ts, start, end, state, closed)
+
+
+def claim_of(
+    message: StateMessage | HeartbeatMessage, boot_at: float, stale_after_s: float
+) -> Claim:
+    """The claim of one message; schema 1 messages name no predecessor (unlinked)."""
+    ts = message.ts.timestamp()
+    since = message.since.timestamp()
+    until = None
+    kind = "hb"
+    if isinstance(message, StateMessage):
+        kind = "state"
+        until = None if message.until is None else message.until.timestamp()
+    start, end = claim_span(kind, ts, since, until, stale_after_s)
+    linked = message.schema_version >= 2
+    return single(
+        boot_at=boot_at,
+        boot_id=message.boot_id,
+        seq=message.seq,
+        prev_seq=message.prev_seq if linked else None,
+        linked=linked,
+        ts=ts,
+        start=start,
+        end=end,
+        state=message.state.value,
+        closed=until is not None,
+    )
+
+
+def evidence_of(
+    items: Iterable[tuple[Message, float]], stale_after_s: float
+) -> tuple[list[Claim], list[Will]]:
+    """The claims and wills that messages (each with its receive time) prove, one claim per
+    ``state``/``hb`` message; a repeated ``(boot_id, seq)`` counts once. A boot's ``boot_at`` is
+    the one its messages announce (schema 2), else its earliest message time (schema 1)."""
+    seen: set[tuple[str, int]] = set()
+    unique: list[tuple[Message, float]] = []
+    for message, received in items:
+        key = (message.boot_id, message.seq)
+        if key not in seen:
+            seen.add(key)
+            unique.append((message, received))
+    starts: dict[str, float] = {}
+    for message, _ in unique:
+        ts = message.ts.timestamp()
+        if isinstance(message, StateMessage | HeartbeatMessage):
+            ts = min(ts, message.since.timestamp())
+        starts[message.boot_id] = min(ts, starts.get(message.boot_id, ts))
+    for message, _ in unique:
+        if message.boot_at is not None:
+            starts[message.boot_id] = message.boot_at.timestamp()
+    claims: list[Claim] = []
+    wills: list[Will] = []
+    for message, received in unique:
+        boot_at = starts[message.boot_id]
+        if isinstance(message, StateMessage | HeartbeatMessage):
+            claims.append(claim_of(message, boot_at, stale_after_s))
+        elif isinstance(message, StatusMessage) and not message.online:
+            wills.append(Will(boot_at, message.boot_id, received))
+    return claims, wills
+
+
+def will_withdrawn(will: Will, claims: Iterable[Claim]) -> bool:
+    """True when the will's boot proved it observed across the will's receive time.
+
+    ``claims`` may hold any claims; only the will's boot's are looked at. A linked chain of
+    claims crosses ``R`` if one claim has members on both sides, or two consecutive claims
+    (one's ``prev_seq`` is the other's ``seq_hi``) lie on opposite sides."""
+    r = will.received_at
+    mine = [c for c in claims if c.boot_id == will.boot_id]
+    by_last = {c.seq_hi: c for c in mine}
+    for claim in mine:
+        if not claim.linked:
+            continue
+        if claim.ts_lo < r <= claim.ts_hi:
+            return True
+        before = by_last.get(claim.prev_seq) if claim.prev_seq is not None else None
+        if before is None or not before.linked:
+            continue
+        if before.ts_hi < r <= claim.ts_lo or claim.ts_hi < r <= before.ts_lo:
+            return True
+    return False
+
+
+def standing_wills(wills: Iterable[Will], claims: Sequence[Claim]) -> list[Will]:
+    """The wills not withdrawn (:func:`will_withdrawn`)."""
+    by_boot: dict[str, list[Claim]] = defaultdict(list)
+    for claim in claims:
+        by_boot[claim.boot_id].append(claim)
+    return [w for w in wills if not will_withdrawn(w, by_boot.get(w.boot_id, []))]
+
+
+def boots_of(claims: Iterable[Claim], wills: Iterable[Will]) -> list[tuple[float, str]]:
+    """Every boot the evidence names, as ``(boot_at, boot_id)``."""
+    return sorted(
+        {(c.boot_at, c.boot_id) for c in claims} | {(w.boot_at, w.boot_id) for w in wills}
+    )
+
+
+def claim_rank(claim: Claim, will_times: Sequence[float]) -> Rank:
+    """``will_times``: the standing wills of the claim's boot, sorted."""
+    phase = 2 * bisect.bisect_right(will_times, claim.ts_lo)
+    return (claim.boot_at, claim.boot_id, phase, claim.seq_lo)
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    start: float
+    end: float
+    state: str
+    rank: Rank
+
+
+def _items(
+    claims: Sequence[Claim], standing: Sequence[Will], boots: Sequence[tuple[float, str]]
+) -> list[_Item]:
+    times: dict[str, list[float]] = defaultdict(list)
+    for will in standing:
+        times[will.boot_id].append(will.received_at)
+    for values in times.values():
+        values.sort()
+    # A boot ends where the next one begins: its agent was no longer running.
+    order = sorted(set(boots))
+    ends = {boot_id: order[k + 1][0] for k, (_, boot_id) in enumerate(order[:-1])}
+    items = []
+    for c in claims:
+        end = min(c.end, ends.get(c.boot_id, math.inf))
+        if end > c.start:
+            items.append(_Item(c.start, end, c.state, claim_rank(c, times.get(c.boot_id, ()))))
+    for will in standing:
+        k = times[will.boot_id].index(will.received_at)
+        rank: Rank = (will.boot_at, will.boot_id, 2 * k + 1, -1)
+        items.append(_Item(will.received_at, math.inf, UNKNOWN, rank))
+    return items
+
+
+def resolve(
+    claims: Sequence[Claim], wills: Sequence[Will], start: float, end: float
+) -> list[Interval]:
+    """Contiguous intervals covering exactly ``[start, end)`` from all of an instrument's
+    evidence (withdrawn wills are found here): see :func:`paint`."""
+    return paint(claims, standing_wills(wills, claims), boots_of(claims, wills), start, end)
+
+
+def paint(
+    claims: Sequence[Claim],
+    standing: Sequence[Will],
+    boots: Sequence[tuple[float, str]],
+    start: float,
+    end: float,
+) -> list[Interval]:
+    """Contiguous intervals covering exactly ``[start, end)``: at each instant the state of the
+    highest-ranked claim covering it, ``unknown`` where none does (or a standing will is on
+    top). A boot's claims end where a later boot of ``boots`` begins. ``claims`` need only be
+    those reaching into the range; ``standing`` are the wills not withdrawn and ``boots`` every
+    boot of the instrument. Adjacent intervals of one state are merged. O(n log n)."""
+    if not (math.isfinite(start) and math.isfinite(end)) or end < start:
+        raise ValueError(f"bad range [{start}, {end})")
+    items = [i for i in _items(claims, standing, boots) if i.end > start and i.start < end]
+    items.sort(key=lambda i: i.start)
+    order = {rank: k for k, rank in enumerate(sorted({i.rank for i in items}))}
+    pieces: list[list[float | str]] = []
+    # Heap of the items covering the sweep point: (-rank order, end, state); lazy removal.
+    active: list[tuple[int, float, str]] = []
+    k, t, count = 0, start, len(items)
+    while t < end:
+        while k < count and items[k].start <= t:
+            item = items[k]
+            heapq.heappush(active, (-order[item.rank], item.end, item.state))
+            k += 1
+        while active and active[0][1] <= t:
+            heapq.heappop(active)
+        next_start = items[k].start if k < count else end
+        if active:
+            seg_end = min(active[0][1], next_start, end)
+            state = active[0][2]
+        else:
+            seg_end, state = min(next_start, end), UNKNOWN
+        if pieces and pieces[-1][2] == state:
+            pieces[-1][1] = seg_end
+        else:
+            pieces.append([t, seg_end, state])
+        t = seg_end
+    return [Interval(float(a), float(b), str(s)) for a, b, s in pieces]
+
+
+def known(intervals: Iterable[Interval]) -> list[Interval]:
+    """The intervals of known state: what the ledger stores as spans."""
+    return [i for i in intervals if i.state != UNKNOWN and i.end > i.start]

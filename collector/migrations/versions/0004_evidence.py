@@ -1,0 +1,93 @@
+"""Evidence: claims and wills beside the spans they resolve to (issue 12).
+
+Existing spans become claims of one "legacy" boot ranked below every agent boot, so a late
+message resolving an old stretch again keeps what was known. The old will markers (zero-length
+``unknown`` spans) and the per-span bookkeeping columns go.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+EPOCH = sa.Float(precision=53)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "claims",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("instrument_id", sa.String(64), nullable=False),
+        sa.Column("boot_at", EPOCH, nullable=False),
+        sa.Column("boot_id", sa.String(64), nullable=False),
+        sa.Column("seq_lo", sa.BigInteger, nullable=False),
+        sa.Column("seq_hi", sa.BigInteger, nullable=False),
+        sa.Column("prev_seq", sa.BigInteger),
+        sa.Column("linked", sa.Boolean, nullable=False),
+        sa.Column("ts_lo", EPOCH, nullable=False),
+        sa.Column("ts_hi", EPOCH, nullable=False),
+        sa.Column("start", EPOCH, nullable=False),
+        sa.Column("end", EPOCH, nullable=False),
+        sa.Column("state", sa.String(20), nullable=False),
+        sa.Column("closed", sa.Boolean, nullable=False),
+        sa.Column("observations", sa.Integer, nullable=False),
+        sa.Column("historical", sa.Boolean, nullable=False),
+    )
+    op.create_index("ix_claims_instrument_end", "claims", ["instrument_id", "end"])
+    op.create_index(
+        "ix_claims_instrument_boot_seq", "claims", ["instrument_id", "boot_id", "seq_hi"]
+    )
+    op.create_table(
+        "wills",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("instrument_id", sa.String(64), nullable=False),
+        sa.Column("boot_at", EPOCH, nullable=False),
+        sa.Column("boot_id", sa.String(64), nullable=False),
+        sa.Column("seq", sa.BigInteger, nullable=False),
+        sa.Column("received_at", EPOCH, nullable=False),
+        sa.Column("withdrawn", sa.Boolean, nullable=False),
+    )
+    op.create_index("ix_wills_instrument", "wills", ["instrument_id", "withdrawn"])
+    op.add_column("boots", sa.Column("boot_at", EPOCH))
+    with op.batch_alter_table("instruments") as batch:
+        batch.add_column(sa.Column("top_boot_at", EPOCH))
+        batch.add_column(sa.Column("top_boot_id", sa.String(64)))
+        batch.add_column(sa.Column("top_phase", sa.Integer))
+        batch.add_column(sa.Column("top_seq", sa.BigInteger))
+        batch.add_column(sa.Column("top_claim_id", sa.Integer))
+    op.execute("DELETE FROM spans WHERE state = 'unknown'")
+    op.execute(
+        "INSERT INTO claims (instrument_id, boot_at, boot_id, seq_lo, seq_hi, prev_seq, linked, "
+        'ts_lo, ts_hi, start, "end", state, closed, observations, historical) '
+        "SELECT instrument_id, 0.0, 'legacy', id, id, NULL, false, start, start, start, \"end\", "
+        "state, false, observations, historical FROM spans"
+    )
+    with op.batch_alter_table("spans") as batch:
+        batch.drop_column("last_ts")
+        batch.drop_column("observations")
+        batch.drop_column("historical")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("spans") as batch:
+        batch.add_column(sa.Column("last_ts", EPOCH))
+        batch.add_column(sa.Column("observations", sa.Integer, nullable=False, server_default="1"))
+        batch.add_column(
+            sa.Column("historical", sa.Boolean, nullable=False, server_default=sa.false())
+        )
+    with op.batch_alter_table("instruments") as batch:
+        for name in ("top_claim_id", "top_seq", "top_phase", "top_boot_id", "top_boot_at"):
+            batch.drop_column(name)
+    with op.batch_alter_table("boots") as batch:
+        batch.drop_column("boot_at")
+    op.drop_table("wills")
+    op.drop_table("claims")
