@@ -46,6 +46,17 @@ def _range(start: str, end: str, zone: ZoneInfo) -> tuple[float, float]:
     return lo, hi
 
 
+def _until_now(lo: float, hi: float, now: float, start: str) -> tuple[float, bool]:
+    """A period reaching past now ends now and is ``partial``, as in the reports
+    (reports/period.py): the future is not unknown, it has not happened, and the quota is
+    prorated over the time that has."""
+    if lo >= now:
+        raise HTTPException(
+            400, detail=f"start ({start}) is in the future; nothing is measured there yet"
+        )
+    return min(hi, now), hi > now
+
+
 def _iso(value: float) -> str:
     return iso_utc(datetime.fromtimestamp(value, UTC))
 
@@ -96,12 +107,14 @@ def _register_reads(app: FastAPI) -> None:
     def timeline(
         instrument_id: str, c: Ctx, _role: Reader, *, start: str, end: str
     ) -> dict[str, Any]:
-        """Contiguous intervals covering ``[start, end)``, unknown included."""
-        lo, hi = _range(start, end, ZoneInfo(c.config.site.timezone))
+        """Contiguous intervals covering ``[start, end)``, unknown included; a range reaching
+        past now ends now (``partial``)."""
+        lo, asked = _range(start, end, ZoneInfo(c.config.site.timezone))
+        hi, partial = _until_now(lo, asked, c.clock(), start)
         with c.engines.read.connect() as conn:
             if queries.get_instrument(conn, instrument_id) is None:
                 raise HTTPException(404, detail=f"no instrument {instrument_id!r}")
-            intervals = queries.timeline(conn, instrument_id, lo, min(hi, max(lo, c.clock())))
+            intervals = queries.timeline(conn, instrument_id, lo, hi)
         items = [
             {
                 "state": i.state,
@@ -111,21 +124,14 @@ def _register_reads(app: FastAPI) -> None:
             }
             for i in intervals
         ]
-        if hi > c.clock() and items:
-            # The future is not known yet: one trailing unknown interval up to ``end``.
-            items.append(
-                {
-                    "state": "unknown",
-                    "start": _iso(max(lo, c.clock())),
-                    "end": _iso(hi),
-                    "duration_s": hi - max(lo, c.clock()),
-                }
-            )
-        elif not items:
-            items = [
-                {"state": "unknown", "start": _iso(lo), "end": _iso(hi), "duration_s": hi - lo}
-            ]
-        return {"instrument": instrument_id, "start": _iso(lo), "end": _iso(hi), "intervals": items}
+        return {
+            "instrument": instrument_id,
+            "start": _iso(lo),
+            "end": _iso(hi),
+            "requested_end": _iso(asked),
+            "partial": partial,
+            "intervals": items,
+        }
 
     @app.get("/api/v1/usage")
     def usage(
@@ -140,8 +146,9 @@ def _register_reads(app: FastAPI) -> None:
     ) -> dict[str, Any]:
         """The DESIGN usage figures (seconds and hours) grouped as asked."""
         zone = ZoneInfo(c.config.site.timezone)
-        lo, hi = _range(start, end, zone)
+        lo, asked = _range(start, end, zone)
         now = c.clock()
+        hi, partial = _until_now(lo, asked, now, start)
         with c.engines.read.connect() as conn:
             rows = queries.instrument_rows(conn, ids=instrument, unit=unit)
             if instrument:
@@ -153,6 +160,8 @@ def _register_reads(app: FastAPI) -> None:
         return {
             "start": _iso(lo),
             "end": _iso(hi),
+            "requested_end": _iso(asked),
+            "partial": partial,
             "group_by": group_by,
             "timezone": c.config.site.timezone,
             "results": results,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from jishi.drivers.logs import LogDriver
+from support.vendor_files import fcs_bytes, topspin_audita
 
 from drivers.helpers import FakeClock, intervals, poll_until_quiet, transitions, utc
 
@@ -158,15 +159,6 @@ def test_epu_exposures_with_a_19_hour_gap(samples_dir: Path, tmp_path: Path) -> 
     ]
 
 
-def _fcs_bytes(keywords: dict[str, str]) -> bytes:
-    text = "|" + "".join(
-        f"{k.replace('|', '||')}|{v.replace('|', '||')}|" for k, v in keywords.items()
-    )
-    body = text.encode("utf-8")
-    header = f"FCS3.0    {58:>8}{57 + len(body):>8}{0:>8}{0:>8}{0:>8}{0:>8}".encode("ascii")
-    return header + body
-
-
 def test_fcs_btim_etim_from_eight_real_cytometers(samples_dir: Path, tmp_path: Path) -> None:
     extracted = samples_dir / "flowcytometry-fcs-headers" / "fcs_TEXT_segments.EXTRACTED.txt"
     files: list[dict[str, str]] = []
@@ -178,7 +170,7 @@ def test_fcs_btim_etim_from_eight_real_cytometers(samples_dir: Path, tmp_path: P
             files[-1][key] = value
     assert len(files) == 8
     for index, keywords in enumerate(files):
-        (tmp_path / f"sample_{index}.fcs").write_bytes(_fcs_bytes(keywords))
+        (tmp_path / f"sample_{index}.fcs").write_bytes(fcs_bytes(keywords))
     changes = run_profile("fcs", tmp_path, timezone="UTC")
     spans = intervals(changes)
     assert spans[0] == (utc("2012-10-26T18:08:10"), utc("2012-10-26T18:08:21"))  # LSR II
@@ -216,9 +208,9 @@ def test_an_fcs_file_found_after_a_newer_one_still_reports_its_run(tmp_path: Pat
         "fcs", {"profile": "fcs", "path": str(tmp_path), "timezone": "UTC"}
     )
     driver._clock = clock
-    (tmp_path / "b.fcs").write_bytes(_fcs_bytes(newer))
+    (tmp_path / "b.fcs").write_bytes(fcs_bytes(newer))
     first = poll_until_quiet(driver, clock, NOW)
-    (tmp_path / "a.fcs").write_bytes(_fcs_bytes(older))
+    (tmp_path / "a.fcs").write_bytes(fcs_bytes(older))
     later = poll_until_quiet(driver, clock, NOW + timedelta(hours=1))
     inferrer_changes = transitions([*first, *later])
     records = [(t.state.value, t.since, t.until) for t in inferrer_changes if t.until is not None]
@@ -244,3 +236,21 @@ def test_a_topspin_audit_entry_is_one_closed_run(samples_dir: Path, tmp_path: Pa
     events = [e for r in poll_until_quiet(driver, clock, NOW) for e in r.events]
     runs = [(e.ts, e.until) for e in events if e.state == "running"]
     assert runs == [(utc("2020-11-15T20:36:04.866+00:00"), utc("2020-11-15T20:37:27.267+00:00"))]
+
+
+def test_our_own_topspin_entry_is_one_closed_run(tmp_path: Path) -> None:
+    """Our fixture in TopSpin's format keeps the profile tested without ../shared."""
+    started, finished = utc("2026-02-27T09:00:00.250+00:00"), utc("2026-02-27T11:00:01.000+00:00")
+    folder = tmp_path / "260227-sample" / "3"
+    folder.mkdir(parents=True)
+    (folder / "audita.txt").write_text(topspin_audita(started, finished), encoding="utf-8")
+    clock = FakeClock()
+    driver = LogDriver.from_options(
+        "bruker-topspin", {"profile": "bruker-topspin", "path": str(tmp_path)}
+    )
+    driver._clock = clock
+    events = [e for r in poll_until_quiet(driver, clock, NOW) for e in r.events]
+    assert [(e.state, e.ts, e.until) for e in events] == [
+        ("running", started, finished),
+        ("idle", finished, None),
+    ]

@@ -27,12 +27,16 @@ def test_sim_agent_and_collector_examples(tmp_path: Path, mosquitto: Mosquitto) 
     collector = CollectorProcess(
         tmp_path / "collector", mosquitto.url, config_file=tmp_path / "etc" / "collector.toml"
     ).start()
-    agent = AgentProcess(tmp_path / "etc" / "agent-sim.toml", tmp_path / "agent", broker=mosquitto.url).start()
+    agent = AgentProcess(
+        tmp_path / "etc" / "agent-sim.toml", tmp_path / "agent", broker=mosquitto.url
+    ).start()
     try:
         rows = collector.wait_for(
             "/api/v1/instruments",
-            lambda rows: {r["id"] for r in rows} == {"nmr-600", "sem-01", "seq-nextseq"}
-            and all(r["state"] != "unknown" for r in rows),
+            lambda rows: (
+                {r["id"] for r in rows} == {"nmr-600", "sem-01", "seq-nextseq"}
+                and all(r["state"] != "unknown" for r in rows)
+            ),
             timeout=20,
         )
         by_id = {r["id"]: r for r in rows}

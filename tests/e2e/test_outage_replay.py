@@ -33,11 +33,15 @@ def test_replay_turns_unknown_into_known(tmp_path: Path, mosquitto: Mosquitto) -
     collector = CollectorProcess(tmp_path / "collector", mosquitto.url).start()
     config = tmp_path / "agent.toml"
     config.write_text(
-        sim_agent_toml(mosquitto.url, instruments={"nmr-1": [("idle", 2.0), ("running", 2.0)]}, heartbeat_s=1.0)
+        sim_agent_toml(
+            mosquitto.url, instruments={"nmr-1": [("idle", 2.0), ("running", 2.0)]}, heartbeat_s=1.0
+        )
     )
     agent = AgentProcess(config, tmp_path / "agent").start()
     try:
-        collector.wait_for("/api/v1/instruments/nmr-1", lambda r: r["state"] in {"idle", "running"}, 20)
+        collector.wait_for(
+            "/api/v1/instruments/nmr-1", lambda r: r["state"] in {"idle", "running"}, 20
+        )
         mosquitto.stop()
         cut = datetime.now(UTC)
         time.sleep(10)
@@ -56,7 +60,9 @@ def test_replay_turns_unknown_into_known(tmp_path: Path, mosquitto: Mosquitto) -
         intervals = timeline(collector, *window)
         assert unknown_s(intervals) == 0, intervals
         assert {i["state"] for i in intervals} == {"idle", "running"}
-        collector.wait_for("/api/v1/instruments/nmr-1", lambda r: r["state"] in {"idle", "running"}, 20)
+        collector.wait_for(
+            "/api/v1/instruments/nmr-1", lambda r: r["state"] in {"idle", "running"}, 20
+        )
     finally:
         agent.stop()
         collector.stop()

@@ -155,7 +155,9 @@ def test_config_checks_and_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert config.spool_file(tmp_path) == tmp_path / "influx-spool.sqlite"
     monkeypatch.setenv("JISHI_TEST_INFLUX_PW", "pw")
     assert SinkConfig(password_env="JISHI_TEST_INFLUX_PW").password() == "pw"
-    with pytest.raises(ConfigError, match=r"influx\.password_env: variable JISHI_TEST_NOT_SET_ANYWHERE is not set"):
+    with pytest.raises(
+        ConfigError, match=r"influx\.password_env: variable JISHI_TEST_NOT_SET_ANYWHERE is not set"
+    ):
         SinkConfig(password_env="JISHI_TEST_NOT_SET_ANYWHERE").password()
 
 

@@ -1,0 +1,299 @@
+"""Hours as the evidence says, end to end (issue 12): a real agent, Mosquitto and two collector
+processes (SQLite and PostgreSQL ledgers, both subscribed to everything), the timeline and usage
+read back from their APIs and compared with the times written into the vendor files.
+
+* A TopSpin acquisition of >= 60 s whose ``audita.txt`` appears only when it ends, while the
+  agent sends heartbeats every 5 s that can only say "idle": counts in full.
+* An FCS file written at the end of its acquisition, found on the next folder scan: counts.
+* A GBK log with two runs (90 and 60 min) already there before the agent's first start: both
+  count in full.
+* A log renamed (rotated) and a new one begun with a start line: running without an idle island.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import urllib.parse
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from support.agentproc import AgentProcess, sim_agent_toml
+from support.collectorproc import CollectorProcess
+from support.servers import Mosquitto
+from support.vendor_files import fcs_run, topspin_audita
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
+ZONE = ZoneInfo("Asia/Shanghai")
+HEARTBEAT_S = 5.0
+
+
+def local(moment: datetime) -> str:
+    return moment.astimezone(ZONE).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def whole_second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+def agent_toml(broker: str, folders: dict[str, Path]) -> str:
+    return f"""
+site = "lab"
+heartbeat_interval_s = {HEARTBEAT_S}
+poll_interval_s = 1.0
+
+[mqtt]
+broker = "{broker}"
+reconnect_min_s = 0.2
+reconnect_max_s = 2
+
+[[instruments]]
+id = "nmr"
+[instruments.source]
+driver = "logs"
+profile = "bruker-topspin"
+path = "{folders["nmr"]}"
+record_flush_s = 1
+scan_interval_s = 2
+
+[[instruments]]
+id = "flow"
+[instruments.source]
+driver = "logs"
+profile = "fcs"
+path = "{folders["flow"]}"
+timezone = "Asia/Shanghai"
+scan_interval_s = 5
+
+[[instruments]]
+id = "xrd"
+[instruments.source]
+driver = "logs"
+path = "{folders["xrd"]}"
+files = ["*.log"]
+encoding = "auto"
+timezone = "Asia/Shanghai"
+time_format = "%Y-%m-%d %H:%M:%S"
+rules = [
+    {{ pattern = '^(?P<ts>\\S+ \\S+) 开始测样', state = "running" }},
+    {{ pattern = '^(?P<ts>\\S+ \\S+) 测样结束', state = "idle" }},
+]
+
+[[instruments]]
+id = "rot"
+[instruments.source]
+driver = "logs"
+path = "{folders["rot"]}"
+files = ["rot.log"]
+timezone = "Asia/Shanghai"
+time_format = "%Y-%m-%d %H:%M:%S"
+scan_interval_s = 5
+rules = [
+    {{ pattern = '^(?P<ts>\\S+ \\S+) START', state = "running" }},
+    {{ pattern = '^(?P<ts>\\S+ \\S+) END', state = "idle" }},
+]
+"""
+
+
+def timeline(collector: CollectorProcess, instrument: str, lo: datetime, hi: datetime) -> list[Any]:
+    query = urllib.parse.urlencode({"start": lo.isoformat(), "end": hi.isoformat()})
+    status, body = collector.get(f"/api/v1/instruments/{instrument}/timeline?{query}")
+    assert status == 200, body
+    return [
+        (i["state"], datetime.fromisoformat(i["start"]), datetime.fromisoformat(i["end"]))
+        for i in body["intervals"]
+    ]
+
+
+def running(intervals: list[Any]) -> list[tuple[datetime, datetime]]:
+    return [(a, b) for state, a, b in intervals if state == "running"]
+
+
+def usage(collector: CollectorProcess, instrument: str, lo: datetime, hi: datetime) -> Any:
+    query = urllib.parse.urlencode(
+        {"start": lo.isoformat(), "end": hi.isoformat(), "instrument": instrument}
+    )
+    status, body = collector.get(f"/api/v1/usage?{query}")
+    assert status == 200, body
+    return body["results"][0]
+
+
+def close_to(a: datetime, b: datetime, tolerance_s: float = 0.002) -> bool:
+    return abs((a - b).total_seconds()) <= tolerance_s
+
+
+def test_records_read_late_and_backlogs_count_in_full(
+    tmp_path: Path, mosquitto: Mosquitto, pg_url: str
+) -> None:
+    folders = {name: tmp_path / name for name in ("nmr", "flow", "xrd", "rot")}
+    for folder in folders.values():
+        folder.mkdir()
+    t0 = whole_second(datetime.now(UTC))
+    # Before the agent's first start: an NMR experiment that ended 9 min ago (so the agent says
+    # idle from the start), an old FCS file, a GBK log with two runs, a rotated log's last run.
+    earlier = t0 - timedelta(minutes=10)
+    (folders["nmr"] / "261202-a" / "1").mkdir(parents=True)
+    (folders["nmr"] / "261202-a" / "1" / "audita.txt").write_text(
+        topspin_audita(earlier, earlier + timedelta(minutes=1)), encoding="utf-8"
+    )
+    (folders["flow"] / "old.fcs").write_bytes(
+        fcs_run(
+            t0.astimezone(ZONE) - timedelta(hours=1), t0.astimezone(ZONE) - timedelta(minutes=50)
+        )
+    )
+    backlog = [
+        (t0 - timedelta(hours=4), "开始测样 样品 A-17"),
+        (t0 - timedelta(hours=2, minutes=30), "测样结束"),
+        (t0 - timedelta(hours=2), "开始测样 样品 A-18"),
+        (t0 - timedelta(hours=1), "测样结束"),
+    ]
+    (folders["xrd"] / "xrd.log").write_bytes(
+        "".join(f"{local(at)} {text}\r\n" for at, text in backlog).encode("gbk")
+    )
+    rot_log = folders["rot"] / "rot.log"
+    rot_log.write_text(
+        f"{local(t0 - timedelta(minutes=5))} START\n{local(t0 - timedelta(minutes=4))} END\n"
+    )
+
+    collectors = [
+        CollectorProcess(tmp_path / "c-sqlite", mosquitto.url, client_id="c-sqlite").start(),
+        CollectorProcess(tmp_path / "c-pg", mosquitto.url, db=pg_url, client_id="c-pg").start(),
+    ]
+    config = tmp_path / "agent.toml"
+    config.write_text(agent_toml(mosquitto.url, folders), encoding="utf-8")
+    agent = AgentProcess(config, tmp_path / "agent").start()
+    try:
+        for collector in collectors:
+            collector.wait_for("/api/v1/instruments/nmr", lambda r: r["state"] == "idle", 30)
+        run_start = datetime.now(UTC)  # the acquisition starts; TopSpin writes nothing yet
+        time.sleep(3)
+        rot_start = whole_second(datetime.now(UTC)) + timedelta(seconds=1)
+        time.sleep(1)
+        rot_log.rename(folders["rot"] / "rot.log.1")
+        rot_log.write_text(f"{local(rot_start)} START\n")
+        flow_start = whole_second(datetime.now(UTC)) + timedelta(seconds=1)
+        time.sleep(28)
+        flow_end = whole_second(datetime.now(UTC))
+        # The cytometer writes the file when the acquisition ends; the agent finds it on its
+        # next scan.
+        (folders["flow"] / "run-0042.fcs").write_bytes(
+            fcs_run(flow_start.astimezone(ZONE), flow_end.astimezone(ZONE))
+        )
+        rot_end = whole_second(datetime.now(UTC))
+        with rot_log.open("a") as handle:
+            handle.write(f"{local(rot_end)} END\n")
+        time.sleep(max(0.0, 62 - (datetime.now(UTC) - run_start).total_seconds()))
+        run_end = datetime.now(UTC)
+        experiment = folders["nmr"] / "261202-a" / "2"
+        experiment.mkdir()
+        (experiment / "audita.txt").write_text(topspin_audita(run_start, run_end), encoding="utf-8")
+        for collector in collectors:
+            collector.wait_for("/api/v1/instruments/nmr", lambda r: r["state"] == "idle", 30)
+        time.sleep(2 * HEARTBEAT_S)  # the run reached the ledger; let heartbeats follow it
+        now = datetime.now(UTC)
+        for collector in collectors:
+            where = collector.workdir.name
+            # TopSpin: exactly the run the audit entry records (ms precision in the file).
+            nmr = timeline(collector, "nmr", t0 - timedelta(minutes=1), now)
+            (got_start, got_end), *_ = [r for r in running(nmr) if r[1] > t0]
+            assert close_to(got_start, run_start) and close_to(got_end, run_end), (where, nmr)
+            after_start = [i for i in nmr if i[2] > t0 + timedelta(seconds=10)]
+            assert {i[0] for i in after_start} == {"idle", "running"}, (where, nmr)
+            figures = usage(collector, "nmr", run_start - timedelta(seconds=30), now)
+            assert abs(figures["running_s"] - (run_end - run_start).total_seconds()) < 1.0, where
+            # FCS: found after its acquisition, counted from $BTIM to $ETIM.
+            flow = timeline(collector, "flow", t0, now)
+            assert running(flow) == [(flow_start, flow_end)], (where, flow)
+            # The backlog, present before the first start: both runs, to the second.
+            xrd = timeline(collector, "xrd", t0 - timedelta(hours=5), now)
+            assert running(xrd) == [(backlog[0][0], backlog[1][0]), (backlog[2][0], backlog[3][0])]
+            assert [s for s, _, _ in xrd] == ["unknown", "running", "idle", "running", "idle"], (
+                where,
+                xrd,
+            )
+            # Rotation: one run, no idle island while the new file was not found yet.
+            rot = timeline(collector, "rot", rot_start - timedelta(seconds=30), now)
+            assert running(rot) == [(rot_start, rot_end)], (where, rot)
+    finally:
+        agent.stop()
+        for collector in collectors:
+            collector.stop()
+
+
+def unknown_s(intervals: list[Any]) -> float:
+    return sum((b - a).total_seconds() for state, a, b in intervals if state == "unknown")
+
+
+def test_a_broker_restart_is_not_an_outage_but_a_dead_agent_is(
+    tmp_path: Path, mosquitto: Mosquitto, pg_url: str
+) -> None:
+    """Mosquitto stopped with SIGTERM for 45 s publishes every agent connection's will; the
+    agent goes on observing and replays with its chain unbroken, so the wills are withdrawn:
+    no unknown time. An agent killed with the broker up: unknown from its will until it is back.
+    """
+    collectors = [
+        CollectorProcess(tmp_path / "c-sqlite", mosquitto.url, client_id="c-sqlite").start(),
+        CollectorProcess(tmp_path / "c-pg", mosquitto.url, db=pg_url, client_id="c-pg").start(),
+    ]
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        sim_agent_toml(
+            mosquitto.url,
+            instruments={"ms-1": [("running", 3600.0)], "gc-2": [("idle", 3600.0)]},
+            heartbeat_s=2.0,
+        )
+    )
+    agent = AgentProcess(config, tmp_path / "agent").start()
+    try:
+        for collector in collectors:
+            for name in ("ms-1", "gc-2"):
+                collector.wait_for(f"/api/v1/instruments/{name}", lambda r: r["online"], 30)
+        time.sleep(6)
+        stopped = datetime.now(UTC)
+        mosquitto.stop()  # SIGTERM
+        time.sleep(45)
+        mosquitto.start()
+        restarted = datetime.now(UTC)
+        window = (stopped - timedelta(seconds=5), restarted + timedelta(seconds=5))
+        time.sleep(8)
+        for collector in collectors:
+            for name in ("ms-1", "gc-2"):
+                deadline = time.monotonic() + 60
+                while unknown_s(timeline(collector, name, *window)) > 0:
+                    assert time.monotonic() < deadline, (
+                        collector.workdir.name,
+                        name,
+                        timeline(collector, name, *window),
+                    )
+                    time.sleep(0.5)
+                states = {s for s, _, _ in timeline(collector, name, *window)}
+                assert states == {"running" if name == "ms-1" else "idle"}
+        # The broker did publish the wills at its stop; the chain across them withdrew them.
+        with sqlite3.connect(tmp_path / "c-sqlite" / "ledger.sqlite3") as ledger:
+            wills = ledger.execute("SELECT instrument_id, withdrawn FROM wills").fetchall()
+        assert sorted(wills) == [("gc-2", 1), ("ms-1", 1)]
+
+        # Now the agent dies with the broker up: its will stands until a new boot reports.
+        agent.kill()
+        killed = datetime.now(UTC)
+        time.sleep(8)
+        agent = AgentProcess(config, tmp_path / "agent").start()
+        back = datetime.now(UTC)
+        time.sleep(6)
+        for collector in collectors:
+            stretch = timeline(
+                collector, "ms-1", killed - timedelta(seconds=5), back + timedelta(seconds=4)
+            )
+            gaps = [(a, b) for state, a, b in stretch if state == "unknown"]
+            assert len(gaps) == 1, (collector.workdir.name, stretch)
+            gap_start, gap_end = gaps[0]
+            # From the will (the socket closed at the kill) until the new boot's first state.
+            assert abs((gap_start - killed).total_seconds()) < 1.5, stretch
+            assert back - timedelta(seconds=1) < gap_end < back + timedelta(seconds=4), stretch
+    finally:
+        agent.stop()
+        for collector in collectors:
+            collector.stop()
