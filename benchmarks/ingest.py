@@ -41,13 +41,16 @@ def messages(instruments: int, beats: int, t0: float) -> list[tuple[str, bytes]]
             name = f"inst{i:05d}"
             ts = datetime.fromtimestamp(t0 + beat * 30, UTC).isoformat()
             body = {
-                "schema": 1,
+                "schema": 2,
                 "instrument": name,
                 "site": "bench",
                 "boot_id": f"boot-{name}",
+                "boot_at": datetime.fromtimestamp(t0 - 60, UTC).isoformat(),
                 "seq": beat,
                 "ts": ts,
             }
+            if beat > 1:
+                body["prev_seq"] = beat - 1  # the chain, as agents send it (schema 2)
             if beat == 0:
                 body.update(kind="status", online=True, heartbeat_interval_s=30.0)
                 out.append((f"jishi/v1/bench/{name}/status", json.dumps(body).encode()))

@@ -8,14 +8,14 @@ in a 3-minute benchmark, so most are written as the rows that path would write):
    validation, dedupe on (boot_id, seq), ``LedgerWriter``), as does the full year of state
    messages of ``--through-pipeline`` instruments (default 10), interleaved in time order, in
    batches of ``database.batch_max``, with the writer's clock following the simulated time.
-2. For the other instruments, every state change but the last is written directly as a span
-   row: one span per change, ``[ts, min(ts + stale_after, next ts))``, the closed form of what
-   :func:`jishi.collector.timeline.observe` (the writer's merge rule) gives for a stream in which
-   every message changes the state. Their last state change then goes through the write path,
-   which merges it into those rows.
-3. The stored spans are checked: those of the pipeline instruments, and those of a sample of
-   the direct ones, must equal ``timeline.spans_from_observations`` of their message stream
-   (the writer's pure merge replayed in memory), or the benchmark fails.
+2. For the other instruments, every state change but the last is written directly as the rows
+   the write path would store: one claim per change (``claims``), and one span per change,
+   ``[ts, min(ts + stale_after, next ts))``, the closed form of what the evidence rules
+   (:mod:`jishi.collector.evidence`) give for a stream in which every message changes the
+   state. Their last state change then goes through the write path, which merges it in.
+3. The stored timelines are checked: those of the pipeline instruments, and those of a sample
+   of the direct ones, must equal :func:`jishi.collector.evidence.resolve` of their message
+   stream, or the benchmark fails.
 4. ``rollup.refresh_rollups`` (what the collector's background thread runs) computes the daily
    roll-ups; then the API (``start_collector(..., ingest=False)``, real uvicorn, HTTP) answers
    with the clock at 00:30 on the day after the year.
@@ -45,17 +45,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from jishi.collector import tables
 from jishi.collector.config import CollectorConfig
 from jishi.collector.db import Engines, migrate, open_engines
+from jishi.collector.evidence import Claim, resolve
 from jishi.collector.metrics import IngestMetrics
 from jishi.collector.pipeline import Pipeline, Received
+from jishi.collector.queries import timeline
 from jishi.collector.rollup import refresh_rollups
 from jishi.collector.service import _limits, start_collector
-from jishi.collector.timeline import Coverage, spans_from_observations
 from jishi.collector.writer import LedgerWriter
 from rich.progress import Progress
-from sqlalchemy import select
 
 SITE = "bench"
 YEAR_START = "2024-01-01"  # a leap year: 366 days
@@ -168,28 +167,31 @@ class Feeder:
 
 def direct_rows(i: int, obs: list[Observation]) -> Iterator[tuple[object, ...]]:
     name = instrument_id(i)
-    for start, end, state, last_ts in closed_form_spans(obs):
-        yield (name, state, start, end, last_ts, 1, False)
+    for start, end, state, _last_ts in closed_form_spans(obs):
+        yield (name, state, start, end)
 
 
-def stored_spans(engines: Engines, name: str) -> list[Coverage]:
-    s = tables.spans
+def claim(seq: int, ts: float, state: str, boot_at: float, name: str) -> Claim:
+    """The claim of state message ``seq`` (schema 1: unlinked; fresh for stale_after)."""
+    boot = f"boot-{name}"
+    return Claim(boot_at, boot, seq, seq, None, False, ts, ts, ts, ts + STALE_AFTER_S, state)
+
+
+def direct_claims(i: int, obs: list[Observation], boot_at: float) -> Iterator[tuple[object, ...]]:
+    name = instrument_id(i)
+    for seq, (ts, state) in enumerate(obs, start=1):
+        c = claim(seq, ts, state, boot_at, name)
+        yield (name, *c[:11], False, 1, False)
+
+
+def verify(engines: Engines, i: int, obs: list[Observation], boot_at: float) -> None:
+    name = instrument_id(i)
+    claims = [claim(seq, ts, state, boot_at, name) for seq, (ts, state) in enumerate(obs, 1)]
+    lo, hi = obs[0][0] - 3600, obs[-1][0] + STALE_AFTER_S + 3600
     with engines.read.connect() as conn:
-        rows = conn.execute(
-            select(s.c.start, s.c.end, s.c.state, s.c.last_ts, s.c.observations)
-            .where(s.c.instrument_id == name)
-            .order_by(s.c.start)
-        ).all()
-    if any(r.observations != 1 for r in rows):
-        raise RuntimeError(f"{name}: a span holds more than one state change")
-    return [Coverage(r.start, r.end, r.state, r.last_ts) for r in rows]
-
-
-def verify(engines: Engines, i: int, obs: list[Observation]) -> None:
-    expected = spans_from_observations((ts, state, STALE_AFTER_S) for ts, state in obs)
-    got = stored_spans(engines, instrument_id(i))
-    if got != expected:
-        raise RuntimeError(f"{instrument_id(i)}: stored spans differ from the writer's merge")
+        got = timeline(conn, name, lo, hi)
+    if got != resolve(claims, [], lo, hi):
+        raise RuntimeError(f"{name}: stored timeline differs from the evidence rules")
 
 
 def build_ledger(args: argparse.Namespace, config: CollectorConfig) -> tuple[float, float]:
@@ -240,9 +242,14 @@ def build_ledger(args: argparse.Namespace, config: CollectorConfig) -> tuple[flo
                 tails[i] = len(obs), obs[-2:]
                 cursor.execute("BEGIN IMMEDIATE")
                 cursor.executemany(
-                    'INSERT INTO spans (instrument_id, state, start, "end", last_ts, '
-                    "observations, historical) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    'INSERT INTO spans (instrument_id, state, start, "end") VALUES (?, ?, ?, ?)',
                     direct_rows(i, obs[:-1]),
+                )
+                cursor.executemany(
+                    "INSERT INTO claims (instrument_id, boot_at, boot_id, seq_lo, seq_hi, "
+                    'prev_seq, linked, ts_lo, ts_hi, start, "end", state, closed, observations, '
+                    "historical) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    direct_claims(i, obs[:-1], start - 60),
                 )
                 cursor.execute("COMMIT")
                 progress.advance(task)
@@ -265,8 +272,8 @@ def build_ledger(args: argparse.Namespace, config: CollectorConfig) -> tuple[flo
     )
     checked = list(range(k)) + list(range(k, n, max(1, (n - k) // 10)))
     for i in checked:
-        verify(engines, i, streams.get(i) or stream(i))
-    print(f"spans of {len(checked)} instruments equal the writer's merge of their stream")
+        verify(engines, i, streams.get(i) or stream(i), start - 60)
+    print(f"timelines of {len(checked)} instruments equal the evidence rules on their stream")
     t0 = time.perf_counter()
     engines.dispose()
     # The background thread's pass, run by one worker process per core on a share of the

@@ -83,6 +83,24 @@ class SpanCanvas:
         """``[start, end)`` is ``state`` now, whatever was there."""
         if end <= start:
             return
+        spans = self.spans
+        if spans and start >= spans[-1].start and start >= self.floor:
+            last = spans[-1]
+            if last.state == state and start <= last.end:
+                # The usual heartbeat: the newest run goes on (a shorter claim leaves the
+                # rest of the run, which has the same state).
+                self.touched.append((start, end))
+                last.end = max(last.end, end)
+                return
+            if start >= last.end:  # after everything stored, a gap or a change between
+                self.touched.append((start, end))
+                spans.append(Span(None, start, end, state))
+                return
+            if last.start < start and end >= last.end:  # a change inside the newest run
+                self.touched.append((start, end))
+                last.end = start
+                spans.append(Span(None, start, end, state))
+                return
         self.replace(start, end, [Interval(start, end, state)])
 
     def replace(self, lo: float, hi: float, pieces: Iterable[Interval]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from jishi.collector import tables
 from jishi.collector.evidence import Claim, Rank, Will
-from jishi.collector.sqlhelp import assignments, fetch, many, quoted, select_in
+from jishi.collector.sqlhelp import assignments, fetch, many, quoted
 from sqlalchemy import Connection, insert
 
 CLAIM_COLUMNS = (
@@ -36,17 +36,28 @@ CLAIM_COLUMNS = (
     "observations",
     "historical",
 )
-_READ = ("id", *CLAIM_COLUMNS)
+_READ = CLAIM_COLUMNS
+_KEY = ("instrument_id", "boot_id", "seq_lo")
 # Column names from this module; values are bound parameters.
 _SELECT = f"SELECT {quoted(_READ)} FROM claims"  # noqa: S608
-_UPDATE = f"UPDATE claims SET {assignments(CLAIM_COLUMNS)} WHERE id = ?"  # noqa: S608
+_INSERT = (
+    f"INSERT INTO claims ({quoted(CLAIM_COLUMNS)}) VALUES ({', '.join('?' * len(CLAIM_COLUMNS))})"  # noqa: S608
+)
+# A stored run only ever grows: absorbing messages changes these columns, never its key.
+_GROWN = ("seq_hi", "ts_lo", "ts_hi", "start", "end", "observations", "historical")
+_GROW = (
+    f"UPDATE claims SET {assignments(_GROWN)} "  # noqa: S608
+    "WHERE instrument_id = ? AND boot_id = ? AND seq_lo = ?"
+)
+_IN_KEYS = 3000  # runs per lookup by key (three bound parameters each)
 
 
 @dataclass(slots=True)
 class ClaimRow:
-    """One ``claims`` row as the writer holds it (``id`` None: not stored yet)."""
+    """One ``claims`` row as the writer holds it. A run is known by its first message
+    (instrument, boot, ``seq_lo``), which absorbing later messages never changes; ``stored``
+    says whether the row exists yet."""
 
-    id: int | None
     instrument_id: str
     boot_at: float
     boot_id: str
@@ -63,11 +74,11 @@ class ClaimRow:
     observations: int = 1
     historical: bool = False
     changed: bool = False
+    stored: bool = True
 
     @classmethod
     def new(cls, instrument_id: str, claim: Claim, historical: bool) -> ClaimRow:
         return cls(
-            None,
             instrument_id,
             claim.boot_at,
             claim.boot_id,
@@ -83,7 +94,8 @@ class ClaimRow:
             claim.closed,
             1,
             historical,
-            True,
+            changed=True,
+            stored=False,
         )
 
     def claim(self) -> Claim:
@@ -126,7 +138,39 @@ class ClaimRow:
         return True
 
     def values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, c) for c in CLAIM_COLUMNS)
+        """In ``CLAIM_COLUMNS`` order."""
+        return (
+            self.instrument_id,
+            self.boot_at,
+            self.boot_id,
+            self.seq_lo,
+            self.seq_hi,
+            self.prev_seq,
+            self.linked,
+            self.ts_lo,
+            self.ts_hi,
+            self.start,
+            self.end,
+            self.state,
+            self.closed,
+            self.observations,
+            self.historical,
+        )
+
+    def growth(self) -> tuple[Any, ...]:
+        """``_GROW`` parameters: what absorbing messages changes, then the key."""
+        return (
+            self.seq_hi,
+            self.ts_lo,
+            self.ts_hi,
+            self.start,
+            self.end,
+            self.observations,
+            self.historical,
+            self.instrument_id,
+            self.boot_id,
+            self.seq_lo,
+        )
 
 
 def _row(raw: Sequence[Any]) -> ClaimRow:
@@ -137,19 +181,31 @@ def _row(raw: Sequence[Any]) -> ClaimRow:
     return ClaimRow(**fields)
 
 
-def load_by_ids(conn: Connection, ids: Sequence[int]) -> dict[int, ClaimRow]:
-    rows = select_in(conn, _SELECT + " WHERE id IN ({})", list(ids), lock=False)
-    return {row[0]: _row(row) for row in rows}
+def load_runs(
+    conn: Connection, keys: Sequence[tuple[str, str, int]]
+) -> dict[tuple[str, str, int], ClaimRow]:
+    """Runs by their key ``(instrument_id, boot_id, seq_lo)``."""
+    found: dict[tuple[str, str, int], ClaimRow] = {}
+    for k in range(0, len(keys), _IN_KEYS):
+        chunk = keys[k : k + _IN_KEYS]
+        values = ", ".join(["(?, ?, ?)"] * len(chunk))
+        sql = f"{_SELECT} WHERE (instrument_id, boot_id, seq_lo) IN (VALUES {values})"
+        for raw in fetch(conn, sql, [v for key in chunk for v in key]):
+            row = _row(raw)
+            found[(row.instrument_id, row.boot_id, row.seq_lo)] = row
+    return found
 
 
 def find_run(conn: Connection, instrument_id: str, boot_id: str, seq_hi: int) -> ClaimRow | None:
     """The run of ``boot_id`` whose last message is ``seq_hi``."""
     rows = fetch(
         conn,
-        _SELECT + " WHERE instrument_id = ? AND boot_id = ? AND seq_hi = ?",
+        _SELECT + " WHERE instrument_id = ? AND boot_id = ? AND seq_lo <= ? "
+        "ORDER BY seq_lo DESC LIMIT 1",
         (instrument_id, boot_id, seq_hi),
     )
-    return _row(rows[0]) if rows else None
+    run = _row(rows[0]) if rows else None
+    return run if run is not None and run.seq_hi == seq_hi else None
 
 
 def overlapping(conn: Connection, instrument_id: str, lo: float, hi: float) -> list[Claim]:
@@ -160,17 +216,6 @@ def overlapping(conn: Connection, instrument_id: str, lo: float, hi: float) -> l
         (instrument_id, lo, hi),
     )
     return [_row(r).claim() for r in rows]
-
-
-def has_boot(conn: Connection, instrument_id: str, boot_id: str) -> bool:
-    """Whether any evidence of ``boot_id`` about the instrument is stored."""
-    found = fetch(
-        conn,
-        "SELECT 1 FROM claims WHERE instrument_id = ? AND boot_id = ? "
-        "UNION ALL SELECT 1 FROM wills WHERE instrument_id = ? AND boot_id = ? LIMIT 1",
-        (instrument_id, boot_id, instrument_id, boot_id),
-    )
-    return bool(found)
 
 
 def boots_of(conn: Connection, instrument_id: str) -> list[tuple[float, str]]:
@@ -195,16 +240,27 @@ def max_end_after(conn: Connection, instrument_id: str, lo: float) -> float | No
 
 
 def write_claims(conn: Connection, rows: Sequence[ClaimRow]) -> None:
-    """Insert new runs (one at a time, to learn their ids) and update changed ones."""
-    fresh = [r for r in rows if r.id is None]
-    for row in fresh:
-        values = dict(zip(CLAIM_COLUMNS, row.values(), strict=True))
-        row.id = conn.execute(
-            insert(tables.claims).returning(tables.claims.c.id), values
-        ).scalar_one()
-    many(conn, _UPDATE, [(*r.values(), r.id) for r in rows if r.changed and r not in fresh])
+    """Insert new runs and update changed ones (two ``executemany``)."""
+    many(conn, _INSERT, [r.values() for r in rows if not r.stored])
+    many(conn, _GROW, [r.growth() for r in rows if r.stored and r.changed])
     for row in rows:
-        row.changed = False
+        row.stored, row.changed = True, False
+
+
+def evidence_boots(conn: Connection, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which ``(instrument_id, boot_id)`` pairs have evidence stored (claims or wills)."""
+    found: set[tuple[str, str]] = set()
+    for k in range(0, len(pairs), _IN_KEYS):
+        chunk = pairs[k : k + _IN_KEYS]
+        values = ", ".join(["(?, ?)"] * len(chunk))
+        params = [v for pair in chunk for v in pair]
+        for table in ("claims", "wills"):
+            sql = (
+                f"SELECT DISTINCT instrument_id, boot_id FROM {table} "  # noqa: S608
+                f"WHERE (instrument_id, boot_id) IN (VALUES {values})"
+            )
+            found.update((str(i), str(b)) for i, b in fetch(conn, sql, params))
+    return found
 
 
 def window_bounds(
@@ -231,7 +287,7 @@ _CROSSING = (
     "AND c.ts_lo < ? AND c.ts_hi >= ? "
     "UNION ALL "
     "SELECT 1 FROM claims c JOIN claims p ON p.instrument_id = c.instrument_id "
-    "AND p.boot_id = c.boot_id AND p.seq_hi = c.prev_seq "
+    "AND p.boot_id = c.boot_id AND p.seq_lo <= c.prev_seq AND p.seq_hi = c.prev_seq "
     "WHERE c.instrument_id = ? AND c.boot_id = ? AND c.linked AND p.linked "
     "AND ((p.ts_hi < ? AND c.ts_lo >= ?) OR (c.ts_hi < ? AND p.ts_lo >= ?)) LIMIT 1"
 )
@@ -254,19 +310,42 @@ class WillRow:
     new: bool = False  # received in this batch
 
 
-def standing_wills(conn: Connection, instrument_ids: Sequence[str]) -> dict[str, list[WillRow]]:
-    """The wills not withdrawn, by instrument (few: one per lost connection)."""
-    rows = select_in(
-        conn,
-        "SELECT id, instrument_id, boot_at, boot_id, seq, received_at FROM wills "
-        "WHERE instrument_id IN ({}) AND NOT withdrawn",
-        list(instrument_ids),
-        lock=False,
-    )
+_WILL_COLUMNS = "id, instrument_id, boot_at, boot_id, seq, received_at"
+
+
+def _wills(rows: Sequence[Sequence[Any]]) -> list[WillRow]:
+    return [
+        WillRow(id_, inst, Will(boot_at, boot_id, received), seq)
+        for id_, inst, boot_at, boot_id, seq, received in rows
+    ]
+
+
+def standing_wills_of_boots(
+    conn: Connection, pairs: Sequence[tuple[str, str]]
+) -> dict[str, list[WillRow]]:
+    """The wills not withdrawn of these ``(instrument_id, boot_id)`` pairs, by instrument."""
     out: dict[str, list[WillRow]] = defaultdict(list)
-    for id_, inst, boot_at, boot_id, seq, received in rows:
-        out[inst].append(WillRow(id_, inst, Will(boot_at, boot_id, received), seq))
+    for k in range(0, len(pairs), _IN_KEYS):
+        chunk = pairs[k : k + _IN_KEYS]
+        values = ", ".join(["(?, ?)"] * len(chunk))
+        sql = (
+            f"SELECT {_WILL_COLUMNS} FROM wills WHERE NOT withdrawn "  # noqa: S608
+            f"AND (instrument_id, boot_id) IN (VALUES {values})"
+        )
+        for will in _wills(fetch(conn, sql, [v for pair in chunk for v in pair])):
+            out[will.instrument_id].append(will)
     return out
+
+
+def standing_wills_before(conn: Connection, instrument_id: str, hi: float) -> list[Will]:
+    """Every will of the instrument not withdrawn, received before ``hi`` (each reaches on)."""
+    rows = fetch(
+        conn,
+        f"SELECT {_WILL_COLUMNS} FROM wills WHERE instrument_id = ? "  # noqa: S608
+        "AND NOT withdrawn AND received_at < ?",
+        (instrument_id, hi),
+    )
+    return [w.will for w in _wills(rows)]
 
 
 def write_wills(conn: Connection, rows: Sequence[WillRow]) -> None:
@@ -290,8 +369,8 @@ def write_wills(conn: Connection, rows: Sequence[WillRow]) -> None:
 def top_rank(
     conn: Connection, instrument_id: str, standing: Sequence[Will]
 ) -> tuple[Rank | None, int | None]:
-    """The highest rank among the instrument's claims and standing wills, and the claims row
-    holding it (None when a will is on top)."""
+    """The highest rank among the instrument's claims and standing wills, and the ``seq_lo``
+    of the claims row holding it (None when a will is on top)."""
     best: tuple[Rank | None, int | None] = (None, None)
     found = top_claim(conn, instrument_id, standing)
     if found is not None:
@@ -307,7 +386,8 @@ def top_rank(
 def top_claim(
     conn: Connection, instrument_id: str, standing: Sequence[Will], *, open_only: bool = False
 ) -> tuple[Rank, int] | None:
-    """The highest-ranked claims row (``open_only``: of those that are not closed records)."""
+    """The rank of the highest-ranked claims row and its ``seq_lo`` (``open_only``: of those
+    that are not closed records)."""
     only = " AND NOT closed" if open_only else ""
     rows = fetch(
         conn,
@@ -324,7 +404,7 @@ def top_claim(
         floor = times[k - 1] if k > 0 else -1e300
         found = fetch(
             conn,
-            "SELECT seq_hi, id FROM claims WHERE instrument_id = ? AND boot_id = ? "  # noqa: S608
+            "SELECT seq_hi, seq_lo FROM claims WHERE instrument_id = ? AND boot_id = ? "  # noqa: S608
             f"AND ts_lo >= ?{only} ORDER BY seq_hi DESC LIMIT 1",
             (instrument_id, boot_id, floor),
         )

@@ -45,6 +45,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from jishi.agent.wire import HeartbeatMessage, Message, StateMessage, StatusMessage
 from jishi.collector.timeline import UNKNOWN, Interval
@@ -55,13 +56,13 @@ from jishi.collector.timeline import UNKNOWN, Interval
 Rank = tuple[float, str, int, int]
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
+class Claim(NamedTuple):
     """One message's claim, or a run of consecutive ones (see the module docstring).
 
     ``prev_seq`` is the ``seq`` of the message before the first one (``None``: the first of
     its boot for this instrument); ``linked`` is false when that is not known (schema 1
-    messages carry no ``prev_seq``), and then the claim proves nothing about gaps."""
+    messages carry no ``prev_seq``), and then the claim proves nothing about gaps. (A named
+    tuple: the writer makes one per message.)"""
 
     boot_at: float
     boot_id: str
@@ -78,8 +79,7 @@ class Claim:
     closed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Will:
+class Will(NamedTuple):
     """A boot's ``online: false`` (Last Will or goodbye), received at ``received_at``."""
 
     boot_at: float
@@ -120,25 +120,29 @@ def claim_of(
 ) -> Claim:
     """The claim of one message; schema 1 messages name no predecessor (unlinked)."""
     ts = message.ts.timestamp()
-    since = message.since.timestamp()
-    until = None
-    kind = "hb"
-    if isinstance(message, StateMessage):
-        kind = "state"
+    if isinstance(message, HeartbeatMessage):
+        start, end, closed = ts, ts + stale_after_s, False
+    else:
+        since = message.since.timestamp()
         until = None if message.until is None else message.until.timestamp()
-    start, end = claim_span(kind, ts, since, until, stale_after_s)
+        start, end = claim_span("state", ts, since, until, stale_after_s)
+        closed = until is not None
     linked = message.schema_version >= 2
-    return single(
-        boot_at=boot_at,
-        boot_id=message.boot_id,
-        seq=message.seq,
-        prev_seq=message.prev_seq if linked else None,
-        linked=linked,
-        ts=ts,
-        start=start,
-        end=end,
-        state=message.state.value,
-        closed=until is not None,
+    prev = message.prev_seq if linked else None
+    seq = message.seq
+    return Claim(
+        boot_at,
+        message.boot_id,
+        seq,
+        seq,
+        prev,
+        linked,
+        ts,
+        ts,
+        start,
+        end,
+        message.state.value,
+        closed,
     )
 
 

@@ -168,6 +168,7 @@ class Pipeline:
                 outcome.dead.update(single.dead)
                 outcome.fresh += single.fresh
                 outcome.rows.update(single.rows)
+                outcome.rewrites += single.rewrites
         now = self.clock()
         lag = now - min(r.received_at for r in batch)
         self.metrics.on_batch(outcome.stored, outcome.duplicates, Counter(outcome.dead), lag, now)

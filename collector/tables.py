@@ -64,7 +64,7 @@ instruments = Table(
     Column("top_boot_id", String(64)),
     Column("top_phase", Integer),
     Column("top_seq", BigInteger),
-    Column("top_claim_id", Integer),  # the claims row holding top_seq (a run to extend)
+    Column("top_claim_lo", BigInteger),  # seq_lo of the claims row holding top_seq (to extend)
 )
 
 spans = Table(
@@ -100,7 +100,8 @@ claims = Table(
     Column("observations", Integer, nullable=False, default=1),
     Column("historical", Boolean, nullable=False, default=False),
     Index("ix_claims_instrument_end", "instrument_id", "end"),
-    Index("ix_claims_instrument_boot_seq", "instrument_id", "boot_id", "seq_hi"),
+    # A run is known by its first message: (instrument, boot, seq_lo) never changes.
+    Index("ux_claims_run", "instrument_id", "boot_id", "seq_lo", unique=True),
 )
 
 # Last Wills and clean goodbyes (evidence.Will); ``withdrawn`` once the boot's chain of
@@ -115,7 +116,7 @@ wills = Table(
     Column("seq", BigInteger, nullable=False),
     Column("received_at", EPOCH, nullable=False),
     Column("withdrawn", Boolean, nullable=False, default=False),
-    Index("ix_wills_instrument", "instrument_id", "withdrawn"),
+    Index("ix_wills_instrument_boot", "instrument_id", "boot_id"),
 )
 
 # Dedupe on (boot_id, seq): the seqs seen per boot as merged ranges "lo-hi,lo-hi" (one short

@@ -21,11 +21,13 @@ arrival order or batching (tests/collector/test_writer_properties.py).
 from __future__ import annotations
 
 import bisect
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dt_time
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -55,6 +57,7 @@ from jishi.collector.sqlhelp import (
 from sqlalchemy import Boolean, Connection, insert
 
 _MAX_TEXT = 200
+_FOREVER = 1e300  # a time after every other (bound as a parameter: SQL has no infinity)
 _HOT_COLUMNS = (
     "state",
     "state_since",
@@ -66,7 +69,7 @@ _HOT_COLUMNS = (
     "top_boot_id",
     "top_phase",
     "top_seq",
-    "top_claim_id",
+    "top_claim_lo",
 )
 
 
@@ -132,13 +135,12 @@ class _Work:
         top: str | None = self.row["top_boot_id"]
         return top
 
-    def note_boot(self, conn: Connection, boot_id: str, boot_at: float) -> None:
+    def note_boot(self, boot_id: str, boot_at: float) -> None:
         """Remember a boot's first evidence about this instrument (see ``new_boots``)."""
-        if boot_id in self.boots_known:
-            return
-        self.boots_known.add(boot_id)
-        if not claim_store.has_boot(conn, self.row["id"], boot_id):
-            self.new_boots.append(boot_at)
+        if boot_id not in self.boots_known:
+            self.boots_known.add(boot_id)
+            if self.row["top_boot_id"] is not None:  # else there are no earlier boots to end
+                self.new_boots.append(boot_at)
 
     def standing_times(self, boot_id: str) -> list[float]:
         return sorted(
@@ -153,7 +155,9 @@ class _Work:
 
 
 class LedgerWriter:
-    """Applies batches; holds only configuration, so several threads or processes may write."""
+    """Applies batches. Several threads or processes may write (each batch locks the rows it
+    touches); besides configuration a writer keeps only a cache of each instrument's newest
+    run, checked against the locked instrument row before use."""
 
     def __init__(
         self, registry: Mapping[str, InstrumentEntry], timezone: str, dead_letter_max_bytes: int
@@ -161,6 +165,11 @@ class LedgerWriter:
         self.registry = registry
         self.zone = ZoneInfo(timezone)
         self.dead_letter_max_bytes = dead_letter_max_bytes
+        # instrument -> its newest run as last written (values()); a run's content is fixed by
+        # its key and last seq, so a cached run whose key and seq_hi match the row is current
+        # (another collector's or a rolled-back batch's change shows as a mismatch).
+        self._tops: dict[str, tuple[Any, ...]] = {}
+        self._tops_lock = threading.Lock()
 
     def write(
         self, conn: Connection, items: Sequence[Incoming | DeadLetter], now: float
@@ -297,7 +306,7 @@ class LedgerWriter:
         for item in items:
             by_instrument[item.message.instrument].append(item)
         instruments = self._lock_instruments(conn, by_instrument, now)
-        work = self._load(conn, instruments)
+        work = self._load(conn, instruments, by_instrument)
         sessions: list[dict[str, Any]] = []
         for instrument_id, incoming in by_instrument.items():
             job = work[instrument_id]
@@ -308,6 +317,7 @@ class LedgerWriter:
             for item in incoming:
                 self._apply_one(conn, job, item, boot_at[item.message.boot_id], sessions)
         claim_store.write_claims(conn, [run for job in work.values() for run in job.runs])
+        self._remember_tops(work)
         claim_store.write_wills(conn, [w for job in work.values() for w in job.wills])
         rewrites: list[tuple[str, float, float]] = []
         for instrument_id, job in work.items():
@@ -316,7 +326,10 @@ class LedgerWriter:
         return instruments, rewrites
 
     def _load(
-        self, conn: Connection, instruments: Mapping[str, dict[str, Any]]
+        self,
+        conn: Connection,
+        instruments: Mapping[str, dict[str, Any]],
+        by_instrument: Mapping[str, list[Incoming]],
     ) -> dict[str, _Work]:
         ids = sorted(instruments)
         latest: dict[str, Span] = {}
@@ -324,13 +337,28 @@ class LedgerWriter:
             conn, _LATEST_SPANS_SQL, ids, lock=False
         ):
             latest[instrument_id] = Span(span_id, start, end, state, (start, end, state))
-        wills = claim_store.standing_wills(conn, ids)
-        top_ids = [r["top_claim_id"] for r in instruments.values() if r["top_claim_id"] is not None]
-        tops = claim_store.load_by_ids(conn, top_ids) if top_ids else {}
+        pairs = sorted(
+            {(i, item.message.boot_id) for i, items in by_instrument.items() for item in items}
+        )
+        wills = claim_store.standing_wills_of_boots(conn, pairs)
+        tops = self._top_runs(conn, instruments)
+        # Boots of the batch other than each instrument's newest: which have spoken before?
+        others = sorted(
+            {
+                (i, item.message.boot_id)
+                for i, items in by_instrument.items()
+                for item in items
+                if instruments[i]["top_boot_id"] not in (None, item.message.boot_id)
+            }
+        )
+        spoken: dict[str, list[str]] = defaultdict(list)
+        for instrument_id, boot_id in claim_store.evidence_boots(conn, others) if others else ():
+            spoken[instrument_id].append(boot_id)
         work: dict[str, _Work] = {}
         for instrument_id in ids:
             row = instruments[instrument_id]
-            top = tops.get(row["top_claim_id"]) if row["top_claim_id"] is not None else None
+            key = (instrument_id, row["top_boot_id"], row["top_claim_lo"])
+            top = tops.get(key) if row["top_claim_lo"] is not None else None
             work[instrument_id] = _Work(
                 row=row,
                 canvas=SpanCanvas.from_latest(
@@ -340,9 +368,41 @@ class LedgerWriter:
                 top_run=top,
                 runs=[top] if top is not None else [],
                 last_ts_before=row["last_ts"],
-                boots_known={row["top_boot_id"]} if row["top_boot_id"] else set(),
+                boots_known={row["top_boot_id"], *spoken.get(instrument_id, ())},
             )
         return work
+
+    def _top_runs(
+        self, conn: Connection, instruments: Mapping[str, dict[str, Any]]
+    ) -> dict[tuple[str, str, int], ClaimRow]:
+        """Each instrument's newest run: from the cache when it matches the row, else loaded."""
+        tops: dict[tuple[str, str, int], ClaimRow] = {}
+        missing: list[tuple[str, str, int]] = []
+        with self._tops_lock:
+            for row in instruments.values():
+                if row["top_claim_lo"] is None:
+                    continue
+                key = (row["id"], row["top_boot_id"], row["top_claim_lo"])
+                cached = self._tops.get(row["id"])
+                if (
+                    cached is not None
+                    and (cached[0], cached[2], cached[3]) == key
+                    and (cached[4] == row["top_seq"])
+                ):
+                    tops[key] = ClaimRow(*cached)
+                else:
+                    missing.append(key)
+        if missing:
+            tops.update(claim_store.load_runs(conn, missing))
+        return tops
+
+    def _remember_tops(self, work: Mapping[str, _Work]) -> None:
+        with self._tops_lock:
+            for instrument_id, job in work.items():
+                if job.top_run is not None:
+                    self._tops[instrument_id] = job.top_run.values()
+                else:
+                    self._tops.pop(instrument_id, None)
 
     def _apply_one(
         self,
@@ -366,11 +426,14 @@ class LedgerWriter:
         if isinstance(message, HeartbeatMessage) and not row["heartbeat_interval_s"]:
             row["heartbeat_interval_s"] = message.interval_s
         claim = claim_of(message, boot_at, effective_stale_after_s(row))
-        job.note_boot(conn, claim.boot_id, boot_at)
+        job.note_boot(claim.boot_id, boot_at)
         run = self._place(conn, job, claim, message.historical)
-        if any(w.will.boot_id == claim.boot_id and not w.withdrawn for w in job.wills):
-            job.checks.add(claim.boot_id)
-        phase = 2 * bisect.bisect_right(job.standing_times(claim.boot_id), claim.ts_lo)
+        phase = 0
+        if job.wills:  # rarely: a will of this boot stands (or came in this batch)
+            times = job.standing_times(claim.boot_id)
+            if times:
+                job.checks.add(claim.boot_id)
+                phase = 2 * bisect.bisect_right(times, claim.ts_lo)
         rank: Rank = (claim.boot_at, claim.boot_id, phase, claim.seq_hi)
         top = job.top()
         if top is not None and rank <= top:
@@ -456,7 +519,7 @@ class LedgerWriter:
             row["online"] = False
             row["online_changed_at"] = received
         will = Will(boot_at, message.boot_id, received)
-        job.note_boot(conn, message.boot_id, boot_at)
+        job.note_boot(message.boot_id, boot_at)
         job.wills.append(WillRow(None, row["id"], will, message.seq, new=True))
         job.checks.add(message.boot_id)
 
@@ -469,12 +532,20 @@ class LedgerWriter:
     ) -> None:
         """After the evidence is stored: withdraw wills the chain now crosses, resolve the
         stretches that need it again, and find the new top rank."""
-        changed_wills = self._check_wills(conn, instrument_id, job)
+        changed_wills = bool(job.wills) and self._check_wills(conn, instrument_id, job)
         for lo in job.new_boots:
             hi = claim_store.max_end_after(conn, instrument_id, lo)
             if hi is not None:
                 job.windows.append((lo, hi))
-        standing = [w.will for w in job.wills if not w.withdrawn]
+        before = job.last_ts_before
+        if before is not None:
+            # Paints that reach back before what was known: the sink rewrites them too.
+            rewrites.extend((instrument_id, lo, hi) for lo, hi in job.canvas.touched if lo < before)
+        if not job.windows and not changed_wills:
+            # The usual batch: every message landed on top and was painted.
+            job.row["top_claim_lo"] = job.top_run.seq_lo if job.top_run is not None else None
+            return
+        standing = claim_store.standing_wills_before(conn, instrument_id, _FOREVER)
         windows = _merged(job.windows)
         boots = claim_store.boots_of(conn, instrument_id) if windows else []
         for lo, hi in windows:
@@ -484,18 +555,7 @@ class LedgerWriter:
                 job.canvas.replace(lo, hi, pieces)
                 if (lo, hi) not in job.quiet:
                     rewrites.append((instrument_id, lo, hi))
-        if job.windows or changed_wills:
-            self._retop(conn, job, standing)
-        else:
-            job.row["top_claim_id"] = job.top_run.id if job.top_run is not None else None
-        before = job.last_ts_before
-        if before is not None:
-            # Fresh paints that reach back before what was known: the sink rewrites them too.
-            rewrites.extend(
-                (instrument_id, lo, hi)
-                for lo, hi in job.canvas.touched
-                if lo < before and (instrument_id, lo, hi) not in rewrites
-            )
+        self._retop(conn, job, standing)
 
     @staticmethod
     def _check_wills(conn: Connection, instrument_id: str, job: _Work) -> bool:
@@ -516,18 +576,20 @@ class LedgerWriter:
                     # In order: the sink mirror's own unknown point at the will shows this cut.
                     job.quiet.append((lo, hi))
                 changed = True
-        claim_store.write_wills(conn, [w for w in job.wills if w.withdrawn])
+        withdrawn = [w for w in job.wills if w.withdrawn]
+        if withdrawn:
+            claim_store.write_wills(conn, withdrawn)
         return changed
 
     def _retop(self, conn: Connection, job: _Work, standing: Sequence[Will]) -> None:
         """The top rank and the current state from the stored evidence (after a slow path)."""
-        rank, claim_id = claim_store.top_rank(conn, job.row["id"], standing)
+        rank, claim_lo = claim_store.top_rank(conn, job.row["id"], standing)
         row = job.row
         if rank is None:
             row["top_boot_at"] = row["top_boot_id"] = row["top_phase"] = row["top_seq"] = None
         else:
             row["top_boot_at"], row["top_boot_id"], row["top_phase"], row["top_seq"] = rank
-        row["top_claim_id"] = claim_id
+        row["top_claim_lo"] = claim_lo
         self._current_state(conn, job, standing)
 
     @staticmethod
@@ -536,7 +598,8 @@ class LedgerWriter:
         found = claim_store.top_claim(conn, job.row["id"], standing, open_only=True)
         if found is None:
             return
-        run = claim_store.load_by_ids(conn, [found[1]])[found[1]]
+        key = (job.row["id"], found[0][1], found[1])
+        run = claim_store.load_runs(conn, [key])[key]
         row = job.row
         if row["state"] != run.state:
             row["state"], row["state_since"] = run.state, run.start
@@ -589,7 +652,8 @@ class LedgerWriter:
             (list(_HOT_COLUMNS), [r for r in instruments.values() if not r.get("_full")]),
         ):
             sql = f"UPDATE instruments SET {assignments(columns)} WHERE id = ?"  # noqa: S608
-            many(conn, sql, [(*(row[c] for c in columns), row["id"]) for row in rows])
+            values = itemgetter(*columns, "id")
+            many(conn, sql, [values(row) for row in rows])
         if sessions:
             self._write_sessions(conn, sessions, now)
         many(

@@ -12,7 +12,10 @@ read back from their APIs and compared with the times written into the vendor fi
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
 import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
@@ -25,6 +28,8 @@ from support.agentproc import AgentProcess, sim_agent_toml
 from support.collectorproc import CollectorProcess
 from support.servers import Mosquitto
 from support.vendor_files import fcs_run, topspin_audita
+
+from collector import helpers as h
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -297,3 +302,56 @@ def test_a_broker_restart_is_not_an_outage_but_a_dead_agent_is(
         agent.stop()
         for collector in collectors:
             collector.stop()
+
+
+def test_usage_api_and_report_agree_on_a_period_that_ends_tomorrow(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """Both end the period now, say partial and prorate the quota the same way."""
+    collector = CollectorProcess(tmp_path / "collector", mosquitto.url).start()
+    now = time.time()
+    today = datetime.fromtimestamp(now, ZONE).date()
+    day_start = datetime.combine(today, datetime.min.time(), tzinfo=ZONE).timestamp()
+    first = max(day_start + 1, now - 3600)
+    messages = [h.birth("nmr", 0, first - 1, hb=30.0, boot="boot-nmr")]
+    beats = int((now - first) // 30)
+    messages += [
+        h.hb(
+            "nmr",
+            k + 1,
+            first + 30 * k,
+            "running" if k % 4 else "idle",
+            boot="boot-nmr",
+            interval=30,
+        )
+        for k in range(beats)
+    ]
+    publisher = h.Publisher(mosquitto.port)
+    publisher.publish_all(messages)
+    publisher.close()
+    collector.wait_for("/api/v1/instruments/nmr", lambda r: r["last_ts"] is not None, 20)
+    time.sleep(1)
+    start, end = today.isoformat(), (today + timedelta(days=1)).isoformat()
+    status, body = collector.get(f"/api/v1/usage?start={start}&end={end}&instrument=nmr")
+    assert status == 200, body
+    result = subprocess.run(
+        [sys.executable, "-m", "jishi.cli", "report", "figures", "-c",
+         str(collector.workdir / "collector.toml"), "--start", start, "--end", end,
+         "--format", "json", "--no-progress"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    collector.stop()
+    report = json.loads(result.stdout)
+    assert body["partial"] is True and report["period"]["partial"] is True
+    api_end = datetime.fromisoformat(body["end"]).timestamp()
+    report_end = datetime.fromisoformat(report["period"]["end"]).timestamp()
+    assert 0 <= report_end - api_end < 30
+    api, rep = body["results"][0], report["instruments"][0]["raw"]
+    # The last heartbeat is still fresh: observed time, quota and unknown time grow with the
+    # seconds between the two calls, nothing more.
+    later = report_end - api_end + 0.1  # each side reads its clock more than once
+    for figure in ("effective_s", "running_s", "idle_s"):
+        assert api[figure] <= rep[figure] <= api[figure] + later, figure
+    assert api["quota_s"] == pytest.approx(rep["quota_s"], rel=2e-3)
+    assert api["utilization"] == pytest.approx(rep["utilization"], rel=2e-3)
+    assert api["unknown_s"] <= rep["unknown_s"] <= api["unknown_s"] + later

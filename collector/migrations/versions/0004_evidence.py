@@ -43,9 +43,7 @@ def upgrade() -> None:
         sa.Column("historical", sa.Boolean, nullable=False),
     )
     op.create_index("ix_claims_instrument_end", "claims", ["instrument_id", "end"])
-    op.create_index(
-        "ix_claims_instrument_boot_seq", "claims", ["instrument_id", "boot_id", "seq_hi"]
-    )
+    op.create_index("ux_claims_run", "claims", ["instrument_id", "boot_id", "seq_lo"], unique=True)
     op.create_table(
         "wills",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -56,14 +54,14 @@ def upgrade() -> None:
         sa.Column("received_at", EPOCH, nullable=False),
         sa.Column("withdrawn", sa.Boolean, nullable=False),
     )
-    op.create_index("ix_wills_instrument", "wills", ["instrument_id", "withdrawn"])
+    op.create_index("ix_wills_instrument_boot", "wills", ["instrument_id", "boot_id"])
     op.add_column("boots", sa.Column("boot_at", EPOCH))
     with op.batch_alter_table("instruments") as batch:
         batch.add_column(sa.Column("top_boot_at", EPOCH))
         batch.add_column(sa.Column("top_boot_id", sa.String(64)))
         batch.add_column(sa.Column("top_phase", sa.Integer))
         batch.add_column(sa.Column("top_seq", sa.BigInteger))
-        batch.add_column(sa.Column("top_claim_id", sa.Integer))
+        batch.add_column(sa.Column("top_claim_lo", sa.BigInteger))
     op.execute("DELETE FROM spans WHERE state = 'unknown'")
     op.execute(
         "INSERT INTO claims (instrument_id, boot_at, boot_id, seq_lo, seq_hi, prev_seq, linked, "
@@ -85,7 +83,7 @@ def downgrade() -> None:
             sa.Column("historical", sa.Boolean, nullable=False, server_default=sa.false())
         )
     with op.batch_alter_table("instruments") as batch:
-        for name in ("top_claim_id", "top_seq", "top_phase", "top_boot_id", "top_boot_at"):
+        for name in ("top_claim_lo", "top_seq", "top_phase", "top_boot_id", "top_boot_at"):
             batch.drop_column(name)
     with op.batch_alter_table("boots") as batch:
         batch.drop_column("boot_at")
