@@ -11,7 +11,7 @@ in a 3-minute benchmark, so most are written as the rows that path would write):
 2. For the other instruments, every state change but the last is written directly as the rows
    the write path would store: one claim per change (``claims``), and one span per change,
    ``[ts, min(ts + stale_after, next ts))``, the closed form of what the evidence rules
-   (:mod:`jishi.collector.evidence`) give for a stream in which every message changes the
+   (:mod:`jishi.collector.usage.evidence`) give for a stream in which every message changes the
    state. Their last state change then goes through the write path, which merges it in.
 3. The stored timelines are checked: those of the pipeline instruments, and those of a sample
    of the direct ones, must equal :func:`jishi.collector.evidence.resolve` of their message
@@ -46,14 +46,14 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from jishi.collector.config import CollectorConfig
-from jishi.collector.db import Engines, migrate, open_engines
-from jishi.collector.evidence import Claim, resolve
-from jishi.collector.metrics import IngestMetrics
-from jishi.collector.pipeline import Pipeline, Received
-from jishi.collector.queries import timeline
-from jishi.collector.rollup import refresh_rollups
+from jishi.collector.ingest.metrics import IngestMetrics
+from jishi.collector.ingest.pipeline import Pipeline, Received
+from jishi.collector.ledger.db import Engines, migrate, open_engines
+from jishi.collector.ledger.queries import timeline
+from jishi.collector.ledger.rollup import refresh_rollups
+from jishi.collector.ledger.writer import LedgerWriter
 from jishi.collector.service import _limits, start_collector
-from jishi.collector.writer import LedgerWriter
+from jishi.collector.usage.evidence import Claim, resolve
 from rich.progress import Progress
 
 SITE = "bench"

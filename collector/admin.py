@@ -8,12 +8,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from jishi.collector.api.tokens import TokenStore
 from jishi.collector.config import CollectorConfig, load_collector_config
-from jishi.collector.db import Engines, migrate, open_engines
+from jishi.collector.ingest.sessions_csv import SessionImportError, parse_sessions_csv
+from jishi.collector.ledger.db import Engines, migrate, open_engines
+from jishi.collector.ledger.sessions import store_sessions
 from jishi.collector.service import apply_overrides
-from jishi.collector.session_store import store_sessions
-from jishi.collector.sessions_csv import SessionImportError, parse_sessions_csv
-from jishi.collector.tokens import TokenStore
 
 from jishi.errors import JishiError
 

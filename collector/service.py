@@ -21,25 +21,27 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from jishi.collector.api import ApiContext, create_app
+from jishi.collector.api.app import create_app
+from jishi.collector.api.auth import ApiContext
+from jishi.collector.api.tokens import TokenStore
 from jishi.collector.config import CollectorConfig, load_collector_config
-from jishi.collector.db import Engines, migrate, open_engines
-from jishi.collector.ingest_worker import ProcessPipeline, WorkerSettings
-from jishi.collector.intake import Limits
-from jishi.collector.metrics import IngestMetrics
-from jishi.collector.mqtt_source import MqttSource
-from jishi.collector.pipeline import Pipeline
-from jishi.collector.registry_sync import sync_registry
-from jishi.collector.tokens import TokenStore
-from jishi.collector.writer import BatchOutcome, LedgerWriter
+from jishi.collector.ingest.intake import Limits
+from jishi.collector.ingest.metrics import IngestMetrics
+from jishi.collector.ingest.mqtt_source import MqttSource
+from jishi.collector.ingest.pipeline import Pipeline
+from jishi.collector.ingest.worker import ProcessPipeline, WorkerSettings
+from jishi.collector.ledger.batch import BatchOutcome
+from jishi.collector.ledger.db import Engines, migrate, open_engines
+from jishi.collector.ledger.registry import sync_registry
+from jishi.collector.ledger.writer import LedgerWriter
 
 from jishi.errors import JishiError
 from jishi.gctune import tune_for_throughput
 
 if TYPE_CHECKING:
-    from jishi.collector.mirror import SinkMirror
     from jishi.collector.sink import InfluxSink
     from jishi.collector.sink.config import SinkConfig
+    from jishi.collector.sink.mirror import SinkMirror
 
 log = logging.getLogger(__name__)
 ADMIN_TOKEN_ENV = "JISHI_ADMIN_TOKEN"  # noqa: S105 - the variable name, not a secret
@@ -262,11 +264,11 @@ def _start_sink(
 ) -> None:
     """The InfluxDB mirror: the sink's threads, and a sweep that writes ``unknown`` for
     instruments gone stale and rewrites state points that late data corrected."""
-    from jishi.collector import queries, tables
-    from jishi.collector.mirror import SinkMirror
+    from jishi.collector.ledger import queries, tables
     from jishi.collector.sink import InfluxSink
+    from jishi.collector.sink.mirror import SinkMirror
     from jishi.collector.sink.spool import SpoolError
-    from jishi.collector.timeline import build_timeline
+    from jishi.collector.usage.timeline import build_timeline
     from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -313,7 +315,7 @@ def _start_sink(
 
 def _start_rollups(collector: Collector, clock: Callable[[], float], interval_s: float) -> None:
     """Daily roll-ups are refreshed in the background: dirty and missing closed days."""
-    from jishi.collector.rollup import refresh_rollups
+    from jishi.collector.ledger.rollup import refresh_rollups
     from sqlalchemy.exc import SQLAlchemyError
 
     mirror = collector.mirror

@@ -227,7 +227,7 @@ def _live_table(collector: Any, stop: threading.Event, deadline: float | None) -
     from rich.live import Live
     from rich.table import Table
 
-    from jishi.collector.queries import list_instruments
+    from jishi.collector.ledger.queries import list_instruments
 
     console = Console()
 

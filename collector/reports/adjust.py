@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from jishi.collector.timeline import STATES, Interval
+from jishi.collector.usage.timeline import STATES, Interval
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,11 +12,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from jishi.collector import tables
-from jishi.collector.db import Engines
+from jishi.collector.ledger import tables
+from jishi.collector.ledger.db import Engines
 from jishi.collector.reports.adjust import Adjustment
 from jishi.collector.reports.errors import AdjustmentError, NotFoundError
-from jishi.collector.timeline import STATES
+from jishi.collector.usage.timeline import STATES
 from sqlalchemy import Connection, insert, select, update
 
 MAX_REASON = 2000

@@ -12,7 +12,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from jishi.collector.config import CollectorConfig, load_collector_config
-from jishi.collector.db import Engines, migrate, open_engines
+from jishi.collector.ingest.sessions_csv import parse_time
+from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.reports.adjust import Adjustment
 from jishi.collector.reports.adjust_store import (
     create_adjustment,
@@ -25,7 +26,6 @@ from jishi.collector.reports.make import make_report, render
 from jishi.collector.reports.period import resolve_period
 from jishi.collector.reports.trail import local_time
 from jishi.collector.service import apply_overrides
-from jishi.collector.sessions_csv import parse_time
 
 
 @contextmanager

@@ -15,17 +15,17 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from jishi.collector import queries, tables
 from jishi.collector.config import CollectorConfig
-from jishi.collector.periods import split_by_day
-from jishi.collector.policy import Policy
+from jishi.collector.ledger import queries, tables
+from jishi.collector.ledger.rollup import policy_for, usage_by_day_cached
 from jishi.collector.reports.adjust import Adjustment, overlay
 from jishi.collector.reports.adjust_store import list_adjustments
 from jishi.collector.reports.errors import NotFoundError
 from jishi.collector.reports.period import ReportPeriod
-from jishi.collector.rollup import policy_for, usage_by_day_cached
-from jishi.collector.timeline import Interval, build_timeline
-from jishi.collector.usage import Session, UsageFigures, sum_figures, usage_by_buckets
+from jishi.collector.usage.engine import Session, UsageFigures, sum_figures, usage_by_buckets
+from jishi.collector.usage.periods import split_by_day
+from jishi.collector.usage.policy import Policy
+from jishi.collector.usage.timeline import Interval, build_timeline
 from sqlalchemy import Connection, select
 
 Progress = Callable[[int], None]

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from jishi.collector.ingest.sessions_csv import parse_time
 from jishi.collector.reports.errors import PeriodError
-from jishi.collector.sessions_csv import parse_time
 
 # The usage API's limit (api_usage.MAX_RANGE_S): reports over longer ranges are refused too.
 MAX_RANGE_S = 11 * 366 * 86_400

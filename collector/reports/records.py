@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from jishi.collector.config import CollectorConfig
-from jishi.collector.periods import SECONDS_PER_HOUR
 from jishi.collector.reports.adjust import Adjustment
 from jishi.collector.reports.adjust_store import list_adjustments
 from jishi.collector.reports.figures import (
@@ -30,8 +29,9 @@ from jishi.collector.reports.output import Column, Sheet
 from jishi.collector.reports.period import ReportPeriod
 from jishi.collector.reports.settings import PlatformMapping, platform_mapping
 from jishi.collector.reports.trail import iso_local, local_time, trail_json, trail_sheet
-from jishi.collector.timeline import Interval
-from jishi.collector.usage import compute_usage
+from jishi.collector.usage.engine import compute_usage
+from jishi.collector.usage.periods import SECONDS_PER_HOUR
+from jishi.collector.usage.timeline import Interval
 from sqlalchemy import Connection
 
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from jishi.collector.config import CollectorConfig
-from jishi.collector.periods import SECONDS_PER_HOUR, prorated_quota_s
 from jishi.collector.reports.errors import NotFoundError
 from jishi.collector.reports.figures import (
     InstrumentFigures,
@@ -25,6 +24,7 @@ from jishi.collector.reports.figures import (
 from jishi.collector.reports.output import Column, Sheet
 from jishi.collector.reports.period import ReportPeriod
 from jishi.collector.reports.trail import iso_local
+from jishi.collector.usage.periods import SECONDS_PER_HOUR, prorated_quota_s
 from sqlalchemy import Connection
 
 UNCLASSIFIED = "未分类"

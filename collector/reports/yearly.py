@@ -27,7 +27,7 @@ from jishi.collector.reports.output import Column, Sheet
 from jishi.collector.reports.period import ReportPeriod
 from jishi.collector.reports.settings import PlatformMapping, platform_mapping
 from jishi.collector.reports.trail import iso_local, trail_json, trail_sheet
-from jishi.collector.usage import UsageFigures, sum_figures
+from jishi.collector.usage.engine import UsageFigures, sum_figures
 from sqlalchemy import Connection
 
 CATEGORY_NAMES = {"general": "通用", "specialised": "专用"}

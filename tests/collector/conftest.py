@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from jishi.collector.config import CollectorConfig
-from jishi.collector.db import Engines, migrate, open_engines
+from jishi.collector.ledger.db import Engines, migrate, open_engines
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -10,8 +10,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from jishi.agent.wire import decode_any
-from jishi.collector.evidence import evidence_of, resolve
-from jishi.collector.timeline import Interval
+from jishi.collector.usage.evidence import evidence_of, resolve
+from jishi.collector.usage.timeline import Interval
 from paho.mqtt.enums import CallbackAPIVersion
 
 ROOT = "jishi/v1"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from jishi.collector.db import Engines
+from jishi.collector.api.tokens import TokenStore
+from jishi.collector.ledger.db import Engines
 from jishi.collector.service import start_collector
-from jishi.collector.tokens import TokenStore
 
 from collector import helpers as h
 from collector.conftest import make_config

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from jishi.collector.db import open_engines
-from jishi.collector.tokens import TokenStore
+from jishi.collector.api.tokens import TokenStore
+from jishi.collector.ledger.db import open_engines
 
 from jishi.cli import main
 

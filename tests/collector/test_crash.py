@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from jishi.collector import queries, tables
-from jishi.collector.db import open_engines
+from jishi.collector.ledger import queries, tables
+from jishi.collector.ledger.db import open_engines
 from sqlalchemy import func, select
 from support.servers import Mosquitto, free_port
 

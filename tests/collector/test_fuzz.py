@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jishi.collector import tables
-from jishi.collector.db import migrate, open_engines
-from jishi.collector.intake import Accepted, Limits, Reason, Rejected, classify
-from jishi.collector.pipeline import Received
+from jishi.collector.ingest.intake import Accepted, Limits, Reason, Rejected, classify
+from jishi.collector.ingest.pipeline import Received
+from jishi.collector.ledger import tables
+from jishi.collector.ledger.db import migrate, open_engines
 from sqlalchemy import func, select
 
 from collector import helpers as h

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from jishi.collector import queries, tables
-from jishi.collector.db import Engines, open_engines
-from jishi.collector.intake import Limits
-from jishi.collector.metrics import IngestMetrics
-from jishi.collector.pipeline import Pipeline, Received
-from jishi.collector.rollup import refresh_rollups, usage_by_day_cached
+from jishi.collector.ingest.intake import Limits
+from jishi.collector.ingest.metrics import IngestMetrics
+from jishi.collector.ingest.pipeline import Pipeline, Received
+from jishi.collector.ledger import queries, tables
+from jishi.collector.ledger.db import Engines, open_engines
+from jishi.collector.ledger.rollup import refresh_rollups, usage_by_day_cached
+from jishi.collector.ledger.writer import LedgerWriter
 from jishi.collector.service import start_collector
-from jishi.collector.writer import LedgerWriter
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 

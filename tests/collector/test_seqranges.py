@@ -6,7 +6,7 @@ import itertools
 
 from hypothesis import given
 from hypothesis import strategies as st
-from jishi.collector import seqranges
+from jishi.collector.ledger import seqranges
 
 
 @given(st.lists(st.integers(0, 60), max_size=80))

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from jishi.collector.config import CollectorConfig
-from jishi.collector.db import Engines, migrate, open_engines
+from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.service import start_collector
 
 from reports import scenario as sc

@@ -18,13 +18,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from jishi.collector.config import CollectorConfig
-from jishi.collector.db import Engines
-from jishi.collector.intake import Limits
-from jishi.collector.metrics import IngestMetrics
-from jishi.collector.pipeline import Pipeline, Received
-from jishi.collector.session_store import store_sessions
-from jishi.collector.sessions_csv import parse_sessions_csv
-from jishi.collector.writer import LedgerWriter
+from jishi.collector.ingest.intake import Limits
+from jishi.collector.ingest.metrics import IngestMetrics
+from jishi.collector.ingest.pipeline import Pipeline, Received
+from jishi.collector.ingest.sessions_csv import parse_sessions_csv
+from jishi.collector.ledger.db import Engines
+from jishi.collector.ledger.sessions import store_sessions
+from jishi.collector.ledger.writer import LedgerWriter
 
 from collector import helpers as h
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from jishi.collector import tables
-from jishi.collector.db import migrate, open_engines
-from jishi.collector.rollup import refresh_rollups
-from jishi.collector.tokens import TokenStore
+from jishi.collector.api.tokens import TokenStore
+from jishi.collector.ledger import tables
+from jishi.collector.ledger.db import migrate, open_engines
+from jishi.collector.ledger.rollup import refresh_rollups
 from sqlalchemy import func, select
 
 from reports import scenario as sc

@@ -11,11 +11,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 from jishi.collector.config import CollectorConfig
-from jishi.collector.db import Engines
+from jishi.collector.ledger.db import Engines
 from jishi.collector.reports.adjust import Adjustment, overlay
 from jishi.collector.reports.errors import PeriodError
 from jishi.collector.reports.period import resolve_period
-from jishi.collector.timeline import Interval
+from jishi.collector.usage.timeline import Interval
 
 from jishi.cli import main
 from reports import scenario as sc

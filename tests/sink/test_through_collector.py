@@ -25,8 +25,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from jishi.collector import tables
 from jishi.collector.config import CollectorConfig
+from jishi.collector.ledger import tables
 from jishi.collector.service import Collector, start_collector
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select

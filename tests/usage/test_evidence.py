@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jishi.collector.evidence import (
+from jishi.collector.usage.evidence import (
     Claim,
     Will,
     claim_span,
@@ -21,7 +21,7 @@ from jishi.collector.evidence import (
     single,
     will_withdrawn,
 )
-from jishi.collector.timeline import UNKNOWN
+from jishi.collector.usage.timeline import UNKNOWN
 from usage_cases import T0, rows
 
 STALE = 10.0

@@ -7,7 +7,7 @@ import itertools
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jishi.collector.timeline import (
+from jishi.collector.usage.timeline import (
     STATES,
     UNKNOWN,
     Coverage,

@@ -6,21 +6,21 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from jishi.collector.periods import (
-    prorated_quota_s,
-    split_by_day,
-    split_by_month,
-    split_by_year,
-    year_length_s,
-)
-from jishi.collector.policy import Policy
-from jishi.collector.usage import (
+from jishi.collector.usage.engine import (
     FIGURE_NAMES,
     compute_usage,
     sum_figures,
     usage_by_day,
     usage_by_month,
 )
+from jishi.collector.usage.periods import (
+    prorated_quota_s,
+    split_by_day,
+    split_by_month,
+    split_by_year,
+    year_length_s,
+)
+from jishi.collector.usage.policy import Policy
 from usage_cases import HOUR, T0, intervals, sessions
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

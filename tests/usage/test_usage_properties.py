@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jishi.collector.policy import Policy
-from jishi.collector.timeline import STATES, Interval
-from jishi.collector.usage import USER_TYPES, Session, UsageFigures, compute_usage, sum_figures
-from jishi.collector.usage import usage_by_day as by_day
+from jishi.collector.usage.engine import (
+    USER_TYPES,
+    Session,
+    UsageFigures,
+    compute_usage,
+    sum_figures,
+)
+from jishi.collector.usage.engine import usage_by_day as by_day
+from jishi.collector.usage.policy import Policy
+from jishi.collector.usage.timeline import STATES, Interval
 from usage_cases import T0
 
 EPS = 1e-6

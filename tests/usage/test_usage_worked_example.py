@@ -7,9 +7,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from jishi.collector.policy import Policy
-from jishi.collector.timeline import Coverage, build_timeline
-from jishi.collector.usage import Session, UsageFigures, compute_usage
+from jishi.collector.usage.engine import Session, UsageFigures, compute_usage
+from jishi.collector.usage.policy import Policy
+from jishi.collector.usage.timeline import Coverage, build_timeline
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "usage-metrics.md"
 ZONE = ZoneInfo("Asia/Shanghai")

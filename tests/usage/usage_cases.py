@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from jishi.collector.timeline import Coverage, Interval
-from jishi.collector.usage import Session
+from jishi.collector.usage.engine import Session
+from jishi.collector.usage.timeline import Coverage, Interval
 
 # 2025-03-03 00:00 Asia/Shanghai (2025-03-02 16:00 UTC): an integer, so float sums are exact.
 T0 = 1740931200.0

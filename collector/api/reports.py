@@ -11,11 +11,12 @@ from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from jishi.agent.wire import ID_PATTERN
-from jishi.collector import tables
-from jishi.collector.api import Ctx, Reader, require
+from jishi.collector.api.auth import Admin, Ctx, Reader
+from jishi.collector.api.tokens import hash_token
+from jishi.collector.ledger import tables
 from jishi.collector.reports.adjust_store import (
     create_adjustment,
     list_adjustments,
@@ -25,13 +26,11 @@ from jishi.collector.reports.errors import NotFoundError, ReportError
 from jishi.collector.reports.make import Format, ReportName, make_report, render
 from jishi.collector.reports.period import resolve_period
 from jishi.collector.reports.trail import trail_json
-from jishi.collector.timeline import STATES
-from jishi.collector.tokens import hash_token
+from jishi.collector.usage.timeline import STATES
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
-Admin = Annotated[str, Depends(require("admin"))]
 
 
 def _http(exc: ReportError) -> HTTPException:

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jishi.collector import tables
-from jishi.collector.db import Engines
+from jishi.collector.ledger import tables
+from jishi.collector.ledger.db import Engines
 from sqlalchemy import insert, select, update
 
 from jishi.errors import JishiError

@@ -5,7 +5,7 @@ Theory of operation (DESIGN.md, "State model"):
 * Times are POSIX seconds (UTC) as ``float``; :func:`epoch` converts an aware ``datetime``.
   Nothing here reads a clock or does I/O.
 * The ledger's spans are the known pieces of the timeline that the evidence resolves to
-  (:mod:`jishi.collector.evidence`): a :class:`Coverage` says the instrument was in ``state``
+  (:mod:`jishi.collector.usage.evidence`): a :class:`Coverage` says the instrument was in ``state``
   over ``[start, end)``.
 * :func:`build_timeline` accepts any spans, overlapping ones included (the span that starts
   later wins where they overlap; equal starts: the later one in the input wins) and returns

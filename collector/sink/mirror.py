@@ -27,8 +27,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from jishi.agent.wire import HeartbeatMessage, StateMessage, StatusMessage
+from jishi.collector.ledger.batch import Incoming
+from jishi.collector.ledger.instruments import InstrumentRecord
 from jishi.collector.sink import DailyUsage, InstrumentMeta, StateInterval
-from jishi.collector.writer import Incoming, effective_stale_after_s
+from jishi.collector.usage.freshness import stale_after_of
 
 log = logging.getLogger(__name__)
 UNKNOWN = "unknown"
@@ -124,11 +126,12 @@ class SinkMirror:
     def on_batch(
         self,
         fresh: Sequence[Incoming],
-        rows: Mapping[str, Mapping[str, Any]],
+        records: Mapping[str, InstrumentRecord],
         rewrites: Sequence[tuple[str, float, float]] = (),
     ) -> None:
         """``rewrites``: stretches of the past the ledger resolved again (records read late,
         wills and their withdrawal); their state points are rewritten by the next sweep."""
+        rows = {key: record.as_dict() for key, record in records.items()}
         with self._lock:
             for item in fresh:
                 row = rows.get(item.message.instrument)
@@ -141,7 +144,7 @@ class SinkMirror:
                     self._schedule_rewrite(entry, lo, hi)
 
     def _entry(self, row: Mapping[str, Any], site: str) -> _Mirrored:
-        meta, stale_s = meta_of(row, site), effective_stale_after_s(row)
+        meta, stale_s = meta_of(row, site), stale_after_of(row)
         entry = self._known.get(row["id"])
         if entry is None:
             entry = self._known[row["id"]] = _Mirrored(meta, stale_s)

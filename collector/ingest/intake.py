@@ -7,7 +7,6 @@ import json
 from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from functools import lru_cache
 
 from jishi.agent.wire import (
@@ -21,24 +20,10 @@ from jishi.agent.wire import (
     TopicError,
     parse_topic,
 )
+from jishi.collector.ledger.batch import Reason
 from pydantic import ValidationError
 
-
-class Reason(StrEnum):
-    """Why a message was dead-lettered (also the ``reason`` label of the metric)."""
-
-    BAD_TOPIC = "bad_topic"
-    OVERSIZED = "oversized"
-    MALFORMED_JSON = "malformed_json"
-    INVALID = "invalid"
-    INSTRUMENT_MISMATCH = "instrument_mismatch"
-    SITE_MISMATCH = "site_mismatch"
-    KIND_MISMATCH = "kind_mismatch"
-    FUTURE_TS = "future_ts"
-    PAST_TS = "past_ts"
-    UNKNOWN_INSTRUMENT = "unknown_instrument"
-    # Valid by the schema but refused by the database (a value too large for a column).
-    STORE_ERROR = "store_error"
+__all__ = ["Accepted", "Limits", "Reason", "Rejected", "classify"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from jishi.agent.wire import HeartbeatMessage, Message, StateMessage, StatusMessage
-from jishi.collector.timeline import UNKNOWN, Interval
+from jishi.collector.usage.timeline import UNKNOWN, Interval
 
 # Claims are ranked by (boot_at, boot_id, phase, seq). A claim's phase is twice the number of
 # its boot's standing wills received at or before its ``ts``; the k-th will (from 0) has phase

@@ -14,7 +14,7 @@ Theory of operation. Everything is a sorted list of disjoint ``(start, end)`` sp
 The rules run on the whole timeline the caller passes and only the measuring is clipped to
 ``[start, end)``: an idle gap that crosses a period boundary is judged by its full length. So
 callers pass a timeline reaching ``Policy.context_s`` beyond the period (see
-:mod:`jishi.collector.policy`). Time the timeline does not cover counts as unknown.
+:mod:`jishi.collector.usage.policy`). Time the timeline does not cover counts as unknown.
 Sort once, sweep: O(n log n) in the number of intervals and sessions, no per-second loops.
 """
 
@@ -25,15 +25,15 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from jishi.collector.periods import (
+from jishi.collector.usage.periods import (
     SECONDS_PER_HOUR,
     Bucket,
     prorated_quota_s,
     split_by_day,
     split_by_month,
 )
-from jishi.collector.policy import Policy
-from jishi.collector.timeline import (
+from jishi.collector.usage.policy import Policy
+from jishi.collector.usage.timeline import (
     FAULT,
     IDLE,
     MAINTENANCE,

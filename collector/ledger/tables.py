@@ -3,7 +3,7 @@
 Times are stored as UTC epoch seconds in double precision: identical on SQLite and PostgreSQL,
 cheap to compare and index, and exact to the microsecond for centuries.
 
-What the agents said is kept as evidence (:mod:`jishi.collector.evidence`): ``claims`` (a run
+What the agents said is kept as evidence (:mod:`jishi.collector.usage.evidence`): ``claims`` (a run
 of consecutive same-state messages of one boot is one row) and ``wills``. ``spans`` are the
 timeline those resolve to (its known pieces: sorted, disjoint, ``unknown`` is where no span
 is), kept up to date by the writer so reads never resolve evidence themselves.

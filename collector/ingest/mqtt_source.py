@@ -20,8 +20,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from jishi.agent.wire import subscription
 from jishi.collector.config import CollectorMqtt
-from jishi.collector.metrics import IngestMetrics
-from jishi.collector.pipeline import Received
+from jishi.collector.ingest.metrics import IngestMetrics
+from jishi.collector.ingest.pipeline import Received
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from jishi.collector.tables import metadata
+from jishi.collector.ledger.tables import metadata
 from sqlalchemy.engine import Connection
 
 connection: Connection = context.config.attributes["connection"]

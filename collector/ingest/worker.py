@@ -8,7 +8,7 @@ unlike multiprocessing's ``spawn`` it does not re-import the parent's main modul
 without a ``__main__`` guard can start a collector. The
 parent sends batches of raw ``(topic, payload, received_at)`` tuples tagged with a batch number;
 the worker answers each committed batch with its counters, and only then does the parent
-acknowledge the batch's MQTT messages (the guarantee of :mod:`jishi.collector.pipeline`).
+acknowledge the batch's MQTT messages (the guarantee of :mod:`jishi.collector.ingest.pipeline`).
 
 The worker dies with its parent: its pipe reaches end-of-file and a watchdog checks the parent
 id, so a SIGKILLed collector leaves no process holding the ledger.
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from jishi.collector.config import InstrumentEntry
-from jishi.collector.intake import Limits
-from jishi.collector.metrics import IngestMetrics
-from jishi.collector.pipeline import Acker, Pipeline, Received, take_batch
+from jishi.collector.ingest.intake import Limits
+from jishi.collector.ingest.metrics import IngestMetrics
+from jishi.collector.ingest.pipeline import Acker, Pipeline, Received, take_batch
 
 from jishi.gctune import tune_for_throughput
 
@@ -69,8 +69,8 @@ def _watch_parent(parent: int) -> None:
 
 
 def _worker_main(inbox: Connection, outbox: Connection, parent: int) -> None:
-    from jishi.collector.db import open_engines
-    from jishi.collector.writer import LedgerWriter
+    from jishi.collector.ledger.db import open_engines
+    from jishi.collector.ledger.writer import LedgerWriter
     from sqlalchemy.exc import OperationalError
 
     # `systemctl stop` signals every process of the service; the worker must not die first

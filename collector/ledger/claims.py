@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jishi.collector import tables
-from jishi.collector.evidence import Claim, Rank, Will
-from jishi.collector.sqlhelp import assignments, fetch, many, quoted
+from jishi.collector.ledger import tables
+from jishi.collector.ledger.sql import assignments, fetch, many, quoted
+from jishi.collector.usage.evidence import Claim, Rank, Will
 from sqlalchemy import Connection, insert
 
 CLAIM_COLUMNS = (

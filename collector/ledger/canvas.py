@@ -22,7 +22,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from jishi.collector.timeline import Interval
+from jishi.collector.usage.timeline import Interval
 
 
 @dataclass(slots=True)

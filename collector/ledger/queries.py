@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jishi.agent.wire import iso_utc
-from jishi.collector import tables
-from jishi.collector.timeline import UNKNOWN, Coverage, Interval, build_timeline
-from jishi.collector.usage import Session
-from jishi.collector.writer import effective_stale_after_s
+from jishi.collector.ledger import tables
+from jishi.collector.usage.engine import Session
+from jishi.collector.usage.freshness import shown_state, stale_after_of
+from jishi.collector.usage.timeline import Coverage, Interval, build_timeline
 from sqlalchemy import Connection, func, or_, select
 
 
@@ -20,16 +20,18 @@ def _iso(value: float | None) -> str | None:
 
 def instrument_view(row: Mapping[str, Any], now: float) -> dict[str, Any]:
     """The API's instrument: the reported state only while fresh and online, else unknown."""
-    stale = effective_stale_after_s(row)
+    stale = stale_after_of(row)
     last_ts = row["last_ts"]
-    fresh_until = None if last_ts is None else last_ts + stale
-    state, since = row["state"], row["state_since"]
-    if row["online"] is False:
-        state, since = UNKNOWN, row["online_changed_at"]
-        if fresh_until is not None and row["online_changed_at"] is not None:
-            since = min(row["online_changed_at"], fresh_until)
-    elif state is None or fresh_until is None or now > fresh_until:
-        state, since = UNKNOWN, fresh_until
+    shown = shown_state(
+        state=row["state"],
+        state_since=row["state_since"],
+        last_ts=last_ts,
+        online=row["online"],
+        online_changed_at=row["online_changed_at"],
+        stale_s=stale,
+        now=now,
+    )
+    state, since = shown.state, shown.since
     return {
         "id": row["id"],
         "name": row["name"] or row["id"],

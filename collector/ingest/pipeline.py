@@ -17,10 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from jishi.collector.db import Engines
-from jishi.collector.intake import Accepted, Limits, Reason, classify
-from jishi.collector.metrics import IngestMetrics
-from jishi.collector.writer import BatchOutcome, DeadLetter, Incoming, LedgerWriter
+from jishi.collector.ingest.intake import Accepted, Limits, classify
+from jishi.collector.ingest.metrics import IngestMetrics
+from jishi.collector.ledger.batch import BatchOutcome, DeadLetter, Incoming, Reason
+from jishi.collector.ledger.db import Engines
+from jishi.collector.ledger.writer import LedgerWriter
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from jishi.collector import tables
 from jishi.collector.config import InstrumentEntry
-from jishi.collector.db import Engines
-from jishi.collector.sqlhelp import upsert
+from jishi.collector.ledger import tables
+from jishi.collector.ledger.db import Engines
+from jishi.collector.ledger.sql import upsert
 from sqlalchemy import select, update
 
 

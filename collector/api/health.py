@@ -1,0 +1,80 @@
+"""Health (liveness and readiness, no token), Prometheus metrics and the dead letters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, PlainTextResponse
+from jishi.agent.wire import iso_utc
+from jishi.collector.api.auth import Admin, Ctx, Reader
+from jishi.collector.ingest.metrics import render_prometheus
+from jishi.collector.ledger import queries, tables
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from jishi import __version__
+
+router = APIRouter(prefix="/api/v1", tags=["operations"])
+
+
+@router.get("/health")
+def health(c: Ctx) -> JSONResponse:
+    """Liveness and readiness: broker, database and sink status. No token needed."""
+    database = True
+    try:
+        with c.engines.read.connect() as conn:
+            conn.execute(select(func.count()).select_from(tables.instruments)).scalar_one()
+    except SQLAlchemyError:
+        database = False
+    checks = {name: bool(check()) for name, check in c.checks.items()}
+    sink = None if c.sink is None else c.sink.status()
+    if sink is not None:
+        checks["influx"] = bool(sink["healthy"])
+    status = {
+        "status": "ok"
+        if database and c.metrics.broker_connected and all(checks.values())
+        else "degraded",
+        "broker": {"connected": c.metrics.broker_connected, "url": c.config.mqtt.broker},
+        "database": {"ok": database, "dialect": c.engines.dialect},
+        "checks": checks,
+        "sink": sink,
+        "version": __version__,
+    }
+    return JSONResponse(status, status_code=200 if database else 503)
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(c: Ctx, _role: Reader) -> PlainTextResponse:
+    """Prometheus text: ingest rate, dead letters by reason, lag, instruments online."""
+    now = c.clock()
+    with c.engines.read.connect() as conn:
+        views = queries.list_instruments(conn, now)
+    online = sum(1 for v in views if v["online"] and v["state"] != "unknown")
+    body = render_prometheus(c.metrics, online, len(views), now)
+    if c.sink is not None:
+        body = body.rstrip("\n") + "\n" + c.sink.metrics_text()
+    return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
+
+
+@router.get("/dead-letters")
+def dead_letters(
+    c: Ctx, _role: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[dict[str, Any]]:
+    """The newest refused messages with the reason (admin: payloads may hold anything)."""
+    d = tables.dead_letters
+    with c.engines.read.connect() as conn:
+        rows = conn.execute(select(d).order_by(d.c.id.desc()).limit(limit)).mappings().all()
+    return [
+        {
+            "id": r["id"],
+            "received_at": iso_utc(datetime.fromtimestamp(r["received_at"], UTC)),
+            "topic": r["topic"],
+            "reason": r["reason"],
+            "detail": r["detail"],
+            "size": r["size"],
+            "payload": r["payload"].decode("utf-8", "replace"),
+        }
+        for r in rows
+    ]

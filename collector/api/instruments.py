@@ -1,0 +1,58 @@
+"""Instruments now, one instrument, and an instrument's timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, HTTPException
+from jishi.collector.api.auth import Ctx, Reader
+from jishi.collector.api.ranges import iso, parse_range, until_now
+from jishi.collector.ledger import queries
+
+router = APIRouter(prefix="/api/v1", tags=["instruments"])
+
+
+@router.get("/instruments")
+def instruments(c: Ctx, _role: Reader, unit: str | None = None) -> list[dict[str, Any]]:
+    """Every instrument with its current state (unknown when data is not fresh)."""
+    with c.engines.read.connect() as conn:
+        return queries.list_instruments(conn, c.clock(), unit=unit)
+
+
+@router.get("/instruments/{instrument_id}")
+def instrument(instrument_id: str, c: Ctx, _role: Reader) -> dict[str, Any]:
+    with c.engines.read.connect() as conn:
+        row = queries.get_instrument(conn, instrument_id)
+    if row is None:
+        raise HTTPException(404, detail=f"no instrument {instrument_id!r}")
+    return queries.instrument_view(row, c.clock())
+
+
+@router.get("/instruments/{instrument_id}/timeline")
+def timeline(instrument_id: str, c: Ctx, _role: Reader, *, start: str, end: str) -> dict[str, Any]:
+    """Contiguous intervals covering ``[start, end)``, unknown included; a range reaching
+    past now ends now (``partial``)."""
+    lo, asked = parse_range(start, end, ZoneInfo(c.config.site.timezone))
+    hi, partial = until_now(lo, asked, c.clock(), start)
+    with c.engines.read.connect() as conn:
+        if queries.get_instrument(conn, instrument_id) is None:
+            raise HTTPException(404, detail=f"no instrument {instrument_id!r}")
+        intervals = queries.timeline(conn, instrument_id, lo, hi)
+    items = [
+        {
+            "state": i.state,
+            "start": iso(i.start),
+            "end": iso(i.end),
+            "duration_s": i.duration_s,
+        }
+        for i in intervals
+    ]
+    return {
+        "instrument": instrument_id,
+        "start": iso(lo),
+        "end": iso(hi),
+        "requested_end": iso(asked),
+        "partial": partial,
+        "intervals": items,
+    }

@@ -1,0 +1,61 @@
+"""What a batch for the ledger writer is made of, and what writing it gave.
+
+Pure data: the ingest pipeline builds these from MQTT messages (``jishi.collector.ingest``), the
+ledger writer stores them, the sink mirror reads the outcome.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from jishi.agent.wire import Message
+
+if TYPE_CHECKING:
+    from jishi.collector.ledger.instruments import InstrumentRecord
+
+
+class Reason(StrEnum):
+    """Why a message was dead-lettered (also the ``reason`` label of the metric)."""
+
+    BAD_TOPIC = "bad_topic"
+    OVERSIZED = "oversized"
+    MALFORMED_JSON = "malformed_json"
+    INVALID = "invalid"
+    INSTRUMENT_MISMATCH = "instrument_mismatch"
+    SITE_MISMATCH = "site_mismatch"
+    KIND_MISMATCH = "kind_mismatch"
+    FUTURE_TS = "future_ts"
+    PAST_TS = "past_ts"
+    UNKNOWN_INSTRUMENT = "unknown_instrument"
+    # Valid by the schema but refused by the database (a value too large for a column).
+    STORE_ERROR = "store_error"
+
+
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs 4x, per message
+class DeadLetter:
+    received_at: float
+    topic: str
+    reason: Reason
+    detail: str
+    payload: bytes
+
+
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs 4x, per message
+class Incoming:
+    message: Message
+    received_at: float
+
+
+@dataclass
+class BatchOutcome:
+    stored: int = 0
+    duplicates: int = 0
+    dead: Counter[str] = field(default_factory=Counter)
+    # Stored messages in batch order and their instruments' rows after the batch (sink mirror).
+    fresh: list[Incoming] = field(default_factory=list)
+    rows: dict[str, InstrumentRecord] = field(default_factory=dict)
+    # Stretches of the past the batch changed (late records, wills): the sink rewrites them.
+    rewrites: list[tuple[str, float, float]] = field(default_factory=list)
