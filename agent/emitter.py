@@ -2,9 +2,12 @@
 
 Theory of operation (DESIGN.md, "Wire protocol" and "Freshness, evidence and unknown time"):
 
-* One :class:`Emitter` per process start (a *boot*): a random ``boot_id``, the boot's start
-  ``boot_at`` (a later boot is later knowledge for the collector) and one ``seq`` counter for all
-  instruments, so ``seq`` is strictly increasing per ``boot_id``.
+* One :class:`Emitter` per process start (a *boot*). Each instrument gets its own ``boot_id``
+  for this start (the agent's random id and a short digest of the instrument) and its own
+  ``seq`` counter, so ``seq`` is strictly increasing per ``boot_id`` and has no gaps of other
+  instruments' messages; the collector binds a boot to its instrument, so nobody can make an
+  instrument's messages look like duplicates by reusing its boot id elsewhere. ``boot_at`` (the
+  start) orders the boots of an instrument: a later boot is later knowledge.
 * Every ``state`` and ``hb`` message names the ``seq`` of the same instrument's previous one
   (``prev_seq``). The chain lets the collector see that nothing was lost between two messages,
   which is what it needs to withdraw a Last Will the broker published while the agent went on
@@ -19,6 +22,7 @@ the links' threads use for births and wills.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import uuid
 from collections.abc import Mapping
@@ -74,28 +78,33 @@ class Emitter:
     """Envelopes and messages of one boot; ``site`` and ``instrument`` are passed per call."""
 
     def __init__(self, *, boot_at: datetime, boot_id: str | None = None) -> None:
-        self.boot_id = boot_id or uuid.uuid4().hex
+        self.boot_id = boot_id or uuid.uuid4().hex  # the process start; instruments derive theirs
         self.boot_at = boot_at
-        self._next = 0
+        self._next: dict[tuple[str, str], int] = {}
         self._prev: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
+
+    def boot_of(self, site: str, instrument: str) -> str:
+        """The ``boot_id`` of one instrument for this start."""
+        digest = hashlib.sha256(f"{site}/{instrument}".encode()).hexdigest()[:8]
+        return f"{self.boot_id}-{digest}"
 
     def _envelope(
         self, site: str, instrument: str, ts: datetime, *, chained: bool
     ) -> dict[str, Any]:
+        key = (site, instrument)
         with self._lock:
-            seq = self._next
-            self._next += 1
+            seq = self._next.get(key, 0)
+            self._next[key] = seq + 1
             fields: dict[str, Any] = {
                 "instrument": instrument,
                 "site": site,
-                "boot_id": self.boot_id,
+                "boot_id": self.boot_of(site, instrument),
                 "boot_at": self.boot_at,
                 "seq": seq,
                 "ts": ts,
             }
             if chained:
-                key = (site, instrument)
                 fields["prev_seq"] = self._prev.get(key)
                 self._prev[key] = seq
         return fields

@@ -173,6 +173,18 @@ class StateInferrer:
         """When a not-yet-accepted new state (waiting out ``min_dwell_s``) first appeared."""
         return None if self._pending is None else self._pending[1]
 
+    def resumed(self) -> Transition | None:
+        """After a restart, the state a source's record gave, to be said again with its
+        ``since``: a record holds until the source's next one (DESIGN.md), also across the time
+        the agent was not running. None when the state did not come from a record."""
+        event = self._event
+        if self.state is None or self.since is None or event is None or not event.record:
+            return None
+        if InstrumentState(event.state) != self.state:
+            return None
+        reason = self.reason or event.reason or f"record {event.state}"
+        return Transition(self.state, None, self.since, reason, record=True, source=event.source)
+
     @property
     def deferred(self) -> tuple[StateEvent, ...]:
         """Events dated in the future, applied when they are due."""

@@ -80,6 +80,7 @@ class InstrumentRuntime:
     link: Link | None = None
     silent: bool = False
     saved_snapshot: str | None = None
+    resumed: Transition | None = None  # a record's state to say again after a restart
 
     @property
     def id(self) -> str:
@@ -224,7 +225,7 @@ class Agent:
                 kind=out.kind.value,
                 topic=self._topic(inst, out.kind),
                 payload=encode(out.message),
-                boot_id=self.boot_id,
+                boot_id=out.message.boot_id,
                 seq=out.seq,
                 # Observed during an outage (the link was up before and is down now): replayed
                 # later as historical. Before the first connection the age rule in Link decides.
@@ -307,6 +308,7 @@ class Agent:
             log.warning("%s: ignoring an unreadable saved inference state", inst.id)
             return
         inst.saved_snapshot = raw
+        inst.resumed = inst.inferrer.resumed()
         if inst.inferrer.state is not None:
             log.info(
                 "%s: continuing from saved state %s since %s",
@@ -316,11 +318,9 @@ class Agent:
             )
 
     def _emit_heartbeat(self, inst: InstrumentRuntime, now: datetime) -> None:
-        # While a new state waits out min_dwell_s, the old state is only known to have held
-        # until the new one appeared: date the heartbeat there, never later.
-        pending = inst.inferrer.pending_since
-        if pending is not None and pending < now:
-            now = pending
+        # A heartbeat says what the agent holds now, also while a new state waits out
+        # min_dwell_s: if that state is accepted, its message (dated from when it began, and
+        # later knowledge) overrides this one from then on.
         state = inst.inferrer.state
         if state is None:
             return  # nothing observed yet: no heartbeat, so the collector keeps it unknown
@@ -371,6 +371,11 @@ class Agent:
             if mono >= inst.next_poll:
                 inst.next_poll = mono + inst.poll_s
                 now = self.clock()
+                if inst.resumed is not None:
+                    # The record this state came from still holds: say so for the time the
+                    # agent was down, before anything newer.
+                    self._emit_transition(inst, inst.resumed, now)
+                    inst.resumed = None
                 readings = poll_sources(inst.sources, now)
                 for reading in readings:
                     for transition in inst.inferrer.feed(reading):
@@ -391,7 +396,7 @@ class Agent:
                 client_id=default_client_id(inst.site, inst.id, self.agent_name),
                 mqtt=self.config.mqtt,
                 outbox=self.outbox,
-                boot_id=self.boot_id,
+                boot_id=self.emitter.boot_of(inst.site, inst.id),
                 status_topic=self._topic(inst, MessageKind.STATUS),
                 birth=lambda inst=inst: self.birth(inst),  # type: ignore[misc]
                 will=lambda inst=inst: self.offline(inst),  # type: ignore[misc]

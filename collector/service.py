@@ -224,7 +224,10 @@ def _start_ingest(collector: Collector, clock: Callable[[], float]) -> None:
         pipeline = Pipeline(
             engines=collector.engines,
             writer=LedgerWriter(
-                config.registry(), config.site.timezone, config.ingest.dead_letter_max_bytes
+                config.registry(),
+                config.site.timezone,
+                config.ingest.dead_letter_max_bytes,
+                topic_root=config.mqtt.topic_root,
             ),
             limits=_limits(config),
             topic_root=config.mqtt.topic_root,

@@ -102,7 +102,7 @@ class Bridge:
                 client_id=default_client_id(inst.site, instrument, self.name),
                 mqtt=self.config.mqtt,
                 outbox=self.outbox,
-                boot_id=self.core.boot_id,
+                boot_id=self.core.emitter.boot_of(inst.site, instrument),
                 status_topic=topic,
                 birth=lambda i=instrument: self._status_payload(i),  # type: ignore[misc]
                 will=lambda i=instrument: self._status_payload(i, online=False),  # type: ignore[misc]

@@ -88,7 +88,12 @@ def _worker_main(inbox: Connection, outbox: Connection, parent: int) -> None:
     engines = open_engines(settings.database_url)
     pipeline = Pipeline(
         engines=engines,
-        writer=LedgerWriter(settings.registry, settings.timezone, settings.dead_letter_max_bytes),
+        writer=LedgerWriter(
+            settings.registry,
+            settings.timezone,
+            settings.dead_letter_max_bytes,
+            topic_root=settings.topic_root,
+        ),
         limits=settings.limits,
         topic_root=settings.topic_root,
         metrics=IngestMetrics(),

@@ -30,6 +30,8 @@ class Reason(StrEnum):
     FUTURE_TS = "future_ts"
     PAST_TS = "past_ts"
     UNKNOWN_INSTRUMENT = "unknown_instrument"
+    # A schema 2 boot id already used by another instrument (each has its own).
+    BOOT_MISMATCH = "boot_mismatch"
     # Valid by the schema but refused by the database (a value too large for a column).
     STORE_ERROR = "store_error"
 

@@ -40,7 +40,8 @@ class Span:
         return self.stored != (self.start, self.end, self.state)
 
 
-# Loader: every stored span with ``end > lo`` and ``start < hi``, for the canvas's instrument.
+# Loader: every stored span with ``end >= lo`` and ``start < hi``, for the canvas's instrument
+# (a span ending exactly at ``lo`` is held too, so a piece of its state continues it).
 Loader = Callable[[float, float], list[Span]]
 
 
@@ -54,9 +55,13 @@ class Diff:
 class SpanCanvas:
     """Stored spans of one instrument from ``floor`` on (see the module docstring)."""
 
-    def __init__(self, spans: Iterable[Span], floor: float, loader: Loader | None) -> None:
+    def __init__(
+        self, spans: Iterable[Span], floor: float, loader: Loader | None, *, closed: bool = False
+    ) -> None:
         self.spans = sorted(spans, key=lambda s: s.start)
         self.floor = floor
+        # Whether the spans ending exactly at the floor are held too.
+        self._closed = closed
         self._loader = loader
         self.deleted: list[int] = []
         # Ranges whose state may have changed: closed days to recompute, sink ranges to rewrite.
@@ -66,18 +71,18 @@ class SpanCanvas:
     def from_latest(cls, latest: Span | None, loader: Loader | None) -> SpanCanvas:
         """A canvas holding only the instrument's newest span (or nothing stored)."""
         if latest is None:
-            return cls([], -math.inf, loader)
+            return cls([], -math.inf, loader, closed=True)
         return cls([latest], latest.start, loader)
 
     def _reach(self, lo: float) -> None:
-        """Make sure every stored span ending after ``lo`` is held."""
-        if lo >= self.floor or self._loader is None:
+        """Make sure every stored span ending at or after ``lo`` is held."""
+        if lo > self.floor or (lo == self.floor and self._closed) or self._loader is None:
             return
-        found = self._loader(lo, self.floor)
+        found = self._loader(lo, self.floor + 1e-6 if lo == self.floor else self.floor)
         held = {s.id for s in self.spans}
         older = [s for s in found if s.id not in held and s.id not in self.deleted]
         self.spans = sorted([*older, *self.spans], key=lambda s: s.start)
-        self.floor = lo
+        self.floor, self._closed = lo, True
 
     def paint(self, start: float, end: float, state: str) -> None:
         """``[start, end)`` is ``state`` now, whatever was there."""

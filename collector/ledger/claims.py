@@ -9,6 +9,8 @@ arrive. Wills are rows of ``wills``; ``withdrawn`` only ever turns true.
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,12 +18,12 @@ from typing import Any
 
 from jishi.collector.ledger import tables
 from jishi.collector.ledger.sql import assignments, fetch, many, quoted
-from jishi.collector.usage.evidence import Claim, Rank, Will
+from jishi.collector.usage.evidence import Boot, Claim, Rank, Will
 from sqlalchemy import Connection, insert
 
 CLAIM_COLUMNS = (
     "instrument_id",
-    "boot_at",
+    "boot_key",
     "boot_id",
     "seq_lo",
     "seq_hi",
@@ -59,7 +61,7 @@ class ClaimRow:
     says whether the row exists yet."""
 
     instrument_id: str
-    boot_at: float
+    boot_key: float
     boot_id: str
     seq_lo: int
     seq_hi: int
@@ -80,7 +82,7 @@ class ClaimRow:
     def new(cls, instrument_id: str, claim: Claim, historical: bool) -> ClaimRow:
         return cls(
             instrument_id,
-            claim.boot_at,
+            claim.boot_key,
             claim.boot_id,
             claim.seq_lo,
             claim.seq_hi,
@@ -100,7 +102,7 @@ class ClaimRow:
 
     def claim(self) -> Claim:
         return Claim(
-            self.boot_at,
+            self.boot_key,
             self.boot_id,
             self.seq_lo,
             self.seq_hi,
@@ -141,7 +143,7 @@ class ClaimRow:
         """In ``CLAIM_COLUMNS`` order."""
         return (
             self.instrument_id,
-            self.boot_at,
+            self.boot_key,
             self.boot_id,
             self.seq_lo,
             self.seq_hi,
@@ -218,15 +220,38 @@ def overlapping(conn: Connection, instrument_id: str, lo: float, hi: float) -> l
     return [_row(r).claim() for r in rows]
 
 
-def boots_of(conn: Connection, instrument_id: str) -> list[tuple[float, str]]:
-    """Every boot with evidence about the instrument, as ``(boot_at, boot_id)``."""
+def boots_of(conn: Connection, instrument_id: str) -> list[Boot]:
+    """Every boot with evidence about the instrument: its key, start (the agent's ``boot_at``
+    from ``boots``, else its key) and latest knowledge."""
+    found: dict[str, Boot] = {}
     rows = fetch(
         conn,
-        "SELECT DISTINCT boot_at, boot_id FROM claims WHERE instrument_id = ? "
-        "UNION SELECT DISTINCT boot_at, boot_id FROM wills WHERE instrument_id = ?",
-        (instrument_id, instrument_id),
+        "SELECT c.boot_key, c.boot_id, b.boot_at, MAX(c.ts_hi) FROM claims c "
+        "LEFT JOIN boots b ON b.boot_id = c.boot_id WHERE c.instrument_id = ? "
+        "GROUP BY c.boot_key, c.boot_id, b.boot_at",
+        (instrument_id,),
     )
-    return sorted((float(at), str(boot)) for at, boot in rows)
+    for key, boot_id, at, last in rows:
+        found[boot_id] = Boot(key, boot_id, key if at is None else at, last)
+    rows = fetch(
+        conn,
+        "SELECT DISTINCT w.boot_key, w.boot_id, b.boot_at FROM wills w "
+        "LEFT JOIN boots b ON b.boot_id = w.boot_id WHERE w.instrument_id = ?",
+        (instrument_id,),
+    )
+    for key, boot_id, at in rows:
+        found.setdefault(boot_id, Boot(key, boot_id, key if at is None else at, -math.inf))
+    return sorted(found.values())
+
+
+def max_end_of(conn: Connection, instrument_id: str, boot_id: str) -> float | None:
+    """The latest end of one boot's claims about the instrument."""
+    rows = fetch(
+        conn,
+        'SELECT MAX("end") FROM claims WHERE instrument_id = ? AND boot_id = ?',
+        (instrument_id, boot_id),
+    )
+    return None if rows[0][0] is None else float(rows[0][0])
 
 
 def max_end_after(conn: Connection, instrument_id: str, lo: float) -> float | None:
@@ -310,13 +335,13 @@ class WillRow:
     new: bool = False  # received in this batch
 
 
-_WILL_COLUMNS = "id, instrument_id, boot_at, boot_id, seq, received_at"
+_WILL_COLUMNS = "id, instrument_id, boot_key, boot_id, seq, received_at"
 
 
 def _wills(rows: Sequence[Sequence[Any]]) -> list[WillRow]:
     return [
-        WillRow(id_, inst, Will(boot_at, boot_id, received), seq)
-        for id_, inst, boot_at, boot_id, seq, received in rows
+        WillRow(id_, inst, Will(boot_key, boot_id, received), seq)
+        for id_, inst, boot_key, boot_id, seq, received in rows
     ]
 
 
@@ -353,7 +378,7 @@ def write_wills(conn: Connection, rows: Sequence[WillRow]) -> None:
         if row.id is None:
             values = {
                 "instrument_id": row.instrument_id,
-                "boot_at": row.will.boot_at,
+                "boot_key": row.will.boot_key,
                 "boot_id": row.will.boot_id,
                 "seq": row.seq,
                 "received_at": row.will.received_at,
@@ -375,9 +400,12 @@ def top_rank(
     found = top_claim(conn, instrument_id, standing)
     if found is not None:
         best = found
+    # Each boot's latest will ranks highest among its wills: phase 2 n - 1 for n wills.
+    counts: dict[tuple[float, str], int] = defaultdict(int)
     for will in standing:
-        times = sorted(w.received_at for w in standing if w.boot_id == will.boot_id)
-        rank: Rank = (will.boot_at, will.boot_id, 2 * times.index(will.received_at) + 1, -1)
+        counts[(will.boot_key, will.boot_id)] += 1
+    for (key, boot_id), n in counts.items():
+        rank: Rank = (key, boot_id, 2 * n - 1, -1)
         if best[0] is None or rank > best[0]:
             best = (rank, None)
     return best
@@ -387,27 +415,30 @@ def top_claim(
     conn: Connection, instrument_id: str, standing: Sequence[Will], *, open_only: bool = False
 ) -> tuple[Rank, int] | None:
     """The rank of the highest-ranked claims row and its ``seq_lo`` (``open_only``: of those
-    that are not closed records)."""
+    that are not closed records). Within the newest boot the top phase is that of the claim
+    known last (wills cut by knowledge time); within it, the highest ``seq``."""
     only = " AND NOT closed" if open_only else ""
     rows = fetch(
         conn,
-        f"SELECT boot_at, boot_id FROM claims WHERE instrument_id = ?{only} "  # noqa: S608
-        "ORDER BY boot_at DESC, boot_id DESC LIMIT 1",
+        f"SELECT boot_key, boot_id FROM claims WHERE instrument_id = ?{only} "  # noqa: S608
+        "ORDER BY boot_key DESC, boot_id DESC LIMIT 1",
         (instrument_id,),
     )
     if not rows:
         return None
-    boot_at, boot_id = rows[0]
+    boot_key, boot_id = rows[0]
     times = sorted(w.received_at for w in standing if w.boot_id == boot_id)
-    # The top phase first: the claims known after the k-th will, then before it, ...
-    for k in range(len(times), -1, -1):
-        floor = times[k - 1] if k > 0 else -1e300
-        found = fetch(
-            conn,
-            "SELECT seq_hi, seq_lo FROM claims WHERE instrument_id = ? AND boot_id = ? "  # noqa: S608
-            f"AND ts_lo >= ?{only} ORDER BY seq_hi DESC LIMIT 1",
-            (instrument_id, boot_id, floor),
-        )
-        if found:
-            return (boot_at, boot_id, 2 * k, found[0][0]), found[0][1]
-    return None
+    latest = fetch(
+        conn,
+        f"SELECT MAX(ts_lo) FROM claims WHERE instrument_id = ? AND boot_id = ?{only}",  # noqa: S608
+        (instrument_id, boot_id),
+    )[0][0]
+    k = bisect.bisect_right(times, latest)
+    floor = times[k - 1] if k > 0 else -1e300
+    found = fetch(
+        conn,
+        "SELECT seq_hi, seq_lo FROM claims WHERE instrument_id = ? AND boot_id = ? "  # noqa: S608
+        f"AND ts_lo >= ?{only} ORDER BY seq_hi DESC LIMIT 1",
+        (instrument_id, boot_id, floor),
+    )
+    return (boot_key, boot_id, 2 * k, found[0][0]), found[0][1]

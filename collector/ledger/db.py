@@ -87,8 +87,8 @@ def open_engines(url: str) -> Engines:
     return Engines(write=engine, read=engine, url=url)
 
 
-def migrate(engines: Engines) -> None:
-    """Bring the schema to the newest revision (Alembic, configured in code)."""
+def migrate(engines: Engines, revision: str = "head") -> None:
+    """Bring the schema to ``revision``, by default the newest (Alembic, configured in code)."""
     from alembic import command
     from alembic.config import Config
 
@@ -101,7 +101,7 @@ def migrate(engines: Engines) -> None:
                     text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK}
                 )
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
     except OperationalError as exc:
         raise DatabaseError(f"cannot migrate the ledger at {engines.url}: {exc.orig}") from None
     log.info("ledger schema is current (%s)", engines.dialect)

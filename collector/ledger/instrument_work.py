@@ -28,7 +28,7 @@ from jishi.collector.ledger.canvas import Loader, Span, SpanCanvas
 from jishi.collector.ledger.claims import ClaimRow, WillRow
 from jishi.collector.ledger.instruments import InstrumentRecord
 from jishi.collector.ledger.sql import fetch, select_in
-from jishi.collector.usage.evidence import Claim, Rank, Will, claim_of, known, paint
+from jishi.collector.usage.evidence import Boot, Claim, Rank, Will, claim_of, known, paint
 from sqlalchemy import Connection
 
 _MAX_TEXT = 200
@@ -53,8 +53,10 @@ class InstrumentWork:
     top_run: ClaimRow | None
     runs: list[ClaimRow] = field(default_factory=list)  # loaded or new runs the batch touched
     windows: list[Window] = field(default_factory=list)  # to resolve again
-    # Boots new to the instrument: earlier boots end at their start (resolve from there on).
-    new_boots: list[float] = field(default_factory=list)
+    # Boots new to the instrument: the boot before each ends at its start (resolve from there).
+    new_boots: list[str] = field(default_factory=list)
+    # Older boots that got messages: where each ends (by its last knowledge) may have moved.
+    late_boots: set[str] = field(default_factory=set)
     checks: set[str] = field(default_factory=set)  # boots whose standing wills to re-check
     boots_known: set[str] = field(default_factory=set)
     last_ts_before: float | None = None
@@ -63,14 +65,14 @@ class InstrumentWork:
     # --- messages -------------------------------------------------------------------------
 
     def observe(
-        self, conn: Connection, message: StateMessage | HeartbeatMessage, boot_at: float
+        self, conn: Connection, message: StateMessage | HeartbeatMessage, boot_key: float
     ) -> None:
         """Store a state or heartbeat message's claim and keep the spans right."""
         row = self.row
         if isinstance(message, HeartbeatMessage) and not row.heartbeat_interval_s:
             row.heartbeat_interval_s = message.interval_s
-        claim = claim_of(message, boot_at, row.stale_after())
-        self._note_boot(claim.boot_id, boot_at)
+        claim = claim_of(message, boot_key, row.stale_after())
+        self._note_boot(claim.boot_id)
         run = self._place(conn, claim, message.historical)
         phase = 0
         if self.wills:  # rarely: a will of this boot stands (or came in this batch)
@@ -78,14 +80,16 @@ class InstrumentWork:
             if times:
                 self.checks.add(claim.boot_id)
                 phase = 2 * bisect.bisect_right(times, claim.ts_lo)
-        rank: Rank = (claim.boot_at, claim.boot_id, phase, claim.seq_hi)
+        rank: Rank = (claim.boot_key, claim.boot_id, phase, claim.seq_hi)
         top = self._top()
         if top is not None and rank <= top:
             self.windows.append((claim.start, claim.end))  # below what is stored: resolve again
+            if claim.boot_id != row.top_boot_id:
+                self.late_boots.add(claim.boot_id)
             return
         # Above everything stored: its claim simply wins where it reaches.
         self.canvas.paint(claim.start, claim.end, claim.state)
-        row.top_boot_at, row.top_boot_id, row.top_phase, row.top_seq = rank
+        row.top_boot_key, row.top_boot_id, row.top_phase, row.top_seq = rank
         self.top_run = run
         if isinstance(message, StateMessage) and message.until is not None:
             return  # a closed record tells the past, not the current state
@@ -96,7 +100,7 @@ class InstrumentWork:
         if row.boot_id is None:
             row.boot_id = message.boot_id
 
-    def status(self, message: StatusMessage, boot_at: float, received: float) -> None:
+    def status(self, message: StatusMessage, boot_key: float, received: float) -> None:
         """A birth updates what the instrument is; ``online: false`` is a will (evidence)."""
         row = self.row
         row.full = True
@@ -122,8 +126,8 @@ class InstrumentWork:
             # connection; as evidence it still cuts that older boot's claims.
             row.online = False
             row.online_changed_at = received
-        will = Will(boot_at, message.boot_id, received)
-        self._note_boot(message.boot_id, boot_at)
+        will = Will(boot_key, message.boot_id, received)
+        self._note_boot(message.boot_id)
         self.wills.append(WillRow(None, row.id, will, message.seq, new=True))
         self.checks.add(message.boot_id)
 
@@ -155,12 +159,12 @@ class InstrumentWork:
             return False
         return any(run.ts_hi < r <= claim.ts_lo for r in self._standing_times(claim.boot_id))
 
-    def _note_boot(self, boot_id: str, boot_at: float) -> None:
+    def _note_boot(self, boot_id: str) -> None:
         """Remember a boot's first evidence about this instrument (see ``new_boots``)."""
         if boot_id not in self.boots_known:
             self.boots_known.add(boot_id)
             if self.row.top_boot_id is not None:  # else there are no earlier boots to end
-                self.new_boots.append(boot_at)
+                self.new_boots.append(boot_id)
 
     def _standing_times(self, boot_id: str) -> list[float]:
         return sorted(
@@ -170,13 +174,13 @@ class InstrumentWork:
     def _top(self) -> Rank | None:
         row = self.row
         if (
-            row.top_boot_at is None
+            row.top_boot_key is None
             or row.top_boot_id is None
             or row.top_phase is None
             or row.top_seq is None
         ):
             return None
-        return (row.top_boot_at, row.top_boot_id, row.top_phase, row.top_seq)
+        return (row.top_boot_key, row.top_boot_id, row.top_phase, row.top_seq)
 
     # --- after the evidence is stored ---------------------------------------------------------
 
@@ -185,10 +189,8 @@ class InstrumentWork:
         find the new top rank. ``rewrites`` gets the past stretches the sink must redo."""
         instrument_id = self.row.id
         changed_wills = bool(self.wills) and self._check_wills(conn)
-        for lo in self.new_boots:
-            hi = claims.max_end_after(conn, instrument_id, lo)
-            if hi is not None:
-                self.windows.append((lo, hi))
+        boots = claims.boots_of(conn, instrument_id) if self.new_boots or self.late_boots else []
+        self.windows.extend(_boot_ends(conn, instrument_id, boots, self.new_boots, self.late_boots))
         before = self.last_ts_before
         if before is not None:
             # Paints that reach back before what was known: the sink rewrites them too.
@@ -201,7 +203,8 @@ class InstrumentWork:
             return
         standing = claims.standing_wills_before(conn, instrument_id, _FOREVER)
         windows = _merged(self.windows)
-        boots = claims.boots_of(conn, instrument_id) if windows else []
+        if windows and not boots:
+            boots = claims.boots_of(conn, instrument_id)
         for lo, hi in windows:
             found = claims.overlapping(conn, instrument_id, lo, hi)
             pieces = known(paint(found, standing, boots, lo, hi))
@@ -240,9 +243,9 @@ class InstrumentWork:
         row = self.row
         rank, claim_lo = claims.top_rank(conn, row.id, standing)
         if rank is None:
-            row.top_boot_at = row.top_boot_id = row.top_phase = row.top_seq = None
+            row.top_boot_key = row.top_boot_id = row.top_phase = row.top_seq = None
         else:
-            row.top_boot_at, row.top_boot_id, row.top_phase, row.top_seq = rank
+            row.top_boot_key, row.top_boot_id, row.top_phase, row.top_seq = rank
         row.top_claim_lo = claim_lo
         # The row's state is that of the highest-ranked claim that is not a closed record.
         found = claims.top_claim(conn, row.id, standing, open_only=True)
@@ -307,13 +310,42 @@ def _span_loader(conn: Connection, instrument_id: str) -> Loader:
     def load(lo: float, hi: float) -> list[Span]:
         rows = fetch(
             conn,
-            'SELECT id, state, start, "end" FROM spans WHERE instrument_id = ? AND "end" > ? '
+            'SELECT id, state, start, "end" FROM spans WHERE instrument_id = ? AND "end" >= ? '
             "AND start < ?",
             (instrument_id, lo, hi),
         )
         return [Span(i, a, b, s, (a, b, s)) for i, s, a, b in rows]
 
     return load
+
+
+def _boot_ends(
+    conn: Connection,
+    instrument_id: str,
+    boots: Sequence[Boot],
+    new: Iterable[str],
+    late: Iterable[str],
+) -> list[Window]:
+    """Where a boot ends may have moved: a new boot ends the one before it at its start (never
+    before that one's last knowledge); an older boot's new messages may move its own end."""
+    order = sorted(boots)
+    place = {boot.boot_id: k for k, boot in enumerate(order)}
+    out: list[Window] = []
+    for boot_id in new:
+        k = place.get(boot_id)
+        if k:  # not the first boot: the one before it ends here now
+            before = order[k - 1]
+            lo = max(order[k].start, before.last_ts)
+            hi = claims.max_end_of(conn, instrument_id, before.boot_id)
+            if hi is not None and hi > lo:
+                out.append((lo, hi))
+    for boot_id in late:
+        k = place.get(boot_id)
+        if k is not None and k + 1 < len(order):
+            hi = claims.max_end_of(conn, instrument_id, boot_id)
+            if hi is not None and hi > order[k + 1].start:
+                out.append((order[k + 1].start, hi))
+    return out
 
 
 def _merged(windows: Iterable[Window]) -> list[Window]:

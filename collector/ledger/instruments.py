@@ -42,7 +42,7 @@ class InstrumentRecord:
     last_ts: float | None
     last_seen: float | None
     created_at: float
-    top_boot_at: float | None
+    top_boot_key: float | None
     top_boot_id: str | None
     top_phase: int | None
     top_seq: int | None
@@ -71,7 +71,7 @@ HOT = (
     "last_seen",
     "heartbeat_interval_s",
     "boot_id",
-    "top_boot_at",
+    "top_boot_key",
     "top_boot_id",
     "top_phase",
     "top_seq",

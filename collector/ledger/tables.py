@@ -60,7 +60,7 @@ instruments = Table(
     Column("created_at", EPOCH, nullable=False),
     # The highest-ranked evidence stored (evidence.Rank): a message ranked above it only paints
     # its claim over the spans; anything else makes the writer resolve the stretch again.
-    Column("top_boot_at", EPOCH),
+    Column("top_boot_key", EPOCH),
     Column("top_boot_id", String(64)),
     Column("top_phase", Integer),
     Column("top_seq", BigInteger),
@@ -85,7 +85,7 @@ claims = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("instrument_id", String(64), nullable=False),
-    Column("boot_at", EPOCH, nullable=False),
+    Column("boot_key", EPOCH, nullable=False),  # the boot's place in the order (first heard)
     Column("boot_id", String(64), nullable=False),
     Column("seq_lo", BigInteger, nullable=False),
     Column("seq_hi", BigInteger, nullable=False),
@@ -111,7 +111,7 @@ wills = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("instrument_id", String(64), nullable=False),
-    Column("boot_at", EPOCH, nullable=False),
+    Column("boot_key", EPOCH, nullable=False),
     Column("boot_id", String(64), nullable=False),
     Column("seq", BigInteger, nullable=False),
     Column("received_at", EPOCH, nullable=False),
@@ -126,11 +126,14 @@ boots = Table(
     metadata,
     Column("boot_id", String(64), primary_key=True),
     Column("ranges", Text, nullable=False, default=""),
-    Column("first_seen", EPOCH, nullable=False),
+    Column("first_seen", EPOCH, nullable=False),  # earliest receive time: orders the boots
     Column("last_seen", EPOCH, nullable=False),
-    # When the boot began: from its messages (schema 2), else its earliest message time in the
-    # batch that first named it (schema 1). Orders boots: a later one is later knowledge.
+    # When the boot began by the agent's clock (schema 2; NULL for schema 1): where the
+    # instrument's previous boot ends. Boots are ordered by first_seen, the collector's clock.
     Column("boot_at", EPOCH),
+    # The instrument a schema 2 boot speaks for (each instrument has its own boot id); a
+    # message of another instrument with this boot id is refused.
+    Column("instrument_id", String(64)),
 )
 
 sessions = Table(

@@ -2,7 +2,8 @@
 
 Theory of operation. A batch is dead letters plus accepted wire messages. In one transaction:
 
-1. dedupe on ``(boot_id, seq)`` and learn each boot's ``boot_at`` (:mod:`.boots`);
+1. dedupe on ``(boot_id, seq)``, learn each boot's place in the order, refuse a schema 2 boot
+   id used by another instrument (:mod:`.boots`);
 2. lock the instruments the batch touches (sorted, so two collectors cannot deadlock;
    :mod:`.instruments`);
 3. store each ``state``/``hb`` message as evidence and keep the spans right, instrument by
@@ -26,12 +27,18 @@ from datetime import time as dt_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jishi.agent.wire import HeartbeatMessage, SessionMessage, StateMessage, StatusMessage
+from jishi.agent.wire import (
+    DEFAULT_TOPIC_ROOT,
+    HeartbeatMessage,
+    SessionMessage,
+    StateMessage,
+    StatusMessage,
+)
 from jishi.collector.config import InstrumentEntry
 from jishi.collector.ledger import claims, tables
 from jishi.collector.ledger import instruments as instruments_store
 from jishi.collector.ledger.batch import BatchOutcome, DeadLetter, Incoming
-from jishi.collector.ledger.boots import dedupe
+from jishi.collector.ledger.boots import BootInfo, dedupe
 from jishi.collector.ledger.claims import ClaimRow
 from jishi.collector.ledger.instrument_work import InstrumentWork, TopKey, load_work, top_key
 from jishi.collector.ledger.instruments import InstrumentRecord
@@ -47,9 +54,15 @@ class LedgerWriter:
     run, checked against the locked instrument row before use."""
 
     def __init__(
-        self, registry: Mapping[str, InstrumentEntry], timezone: str, dead_letter_max_bytes: int
+        self,
+        registry: Mapping[str, InstrumentEntry],
+        timezone: str,
+        dead_letter_max_bytes: int,
+        *,
+        topic_root: str = DEFAULT_TOPIC_ROOT,
     ) -> None:
         self.registry = registry
+        self.topic_root = topic_root
         self.zone = ZoneInfo(timezone)
         self.dead_letter_max_bytes = dead_letter_max_bytes
         # instrument -> its newest run as last written (values()); a run's content is fixed by
@@ -62,7 +75,9 @@ class LedgerWriter:
         self, conn: Connection, items: Sequence[Incoming | DeadLetter], now: float
     ) -> BatchOutcome:
         outcome = BatchOutcome()
-        dead = [item for item in items if isinstance(item, DeadLetter)]
+        incoming = [i for i in items if isinstance(i, Incoming)]
+        fresh, boots, refused = dedupe(conn, incoming, now, self.topic_root)
+        dead = [item for item in items if isinstance(item, DeadLetter)] + refused
         if dead:
             conn.execute(
                 insert(tables.dead_letters),
@@ -79,17 +94,15 @@ class LedgerWriter:
                 ],
             )
             outcome.dead.update(d.reason.value for d in dead)
-        incoming = [i for i in items if isinstance(i, Incoming)]
-        fresh, boot_at = dedupe(conn, incoming, now)
-        outcome.duplicates = len(incoming) - len(fresh)
+        outcome.duplicates = len(incoming) - len(fresh) - len(refused)
         if fresh:
             outcome.fresh = fresh
-            outcome.rows, outcome.rewrites = self._apply(conn, fresh, boot_at, now)
+            outcome.rows, outcome.rewrites = self._apply(conn, fresh, boots, now)
         outcome.stored = len(fresh)
         return outcome
 
     def _apply(
-        self, conn: Connection, items: list[Incoming], boot_at: Mapping[str, float], now: float
+        self, conn: Connection, items: list[Incoming], boots: Mapping[str, BootInfo], now: float
     ) -> tuple[dict[str, InstrumentRecord], list[tuple[str, float, float]]]:
         by_instrument: dict[str, list[Incoming]] = defaultdict(list)
         for item in items:
@@ -102,10 +115,10 @@ class LedgerWriter:
             job = work[instrument_id]
             # Knowledge order: most of a batch then lands above what is stored.
             incoming.sort(
-                key=lambda i: (boot_at[i.message.boot_id], i.message.boot_id, i.message.seq)
+                key=lambda i: (boots[i.message.boot_id].key, i.message.boot_id, i.message.seq)
             )
             for item in incoming:
-                _apply_one(conn, job, item, boot_at[item.message.boot_id], sessions)
+                _apply_one(conn, job, item, boots[item.message.boot_id].key, sessions)
         claims.write_claims(conn, [run for job in work.values() for run in job.runs])
         self._remember_tops(work)
         claims.write_wills(conn, [w for job in work.values() for w in job.wills])
@@ -142,7 +155,9 @@ class LedgerWriter:
     def _remember_tops(self, work: Mapping[str, InstrumentWork]) -> None:
         with self._tops_lock:
             for instrument_id, job in work.items():
-                if job.top_run is not None:
+                # Only a linked run's content is fixed by its key and last seq (schema 1 runs
+                # take whatever message arrived next).
+                if job.top_run is not None and job.top_run.linked:
                     self._tops[instrument_id] = job.top_run.values()
                 else:
                     self._tops.pop(instrument_id, None)
@@ -212,7 +227,7 @@ def _apply_one(
     conn: Connection,
     job: InstrumentWork,
     item: Incoming,
-    boot_at: float,
+    boot_key: float,
     sessions: list[dict[str, Any]],
 ) -> None:
     message, received = item.message, item.received_at
@@ -221,11 +236,11 @@ def _apply_one(
     if not row.site:  # registered before it ever reported (registry_sync)
         row.site, row.full = message.site, True
     if isinstance(message, StatusMessage):
-        job.status(message, boot_at, received)
+        job.status(message, boot_key, received)
     elif isinstance(message, SessionMessage):
         sessions.append(_session_row(message, message.ts.timestamp()))
     elif isinstance(message, StateMessage | HeartbeatMessage):
-        job.observe(conn, message, boot_at)
+        job.observe(conn, message, boot_key)
 
 
 def _clip(value: str | None) -> str | None:

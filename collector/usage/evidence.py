@@ -11,8 +11,10 @@ Theory of operation (DESIGN.md, "Freshness, evidence and unknown time"):
     it on; until they come, it is fresh as long as what the agent knew at ``ts``;
   - a record with both ends (``until``): exactly ``[since, until)``.
 
-* Claims are ranked by *knowledge*: a later boot (``boot_at``, then ``boot_id``) knows more
-  than an earlier one, and within one boot a higher ``seq`` knows more than a lower one. At each
+* Claims are ranked by *knowledge*: a later boot knows more than an earlier one, and within one
+  boot a higher ``seq`` knows more than a lower one. Boots are ordered by when the collector
+  first heard of them (``boot_key``, then ``boot_id``): the agents' clocks may be wrong after a
+  restart (a reset real-time clock), the collector's order of first arrival is not. At each
   instant the highest-ranked claim covering it decides the state; where none covers, the state
   is ``unknown`` (never carried forward). So a heartbeat sent while a run was still unrecorded
   ("idle") never cuts short the record of that run, which comes later with a higher ``seq``.
@@ -26,8 +28,11 @@ Theory of operation (DESIGN.md, "Freshness, evidence and unknown time"):
   messages both before and at or after ``R``. Then the will came from a broker restart or a
   network cut, not from the agent's end, and only the claims themselves decide.
 
-* A boot's claims end where a later boot of the instrument begins: a new ``boot_id`` means the
-  agent started again, so the earlier process observed nothing after that.
+* A boot's claims end where the next boot of the instrument began (its ``boot_at``, the agent's
+  own start time; for schema 1 its ``boot_key``): a new ``boot_id`` means the agent started
+  again, so the earlier process observed nothing after that. Never before the earlier boot's
+  own last knowledge (its latest ``ts``), so a wrong clock at the next start cannot erase what
+  was observed: at most the earlier boot's freshness beyond its last message is cut.
 
 * A claim may stand for several consecutive messages of one boot (the ledger keeps a run of
   heartbeats as one row): ``seq_lo..seq_hi`` and ``ts_lo..ts_hi``. That is exact: no message of
@@ -50,7 +55,7 @@ from typing import NamedTuple
 from jishi.agent.wire import HeartbeatMessage, Message, StateMessage, StatusMessage
 from jishi.collector.usage.timeline import UNKNOWN, Interval
 
-# Claims are ranked by (boot_at, boot_id, phase, seq). A claim's phase is twice the number of
+# Claims are ranked by (boot_key, boot_id, phase, seq). A claim's phase is twice the number of
 # its boot's standing wills received at or before its ``ts``; the k-th will (from 0) has phase
 # 2k + 1, between the claims known before it and those known after it.
 Rank = tuple[float, str, int, int]
@@ -64,7 +69,7 @@ class Claim(NamedTuple):
     messages carry no ``prev_seq``), and then the claim proves nothing about gaps. (A named
     tuple: the writer makes one per message.)"""
 
-    boot_at: float
+    boot_key: float
     boot_id: str
     seq_lo: int
     seq_hi: int
@@ -82,9 +87,19 @@ class Claim(NamedTuple):
 class Will(NamedTuple):
     """A boot's ``online: false`` (Last Will or goodbye), received at ``received_at``."""
 
-    boot_at: float
+    boot_key: float
     boot_id: str
     received_at: float
+
+
+class Boot(NamedTuple):
+    """One boot of an instrument: its order key, id, start (the agent's ``boot_at``, else the
+    key) and latest knowledge (the largest ``ts`` of its claims; ``-inf`` if none)."""
+
+    key: float
+    boot_id: str
+    start: float
+    last_ts: float
 
 
 def claim_span(
@@ -100,7 +115,7 @@ def claim_span(
 
 def single(
     *,
-    boot_at: float,
+    boot_key: float,
     boot_id: str,
     seq: int,
     prev_seq: int | None,
@@ -112,11 +127,11 @@ def single(
     closed: bool = False,
 ) -> Claim:
     """The claim of one message."""
-    return Claim(boot_at, boot_id, seq, seq, prev_seq, linked, ts, ts, start, end, state, closed)
+    return Claim(boot_key, boot_id, seq, seq, prev_seq, linked, ts, ts, start, end, state, closed)
 
 
 def claim_of(
-    message: StateMessage | HeartbeatMessage, boot_at: float, stale_after_s: float
+    message: StateMessage | HeartbeatMessage, boot_key: float, stale_after_s: float
 ) -> Claim:
     """The claim of one message; schema 1 messages name no predecessor (unlinked)."""
     ts = message.ts.timestamp()
@@ -131,7 +146,7 @@ def claim_of(
     prev = message.prev_seq if linked else None
     seq = message.seq
     return Claim(
-        boot_at,
+        boot_key,
         message.boot_id,
         seq,
         seq,
@@ -148,35 +163,41 @@ def claim_of(
 
 def evidence_of(
     items: Iterable[tuple[Message, float]], stale_after_s: float
-) -> tuple[list[Claim], list[Will]]:
-    """The claims and wills that messages (each with its receive time) prove, one claim per
-    ``state``/``hb`` message; a repeated ``(boot_id, seq)`` counts once. A boot's ``boot_at`` is
-    the one its messages announce (schema 2), else its earliest message time (schema 1)."""
+) -> tuple[list[Claim], list[Will], list[Boot]]:
+    """The claims, wills and boots that messages (each with its receive time) prove, one claim
+    per ``state``/``hb`` message; a repeated ``(boot_id, seq)`` counts once. A boot's key is
+    its earliest receive time; its start the ``boot_at`` its messages announce (schema 2; the
+    earliest, should they differ), else its key."""
     seen: set[tuple[str, int]] = set()
     unique: list[tuple[Message, float]] = []
     for message, received in items:
-        key = (message.boot_id, message.seq)
-        if key not in seen:
-            seen.add(key)
+        if (message.boot_id, message.seq) not in seen:
+            seen.add((message.boot_id, message.seq))
             unique.append((message, received))
+    keys: dict[str, float] = {}
     starts: dict[str, float] = {}
-    for message, _ in unique:
-        ts = message.ts.timestamp()
-        if isinstance(message, StateMessage | HeartbeatMessage):
-            ts = min(ts, message.since.timestamp())
-        starts[message.boot_id] = min(ts, starts.get(message.boot_id, ts))
-    for message, _ in unique:
+    for message, received in unique:
+        keys[message.boot_id] = min(received, keys.get(message.boot_id, received))
         if message.boot_at is not None:
-            starts[message.boot_id] = message.boot_at.timestamp()
+            at = message.boot_at.timestamp()
+            starts[message.boot_id] = min(at, starts.get(message.boot_id, at))
     claims: list[Claim] = []
     wills: list[Will] = []
     for message, received in unique:
-        boot_at = starts[message.boot_id]
+        key = keys[message.boot_id]
         if isinstance(message, StateMessage | HeartbeatMessage):
-            claims.append(claim_of(message, boot_at, stale_after_s))
+            claims.append(claim_of(message, key, stale_after_s))
         elif isinstance(message, StatusMessage) and not message.online:
-            wills.append(Will(boot_at, message.boot_id, received))
-    return claims, wills
+            wills.append(Will(key, message.boot_id, received))
+    last: dict[str, float] = defaultdict(lambda: -math.inf)
+    for claim in claims:
+        last[claim.boot_id] = max(last[claim.boot_id], claim.ts_hi)
+    boots = [
+        Boot(k, b, starts.get(b, k), last[b])
+        for b, k in keys.items()
+        if b in last or any(w.boot_id == b for w in wills)
+    ]
+    return claims, wills, sorted(boots)
 
 
 def will_withdrawn(will: Will, claims: Iterable[Claim]) -> bool:
@@ -209,17 +230,26 @@ def standing_wills(wills: Iterable[Will], claims: Sequence[Claim]) -> list[Will]
     return [w for w in wills if not will_withdrawn(w, by_boot.get(w.boot_id, []))]
 
 
-def boots_of(claims: Iterable[Claim], wills: Iterable[Will]) -> list[tuple[float, str]]:
-    """Every boot the evidence names, as ``(boot_at, boot_id)``."""
-    return sorted(
-        {(c.boot_at, c.boot_id) for c in claims} | {(w.boot_at, w.boot_id) for w in wills}
-    )
+def boots_of(
+    claims: Iterable[Claim], wills: Iterable[Will], starts: dict[str, float] | None = None
+) -> list[Boot]:
+    """Every boot the evidence names; ``starts`` gives the agents' ``boot_at`` (default: the
+    boot's key)."""
+    keys: dict[str, float] = {}
+    last: dict[str, float] = {}
+    for c in claims:
+        keys[c.boot_id] = c.boot_key
+        last[c.boot_id] = max(last.get(c.boot_id, -math.inf), c.ts_hi)
+    for w in wills:
+        keys[w.boot_id] = w.boot_key
+    given = starts or {}
+    return sorted(Boot(k, b, given.get(b, k), last.get(b, -math.inf)) for b, k in keys.items())
 
 
 def claim_rank(claim: Claim, will_times: Sequence[float]) -> Rank:
     """``will_times``: the standing wills of the claim's boot, sorted."""
     phase = 2 * bisect.bisect_right(will_times, claim.ts_lo)
-    return (claim.boot_at, claim.boot_id, phase, claim.seq_lo)
+    return (claim.boot_key, claim.boot_id, phase, claim.seq_lo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,49 +260,58 @@ class _Item:
     rank: Rank
 
 
-def _items(
-    claims: Sequence[Claim], standing: Sequence[Will], boots: Sequence[tuple[float, str]]
-) -> list[_Item]:
+def _items(claims: Sequence[Claim], standing: Sequence[Will], boots: Sequence[Boot]) -> list[_Item]:
     times: dict[str, list[float]] = defaultdict(list)
     for will in standing:
         times[will.boot_id].append(will.received_at)
-    for values in times.values():
+    phases: dict[tuple[str, float], int] = {}
+    for boot_id, values in times.items():
         values.sort()
-    # A boot ends where the next one begins: its agent was no longer running.
-    order = sorted(set(boots))
-    ends = {boot_id: order[k + 1][0] for k, (_, boot_id) in enumerate(order[:-1])}
+        for k, received in enumerate(values):
+            phases.setdefault((boot_id, received), 2 * k + 1)
+    # A boot ends where the next one began, never before its own last knowledge.
+    order = sorted(boots)
+    ends = {
+        boot.boot_id: max(order[k + 1].start, boot.last_ts) for k, boot in enumerate(order[:-1])
+    }
     items = []
     for c in claims:
         end = min(c.end, ends.get(c.boot_id, math.inf))
         if end > c.start:
             items.append(_Item(c.start, end, c.state, claim_rank(c, times.get(c.boot_id, ()))))
     for will in standing:
-        k = times[will.boot_id].index(will.received_at)
-        rank: Rank = (will.boot_at, will.boot_id, 2 * k + 1, -1)
+        rank: Rank = (will.boot_key, will.boot_id, phases[(will.boot_id, will.received_at)], -1)
         items.append(_Item(will.received_at, math.inf, UNKNOWN, rank))
     return items
 
 
 def resolve(
-    claims: Sequence[Claim], wills: Sequence[Will], start: float, end: float
+    claims: Sequence[Claim],
+    wills: Sequence[Will],
+    start: float,
+    end: float,
+    boots: Sequence[Boot] | None = None,
 ) -> list[Interval]:
     """Contiguous intervals covering exactly ``[start, end)`` from all of an instrument's
-    evidence (withdrawn wills are found here): see :func:`paint`."""
-    return paint(claims, standing_wills(wills, claims), boots_of(claims, wills), start, end)
+    evidence (withdrawn wills are found here): see :func:`paint`. ``boots`` default to those
+    the evidence names, each starting at its key."""
+    every = boots if boots is not None else boots_of(claims, wills)
+    return paint(claims, standing_wills(wills, claims), every, start, end)
 
 
 def paint(
     claims: Sequence[Claim],
     standing: Sequence[Will],
-    boots: Sequence[tuple[float, str]],
+    boots: Sequence[Boot],
     start: float,
     end: float,
 ) -> list[Interval]:
     """Contiguous intervals covering exactly ``[start, end)``: at each instant the state of the
     highest-ranked claim covering it, ``unknown`` where none does (or a standing will is on
-    top). A boot's claims end where a later boot of ``boots`` begins. ``claims`` need only be
-    those reaching into the range; ``standing`` are the wills not withdrawn and ``boots`` every
-    boot of the instrument. Adjacent intervals of one state are merged. O(n log n)."""
+    top). A boot's claims end where the next boot of ``boots`` began (never before the boot's
+    own last knowledge). ``claims`` need only be those reaching into the range; ``standing``
+    are the wills not withdrawn and ``boots`` every boot of the instrument. Adjacent intervals
+    of one state are merged. O(n log n)."""
     if not (math.isfinite(start) and math.isfinite(end)) or end < start:
         raise ValueError(f"bad range [{start}, {end})")
     items = [i for i in _items(claims, standing, boots) if i.end > start and i.start < end]

@@ -14,6 +14,8 @@ import pytest
 from jishi.agent.config import AgentConfig
 from jishi.agent.inference import Rules, StateInferrer
 from jishi.agent.runtime import Agent
+from jishi.agent.wire import decode_any
+from jishi.collector.usage.evidence import evidence_of, resolve
 from jishi.drivers.base import Reading, StateEvent
 from support.agentproc import AgentProcess, sim_agent_toml
 from support.servers import Mosquitto
@@ -100,7 +102,10 @@ def test_pending_dwell_survives_a_restart(tmp_path: Path) -> None:
     ]
 
 
-def test_heartbeat_during_dwell_is_dated_when_the_change_appeared(tmp_path: Path) -> None:
+def test_a_heartbeat_during_the_dwell_never_hides_the_change(tmp_path: Path) -> None:
+    """While running waits out min_dwell_s the agent still holds idle and says so (dated now);
+    once running is accepted, its message (since it appeared, later knowledge) overrides the
+    heartbeat: the collector's rules give running from +100 s."""
     clock = Clock()
     idle = [Reading(ts=T0, events=(StateEvent(T0, "idle", "STOP"),))]
     later = T0 + timedelta(seconds=100)
@@ -111,7 +116,18 @@ def test_heartbeat_during_dwell_is_dated_when_the_change_appeared(tmp_path: Path
         data_dir=tmp_path,
         clock=clock,
         publish=False,
-        drivers={"nmr-1": [Script([idle, run])]},
+        drivers={
+            "nmr-1": [
+                Script(
+                    [
+                        idle,
+                        run,
+                        [Reading(ts=later + timedelta(seconds=30))],
+                        [Reading(ts=later + timedelta(seconds=61))],
+                    ]
+                )
+            ]
+        },
     )
     inst = agent.instruments[0]
     inst.poll_s = 1.0
@@ -122,9 +138,19 @@ def test_heartbeat_during_dwell_is_dated_when_the_change_appeared(tmp_path: Path
     inst.next_heartbeat = 0.0
     agent.tick(2.0)
     heartbeats = [m for m in rows(agent) if m["kind"] == "hb"]
-    # Not "idle at +130 s": idle is only known up to +100 s, when running appeared.
-    assert heartbeats[-1]["state"] == "idle"
-    assert heartbeats[-1]["ts"] == "2026-05-01T08:01:40.000Z"
+    assert (heartbeats[-1]["state"], heartbeats[-1]["ts"]) == ("idle", "2026-05-01T08:02:10.000Z")
+    clock.now = later + timedelta(seconds=61)
+    agent.tick(3.0)  # the dwell is over: running since +100 s
+    messages = [decode_any(r.payload) for r in agent.outbox.pending("nmr-1", limit=1000)]
+    claims, wills, boots = evidence_of([(m, clock.now.timestamp()) for m in messages], 75.0)
+    lo = T0.timestamp()
+    timeline = resolve(claims, wills, lo, lo + 170, boots)
+    # (The test sends heartbeats only at 0 and +130 s: idle is fresh for 75 s.)
+    assert [(i.state, i.start - lo) for i in timeline] == [
+        ("idle", 0.0),
+        ("unknown", 75.0),
+        ("running", 100.0),
+    ]
     agent.outbox.close()
 
 
@@ -190,3 +216,42 @@ def test_refused_publishes_back_off_instead_of_storming(tmp_path: Path) -> None:
         assert len([line for line in log.splitlines() if "WARNING" in line]) <= 10
     finally:
         broker.stop()
+
+
+def test_a_restart_during_a_logged_run_says_the_record_again(tmp_path: Path) -> None:
+    """The log said running at 08:00; the agent died and came back at 09:00 with nothing new
+    in the log. The record holds until the source's next one (DESIGN.md), also across the
+    downtime: the new boot says running since 08:00 again, as a record."""
+    clock = Clock()
+    start = [Reading(ts=T0, events=(StateEvent(T0, "running", "START", record=True),))]
+    agent = Agent(
+        config(dwell=0),
+        config_hash="x",
+        data_dir=tmp_path,
+        clock=clock,
+        publish=False,
+        drivers={"nmr-1": [Script([start])]},
+    )
+    agent.instruments[0].poll_s = 1.0
+    agent.tick(0.0)
+    agent._dir_lock.release()  # killed
+    agent.outbox.close()
+    clock.now = T0 + timedelta(hours=1)
+    restarted = Agent(
+        config(dwell=0),
+        config_hash="x",
+        data_dir=tmp_path,
+        clock=clock,
+        publish=False,
+        drivers={"nmr-1": [Script([[]])]},
+    )
+    restarted.tick(0.0)
+    again = [
+        m
+        for m in rows(restarted)
+        if m["kind"] == "state" and not str(m["boot_id"]).startswith(agent.boot_id)
+    ]
+    restarted.outbox.close()
+    assert [(m["state"], m["since"], m["evidence"], m["ts"]) for m in again] == [
+        ("running", "2026-05-01T08:00:00.000Z", "record", "2026-05-01T09:00:00.000Z")
+    ]

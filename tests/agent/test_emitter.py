@@ -1,4 +1,4 @@
-"""The emitter: envelopes, one seq counter per boot, the per-instrument chain, what a state
+"""The emitter: envelopes, a boot id and seq counter per instrument, the chain, what a state
 message says about when the state began and when the agent knew it."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def hb(emitter: Emitter, instrument: str, seconds: float) -> HeartbeatMessage:
     return out.message
 
 
-def test_seq_is_one_counter_and_each_instrument_chains_its_own_messages() -> None:
+def test_each_instrument_has_its_boot_id_its_gapless_seq_and_its_chain() -> None:
     emitter = Emitter(boot_at=T0, boot_id="boot-0001")
     a1 = hb(emitter, "nmr", 1)
     birth = emitter.birth("lab", "xrd", at(1), Birth("0.1", None, 30)).message
@@ -48,12 +48,18 @@ def test_seq_is_one_counter_and_each_instrument_chains_its_own_messages() -> Non
     a2 = hb(emitter, "nmr", 4)
     will = emitter.offline("lab", "nmr", at(5)).message
     b2 = hb(emitter, "xrd", 6)
-    seqs = [m.seq for m in (a1, birth, b1, session, a2, will, b2)]
-    assert seqs == list(range(7))
+    nmr, xrd = (a1, session, a2, will), (birth, b1, b2)
+    # One counter per instrument: strictly increasing per boot_id, no other instrument's gaps.
+    assert [m.seq for m in nmr] == [0, 1, 2, 3]
+    assert [m.seq for m in xrd] == [0, 1, 2]
+    assert {m.boot_id for m in nmr} == {emitter.boot_of("lab", "nmr")}
+    assert {m.boot_id for m in xrd} == {emitter.boot_of("lab", "xrd")}
+    assert emitter.boot_of("lab", "nmr") != emitter.boot_of("lab", "xrd")
+    assert emitter.boot_of("lab", "nmr").startswith("boot-0001-")
     # Only state and hb messages form the chain (the collector withdraws a will by it).
     assert (a1.prev_seq, a2.prev_seq) == (None, a1.seq)
     assert (b1.prev_seq, b2.prev_seq) == (None, b1.seq)
-    assert all(m.boot_at == T0 and m.boot_id == "boot-0001" for m in (a1, birth, session, will))
+    assert all(m.boot_at == T0 for m in (*nmr, *xrd))
 
 
 def test_a_state_message_says_since_when_and_when_the_agent_knew() -> None:

@@ -108,8 +108,8 @@ def expected_timeline(
     (what the ledger must show, whatever the order and batching it got them in)."""
     items = [(decode_any(payload), at) for payload, at in received]
     mine = [(m, at) for m, at in items if m.instrument == instrument]
-    claims, wills = evidence_of(mine, stale)
-    return resolve(claims, wills, lo, hi)
+    claims, wills, boots = evidence_of(mine, stale)
+    return resolve(claims, wills, lo, hi, boots)
 
 
 class Publisher:

@@ -13,7 +13,7 @@ from jishi.collector.ingest.intake import Limits
 from jishi.collector.ingest.metrics import IngestMetrics
 from jishi.collector.ingest.pipeline import Pipeline, Received
 from jishi.collector.ledger import queries, tables
-from jishi.collector.ledger.db import Engines, open_engines
+from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.ledger.rollup import refresh_rollups, usage_by_day_cached
 from jishi.collector.ledger.writer import LedgerWriter
 from jishi.collector.service import start_collector
@@ -347,7 +347,7 @@ def test_a_late_point_that_shortens_a_run_marks_every_day_it_changed(
             h.birth("nmr", 0, evening - 60, boot="boot-nmr", hb=3600.0),
             h.hb("nmr", 1, evening, "running", boot="boot-nmr", interval=3600),
         ],
-        now,
+        evening + 1,  # received as sent
     )
     cfg = make_config(tmp_path)
     refresh_rollups(engines, cfg, now)
@@ -358,7 +358,7 @@ def test_a_late_point_that_shortens_a_run_marks_every_day_it_changed(
             h.birth("nmr", 0, evening + 500, boot="boot-nmr2", hb=60.0),
             h.hb("nmr", 1, evening + 600, "running", boot="boot-nmr2", interval=60),
         ],
-        now,
+        evening + 501,  # the new boot is first heard of here
     )
     refresh_rollups(engines, cfg, now)
     with engines.read.connect() as conn:
@@ -367,6 +367,106 @@ def test_a_late_point_that_shortens_a_run_marks_every_day_it_changed(
         cached = usage_by_day_cached(conn, row, cfg, start=day0, end=day0 + 2 * 86400, now=now)
         line = queries.timeline(conn, "nmr", day0 + 86400, day0 + 2 * 86400)
     assert [i.state for i in line] == ["unknown"]  # the 16th: nothing known any more
-    # The first boot's run ends where the second boot began (23:08:20): 500 s, then the
-    # second boot's one heartbeat, fresh 150 s.
-    assert [figures.running_s for _day, figures in cached] == [650.0, 0.0]
+    # The first boot's run ends where the second boot began: schema 1 boots announce no
+    # start, so where it was first heard of (23:08:21): 501 s, then the second boot's one
+    # heartbeat, fresh 150 s.
+    assert [figures.running_s for _day, figures in cached] == [651.0, 0.0]
+
+
+def test_a_boot_id_belongs_to_its_instrument(engines: Engines, tmp_path: Path) -> None:
+    """Schema 2 agents give each instrument its own boot id. A broker user who copies another
+    instrument's boot id (it is in the retained births) and its coming seq numbers onto their
+    own topic is refused; the real messages are not mistaken for duplicates."""
+    pipeline = make_pipeline(engines, tmp_path, T0 + 100)
+    v2 = {"schema": 2, "boot_at": T0 - 10}
+    victim = "boot-victim-0001"
+    feed(pipeline, [h.birth("nmr", 0, T0, boot=victim, **v2)], T0)
+    forged = [
+        (
+            h.topic("evil", "hb"),
+            h.payload("hb", "evil", seq, T0 + seq, boot=victim, state="off", since=T0, **v2),
+        )
+        for seq in range(1, 6)
+    ]
+    feed(pipeline, forged, T0 + 1)
+    real = [
+        (
+            h.topic("nmr", "hb"),
+            h.payload(
+                "hb",
+                "nmr",
+                seq,
+                T0 + seq,
+                boot=victim,
+                state="running",
+                since=T0,
+                interval_s=1.0,
+                prev_seq=seq - 1 if seq > 1 else None,
+                **v2,
+            ),
+        )
+        for seq in range(1, 6)
+    ]
+    feed(pipeline, [(t, p.replace(b', "prev_seq": null', b"")) for t, p in real], T0 + 6)
+    assert pipeline.metrics.dead_letters == {"boot_mismatch": 5}
+    with engines.read.connect() as conn:
+        line = queries.timeline(conn, "nmr", T0 + 1, T0 + 5)
+        evil = queries.get_instrument(conn, "evil")
+    assert [(i.state, i.start, i.end) for i in line] == [("running", T0 + 1, T0 + 5)]
+    assert evil is None or evil["state"] is None
+
+
+def test_an_upgraded_ledger_keeps_its_history_and_the_next_boot_ends_it(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    """A ledger written before the evidence model (revision 0003, spans only): after the
+    upgrade the old spans are evidence of a 'legacy' boot, the timeline is unchanged, and the
+    first boot heard of afterwards ends that history where it began."""
+    engines = open_engines(ledger_url)
+    try:
+        migrate(engines, "0003")
+        span = text(
+            'INSERT INTO spans (instrument_id, state, start, "end", last_ts, observations, '
+            "historical) VALUES ('nmr', :state, :start, :end, :last, 3, false)"
+        )
+        with engines.write.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO instruments (id, site, category, registered, state, last_ts, "
+                    "created_at, heartbeat_interval_s) VALUES ('nmr', 'lab', 'general', false, "
+                    "'running', :last, :created, 30)"
+                ),
+                {"last": T0 + 290, "created": T0},
+            )
+            for start, end, state in ((T0, T0 + 100, "idle"), (T0 + 100, T0 + 365, "running")):
+                conn.execute(span, {"state": state, "start": start, "end": end, "last": start})
+            # An old will marker: a zero-length unknown span.
+            conn.execute(span, {"state": "unknown", "start": T0 + 50, "end": T0 + 50, "last": None})
+        migrate(engines)
+        with engines.read.connect() as conn:
+            before = queries.timeline(conn, "nmr", T0, T0 + 400)
+        assert [(i.state, i.start - T0, i.end - T0) for i in before] == [
+            ("idle", 0, 100),
+            ("running", 100, 365),
+            ("unknown", 365, 400),
+        ]
+        # The agent restarts at +300 (schema 2): the old history ends there, not at +365.
+        pipeline = make_pipeline(engines, tmp_path, T0 + 400)
+        v2 = {"schema": 2, "boot_at": T0 + 300}
+        feed(pipeline, [h.birth("nmr", 0, T0 + 300, boot="boot-new-0001", hb=30.0, **v2)], T0 + 300)
+        feed(
+            pipeline,
+            [h.hb("nmr", 1, T0 + 320, "idle", boot="boot-new-0001", interval=30.0)],
+            T0 + 320,
+        )
+        with engines.read.connect() as conn:
+            after = queries.timeline(conn, "nmr", T0, T0 + 400)
+        assert [(i.state, i.start - T0, i.end - T0) for i in after] == [
+            ("idle", 0, 100),
+            ("running", 100, 300),
+            ("unknown", 300, 320),
+            ("idle", 320, 395),
+            ("unknown", 395, 400),
+        ]
+    finally:
+        engines.dispose()

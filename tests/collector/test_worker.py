@@ -24,7 +24,11 @@ def test_collector_stops_when_its_worker_dies(tmp_path: Path, mosquitto: Mosquit
         deadline = time.monotonic() + 20
         workers: list[psutil.Process] = []
         while time.monotonic() < deadline and not workers:
-            workers = [p for p in parent.children() if "jishi.collector.ingest.worker" in " ".join(p.cmdline())]
+            workers = [
+                p
+                for p in parent.children()
+                if "jishi.collector.ingest.worker" in " ".join(p.cmdline())
+            ]
             time.sleep(0.1)
         assert len(workers) == 1, parent.children()
         status, body = collector.get("/api/v1/health", token=None)

@@ -14,7 +14,7 @@ record.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -34,51 +34,53 @@ from collector.test_ledger import make_pipeline
 T0 = 1_750_000_000.0
 HB_INTERVAL = 4.0
 STALE = 2.5 * HB_INTERVAL
-RECEIVED = T0 + 200.0  # when everything but a will arrives (after every drawn ts)
+NOW = T0 + 500.0  # after every drawn receive time
 _run = itertools.count()
 
 
 @dataclass(frozen=True)
 class Event:
-    """One message an agent sent. ``kind``: hb, state (open, since = ts - back), closed
-    (since = ts - back - length, until = ts - back) or will (received ``back`` s after ts)."""
+    """One message an agent sent, and when the collector received it (``received`` s after T0).
+
+    ``kind``: birth; hb; state (open, since = ts - back); closed (since = ts - back - length,
+    until = ts - back); will (received ``back`` s after ts). Boot ``b`` truly starts at 25 b s;
+    its clock reads ``skew`` s off at the start, so ``boot_at`` may even lie before the previous
+    boot's messages (a reset real-time clock)."""
 
     instrument: str
-    boot: int  # 0, 1, 2: later boots began later
+    boot: int
     kind: str
     seq: int
     prev: int | None  # the seq of the boot's previous hb/state message (the chain)
-    ts: int  # seconds after T0
+    ts: int  # seconds after T0, by the agent's clock
     state: str
     back: int
     length: int = 0
     lost: bool = False  # never delivered (a gap in the chain)
-
-
-def boot_start(boot: int) -> int:
-    return 25 * boot
+    received: float = 0.0
+    skew: int = 0
 
 
 @st.composite
 def boot_events(draw: st.DrawFn, instrument: str, boot: int) -> list[Event]:
-    events: list[Event] = []
-    ts = boot_start(boot)
+    skew = draw(st.sampled_from([0, 0, 0, -40, -12]))
+    start = 25 * boot
+    events = [Event(instrument, boot, "birth", 0, None, start + skew, "idle", 0, 0, False,
+                    start + draw(st.integers(0, 2)), skew)]  # fmt: skip
+    ts = start + skew
     prev: int | None = None
     for seq in range(1, draw(st.integers(0, 9)) + 1):
         ts += draw(st.integers(0, 6))  # the agent's clock: never backwards within a boot
         kind = draw(st.sampled_from(["hb", "hb", "hb", "state", "closed", "will"]))
+        back = draw(st.integers(0, 3)) if kind == "will" else draw(st.integers(0, 12))
+        # Live messages arrive within seconds; some wait in the outbox for a replay.
+        delay = draw(st.sampled_from([0, 0, 1, 3, 40])) if kind != "will" else back
+        true_ts = ts - skew
         event = Event(
-            instrument,
-            boot,
-            kind,
-            seq,
-            prev if kind != "will" else None,
-            ts,
-            draw(st.sampled_from(["idle", "running", "off", "fault"])),
-            draw(st.integers(0, 12)) if kind != "will" else draw(st.integers(0, 3)),
-            draw(st.integers(1, 10)),
-            draw(st.integers(0, 9)) == 0,
-        )
+            instrument, boot, kind, seq, prev if kind != "will" else None, ts,
+            draw(st.sampled_from(["idle", "running", "off", "fault"])), back,
+            draw(st.integers(1, 10)), draw(st.integers(0, 9)) == 0, true_ts + delay, skew,
+        )  # fmt: skip
         if kind != "will":
             prev = seq
         events.append(event)
@@ -87,16 +89,18 @@ def boot_events(draw: st.DrawFn, instrument: str, boot: int) -> list[Event]:
 
 @st.composite
 def arrivals(draw: st.DrawFn) -> tuple[list[Event], list[int], list[tuple[int, bool]]]:
-    """Events in arrival order (with redeliveries), the batch cuts, and for each batch which
-    writer takes it and whether its first attempt is rolled back."""
+    """Events in arrival order (receive order, with redeliveries), the batch cuts, and for each
+    batch which writer takes it and whether its first attempt is rolled back."""
     events: list[Event] = []
     for instrument in ("a", "b"):
         for boot in range(draw(st.integers(1, 3))):
-            events += draw(boot_events(instrument, boot))
-    order = [e for e in draw(st.permutations(events)) if not e.lost]
-    redelivered = draw(st.lists(st.sampled_from(order), max_size=4)) if order else []
-    for event in redelivered:
-        order.insert(draw(st.integers(0, len(order))), event)
+            events += [e for e in draw(boot_events(instrument, boot)) if not e.lost]
+    again = draw(st.lists(st.sampled_from(events), max_size=4)) if events else []
+    events += [
+        replace(e, received=e.received + draw(st.integers(1, 60)), lost=False) for e in again
+    ]
+    ties = draw(st.permutations(range(len(events))))
+    order = [e for _, _, e in sorted(zip([e.received for e in events], ties, events, strict=True))]
     cuts = sorted(draw(st.sets(st.integers(1, max(len(order) - 1, 1)), max_size=6)))
     turns = draw(
         st.lists(st.tuples(st.integers(0, 1), st.booleans()), min_size=len(cuts) + 1, max_size=7)
@@ -104,32 +108,26 @@ def arrivals(draw: st.DrawFn) -> tuple[list[Event], list[int], list[tuple[int, b
     return order, cuts, turns
 
 
-def _message(
-    prefix: str, event: Event, scale: float = 1.0, base: float = T0, received: float = RECEIVED
-) -> Received:
+def _message(prefix: str, event: Event, scale: float = 1.0, base: float = T0) -> Received:
     name = f"{prefix}{event.instrument}"
     boot = f"boot-{name}-{event.boot}"
-    boot_at = base + boot_start(event.boot) * scale
+    boot_at = base + (25 * event.boot + event.skew) * scale
     ts = base + event.ts * scale
+    received = base + event.received * scale
     v2 = {"schema": 2, "boot_at": boot_at}
+    if event.kind == "birth":
+        interval = HB_INTERVAL * scale
+        body = h.birth(name, 0, ts, hb=interval, boot=boot, **v2)[1]
+        return Received(h.topic(name, "status"), body, received)
     if event.kind == "will":
-        received_at = ts + event.back * scale
         body = h.payload("status", name, event.seq, ts, boot=boot, online=False, **v2)
-        return Received(h.topic(name, "status"), body, received_at)
+        return Received(h.topic(name, "status"), body, received)
     chain = {} if event.prev is None else {"prev_seq": event.prev}
     if event.kind == "hb":
         body = h.payload(
-            "hb",
-            name,
-            event.seq,
-            ts,
-            boot=boot,
-            state=event.state,
-            since=ts,
-            interval_s=HB_INTERVAL * scale,
-            **v2,
-            **chain,
-        )
+            "hb", name, event.seq, ts, boot=boot, state=event.state, since=ts,
+            interval_s=HB_INTERVAL * scale, **v2, **chain,
+        )  # fmt: skip
         return Received(h.topic(name, "hb"), body, received)
     since = ts - event.back * scale
     extra = {}
@@ -137,56 +135,28 @@ def _message(
         extra = {"until": since}
         since -= event.length * scale
     body = h.payload(
-        "state",
-        name,
-        event.seq,
-        ts,
-        boot=boot,
-        state=event.state,
-        since=since,
-        evidence="record",
-        **extra,
-        **v2,
-        **chain,
-    )
+        "state", name, event.seq, ts, boot=boot, state=event.state, since=since,
+        evidence="record", **extra, **v2, **chain,
+    )  # fmt: skip
     return Received(h.topic(name, "state"), body, received)
 
 
-def _births(
-    prefix: str,
-    events: list[Event],
-    *,
-    interval: float,
-    at: float,
-    scale: float = 1.0,
-    base: float = T0,
-) -> list[Received]:
-    """A birth per boot, first and in its own batch: it fixes the heartbeat interval."""
-    out = []
-    for instrument, boot in sorted(
-        {(e.instrument, e.boot) for e in events} | {(i, 0) for i in "ab"}
-    ):
-        name = f"{prefix}{instrument}"
-        topic, body = h.birth(
-            name,
-            0,
-            at,
-            hb=interval,
-            boot=f"boot-{name}-{boot}",
-            schema=2,
-            boot_at=base + boot_start(boot) * scale,
-        )
-        out.append(Received(topic, body, at))
-    return out
+def _registry(prefix: str, stale: float) -> list[dict[str, object]]:
+    """Both instruments with a fixed stale_after, whatever order births and data come in."""
+    return [{"id": f"{prefix}{i}", "stale_after_s": stale} for i in "ab"]
 
 
 def _want_state(events: list[Event], instrument: str) -> str | None:
-    """The state of the highest-ranked delivered message that is not a closed record (the
-    agent's clock never goes back within a boot, so seq order is rank order)."""
+    """The state of the highest-ranked delivered message that is not a closed record: boots by
+    first receipt, then seq (the agent's clock never goes back within a boot)."""
+    first: dict[int, float] = {}
+    for e in events:
+        if e.instrument == instrument:
+            first[e.boot] = min(e.received, first.get(e.boot, e.received))
     mine = [e for e in events if e.instrument == instrument and e.kind in ("hb", "state")]
     if not mine:
         return None
-    return max(mine, key=lambda e: (e.boot, e.seq)).state
+    return max(mine, key=lambda e: (first[e.boot], f"boot-{e.boot}", e.seq)).state
 
 
 def _check(
@@ -213,6 +183,13 @@ def _check(
         assert state == _want_state(events, instrument)
 
 
+def ev(  # noqa: PLR0917 - a row of the tables below
+    instrument: str, boot: int, kind: str, seq: int, prev: int | None, ts: int, state: str,
+    back: int, length: int = 0, *, received: float, skew: int = 0,
+) -> Event:  # fmt: skip
+    return Event(instrument, boot, kind, seq, prev, ts, state, back, length, False, received, skew)
+
+
 @settings(
     max_examples=60,
     deadline=None,
@@ -223,34 +200,22 @@ def _check(
     # A heartbeat sent before the run was recorded ("idle") must not cut the record short.
     case=(
         [
-            Event("a", 0, "hb", 1, None, 5, "idle", 0),
-            Event("a", 0, "hb", 2, 1, 9, "idle", 0),
-            Event("a", 0, "state", 3, 2, 12, "running", 10),
+            ev("a", 0, "hb", 1, None, 5, "idle", 0, received=5),
+            ev("a", 0, "hb", 2, 1, 9, "idle", 0, received=9),
+            ev("a", 0, "state", 3, 2, 12, "running", 10, received=12),
         ],
         [],
         [(0, False)],
     )
 )
 @example(
-    # The record arrives first; the older heartbeats later (another collector's batch).
-    case=(
-        [
-            Event("a", 0, "closed", 3, 2, 12, "running", 2, 8),
-            Event("a", 0, "hb", 2, 1, 9, "idle", 0),
-            Event("a", 0, "hb", 1, None, 5, "idle", 0),
-        ],
-        [1],
-        [(0, False), (1, True)],
-    )
-)
-@example(
     # A will, then the boot's replay continues the chain across it: withdrawn.
     case=(
         [
-            Event("b", 0, "hb", 1, None, 2, "running", 0),
-            Event("b", 0, "will", 2, None, 4, "idle", 1),
-            Event("b", 0, "hb", 3, 1, 6, "running", 0),
-            Event("b", 0, "hb", 4, 3, 9, "running", 0),
+            ev("b", 0, "hb", 1, None, 2, "running", 0, received=2),
+            ev("b", 0, "will", 2, None, 4, "idle", 1, received=5),
+            ev("b", 0, "hb", 3, 1, 6, "running", 0, received=40),
+            ev("b", 0, "hb", 4, 3, 9, "running", 0, received=41),
         ],
         [2],
         [(0, False), (0, False)],
@@ -260,9 +225,23 @@ def _check(
     # The same with a message lost between: the will stands.
     case=(
         [
-            Event("b", 0, "hb", 1, None, 2, "running", 0),
-            Event("b", 0, "will", 2, None, 4, "idle", 1),
-            Event("b", 0, "hb", 4, 3, 9, "running", 0),
+            ev("b", 0, "hb", 1, None, 2, "running", 0, received=2),
+            ev("b", 0, "will", 2, None, 4, "idle", 1, received=5),
+            ev("b", 0, "hb", 4, 3, 9, "running", 0, received=40),
+        ],
+        [],
+        [(0, False)],
+    )
+)
+@example(
+    # The second boot's clock was reset (40 s behind): it still ranks after the first, which
+    # keeps everything it observed.
+    case=(
+        [
+            ev("a", 0, "hb", 1, None, 10, "running", 0, received=10),
+            ev("a", 0, "hb", 2, 1, 20, "running", 0, received=20),
+            ev("a", 1, "birth", 0, None, -15, "idle", 0, received=25, skew=-40),
+            ev("a", 1, "hb", 1, None, -14, "idle", 0, received=26, skew=-40),
         ],
         [],
         [(0, False)],
@@ -273,8 +252,10 @@ def test_stored_timeline_equals_the_pure_engine_for_any_order_and_batching(
 ) -> None:
     events, cuts, turns = case
     prefix = f"w{next(_run)}"
-    pipelines = [make_pipeline(engines, tmp_path, RECEIVED + 1) for _ in range(2)]
-    pipelines[0].process(_births(prefix, events, interval=HB_INTERVAL, at=T0 - 1))
+    pipelines = [
+        make_pipeline(engines, tmp_path, NOW, instruments=_registry(prefix, STALE))
+        for _ in range(2)
+    ]
     received = [_message(prefix, e) for e in events]
     for (lo, hi), (turn, fail_first) in zip(
         itertools.pairwise([0, *cuts, len(received)]), turns, strict=False
@@ -286,7 +267,7 @@ def test_stored_timeline_equals_the_pure_engine_for_any_order_and_batching(
         if fail_first:
             _write_and_roll_back(writer, batch)
         writer.process(batch)
-    _check(engines, prefix, received=received, events=events, stale=STALE, lo=T0 - 100, hi=T0 + 150)
+    _check(engines, prefix, received=received, events=events, stale=STALE, lo=T0 - 100, hi=T0 + 250)
     assert pipelines[0].metrics.dead_letters == pipelines[1].metrics.dead_letters == {}
 
 
@@ -295,20 +276,20 @@ def _write_and_roll_back(pipeline: Pipeline, batch: list[Received]) -> None:
     items = [pipeline._classify(r) for r in batch]
     with pipeline.engines.write.connect() as conn:
         transaction = conn.begin()
-        pipeline.writer.write(conn, items, RECEIVED + 1)
+        pipeline.writer.write(conn, items, NOW)
         transaction.rollback()
 
 
 def test_a_batch_that_fails_midway_leaves_no_trace(
     engines: Engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pipeline = make_pipeline(engines, tmp_path, RECEIVED + 1)
+    pipeline = make_pipeline(engines, tmp_path, NOW)
     name, boot = "fails", "boot-fails"
     first = [
         h.birth(name, 0, T0 - 1, hb=HB_INTERVAL, boot=boot),
         h.hb(name, 1, T0, "running", interval=HB_INTERVAL, boot=boot),
     ]
-    pipeline.process([Received(t, p, RECEIVED) for t, p in first])
+    pipeline.process([Received(t, p, T0 + 1) for t, p in first])
 
     def broken_flush(*_args: object) -> None:
         raise OperationalError("UPDATE", {}, Exception("disk I/O error"))
@@ -317,9 +298,9 @@ def test_a_batch_that_fails_midway_leaves_no_trace(
     with monkeypatch.context() as patch:
         patch.setattr(pipeline.writer, "_flush", broken_flush)
         with pytest.raises(OperationalError):
-            pipeline.process([Received(*failing, RECEIVED)])
+            pipeline.process([Received(*failing, T0 + 6)])
     later = h.hb(name, 3, T0 + 6, "idle", interval=HB_INTERVAL, boot=boot)
-    pipeline.process([Received(*later, RECEIVED)])
+    pipeline.process([Received(*later, T0 + 7)])
 
     with engines.read.connect() as conn:
         row = conn.execute(select(tables.instruments).where(tables.instruments.c.id == name))
@@ -340,7 +321,7 @@ HOURLY = HB_INTERVAL * 1200.0  # heartbeat interval here (80 min): fresh for 200
 
 def _hourly(prefix: str, event: Event) -> Received:
     """``event`` on a scale of 20 minutes per second: two and a half days."""
-    return _message(prefix, event, scale=1200.0, base=DAY0, received=DAY0 + 3 * 86400)
+    return _message(prefix, event, scale=1200.0, base=DAY0)
 
 
 @settings(
@@ -357,11 +338,9 @@ def test_daily_rollups_equal_live_figures_after_any_late_data(
     events, cuts, _turns = case
     prefix = f"r{next(_run)}"
     now = DAY0 + 4 * 86400
-    pipeline = make_pipeline(engines, tmp_path, now)
-    config = make_config(tmp_path)
-    pipeline.process(
-        _births(prefix, events, interval=HOURLY, at=DAY0 - 60, scale=1200.0, base=DAY0)
-    )
+    registry = _registry(prefix, 2.5 * HOURLY)
+    pipeline = make_pipeline(engines, tmp_path, now, instruments=registry)
+    config = make_config(tmp_path, instruments=registry)
     received = [_hourly(prefix, e) for e in events]
     for lo, hi in itertools.pairwise([0, *cuts, len(received)]):
         if received[lo:hi]:

@@ -8,6 +8,7 @@ must give. Times are seconds after T0; heartbeats are fresh for 10 s.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import pytest
@@ -85,7 +86,7 @@ def evidence(msgs: list[Msg]) -> tuple[list[Claim], list[Will]]:
         start, end = claim_span(kind, T0 + m.ts, since, until, STALE)
         claims.append(
             single(
-                boot_at=boot_at,
+                boot_key=boot_at,
                 boot_id=boot_id,
                 seq=m.seq,
                 prev_seq=m.prev,
@@ -199,26 +200,32 @@ def test_schema_1_messages_never_withdraw_a_will() -> None:
 def _reference(claims: list[Claim], wills: list[Will], t: float) -> str:
     """The state at instant ``t`` straight from the rules, claim by claim."""
     by_boot = sorted(
-        {(c.boot_at, c.boot_id) for c in claims} | {(w.boot_at, w.boot_id) for w in wills}
+        {(c.boot_key, c.boot_id) for c in claims} | {(w.boot_key, w.boot_id) for w in wills}
     )
-    later = {b: [a for a, _ in by_boot if (a, _) > (at, b)] for at, b in by_boot}
+    last = {
+        b: max((c.ts_hi for c in claims if c.boot_id == b), default=-math.inf) for _, b in by_boot
+    }
+    # A boot ends where the next one began (its key, here), never before its own last ts.
+    ends = {
+        b: max(by_boot[k + 1][0], last[b]) if k + 1 < len(by_boot) else math.inf
+        for k, (_, b) in enumerate(by_boot)
+    }
     standing = [w for w in wills if not will_withdrawn(w, claims)]
     best: tuple[tuple[float, str, int, int], str] | None = None
     for c in claims:
-        ends = [c.end, *later[c.boot_id]]
-        if not (c.start <= t < min(ends)):
+        if not (c.start <= t < min(c.end, ends[c.boot_id])):
             continue
         wills_before = sum(
             1 for w in standing if w.boot_id == c.boot_id and w.received_at <= c.ts_lo
         )
-        rank = (c.boot_at, c.boot_id, 2 * wills_before, c.seq_lo)
+        rank = (c.boot_key, c.boot_id, 2 * wills_before, c.seq_lo)
         if best is None or rank > best[0]:
             best = (rank, c.state)
     for w in standing:
         if t < w.received_at:
             continue
         earlier = sorted(x.received_at for x in standing if x.boot_id == w.boot_id)
-        rank = (w.boot_at, w.boot_id, 2 * earlier.index(w.received_at) + 1, -1)
+        rank = (w.boot_key, w.boot_id, 2 * earlier.index(w.received_at) + 1, -1)
         if best is None or rank > best[0]:
             best = (rank, UNKNOWN)
     return UNKNOWN if best is None else best[1]
@@ -270,7 +277,7 @@ def test_a_run_of_consecutive_claims_is_the_same_as_its_members(msgs: list[Msg])
     """The ledger keeps consecutive same-state messages of a boot as one claim: exact."""
     claims, wills = evidence(msgs)
     merged: list[Claim] = []
-    for claim in sorted(claims, key=lambda c: (c.boot_at, c.seq_lo)):
+    for claim in sorted(claims, key=lambda c: (c.boot_key, c.seq_lo)):
         last = merged[-1] if merged else None
         if (
             last is not None
@@ -282,7 +289,7 @@ def test_a_run_of_consecutive_claims_is_the_same_as_its_members(msgs: list[Msg])
             and claim.end >= last.start
         ):
             merged[-1] = Claim(
-                last.boot_at,
+                last.boot_key,
                 last.boot_id,
                 last.seq_lo,
                 claim.seq_hi,

@@ -27,7 +27,7 @@ def upgrade() -> None:
         "claims",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("instrument_id", sa.String(64), nullable=False),
-        sa.Column("boot_at", EPOCH, nullable=False),
+        sa.Column("boot_key", EPOCH, nullable=False),
         sa.Column("boot_id", sa.String(64), nullable=False),
         sa.Column("seq_lo", sa.BigInteger, nullable=False),
         sa.Column("seq_hi", sa.BigInteger, nullable=False),
@@ -48,26 +48,37 @@ def upgrade() -> None:
         "wills",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("instrument_id", sa.String(64), nullable=False),
-        sa.Column("boot_at", EPOCH, nullable=False),
+        sa.Column("boot_key", EPOCH, nullable=False),
         sa.Column("boot_id", sa.String(64), nullable=False),
         sa.Column("seq", sa.BigInteger, nullable=False),
         sa.Column("received_at", EPOCH, nullable=False),
         sa.Column("withdrawn", sa.Boolean, nullable=False),
     )
     op.create_index("ix_wills_instrument_boot", "wills", ["instrument_id", "boot_id"])
-    op.add_column("boots", sa.Column("boot_at", EPOCH))
+    with op.batch_alter_table("boots") as batch:
+        batch.add_column(sa.Column("boot_at", EPOCH))
+        batch.add_column(sa.Column("instrument_id", sa.String(64)))
     with op.batch_alter_table("instruments") as batch:
-        batch.add_column(sa.Column("top_boot_at", EPOCH))
+        batch.add_column(sa.Column("top_boot_key", EPOCH))
         batch.add_column(sa.Column("top_boot_id", sa.String(64)))
         batch.add_column(sa.Column("top_phase", sa.Integer))
         batch.add_column(sa.Column("top_seq", sa.BigInteger))
         batch.add_column(sa.Column("top_claim_lo", sa.BigInteger))
     op.execute("DELETE FROM spans WHERE state = 'unknown'")
     op.execute(
-        "INSERT INTO claims (instrument_id, boot_at, boot_id, seq_lo, seq_hi, prev_seq, linked, "
+        "INSERT INTO claims (instrument_id, boot_key, boot_id, seq_lo, seq_hi, prev_seq, linked, "
         'ts_lo, ts_hi, start, "end", state, closed, observations, historical) '
         "SELECT instrument_id, 0.0, 'legacy', id, id, NULL, false, start, start, start, \"end\", "
         "state, false, observations, historical FROM spans"
+    )
+    # The legacy boot is each instrument's newest evidence until its agents speak again: the
+    # first boot after the upgrade then ends it where it began, as any later boot would.
+    op.execute(
+        "UPDATE instruments SET top_boot_key = 0.0, top_boot_id = 'legacy', top_phase = 0, "
+        "top_seq = (SELECT MAX(seq_hi) FROM claims c WHERE c.instrument_id = instruments.id "
+        "AND c.boot_id = 'legacy'), top_claim_lo = (SELECT MAX(seq_lo) FROM claims c "
+        "WHERE c.instrument_id = instruments.id AND c.boot_id = 'legacy') "
+        "WHERE EXISTS (SELECT 1 FROM claims c WHERE c.instrument_id = instruments.id)"
     )
     with op.batch_alter_table("spans") as batch:
         batch.drop_column("last_ts")
@@ -83,9 +94,10 @@ def downgrade() -> None:
             sa.Column("historical", sa.Boolean, nullable=False, server_default=sa.false())
         )
     with op.batch_alter_table("instruments") as batch:
-        for name in ("top_claim_lo", "top_seq", "top_phase", "top_boot_id", "top_boot_at"):
+        for name in ("top_claim_lo", "top_seq", "top_phase", "top_boot_id", "top_boot_key"):
             batch.drop_column(name)
     with op.batch_alter_table("boots") as batch:
+        batch.drop_column("instrument_id")
         batch.drop_column("boot_at")
     op.drop_table("wills")
     op.drop_table("claims")
