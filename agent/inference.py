@@ -38,13 +38,8 @@ from typing import Any
 from jishi.agent.wire import InstrumentState
 from jishi.drivers.base import Reading, StateEvent, Value
 
-PRECEDENCE: dict[InstrumentState, int] = {
-    InstrumentState.OFF: 0,
-    InstrumentState.IDLE: 1,
-    InstrumentState.RUNNING: 2,
-    InstrumentState.FAULT: 3,
-    InstrumentState.MAINTENANCE: 4,
-}
+from jishi.states import STRENGTH
+
 _LEVELS = (InstrumentState.OFF, InstrumentState.IDLE, InstrumentState.RUNNING)
 # Default priorities of the rule kinds (a rule's own ``priority`` overrides them).
 EVENT_PRIORITY = 30
@@ -341,7 +336,7 @@ def decide(candidates: Sequence[_Candidate]) -> _Candidate:
         pool = [c for c in candidates if c.priority == top]
     best = pool[0]
     for candidate in pool[1:]:
-        if PRECEDENCE[candidate.state] > PRECEDENCE[best.state]:
+        if STRENGTH[candidate.state] > STRENGTH[best.state]:
             best = candidate
     return best
 

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from jishi.errors import JishiError
+
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -69,7 +71,7 @@ class OutboxStats:
     depth_by_kind: dict[str, int]
 
 
-class OutboxFullError(Exception):
+class OutboxFullError(JishiError):
     """Raised only if the disk itself refuses the write (the bound never refuses a state)."""
 
 

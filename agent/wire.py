@@ -33,6 +33,9 @@ from pydantic import (
     model_validator,
 )
 
+from jishi.errors import JishiError
+from jishi.states import InstrumentState as InstrumentState  # the wire's state type
+
 SCHEMA_VERSION = 2
 # Versions this code reads. Version 1 (no ``boot_at``, ``prev_seq``, ``until``; a state
 # message's ``ts`` equal to its ``since``) is still accepted from older agents.
@@ -49,16 +52,6 @@ _ID_RE = re.compile(ID_PATTERN)
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 Reading = float | int | str | bool | None
-
-
-class InstrumentState(StrEnum):
-    """States an agent may report. ``unknown`` is derived by the collector only (DESIGN.md)."""
-
-    OFF = "off"
-    IDLE = "idle"
-    RUNNING = "running"
-    FAULT = "fault"
-    MAINTENANCE = "maintenance"
 
 
 class MessageKind(StrEnum):
@@ -288,7 +281,7 @@ class Topic:
         return f"{self.root}/{self.site}/{self.instrument}/{self.kind.value}"
 
 
-class TopicError(ValueError):
+class TopicError(JishiError, ValueError):
     """A topic that is not ``{root}/{site}/{instrument}/{kind}``."""
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from jishi.states import STATES
+
 REPORTS = {
     "figures": "yearly figures per instrument and management unit (runMachine, serviceMachine)",
     "service-records": "service records (服务记录) for the national platform, one per session",
@@ -92,7 +94,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument(
         "--state",
         required=True,
-        choices=("running", "idle", "off", "fault", "maintenance", "unknown"),
+        choices=STATES,
     )
     add.add_argument("--reason", required=True, help="why: shown in every report's audit trail")
     add.add_argument("--by", metavar="NAME", help="who makes the correction (default: login name)")

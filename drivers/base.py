@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from jishi.errors import JishiError
+
 Value = float | int | str | bool | None
 
 
@@ -90,7 +92,7 @@ class Committable(Protocol):
     def commit(self) -> None: ...
 
 
-class DriverError(Exception):
+class DriverError(JishiError):
     """Base of driver errors (bad configuration). Read failures are data, not exceptions."""
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timedelta
 
+from jishi.errors import JishiError
+
 HEADER_BYTES = 58
 _TIME = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})(?:([.:])(\d+))?$")
 _MONTHS = {m: i for i, m in enumerate(
@@ -19,7 +21,7 @@ _MONTHS = {m: i for i, m in enumerate(
 )}  # fmt: skip
 
 
-class FcsError(ValueError):
+class FcsError(JishiError, ValueError):
     """Not an FCS file, or its TEXT segment is cut short."""
 
 

@@ -23,7 +23,9 @@ from typing import Any
 
 from jishi.drivers.base import DriverConfigError, StateEvent
 
-STATES = ("off", "idle", "running", "fault", "maintenance")
+from jishi.states import OBSERVED
+
+STATES = OBSERVED  # what a rule may give
 # Tried in order for time_format = "auto" (after ISO 8601).
 AUTO_FORMATS = (
     "%Y-%m-%d %H:%M:%S.%f",

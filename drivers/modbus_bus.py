@@ -17,10 +17,12 @@ from typing import Any, Literal
 
 from jishi.drivers.modbus_codec import Request
 
+from jishi.errors import JishiError
+
 Transport = Literal["tcp", "rtu", "rtu-over-tcp"]
 
 
-class BusError(Exception):
+class BusError(JishiError):
     """A request failed: ``kind`` is ``connect``, ``timeout`` or ``exception``."""
 
     def __init__(self, kind: str, message: str) -> None:

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from jishi.drivers.base import DriverConfigError, Value
 
+from jishi.errors import JishiError
+
 Table = Literal["coil", "discrete", "holding", "input"]
 FUNCTION_OF_TABLE: dict[Table, int] = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
 _TABLE_ALIASES: dict[str, Table] = {
@@ -293,7 +295,7 @@ def crc16_modbus(data: bytes) -> int:
     return crc
 
 
-class FrameError(ValueError):
+class FrameError(JishiError, ValueError):
     """An RTU frame is malformed or fails its CRC."""
 
 

@@ -23,10 +23,11 @@ from jishi.drivers.serial_protocol import (
     parse_reply,
 )
 
-_WEIGHT = {"off": 0, "idle": 1, "running": 2, "fault": 3, "maintenance": 4}
+from jishi.errors import JishiError
+from jishi.states import STRENGTH
 
 
-class PortError(Exception):
+class PortError(JishiError):
     """The port could not be opened, or failed while in use."""
 
 
@@ -158,7 +159,7 @@ class SerialDriver:
         self._silent = 0
         # Several queries may each name a state (Julabo STATUS and IN_MODE_05): the weightiest
         # wins, as in inference (fault over running over idle over off).
-        chosen = max(events, key=lambda e: _WEIGHT[e.state], default=None)
+        chosen = max(events, key=lambda e: STRENGTH[e.state], default=None)
         return [Reading(ts=now, values=values, raw=text, events=(chosen,) if chosen else ())]
 
     def close(self) -> None:

@@ -8,8 +8,10 @@ one byte per 254 bytes (two bytes for a sensor-node frame), which is why it was 
 
 from __future__ import annotations
 
+from jishi.errors import JishiError
 
-class CobsError(ValueError):
+
+class CobsError(JishiError, ValueError):
     """Bytes that no COBS encoder can have produced."""
 
 

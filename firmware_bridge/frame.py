@@ -20,6 +20,8 @@ from enum import IntFlag, StrEnum
 
 from jishi.firmware_bridge.crc import crc16_modbus
 
+from jishi.errors import JishiError
+
 VERSION = 1
 FRAME_V1_LENGTH = 28
 # Longest frame accepted (v1 plus appended fields); anything longer is garbage.
@@ -52,7 +54,7 @@ class Rejection(StrEnum):
     UNKNOWN_VERSION = "unknown_version"
 
 
-class FrameError(ValueError):
+class FrameError(JishiError, ValueError):
     """A frame the receiver cannot use; ``kind`` says why."""
 
     def __init__(self, kind: Rejection, detail: str) -> None:

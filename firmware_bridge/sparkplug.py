@@ -33,6 +33,8 @@ from google.protobuf.message import DecodeError
 from jishi.drivers.base import Value
 from jishi.firmware_bridge.sparkplug_pb import DataType, Payload
 
+from jishi.errors import JishiError
+
 NAMESPACE = "spBv1.0"
 REBIRTH_METRIC = "Node Control/Rebirth"
 BDSEQ_METRIC = "bdSeq"
@@ -65,7 +67,7 @@ class SparkplugTopic:
     device: str | None = None
 
 
-class SparkplugTopicError(ValueError):
+class SparkplugTopicError(JishiError, ValueError):
     """Not a Sparkplug B topic."""
 
 

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from jishi.errors import JishiError
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -27,7 +29,7 @@ CREATE TABLE IF NOT EXISTS state_marks (
 """
 
 
-class SpoolError(Exception):
+class SpoolError(JishiError):
     """The spool file cannot be opened or written (disk full, permissions)."""
 
 

@@ -22,14 +22,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-OFF = "off"
-IDLE = "idle"
-RUNNING = "running"
-FAULT = "fault"
-MAINTENANCE = "maintenance"
-UNKNOWN = "unknown"
-# Order matters only for display: observed states, then the collector-derived one.
-STATES: tuple[str, ...] = (OFF, IDLE, RUNNING, FAULT, MAINTENANCE, UNKNOWN)
+from jishi.states import FAULT, IDLE, MAINTENANCE, OFF, RUNNING, STATES, UNKNOWN
+
+__all__ = ["FAULT", "IDLE", "MAINTENANCE", "OFF", "RUNNING", "STATES", "UNKNOWN"]
 _STATE_SET = frozenset(STATES)
 
 
