@@ -34,7 +34,7 @@ from pydantic import (
 )
 
 from jishi.errors import JishiError
-from jishi.states import InstrumentState as InstrumentState  # the wire's state type
+from jishi.states import InstrumentState as InstrumentState  # noqa: PLC0414 - re-exported (mypy)
 
 SCHEMA_VERSION = 2
 # Versions this code reads. Version 1 (no ``boot_at``, ``prev_seq``, ``until``; a state
