@@ -15,7 +15,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -28,7 +28,7 @@ from jishi.collector.config import CollectorConfig, load_collector_config
 from jishi.collector.ingest.intake import Limits
 from jishi.collector.ingest.metrics import IngestMetrics
 from jishi.collector.ingest.mqtt_source import MqttSource
-from jishi.collector.ingest.pipeline import Pipeline
+from jishi.collector.ingest.pipeline import Pipeline, Received
 from jishi.collector.ingest.worker import ProcessPipeline, WorkerSettings
 from jishi.collector.ledger.batch import BatchOutcome
 from jishi.collector.ledger.db import Engines, migrate, open_engines
@@ -104,7 +104,8 @@ class Collector:
             return
         self._stopped = True
         if self._server is not None:
-            self._server.should_exit = True  # type: ignore[attr-defined]
+            # uvicorn.Server, held as object so uvicorn stays an import of run time only.
+            self._server.should_exit = True  # type: ignore[attr-defined]  # see above
         if self.source is not None:
             self.source.stop()
         if self.pipeline is not None:
@@ -198,8 +199,8 @@ def _start_ingest(collector: Collector, clock: Callable[[], float]) -> None:
     config = collector.config
     holder: list[MqttSource] = []
 
-    def ack(items: object) -> None:
-        holder[0].ack(items)  # type: ignore[arg-type]
+    def ack(items: Sequence[Received]) -> None:
+        holder[0].ack(items)
 
     pipeline: Pipeline | ProcessPipeline
     # The worker process uses its own wall clock and cannot call the in-memory sink mirror:

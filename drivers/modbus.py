@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from jishi.drivers.base import Reading, Value
 from jishi.drivers.modbus_bus import BusError, BusSettings, ModbusBus, Transport, acquire, release
@@ -55,8 +55,10 @@ class ModbusDriver:
         host = opts.opt_text("host")
         serial_port = opts.opt_text("serial_port")
         default_transport = "rtu" if serial_port else "tcp"
-        transport: Transport = opts.text(  # type: ignore[assignment]
-            "transport", default_transport, choices=("tcp", "rtu", "rtu-over-tcp")
+        # text() checked it is one of the choices: exactly the Transport literals.
+        transport = cast(
+            Transport,
+            opts.text("transport", default_transport, choices=("tcp", "rtu", "rtu-over-tcp")),
         )
         if transport == "rtu" and not serial_port:
             raise opts.error("serial_port", "transport rtu needs serial_port (COM3, /dev/ttyUSB0)")

@@ -157,12 +157,15 @@ def spec_from_table(
             raise DriverConfigError(f"{where}: a string needs count = number of registers")
     else:
         count = REGISTER_COUNT[data_type]
-    orders = {}
+    orders: dict[str, Literal["big", "little"]] = {}
     for key in ("byte_order", "word_order"):
         value = str(merged.get(key, "big"))
-        if value not in ("big", "little"):
+        if value == "big":
+            orders[key] = "big"
+        elif value == "little":
+            orders[key] = "little"
+        else:
             raise DriverConfigError(f"{where}: {key} must be big or little, got {value!r}")
-        orders[key] = value
     numbers = {}
     for key, default in (("scale", 1.0), ("offset", 0.0)):
         value = merged.get(key, default)
@@ -178,8 +181,8 @@ def spec_from_table(
         address=address,
         data_type=data_type,
         count=count,
-        byte_order=orders["byte_order"],  # type: ignore[arg-type]
-        word_order=orders["word_order"],  # type: ignore[arg-type]
+        byte_order=orders["byte_order"],
+        word_order=orders["word_order"],
         scale=numbers["scale"],
         offset=numbers["offset"],
         unit=str(merged.get("unit", "")),

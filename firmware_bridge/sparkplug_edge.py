@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from jishi.firmware_bridge.sparkplug import BDSEQ_METRIC, NAMESPACE, SEQ_MODULUS
 from jishi.firmware_bridge.sparkplug_pb import DataType, Payload
@@ -24,16 +25,18 @@ def _datatype(value: MetricValue) -> DataType:
     return DataType.STRING
 
 
-def _set_value(metric: object, value: MetricValue) -> None:
+def _set_value(metric: Any, value: MetricValue) -> None:
+    """``metric``: a Sparkplug ``Payload.Metric``, a class protobuf builds at run time from our
+    descriptor (sparkplug_pb.py), so it has no static type."""
     if isinstance(value, bool):
-        metric.boolean_value = value  # type: ignore[attr-defined]
+        metric.boolean_value = value
     elif isinstance(value, int):
         # Int64 travels as its two's complement in an unsigned long_value (specification 6.4.16).
-        metric.long_value = value & 0xFFFF_FFFF_FFFF_FFFF  # type: ignore[attr-defined]
+        metric.long_value = value & 0xFFFF_FFFF_FFFF_FFFF
     elif isinstance(value, float):
-        metric.double_value = value  # type: ignore[attr-defined]
+        metric.double_value = value
     else:
-        metric.string_value = value  # type: ignore[attr-defined]
+        metric.string_value = value
 
 
 def _ms(ts: datetime) -> int:

@@ -70,4 +70,5 @@ class Policy:
         """A policy with the category's default quota; keyword arguments override fields."""
         fields: dict[str, object] = {"quota_h_per_year": quota_h_for_category(category)}
         fields.update(overrides)
-        return cls(**fields)  # type: ignore[arg-type]
+        # The overrides are checked against the fields by the dataclass itself, at run time.
+        return cls(**fields)  # type: ignore[arg-type]  # keyword overrides of mixed types
