@@ -70,6 +70,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _common(check)
     check.set_defaults(handler=_check)
 
+    _register_tokens(commands)
+    _register_sessions(commands)
+
+
+def _register_tokens(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     token = commands.add_parser(
         "token",
         help="manage API bearer tokens (create, list, revoke)",
@@ -91,6 +96,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     revoke.add_argument("ident", metavar="ID_OR_NAME")
     revoke.set_defaults(handler=_token)
 
+
+def _register_sessions(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sessions = commands.add_parser(
         "import-sessions",
         help="import user sessions from a booking-system CSV (all rows or none)",

@@ -77,6 +77,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
         parser.set_defaults(handler=_report, report_name=name)
 
+    _register_adjust(commands)
+
+
+def _register_adjust(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     adjust = commands.add_parser(
         "adjust",
         help="correct a stretch of an instrument's timeline (admin), list or revoke corrections",

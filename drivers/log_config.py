@@ -58,18 +58,11 @@ def parse_zone(name: str | None, where: str) -> tuple[tzinfo, str]:
 
 
 def log_config(name: str, raw: Mapping[str, Any]) -> LogConfig:
+    """A log source's options (and its profile's defaults), checked; errors name the key."""
     opts = Options(name, raw)
     where = f"source {name!r}"
     profile_name = opts.opt_text("profile")
-    profile: dict[str, Any] = {}
-    if profile_name is not None:
-        tables = load_profile_tables(PROFILE_FILE, opts.path("profiles_file"), where)
-        if profile_name not in tables:
-            raise opts.error(
-                "profile",
-                f"unknown log profile {profile_name!r}; available: {', '.join(sorted(tables))}",
-            )
-        profile = tables[profile_name]
+    profile = _profile(opts, profile_name, where)
     path = opts.path("path")
     if path is None:
         raise opts.error("path", "is required: the folder holding the logs or run folders")
@@ -91,31 +84,17 @@ def log_config(name: str, raw: Mapping[str, Any]) -> LogConfig:
         raise opts.error("files", "give files (globs of logs to tail) or file_rules (or a profile)")
     if files and not rules:
         raise opts.error("rules", "logs are tailed but no rule turns a line into a state")
-    record_start_raw = pick("record_start", None)
-    try:
-        record_start = re.compile(record_start_raw) if record_start_raw else None
-    except re.error as exc:
-        raise opts.error("record_start", f"not a valid regex: {exc}") from None
-    encoding = str(pick("encoding", "auto")).lower()
-    if encoding not in ENCODINGS:
-        raise opts.error("encoding", f"{encoding!r} is not one of {', '.join(ENCODINGS)}")
-    zone_raw = pick("timezone", None)
-    if zone_raw is not None and not isinstance(zone_raw, str):
-        raise opts.error("timezone", "expected an IANA name such as Asia/Shanghai")
-    zone, zone_name = parse_zone(zone_raw, f"{where}: timezone")
-    start_at = str(pick("start_at", "beginning"))
-    if start_at not in ("beginning", "end"):
-        raise opts.error("start_at", "must be beginning or end")
+    zone, zone_name = _zone(opts, pick("timezone", None), where)
     config = LogConfig(
         path=path,
         files=tuple(files),
         rules=rules,
         file_rules=file_rules,
-        record_start=record_start,
-        encoding=encoding,
+        record_start=_record_start(opts, pick("record_start", None)),
+        encoding=_encoding(opts, pick("encoding", "auto")),
         zone=zone,
         zone_name=zone_name,
-        start_at=start_at,
+        start_at=_start_at(opts, pick("start_at", "beginning")),
         scan_interval_s=opts.number("scan_interval_s", 10.0, lo=0, hi=3600),
         record_flush_s=opts.number("record_flush_s", 2.0, lo=0, hi=3600),
         max_bytes_per_poll=opts.integer("max_bytes_per_poll", 4 * 1024 * 1024, lo=4096),
@@ -126,3 +105,41 @@ def log_config(name: str, raw: Mapping[str, Any]) -> LogConfig:
         opts.get(key)
     opts.check_unused()
     return config
+
+
+def _profile(opts: Options, name: str | None, where: str) -> dict[str, Any]:
+    if name is None:
+        return {}
+    tables = load_profile_tables(PROFILE_FILE, opts.path("profiles_file"), where)
+    if name not in tables:
+        raise opts.error(
+            "profile", f"unknown log profile {name!r}; available: {', '.join(sorted(tables))}"
+        )
+    return dict(tables[name])
+
+
+def _record_start(opts: Options, raw: Any) -> re.Pattern[str] | None:
+    try:
+        return re.compile(raw) if raw else None
+    except re.error as exc:
+        raise opts.error("record_start", f"not a valid regex: {exc}") from None
+
+
+def _encoding(opts: Options, raw: Any) -> str:
+    encoding = str(raw).lower()
+    if encoding not in ENCODINGS:
+        raise opts.error("encoding", f"{encoding!r} is not one of {', '.join(ENCODINGS)}")
+    return encoding
+
+
+def _zone(opts: Options, raw: Any, where: str) -> tuple[tzinfo, str]:
+    if raw is not None and not isinstance(raw, str):
+        raise opts.error("timezone", "expected an IANA name such as Asia/Shanghai")
+    return parse_zone(raw, f"{where}: timezone")
+
+
+def _start_at(opts: Options, raw: Any) -> str:
+    start_at = str(raw)
+    if start_at not in ("beginning", "end"):
+        raise opts.error("start_at", "must be beginning or end")
+    return start_at

@@ -262,79 +262,123 @@ def refresh_rollups(
     ``on_day`` is called for each written day after the commit (the InfluxDB mirror).
     ``instruments`` limits the pass to those ids (several workers can share a backlog)."""
     zone = ZoneInfo(config.site.timezone)
-    today = datetime.fromtimestamp(now, zone).date().isoformat()
     with engines.read.connect() as conn:
-        dirty = (
-            conn.execute(
-                select(tables.dirty_days).where(tables.dirty_days.c.day < today).limit(max_days)
-            )
-            .mappings()
-            .all()
-        )
+        marks = _dirty_marks(conn, now, zone, max_days, instruments)
         todo: dict[str, set[str]] = defaultdict(set)
-        marks = {(r["instrument_id"], r["day"]): r["marked_at"] for r in dirty}
         for instrument_id, day in marks:
             todo[instrument_id].add(day)
-        t, s = tables.instruments, tables.spans
-        # One index lookup per instrument; a GROUP BY over all spans reads every span.
-        firsts = conn.execute(
-            select(
-                t.c.id,
-                select(func.min(s.c.start)).where(s.c.instrument_id == t.c.id).scalar_subquery(),
-            )
-        ).all()
-        if instruments is not None:
-            wanted_ids = set(instruments)
-            firsts = [r for r in firsts if r[0] in wanted_ids]
-            marks = {k: v for k, v in marks.items() if k[0] in wanted_ids}
-            todo = defaultdict(set, {k: v for k, v in todo.items() if k in wanted_ids})
-        have = conn.execute(
-            select(
-                tables.daily_usage.c.instrument_id, func.count(), func.min(tables.daily_usage.c.day)
-            ).group_by(tables.daily_usage.c.instrument_id)
-        ).all()
-        counts = {r[0]: (int(r[1]), r[2]) for r in have}
-        today_start = _today_start(now, zone)
-        today_date = datetime.fromtimestamp(today_start, zone).date()
-        for instrument_id, first in firsts:
-            if first is None or first >= today_start:
-                continue
-            count, _ = counts.get(instrument_id, (0, None))
-            # The closed days since the first span (what ``split_by_day`` would count).
-            if count >= (today_date - datetime.fromtimestamp(first, zone).date()).days:
-                continue
-            days = split_by_day(first, today_start, zone)
-            present = set(
-                conn.execute(
-                    select(tables.daily_usage.c.day).where(
-                        tables.daily_usage.c.instrument_id == instrument_id
-                    )
-                ).scalars()
-            )
-            todo[instrument_id].update(b.key for b in days if b.key not in present)
-        written = 0
-        results: list[dict[str, Any]] = []
-        computed: list[tuple[Mapping[str, Any], Bucket, UsageFigures]] = []
-        for instrument_id, day_keys in todo.items():
-            row = queries.get_instrument(conn, instrument_id)
-            if row is None:
-                continue
-            keys = sorted(day_keys)[: max(0, max_days - written)]
-            if not keys:
-                break
-            lo = _day_bounds(keys[0], zone)[0]
-            hi = _day_bounds(keys[-1], zone)[1]
-            wanted = [b for b in split_by_day(lo, hi, zone) if b.key in day_keys]
-            for bucket, figures in zip(
-                wanted, live_buckets(conn, row, config, wanted, now), strict=True
-            ):
-                results.append(
-                    {"instrument_id": instrument_id, "day": bucket.key, "figures": _dump(figures)}
-                )
-                computed.append((row, bucket, figures))
-            written += len(wanted)
-    if not results:
+        _add_missing_days(conn, todo, now, zone, instruments)
+        computed = _compute_days(conn, config, todo, now=now, zone=zone, max_days=max_days)
+    if not computed:
         return 0
+    _store_days(engines, computed, marks, now)
+    _notify(on_day, computed)
+    return len(computed)
+
+
+Computed = list[tuple[Mapping[str, Any], Bucket, UsageFigures]]
+
+
+def _dirty_marks(
+    conn: Connection,
+    now: float,
+    zone: ZoneInfo,
+    max_days: int,
+    instruments: Collection[str] | None,
+) -> dict[tuple[str, str], float]:
+    """The closed days marked dirty (late data), with when they were marked."""
+    today = datetime.fromtimestamp(now, zone).date().isoformat()
+    dirty = (
+        conn.execute(
+            select(tables.dirty_days).where(tables.dirty_days.c.day < today).limit(max_days)
+        )
+        .mappings()
+        .all()
+    )
+    marks = {(r["instrument_id"], r["day"]): r["marked_at"] for r in dirty}
+    if instruments is not None:
+        wanted = set(instruments)
+        marks = {k: v for k, v in marks.items() if k[0] in wanted}
+    return marks
+
+
+def _add_missing_days(
+    conn: Connection,
+    todo: dict[str, set[str]],
+    now: float,
+    zone: ZoneInfo,
+    instruments: Collection[str] | None,
+) -> None:
+    """Add to ``todo`` every closed day since an instrument's first span without a roll-up."""
+    t, s = tables.instruments, tables.spans
+    # One index lookup per instrument; a GROUP BY over all spans reads every span.
+    firsts = conn.execute(
+        select(
+            t.c.id,
+            select(func.min(s.c.start)).where(s.c.instrument_id == t.c.id).scalar_subquery(),
+        )
+    ).all()
+    if instruments is not None:
+        wanted = set(instruments)
+        firsts = [r for r in firsts if r[0] in wanted]
+    have = conn.execute(
+        select(
+            tables.daily_usage.c.instrument_id, func.count(), func.min(tables.daily_usage.c.day)
+        ).group_by(tables.daily_usage.c.instrument_id)
+    ).all()
+    counts = {r[0]: int(r[1]) for r in have}
+    today_start = _today_start(now, zone)
+    today_date = datetime.fromtimestamp(today_start, zone).date()
+    for instrument_id, first in firsts:
+        if first is None or first >= today_start:
+            continue
+        # The closed days since the first span (what ``split_by_day`` would count).
+        if (
+            counts.get(instrument_id, 0)
+            >= (today_date - datetime.fromtimestamp(first, zone).date()).days
+        ):
+            continue
+        present = set(
+            conn.execute(
+                select(tables.daily_usage.c.day).where(
+                    tables.daily_usage.c.instrument_id == instrument_id
+                )
+            ).scalars()
+        )
+        days = split_by_day(first, today_start, zone)
+        todo[instrument_id].update(b.key for b in days if b.key not in present)
+
+
+def _compute_days(
+    conn: Connection,
+    config: CollectorConfig,
+    todo: Mapping[str, set[str]],
+    *,
+    now: float,
+    zone: ZoneInfo,
+    max_days: int,
+) -> Computed:
+    """The figures of the days in ``todo`` (at most ``max_days``), from the live engine."""
+    computed: Computed = []
+    for instrument_id, day_keys in todo.items():
+        row = queries.get_instrument(conn, instrument_id)
+        if row is None:
+            continue
+        keys = sorted(day_keys)[: max(0, max_days - len(computed))]
+        if not keys:
+            break
+        lo = _day_bounds(keys[0], zone)[0]
+        hi = _day_bounds(keys[-1], zone)[1]
+        wanted = [b for b in split_by_day(lo, hi, zone) if b.key in day_keys]
+        figures = live_buckets(conn, row, config, wanted, now)
+        computed.extend((row, bucket, f) for bucket, f in zip(wanted, figures, strict=True))
+    return computed
+
+
+def _store_days(
+    engines: Engines, computed: Computed, marks: Mapping[tuple[str, str], float], now: float
+) -> None:
+    """Write the roll-ups and clear the marks not renewed while they were computed."""
     with engines.write.begin() as conn:
         stmt = upsert(conn, tables.daily_usage)
         conn.execute(
@@ -342,7 +386,15 @@ def refresh_rollups(
                 index_elements=["instrument_id", "day"],
                 set_={"figures": stmt.excluded.figures, "computed_at": stmt.excluded.computed_at},
             ),
-            [{**values, "computed_at": now} for values in results],
+            [
+                {
+                    "instrument_id": row["id"],
+                    "day": bucket.key,
+                    "figures": _dump(figures),
+                    "computed_at": now,
+                }
+                for row, bucket, figures in computed
+            ],
         )
         # Only marks not renewed while we computed are cleared (late data keeps its mark).
         dd = tables.dirty_days
@@ -358,8 +410,6 @@ def refresh_rollups(
                     for (i, day), marked_at in marks.items()
                 ],
             )
-    _notify(on_day, computed)
-    return len(results)
 
 
 def _notify(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -104,52 +104,66 @@ def build_records_report(
         inputs = load_inputs(
             conn, row, config, period, now=now, adjustments=adjustments.get(row["id"], [])
         )
-        raw_starts = [iv.start for iv in inputs.intervals]
-        adj_starts = [iv.start for iv in inputs.adjusted]
-        for session in inputs.sessions:
-            lo, hi = max(session.start, period.start), min(session.end, period.end)
-            if hi <= lo:
-                continue
-            code = mapping.service_type.get(session.user_type or "")
-            if code is None:
-                excluded[session.user_type or "unclassified"] += 1
-                continue
-            raw = _effective_inside(inputs.intervals, raw_starts, inputs, lo=lo, hi=hi)
-            adjusted = (
-                _effective_inside(inputs.adjusted, adj_starts, inputs, lo=lo, hi=hi)
-                if inputs.adjustments
-                else raw
-            )
-            direction_name, direction_code = mapping.direction(session.direction)
-            records.append(
-                ServiceRecord(
-                    instrument=row["id"],
-                    instrument_name=row["name"] or row["id"],
-                    unit=row["unit"],
-                    inner_id=row["inner_id"],
-                    start=lo,
-                    end=hi,
-                    hours=adjusted / SECONDS_PER_HOUR,
-                    hours_raw=raw / SECONDS_PER_HOUR,
-                    service_type=code,
-                    user_type=session.user_type or "",
-                    service_way=mapping.service_way(session.service_way),
-                    direction_code=direction_code,
-                    direction=direction_name,
-                    user=session.user,
-                    org=session.org,
-                    contact=session.contact,
-                    satisfaction=session.satisfaction,
-                    sample_count=session.sample_count,
-                    session_id=session.session_id,
-                )
-            )
+        records += _instrument_records(row, inputs, period, mapping, excluded)
         if progress is not None:
             progress(1)
     trail = (
         list_adjustments(conn, [r["id"] for r in rows], period.start, period.end) if rows else []
     )
     return RecordsReport(period, now, unit, records, dict(sorted(excluded.items())), trail, mapping)
+
+
+def _instrument_records(
+    row: Mapping[str, Any],
+    inputs: Inputs,
+    period: ReportPeriod,
+    mapping: PlatformMapping,
+    excluded: Counter[str],
+) -> list[ServiceRecord]:
+    """One service record per session of a counted user type inside the period; the others
+    are counted in ``excluded`` by type."""
+    raw_starts = [iv.start for iv in inputs.intervals]
+    adj_starts = [iv.start for iv in inputs.adjusted]
+    out: list[ServiceRecord] = []
+    for session in inputs.sessions:
+        lo, hi = max(session.start, period.start), min(session.end, period.end)
+        if hi <= lo:
+            continue
+        code = mapping.service_type.get(session.user_type or "")
+        if code is None:
+            excluded[session.user_type or "unclassified"] += 1
+            continue
+        raw = _effective_inside(inputs.intervals, raw_starts, inputs, lo=lo, hi=hi)
+        adjusted = (
+            _effective_inside(inputs.adjusted, adj_starts, inputs, lo=lo, hi=hi)
+            if inputs.adjustments
+            else raw
+        )
+        direction_name, direction_code = mapping.direction(session.direction)
+        out.append(
+            ServiceRecord(
+                instrument=row["id"],
+                instrument_name=row["name"] or row["id"],
+                unit=row["unit"],
+                inner_id=row["inner_id"],
+                start=lo,
+                end=hi,
+                hours=adjusted / SECONDS_PER_HOUR,
+                hours_raw=raw / SECONDS_PER_HOUR,
+                service_type=code,
+                user_type=session.user_type or "",
+                service_way=mapping.service_way(session.service_way),
+                direction_code=direction_code,
+                direction=direction_name,
+                user=session.user,
+                org=session.org,
+                contact=session.contact,
+                satisfaction=session.satisfaction,
+                sample_count=session.sample_count,
+                session_id=session.session_id,
+            )
+        )
+    return out
 
 
 def _record_values(record: ServiceRecord, mapping: PlatformMapping, tz: str) -> dict[str, Any]:

@@ -189,6 +189,12 @@ class SinkMirror:
         ):
             # Data stopped being fresh before this message: the gap is unknown, as in the ledger.
             self._write_unknown(entry, entry.fresh_until, online=entry.online)
+        self._write_live(entry, message)
+        entry.state, entry.online, entry.last_ts = message.state.value, True, ts
+        entry.fresh_until = max(entry.fresh_until or ts, ts + entry.stale_s)
+
+    def _write_live(self, entry: _Mirrored, message: StateMessage | HeartbeatMessage) -> None:
+        """The state point (on a change), and the readings and health a message carries."""
         state = message.state.value
         if isinstance(message, StateMessage) or entry.state != state:
             reason = message.reason if isinstance(message, StateMessage) else None
@@ -203,18 +209,16 @@ class SinkMirror:
         if isinstance(message, StateMessage):
             if message.readings:
                 self.sink.write_readings(entry.meta, message.ts, message.readings)
-        else:
-            self.sink.write_heartbeat(
-                entry.meta,
-                message.ts,
-                state=state,
-                since=message.since,
-                readings=message.readings,
-                health=message.health,
-                heartbeat_interval_s=message.interval_s,
-            )
-        entry.state, entry.online, entry.last_ts = state, True, ts
-        entry.fresh_until = max(entry.fresh_until or ts, ts + entry.stale_s)
+            return
+        self.sink.write_heartbeat(
+            entry.meta,
+            message.ts,
+            state=state,
+            since=message.since,
+            readings=message.readings,
+            health=message.health,
+            heartbeat_interval_s=message.interval_s,
+        )
 
     def _on_late(
         self, entry: _Mirrored, message: StateMessage | HeartbeatMessage, start: float, ts: float
