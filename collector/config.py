@@ -25,6 +25,8 @@ class _Strict(BaseModel):
 
 
 class CollectorMqtt(_Strict):
+    """The collector's broker connection: persistent session, shared subscription, TLS."""
+
     broker: str = "mqtt://127.0.0.1:1883"
     topic_root: str = DEFAULT_TOPIC_ROOT
     client_id: Annotated[str, Field(min_length=1, max_length=64)] = "jishi-collector"
@@ -62,6 +64,8 @@ class CollectorMqtt(_Strict):
 
 
 class DatabaseConfig(_Strict):
+    """The ledger database and how ingest batches its writes."""
+
     # None: SQLite file ``ledger.sqlite3`` under ``data_dir``.
     url: str | None = None
     # Messages written per transaction at most; a batch also closes after ``batch_wait_s``.
@@ -77,11 +81,15 @@ class DatabaseConfig(_Strict):
 
 
 class ApiConfig(_Strict):
+    """Where the REST API listens."""
+
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
 
 
 class SiteConfig(_Strict):
+    """The site's time zone: day, month and year boundaries of the usage figures."""
+
     timezone: str = "Asia/Shanghai"
 
     @field_validator("timezone")
@@ -110,6 +118,8 @@ class IngestConfig(_Strict):
 
 
 class InstrumentEntry(_Strict):
+    """One instrument of the registry (``[[instruments]]``): its facts and quota."""
+
     id: Identifier
     site: Identifier | None = None
     name: str | None = None
@@ -134,6 +144,8 @@ class PolicyConfig(_Strict):
 
 
 class CollectorConfig(_Strict):
+    """``collector.toml``, validated once at start (errors name file, key and problem)."""
+
     data_dir: Path = Path("./.jishi-collector")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     mqtt: CollectorMqtt = Field(default_factory=CollectorMqtt)

@@ -20,6 +20,8 @@ PROFILE_FILE = "logs.toml"
 
 @dataclass(frozen=True, slots=True)
 class LogConfig:
+    """A log source's options, checked, with its profile's defaults applied."""
+
     path: Path
     files: tuple[str, ...]
     rules: tuple[LineRule, ...]

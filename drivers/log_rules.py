@@ -106,6 +106,8 @@ def _state(raw: Any, where: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Activity:
+    """Pulse settings of an activity rule: idle after this long without a pulse."""
+
     idle_after_s: float
     pulse_s: float = 0.0
 
@@ -161,6 +163,8 @@ def close_pairs(matches: Sequence[Match]) -> list[Match]:
 
 @dataclass(frozen=True, slots=True)
 class LineRule:
+    """A regex on each log record that gives a state (and its time)."""
+
     patterns: tuple[re.Pattern[str], ...]
     state: str
     formats: tuple[str, ...]
@@ -225,6 +229,8 @@ def time_of(
 
 @dataclass(frozen=True, slots=True)
 class FileRule:
+    """A rule on files that appear (marker files, run files, FCS): one event per file."""
+
     glob: str
     state: str
     patterns: tuple[re.Pattern[str], ...]

@@ -49,6 +49,8 @@ class FileMemo:
 
 @dataclass
 class LogState:
+    """What the log driver keeps across restarts: offsets, fired rules, activity."""
+
     files: dict[str, FileMemo] = field(default_factory=dict)
     once: set[str] = field(default_factory=set)  # "<identity>#<rule>" of once_per_file rules
     fired: dict[str, float] = field(default_factory=dict)  # "<identity>#<rule>" -> file mtime

@@ -47,6 +47,8 @@ class _Track:
 
 
 class LogDriver:
+    """Tails vendor logs and watches run folders (the I/O shell around log_rules)."""
+
     def __init__(
         self, name: str, config: LogConfig, *, clock: Callable[[], float] = time.monotonic
     ) -> None:

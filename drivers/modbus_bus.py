@@ -32,6 +32,8 @@ class BusError(JishiError):
 
 @dataclass(frozen=True, slots=True)
 class BusSettings:
+    """How to reach a Modbus bus: transport, address, serial line settings, timeouts."""
+
     transport: Transport
     host: str | None = None
     port: int = 502

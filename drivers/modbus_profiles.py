@@ -18,6 +18,8 @@ _PROFILE_KEYS = {"description", "registers", "baudrate", "max_gap", "address_bas
 
 @dataclass(frozen=True, slots=True)
 class ModbusProfile:
+    """A meter's register map by name (SDM120, PZEM-004T, ...), as data."""
+
     name: str
     description: str
     registers: tuple[RegisterSpec, ...]

@@ -18,6 +18,8 @@ from jishi.drivers.options import Options
 
 
 class ProcessDriver:
+    """Whether the instrument software runs, and how busy it is (psutil)."""
+
     def __init__(self, name: str, *, names: Sequence[str], cmdline: re.Pattern[str] | None) -> None:
         self.name = name
         self.names = {n.lower() for n in names}

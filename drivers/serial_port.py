@@ -32,6 +32,8 @@ class PortError(JishiError):
 
 
 class SerialDriver:
+    """A device speaking a line protocol on a serial port (or a socat pty in tests)."""
+
     def __init__(
         self,
         name: str,

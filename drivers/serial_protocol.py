@@ -24,6 +24,8 @@ _NUMBER = re.compile(r"^[-+]?\d+(?:\.\d+)?$")
 
 @dataclass(frozen=True, slots=True)
 class ReplyPattern:
+    """A regex on a reply that gives readings and, optionally, a state."""
+
     pattern: re.Pattern[str]
     values: Mapping[str, Value] = field(default_factory=dict)
     state: str | None = None
@@ -48,12 +50,16 @@ class ReplyPattern:
 
 @dataclass(frozen=True, slots=True)
 class Query:
+    """One command sent each poll and the patterns its reply is matched against."""
+
     command: str | None  # None in listen mode
     patterns: tuple[ReplyPattern, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
+    """What one reply gave: readings, a state and why."""
+
     values: dict[str, Value]
     state: str | None
     reason: str
@@ -81,6 +87,8 @@ def parse_reply(line: str, patterns: Sequence[ReplyPattern]) -> Parsed | None:
 
 @dataclass(frozen=True, slots=True)
 class SerialProfile:
+    """A device's serial protocol as data: line settings, queries, reply patterns."""
+
     name: str
     queries: tuple[Query, ...]
     listen_patterns: tuple[ReplyPattern, ...]

@@ -32,6 +32,8 @@ DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True, slots=True)
 class Step:
+    """One step of a simulated scenario: a state held for some seconds."""
+
     state: str
     seconds: float
 

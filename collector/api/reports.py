@@ -50,6 +50,8 @@ def _actor(request: Request) -> str:
 
 
 class AdjustmentIn(BaseModel):
+    """An adjustment posted to the API: the state a stretch of the timeline is taken to be in."""
+
     model_config = ConfigDict(extra="forbid")
 
     instrument: Annotated[str, Field(pattern=ID_PATTERN)]
@@ -62,6 +64,8 @@ class AdjustmentIn(BaseModel):
 
 
 class RevokeIn(BaseModel):
+    """Why (and by whom) an adjustment is revoked."""
+
     model_config = ConfigDict(extra="forbid")
 
     reason: Annotated[str, Field(min_length=1, max_length=2000)]

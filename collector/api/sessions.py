@@ -24,6 +24,8 @@ MAX_CSV_BYTES = 20 * 1024 * 1024
 
 
 class SessionIn(BaseModel):
+    """A user session posted to the API (times without an offset are site-local)."""
+
     model_config = ConfigDict(extra="forbid")
 
     instrument: Annotated[str, Field(pattern=ID_PATTERN)]

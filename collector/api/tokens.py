@@ -39,6 +39,8 @@ def allows(role: str, needed: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class TokenInfo:
+    """A stored API token as listed (never its clear text)."""
+
     id: int
     name: str
     role: str
@@ -47,6 +49,8 @@ class TokenInfo:
 
 
 class TokenStore:
+    """API bearer tokens, stored hashed; the admin token from the environment is checked too."""
+
     def __init__(
         self,
         engines: Engines,

@@ -28,6 +28,8 @@ __all__ = ["Accepted", "Limits", "Reason", "Rejected", "classify"]
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """What the collector accepts: payload size, time bounds and (optionally) the registry."""
+
     max_payload_bytes: int
     max_future_s: float
     max_age_s: float
@@ -44,12 +46,16 @@ class Limits:
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs 4x, per message
 class Accepted:
+    """A message that passed every check."""
+
     message: Message
     received_at: datetime
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs 4x, per message
 class Rejected:
+    """A message to dead-letter, with the reason and a detail for the operator."""
+
     reason: Reason
     detail: str
 

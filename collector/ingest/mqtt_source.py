@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 
 class MqttSource:
+    """The collector's MQTT subscription: persistent session, QoS 1, acknowledged after commit."""
+
     def __init__(
         self,
         *,

@@ -45,6 +45,8 @@ StoredHook = Callable[[BatchOutcome], None]
 
 
 class Pipeline:
+    """Batches received messages into ledger transactions and acknowledges them after commit."""
+
     def __init__(
         self,
         *,

@@ -46,6 +46,8 @@ _USER_TYPES = {
 
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
+    """One session read from a booking system's CSV (or posted to the API)."""
+
     line: int
     instrument: str
     start: float

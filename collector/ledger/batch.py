@@ -38,6 +38,8 @@ class Reason(StrEnum):
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs 4x, per message
 class DeadLetter:
+    """A refused message, kept with the reason in ``dead_letters``."""
+
     received_at: float
     topic: str
     reason: Reason
@@ -47,12 +49,16 @@ class DeadLetter:
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs 4x, per message
 class Incoming:
+    """An accepted wire message and when the collector received it."""
+
     message: Message
     received_at: float
 
 
 @dataclass
 class BatchOutcome:
+    """What storing a batch gave: counts, the stored messages, rows and stretches to mirror."""
+
     stored: int = 0
     duplicates: int = 0
     dead: Counter[str] = field(default_factory=Counter)

@@ -29,6 +29,8 @@ from sqlalchemy import Connection
 
 @dataclass(frozen=True, slots=True)
 class BootInfo:
+    """A boot's place in its instrument's order, where the previous boot ends, and its owner."""
+
     key: float  # orders the boots of an instrument
     start: float  # where the previous boot of the instrument ends
     instrument: str | None  # the owner of a schema 2 boot

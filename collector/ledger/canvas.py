@@ -47,6 +47,8 @@ Loader = Callable[[float, float], list[Span]]
 
 @dataclass(frozen=True, slots=True)
 class Diff:
+    """What to write after a batch: spans to insert, to update and ids to delete."""
+
     inserts: list[Span]
     updates: list[Span]
     deleted: list[int]

@@ -327,6 +327,8 @@ def crossing(conn: Connection, instrument_id: str, boot_id: str, received_at: fl
 
 @dataclass(slots=True)
 class WillRow:
+    """One ``wills`` row as the writer holds it (``new``: received in this batch)."""
+
     id: int | None
     instrument_id: str
     will: Will

@@ -23,6 +23,8 @@ from sqlalchemy import select, update
 
 @dataclass(frozen=True)
 class SyncResult:
+    """What a registry sync changed in the ``instruments`` table."""
+
     added: int  # registered instruments that had no row yet
     updated: int  # registered instruments whose rows changed
     unregistered: int  # rows no longer in the registry (were registered)

@@ -69,6 +69,8 @@ class InstrumentFigures:
 
 @dataclass(frozen=True)
 class UnitFigures:
+    """One management unit over the period: its instruments' raw and adjusted figures summed."""
+
     unit: str | None
     instruments: int
     raw: UsageFigures

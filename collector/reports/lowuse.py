@@ -35,6 +35,8 @@ VERDICT_NAMES = {UNDER_USED: "使用不足", UNDER_USED_OR_MISSING: "使用不�
 
 @dataclass(frozen=True)
 class LowUseEntry:
+    """An instrument below the low-utilization threshold, with its figures."""
+
     figures: InstrumentFigures
     utilization: float
     upper_bound: float  # utilization if every unknown hour had been effective
@@ -43,6 +45,8 @@ class LowUseEntry:
 
 @dataclass(frozen=True)
 class LowUseReport:
+    """The low-utilization warning list of a period."""
+
     period: ReportPeriod
     generated_at: float
     unit: str | None

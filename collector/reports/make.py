@@ -49,6 +49,8 @@ class Made:
 
 @dataclass(frozen=True)
 class Rendered:
+    """A report rendered for download: bytes, media type and file name."""
+
     body: bytes
     media_type: str
     filename: str

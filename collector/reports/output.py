@@ -19,6 +19,8 @@ _WIDTHS: dict[str, int] = {"text": 16, "hours": 12, "ratio": 10, "int": 8, "numb
 
 @dataclass(frozen=True, slots=True)
 class Column:
+    """One column of a report table: header, the key of its value, and how to format it."""
+
     header: str
     key: str
     kind: Kind = "text"

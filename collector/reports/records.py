@@ -37,6 +37,8 @@ from sqlalchemy import Connection
 
 @dataclass(frozen=True)
 class ServiceRecord:
+    """One national-platform service record (服务记录): a session's effective hours."""
+
     instrument: str
     instrument_name: str
     unit: str | None
@@ -60,6 +62,8 @@ class ServiceRecord:
 
 @dataclass(frozen=True)
 class RecordsReport:
+    """The service records of a period, the sessions left out by type, and the audit trail."""
+
     period: ReportPeriod
     generated_at: float
     unit: str | None

@@ -32,6 +32,8 @@ UNCLASSIFIED = "未分类"
 
 @dataclass(frozen=True)
 class SaturationEntry:
+    """An instrument kind whose instruments are busy beyond the saturation threshold."""
+
     figures: InstrumentFigures
     kind: str
     saturated: bool
@@ -39,6 +41,8 @@ class SaturationEntry:
 
 @dataclass(frozen=True)
 class SaturationReport:
+    """The saturation list: instrument kinds that may need more capacity."""
+
     period: ReportPeriod
     generated_at: float
     unit: str | None

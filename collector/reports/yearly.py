@@ -35,6 +35,8 @@ CATEGORY_NAMES = {"general": "通用", "specialised": "专用"}
 
 @dataclass(frozen=True)
 class FiguresReport:
+    """The yearly figures (年总运行机时, 年服务机时) per instrument and management unit."""
+
     period: ReportPeriod
     generated_at: float
     unit: str | None

@@ -87,6 +87,8 @@ class InstrumentMeta:
 
 @dataclass(frozen=True, slots=True)
 class Point:
+    """One InfluxDB point: measurement, tags, fields and a nanosecond timestamp."""
+
     measurement: str
     tags: Mapping[str, str]
     fields: Mapping[str, FieldValue]

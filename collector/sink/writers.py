@@ -28,18 +28,20 @@ class SinkWriteError(JishiError):
 
 
 class RetryableWriteError(SinkWriteError):
-    pass
+    """InfluxDB is down or overloaded: keep the batch and try again later."""
 
 
 class BatchTooLargeError(SinkWriteError):
-    pass
+    """InfluxDB refused the batch for its size: split it and write the halves."""
 
 
 class RejectedWriteError(SinkWriteError):
-    pass
+    """InfluxDB refused the points themselves: retrying cannot help."""
 
 
 class Writer(Protocol):
+    """Writes a batch of line-protocol lines to one InfluxDB API."""
+
     name: str
 
     def write(self, lines: Sequence[str]) -> None: ...
