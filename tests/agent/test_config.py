@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 from jishi.agent.config import AgentConfig, BrokerUrl, load_agent_config
+from support.paths import EXAMPLES
 
 from jishi.errors import ConfigError
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 GOOD = """
 site = "lab"

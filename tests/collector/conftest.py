@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jishi.collector.config import CollectorConfig
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 
 
@@ -25,9 +24,3 @@ def engines(ledger_url: str) -> Iterator[Engines]:
     migrate(engines)
     yield engines
     engines.dispose()
-
-
-def make_config(tmp_path: Path, **overrides: object) -> CollectorConfig:
-    data: dict[str, object] = {"data_dir": str(tmp_path / "collector"), "api": {"port": 0}}
-    data.update(overrides)
-    return CollectorConfig.model_validate(data)

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from jishi.collector.api.tokens import TokenStore
 from jishi.collector.ledger.db import open_engines
+from support.paths import EXAMPLES
 
 from jishi.cli import main
 
-EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "collector.toml")
+EXAMPLE = str(EXAMPLES / "collector.toml")
 
 
 def test_token_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from jishi.collector.config import load_collector_config
 from jishi.collector.service import apply_overrides
+from support.paths import EXAMPLES
 
 from jishi.errors import ConfigError
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "collector.toml"
+EXAMPLE = EXAMPLES / "collector.toml"
 
 
 def test_the_example_loads_with_defaults() -> None:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from dashboard_scenario import STATE_REFRESH_S, Loaded, feed
 from jishi.collector.sink import InfluxSink, SinkConfig
+from support.dashboard_scenario import STATE_REFRESH_S, Loaded, feed
 from support.influx import TEST_DB, InfluxDB1
 
 DB = TEST_DB

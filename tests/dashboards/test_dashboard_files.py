@@ -13,8 +13,9 @@ import pytest
 import yaml  # type: ignore[import-untyped]  # no stubs in the dev environment
 from jishi.collector.sink import STATE_CODES
 from support.grafana import all_panels, dashboard_queries
+from support.paths import DASHBOARDS
 
-ROOT = Path(__file__).resolve().parents[2] / "dashboards"
+ROOT = DASHBOARDS
 DASHBOARD_FILES = sorted(ROOT.glob("*.json"))
 DATASOURCE_YAML = ROOT / "provisioning/datasources/jishi-influxdb.yaml"
 DASHBOARD_YAML = ROOT / "provisioning/dashboards/jishi.yaml"

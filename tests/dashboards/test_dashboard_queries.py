@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]  # no stubs in the dev environment
-from dashboard_scenario import (
+from jishi.collector.sink import STATE_CODES, InstrumentMeta
+from support.dashboard_scenario import (
     DAILY,
     END_MIN,
     HEARTBEAT_MIN,
@@ -31,7 +32,6 @@ from dashboard_scenario import (
     fresh,
     state_at,
 )
-from jishi.collector.sink import STATE_CODES, InstrumentMeta
 from support.grafana import (
     ALL,
     TimeRange,
@@ -41,10 +41,11 @@ from support.grafana import (
     expand,
 )
 from support.influx import TEST_DB as DB
+from support.paths import DASHBOARDS
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2] / "dashboards"
+ROOT = DASHBOARDS
 DASHBOARD_FILES = sorted(ROOT.glob("*.json"))
 PROVISIONING = yaml.safe_load((ROOT / "provisioning/datasources/jishi-influxdb.yaml").read_text())
 MIN_INTERVAL = PROVISIONING["datasources"][0]["jsonData"]["timeInterval"]

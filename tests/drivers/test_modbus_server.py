@@ -25,13 +25,14 @@ from jishi.drivers.base import Driver
 from jishi.drivers.modbus_codec import encode_value
 from jishi.drivers.modbus_profiles import load_profile
 from jishi.drivers.registry import create
+from support.paths import EXAMPLES
 from support.servers import free_port, wait_for_port
 
 from drivers.ptys import PtyPair
 
 pytestmark = pytest.mark.integration
 SIM = Path(__file__).with_name("modbus_sim.py")
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "agent-sdm120-tcp.toml"
+EXAMPLE = EXAMPLES / "agent-sdm120-tcp.toml"
 METERS = {1: "sdm120", 2: "pzem-004t", 3: "dds238"}
 DEAD = 9
 RULES = Rules(thresholds=(ThresholdRule("power_w", off_below=5, running_above=300),))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from jishi.drivers.registry import create
+from support.paths import DOCS
 
 
 def test_sees_a_running_program_and_its_end() -> None:
@@ -30,7 +31,7 @@ def test_sees_a_running_program_and_its_end() -> None:
     driver.close()
 
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "drivers.md"
+DOCS = DOCS / "drivers.md"
 
 
 def _docs_process_example(marker: str) -> str:

@@ -24,12 +24,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from support import messages as h
 from support.agentproc import AgentProcess, sim_agent_toml
 from support.collectorproc import CollectorProcess
 from support.servers import Mosquitto
 from support.vendor_files import fcs_run, topspin_audita
-
-from collector import helpers as h
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 ZONE = ZoneInfo("Asia/Shanghai")

@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 from support.agentproc import AgentProcess
 from support.collectorproc import CollectorProcess
+from support.paths import EXAMPLES
 from support.servers import Mosquitto
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_sim_agent_and_collector_examples(tmp_path: Path, mosquitto: Mosquitto) -> None:

@@ -9,38 +9,17 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from jishi.collector.ingest.intake import Limits
-from jishi.collector.ingest.metrics import IngestMetrics
-from jishi.collector.ingest.pipeline import Pipeline, Received
+from jishi.collector.ingest.pipeline import Received
 from jishi.collector.ledger import queries, tables
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.ledger.rollup import refresh_rollups, usage_by_day_cached
-from jishi.collector.ledger.writer import LedgerWriter
 from jishi.collector.service import start_collector
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
-
-from collector import helpers as h
-from collector.conftest import make_config
+from support import messages as h
+from support.ledger import feed, make_config, make_pipeline
 
 T0 = 1_750_000_000.0  # 2025-06-15 15:06:40 UTC
-
-
-def make_pipeline(engines: Engines, tmp_path: Path, now: float, **config: object) -> Pipeline:
-    cfg = make_config(tmp_path, **config)
-    return Pipeline(
-        engines=engines,
-        writer=LedgerWriter(cfg.registry(), cfg.site.timezone, 256),
-        limits=Limits(65536, 600, 400 * 86400, None),
-        topic_root=h.ROOT,
-        metrics=IngestMetrics(),
-        acker=lambda _items: None,
-        clock=lambda: now,
-    )
-
-
-def feed(pipeline: Pipeline, messages: list[tuple[str, bytes]], at: float) -> None:
-    pipeline.process([Received(t, p, at) for t, p in messages])
 
 
 def test_migrations_match_the_table_definitions(engines: Engines) -> None:

@@ -12,7 +12,7 @@ from jishi.collector.config import CollectorConfig
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.service import start_collector
 
-from reports import scenario as sc
+from collector.reports import scenario as sc
 
 ADMIN = "admin-secret"
 

@@ -8,8 +8,8 @@ from collections import Counter
 import httpx
 import openpyxl
 
-from reports import scenario as sc
-from reports import truth
+from collector.reports import scenario as sc
+from collector.reports import truth
 
 NMR, SEM1, SEM2, XRD = sc.INSTRUMENTS
 

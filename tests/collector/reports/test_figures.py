@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import openpyxl
 
-from reports import truth
+from collector.reports import truth
 
 UNITS = {"化学学院": ["nmr-1"], "材料学院": ["sem-1", "sem-2"], "物理学院": ["xrd-1"]}
 FIGURES = (

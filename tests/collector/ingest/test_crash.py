@@ -19,9 +19,8 @@ import pytest
 from jishi.collector.ledger import queries, tables
 from jishi.collector.ledger.db import open_engines
 from sqlalchemy import func, select
+from support import messages as h
 from support.servers import Mosquitto, free_port
-
-from collector import helpers as h
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 INSTRUMENTS = 20

@@ -17,9 +17,9 @@ from jishi.collector.reports.errors import PeriodError
 from jishi.collector.reports.period import resolve_period
 from jishi.collector.usage.timeline import Interval
 
+from collector.reports import scenario as sc
+from collector.reports import truth
 from jishi.cli import main
-from reports import scenario as sc
-from reports import truth
 
 
 @pytest.fixture(scope="module")

@@ -26,10 +26,8 @@ from jishi.collector.ledger.db import Engines
 from jishi.collector.ledger.rollup import live_buckets, refresh_rollups, usage_by_day_cached
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
-
-from collector import helpers as h
-from collector.conftest import make_config
-from collector.test_ledger import make_pipeline
+from support import messages as h
+from support.ledger import make_config, make_pipeline
 
 T0 = 1_750_000_000.0
 HB_INTERVAL = 4.0

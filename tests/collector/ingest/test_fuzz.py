@@ -15,9 +15,8 @@ from jishi.collector.ingest.pipeline import Received
 from jishi.collector.ledger import tables
 from jishi.collector.ledger.db import migrate, open_engines
 from sqlalchemy import func, select
-
-from collector import helpers as h
-from collector.test_ledger import make_pipeline
+from support import messages as h
+from support.ledger import make_pipeline
 
 NOW = 1_750_000_000.0
 LIMITS = Limits(max_payload_bytes=4096, max_future_s=600, max_age_s=400 * 86400)

@@ -10,10 +10,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from jishi.collector.service import Collector, start_collector
 from paho.mqtt.enums import CallbackAPIVersion
+from support import messages as h
+from support.ledger import make_config
 from support.servers import Mosquitto
-
-from collector import helpers as h
-from collector.conftest import make_config
 
 pytestmark = pytest.mark.integration
 ADMIN = {"Authorization": "Bearer t0k"}

@@ -14,7 +14,8 @@ from jishi.collector.usage.engine import (
 from jishi.collector.usage.engine import usage_by_day as by_day
 from jishi.collector.usage.policy import Policy
 from jishi.collector.usage.timeline import STATES, Interval
-from usage_cases import T0
+
+from collector.usage.cases import T0
 
 EPS = 1e-6
 

@@ -16,9 +16,9 @@ from jishi.collector.ledger.db import migrate, open_engines
 from jishi.collector.ledger.rollup import refresh_rollups
 from sqlalchemy import func, select
 
-from reports import scenario as sc
-from reports import truth
-from reports.conftest import make_client
+from collector.reports import scenario as sc
+from collector.reports import truth
+from collector.reports.conftest import make_client
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from reports import scenario as sc
+from collector.reports import scenario as sc
 
 STATES = ("running", "idle", "off", "fault", "maintenance", "unknown")
 YEAR_S = 365 * 86_400.0

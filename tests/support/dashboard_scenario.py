@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from jishi.collector.sink import DailyUsage, InfluxSink, InstrumentMeta
+
 from support.influx import InfluxDB1
 
 T0 = datetime(2024, 3, 4, tzinfo=UTC)

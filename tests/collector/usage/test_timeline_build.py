@@ -14,7 +14,8 @@ from jishi.collector.usage.timeline import (
     Interval,
     build_timeline,
 )
-from usage_cases import T0, coverage, rows
+
+from collector.usage.cases import T0, coverage, rows
 
 Row = tuple[float, float, str]
 

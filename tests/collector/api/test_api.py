@@ -10,10 +10,8 @@ import pytest
 from jishi.collector.api.tokens import TokenStore
 from jishi.collector.ledger.db import Engines
 from jishi.collector.service import start_collector
-
-from collector import helpers as h
-from collector.conftest import make_config
-from collector.test_ledger import feed, make_pipeline
+from support import messages as h
+from support.ledger import feed, make_config, make_pipeline
 
 DAY0 = 1_749_916_800.0  # 2025-06-15 00:00 Asia/Shanghai
 NOW = DAY0 + 86400 + 3600

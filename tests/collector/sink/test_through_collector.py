@@ -1,7 +1,7 @@
 """The InfluxDB mirror through a running collector: MQTT messages as agents publish them ->
 collector (ledger, roll-ups, staleness sweep) -> sink -> a real influxd 1.6 / VictoriaMetrics.
 
-The dashboard scenario (tests/dashboards/dashboard_scenario.py) is played over a real Mosquitto
+The dashboard scenario (tests/support/dashboard_scenario.py) is played over a real Mosquitto
 with a scenario clock handed to the collector, then every panel query of every dashboard is run
 with the machinery of tests/dashboards/test_dashboard_queries.py. The daily roll-ups there are
 synthetic; here they are whatever the collector computed, read from its ledger, so the panels are
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import sys
 import threading
 import time
 import urllib.request
@@ -25,19 +24,17 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+import test_dashboard_queries as tdq
 from jishi.collector.config import CollectorConfig
 from jishi.collector.ledger import tables
 from jishi.collector.service import Collector, start_collector
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
+from support import dashboard_scenario as sc
 from support.agentproc import AgentProcess, sim_agent_toml
 from support.influx import TEST_DB as DB
 from support.influx import InfluxDB1, VictoriaMetrics
 from support.servers import Mosquitto
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboards"))
-import dashboard_scenario as sc
-import test_dashboard_queries as tdq
 
 pytestmark = pytest.mark.integration
 

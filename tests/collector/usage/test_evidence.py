@@ -23,7 +23,8 @@ from jishi.collector.usage.evidence import (
     will_withdrawn,
 )
 from jishi.collector.usage.timeline import UNKNOWN
-from usage_cases import T0, rows
+
+from collector.usage.cases import T0, rows
 
 STALE = 10.0
 

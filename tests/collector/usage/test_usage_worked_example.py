@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from jishi.collector.usage.engine import Session, UsageFigures, compute_usage
 from jishi.collector.usage.policy import Policy
 from jishi.collector.usage.timeline import Coverage, build_timeline
+from support.paths import DOCS
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "usage-metrics.md"
+DOC = DOCS / "usage-metrics.md"
 ZONE = ZoneInfo("Asia/Shanghai")
 
 
