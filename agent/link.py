@@ -30,6 +30,8 @@ from typing import Any
 from jishi.agent.config import MqttConfig
 from jishi.agent.outbox import Outbox, OutboxRow
 
+from jishi.backoff import backoff_delay
+
 log = logging.getLogger(__name__)
 
 _HISTORICAL_FALSE = b'"historical":false'
@@ -58,13 +60,6 @@ def mark_historical(payload: bytes) -> bytes:
     The encoder writes envelope fields before message fields, so the first occurrence is the
     envelope's own flag (a reading named "historical" would come later)."""
     return payload.replace(_HISTORICAL_FALSE, _HISTORICAL_TRUE, 1)
-
-
-def backoff_delay(attempt: int, minimum: float, maximum: float, rng: random.Random) -> float:
-    """Exponential backoff with jitter: somewhere in [50 %, 100 %] of min * 2^attempt, capped,
-    so a fleet of agents does not reconnect in lockstep after a broker restart."""
-    ceiling: float = min(maximum, minimum * (2.0 ** min(attempt, 30)))
-    return ceiling * (0.5 + 0.5 * rng.random())
 
 
 @dataclass
@@ -167,7 +162,11 @@ class Link(threading.Thread):
             # cause a reconnect storm. Only a connection that proved itself resets the delay.
             attempt = 0 if healthy else attempt + 1
             delay = backoff_delay(
-                attempt, self.mqtt.reconnect_min_s, self.mqtt.reconnect_max_s, self._rng
+                attempt,
+                self.mqtt.reconnect_min_s,
+                self.mqtt.reconnect_max_s,
+                jitter=0.5,  # a fleet of agents must not reconnect in lockstep
+                rng=self._rng,
             )
             log.debug("%s: next connection attempt in %.1f s", self.instrument, delay)
             self._stopping.wait(delay)
