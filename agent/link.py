@@ -20,7 +20,6 @@ import hashlib
 import logging
 import random
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +30,8 @@ from jishi.agent.config import MqttConfig
 from jishi.agent.outbox import Outbox, OutboxRow
 
 from jishi.backoff import backoff_delay
+from jishi.errors import ConfigError
+from jishi.mqtt import MqttError, await_connack, connect, make_client
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +44,8 @@ HISTORICAL_AFTER_S = 5.0
 HEALTHY_AFTER_S = 30.0
 _HISTORICAL_TRUE = b'"historical":true'
 
-# CONNACK codes worth a sentence a technician can act on (MQTT 3.1.1 s3.2.2.3, MQTT 5 s3.2.2.2).
-_REFUSAL_HINTS = {
-    "Bad user name or password": "check mqtt.username and the password file / variable",
-    # Mosquitto 2 answers a wrong password with "Not authorized" too.
-    "Not authorized": "check mqtt.username, the password file / variable and the broker ACL",
-    "Client identifier not valid": "the broker rejected the client id",
-    "Server unavailable": "the broker is up but not accepting connections",
-    "Unsupported protocol version": "set mqtt.protocol to the version the broker speaks",
-}
+# How long to wait for the broker's CONNACK once the TCP (and TLS) connection is open.
+CONNACK_TIMEOUT_S = 10.0
 
 
 def mark_historical(payload: bytes) -> bytes:
@@ -114,7 +108,6 @@ class Link(threading.Thread):
         self._acked: list[int] = []
         self._cursor = 0  # highest row id handed to the current connection
         self._max_sent_id = 0  # highest row id ever handed to paho: later sends are resends
-        self._connack: tuple[bool, str] | None = None
         self._clean_stop = True
         self._last_logged: str | None = None
         self._refused = False
@@ -175,61 +168,37 @@ class Link(threading.Thread):
         except Exception:
             log.exception("%s: error while saying goodbye to the broker", self.instrument)
 
-    def _make_client(self) -> Any:
-        import paho.mqtt.client as paho
-        from paho.mqtt.enums import CallbackAPIVersion
-
-        protocol = paho.MQTTv5 if self.mqtt.protocol == "5" else paho.MQTTv311
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=protocol,
-            clean_session=True if protocol == paho.MQTTv311 else None,
-            reconnect_on_failure=False,
-        )
+    def _open(self) -> Any:
+        """A connected paho client whose CONNACK is still to come. Raises ``MqttError``, or
+        ``ConfigError`` when the password file cannot be read."""
+        settings = self.mqtt.settings(self.client_id)
+        client = make_client(settings)
         client.max_inflight_messages_set(self.window)
         # paho's own queue is never used for more than one window of our rows.
         client.max_queued_messages_set(0)
-        if self.mqtt.username is not None:
-            client.username_pw_set(self.mqtt.username, self.mqtt.password())
-        if self.mqtt.uses_tls:
-            client.tls_set(
-                ca_certs=str(self.mqtt.tls_ca_file) if self.mqtt.tls_ca_file else None,
-                certfile=str(self.mqtt.tls_cert_file) if self.mqtt.tls_cert_file else None,
-                keyfile=str(self.mqtt.tls_key_file) if self.mqtt.tls_key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-            if self.mqtt.tls_insecure:
-                client.tls_insecure_set(True)
         client.will_set(self.status_topic, self._will(), qos=1, retain=True)
-        client.on_connect = self._on_connect
-        client.on_publish = self._on_publish
-        client.on_disconnect = self._on_disconnect
+        try:
+            connect(client, settings)
+        except MqttError:
+            _close_quietly(client)
+            raise
         return client
 
     def _connect(self) -> bool:
         url = self.mqtt.url
         try:
-            client = self._make_client()
-            self._connack = None
-            client.connect(url.host, url.port, keepalive=self.mqtt.keepalive_s)
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            self._note_error(f"cannot connect to {url}: {exc}")
+            client = self._open()
+        except (MqttError, ConfigError) as exc:
+            self._note_error(str(exc))
             return False
-        deadline = time.monotonic() + 10
-        while self._connack_seen() is None and time.monotonic() < deadline:
-            if self._stopping.is_set() or client.loop(timeout=0.1) != 0:
-                break
-        connack = self._connack_seen()
-        if connack is None or not connack[0]:
-            reason = connack[1] if connack else "no CONNACK (connection dropped)"
-            hint = next((h for k, h in _REFUSAL_HINTS.items() if k in reason), None)
+        connack = await_connack(client, CONNACK_TIMEOUT_S, stop=self._stopping.is_set)
+        if not connack.accepted:
             self.stats.refusals += 1
-            self._note_error(
-                f"broker {url} refused the connection: {reason}" + (f"; {hint}" if hint else "")
-            )
+            self._note_error(f"broker {url} refused the connection: {connack.explain()}")
             _close_quietly(client)
             return False
+        client.on_publish = self._on_publish
+        client.on_disconnect = self._on_disconnect
         self._client = client
         self._refused = False
         self._inflight.clear()
@@ -241,10 +210,6 @@ class Link(threading.Thread):
         log.info("%s: connected to %s", self.instrument, url)
         client.publish(self.status_topic, self._birth(), qos=1, retain=True)
         return True
-
-    def _connack_seen(self) -> tuple[bool, str] | None:
-        """(accepted, reason) once the CONNACK callback ran (set from inside ``loop``)."""
-        return self._connack
 
     def _note_error(self, message: str) -> None:
         # Log each distinct problem once at WARNING, repeats at DEBUG: a broker down for a
@@ -345,10 +310,6 @@ class Link(threading.Thread):
         self.stats.connected = False
 
     # --- paho callbacks (run inside client.loop in this thread) ----------------------------
-
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        failed = bool(getattr(reason, "is_failure", False))
-        self._connack = (not failed, str(reason))
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         row_id = self._inflight.pop(mid, None)
