@@ -221,6 +221,9 @@ class OutboxConfig(_Strict):
     max_mb: Annotated[float, Field(gt=0, le=100_000)] = 200.0
     # Messages handed to paho at once during replay (paho's ids wrap past 65,535 in flight).
     replay_window: Annotated[int, Field(ge=1, le=10_000)] = 500
+    # A message that waited longer than this in the outbox is sent as replayed
+    # (``historical``), not live; start-up latency stays below it (DESIGN.md, wire protocol).
+    historical_after_s: Annotated[float, Field(gt=0, le=86_400)] = 5.0
 
     @property
     def max_bytes(self) -> int:

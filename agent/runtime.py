@@ -24,7 +24,7 @@ from typing import Any
 from jishi.agent.config import AgentConfig, InstrumentConfig
 from jishi.agent.emitter import Birth, Emitter, Outgoing
 from jishi.agent.inference import StateInferrer, Transition
-from jishi.agent.link import Link, default_client_id, hostname
+from jishi.agent.link import Link, LinkTimings, default_client_id, hostname
 from jishi.agent.outbox import Outbox, OutboxFullError
 from jishi.agent.paths import DataDirLock
 from jishi.agent.wire import (
@@ -150,6 +150,7 @@ class Agent:
         publish: bool = True,
         drivers: Mapping[str, Sequence[Driver]] | None = None,
         config_dir: Path | None = None,
+        link_timings: LinkTimings | None = None,
     ) -> None:
         """``drivers`` replaces the config's sources of the named instruments with ready-made
         drivers (the firmware bridge feeds decoded node frames through such drivers)."""
@@ -160,6 +161,9 @@ class Agent:
             )
             self.config = config
         self.config_hash = config_hash
+        self.link_timings = link_timings or LinkTimings(
+            historical_after_s=config.outbox.historical_after_s
+        )
         self.data_dir = data_dir
         self.clock = clock
         self.emitter = Emitter(boot_at=clock())
@@ -218,7 +222,6 @@ class Agent:
         return encode(self.emitter.offline(inst.site, inst.id, self.clock()).message)
 
     def _enqueue(self, inst: InstrumentRuntime, out: Outgoing) -> None:
-        link = inst.link
         try:
             self.outbox.put(
                 instrument=inst.id,
@@ -227,9 +230,6 @@ class Agent:
                 payload=encode(out.message),
                 boot_id=out.message.boot_id,
                 seq=out.seq,
-                # Observed during an outage (the link was up before and is down now): replayed
-                # later as historical. Before the first connection the age rule in Link decides.
-                offline=link is not None and link.stats.connects > 0 and not link.connected,
             )
         except OutboxFullError:
             # The disk refused the write (full, read-only): nothing can keep this message, but
@@ -237,8 +237,8 @@ class Agent:
             self.outbox_errors += 1
             log.exception("%s: could not store a %s message in the outbox", inst.id, out.kind.value)
             return
-        if link is not None:
-            link.wake()
+        if inst.link is not None:
+            inst.link.wake()
 
     def _emit_transition(
         self, inst: InstrumentRuntime, transition: Transition, now: datetime
@@ -402,6 +402,7 @@ class Agent:
                 will=lambda inst=inst: self.offline(inst),  # type: ignore[misc]
                 offline=lambda inst=inst: self.offline(inst),  # type: ignore[misc]
                 window=self.config.outbox.replay_window,
+                timings=self.link_timings,
             )
             inst.link.start()
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jishi.agent.link import Link, default_client_id, hostname
+from jishi.agent.link import Link, LinkTimings, default_client_id, hostname
 from jishi.agent.outbox import Outbox
 from jishi.agent.wire import MessageKind, build_topic, encode
 from jishi.firmware_bridge.config import BridgeConfig
@@ -108,6 +108,7 @@ class Bridge:
                 will=lambda i=instrument: self._status_payload(i, online=False),  # type: ignore[misc]
                 offline=lambda i=instrument: self._status_payload(i, online=False),  # type: ignore[misc]
                 window=self.config.outbox.replay_window,
+                timings=LinkTimings(historical_after_s=self.config.outbox.historical_after_s),
             )
             self.links[instrument] = link
             link.start()
@@ -162,7 +163,6 @@ class Bridge:
                 payload=encode(item.message),
                 boot_id=item.message.boot_id,
                 seq=item.message.seq,
-                offline=link is None or not link.connected,
             )
             if link is not None:
                 link.wake()
