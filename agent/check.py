@@ -14,7 +14,7 @@ from typing import Any
 
 from jishi.agent.config import AgentConfig, MqttConfig, load_agent_config
 from jishi.agent.inference import StateInferrer
-from jishi.agent.runtime import build_sources, poll_sources
+from jishi.agent.sources import build_drivers, read_source
 from jishi.drivers.base import Reading
 
 from jishi.errors import ConfigError
@@ -55,21 +55,21 @@ def check_sources(
     ok = True
     for instrument in config.instruments:
         out.append(f"instrument {instrument.id} ({instrument.name or 'no name'}):")
-        sources = build_sources(instrument, config_dir=config_dir)
+        drivers = build_drivers(instrument, config_dir=config_dir)
         inferrer = StateInferrer(instrument.rules.to_rules())
-        good = {source.name: 0 for source in sources}
+        good = {driver.name: 0 for driver in drivers}
         try:
             for attempt in range(reads):
                 if attempt:
                     time.sleep(config.poll_of(instrument))
-                for source in sources:
-                    readings = poll_sources([source], datetime.now(UTC))
-                    good[source.name] += _report(source.name, readings, out)
+                for driver in drivers:
+                    readings = read_source(driver, datetime.now(UTC))
+                    good[driver.name] += _report(driver.name, readings, out)
                     for reading in readings:
                         inferrer.feed(reading)
         finally:
-            for source in sources:
-                source.driver.close()
+            for driver in drivers:
+                driver.close()
         for name, count in good.items():
             if count == 0:
                 ok = False

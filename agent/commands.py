@@ -31,7 +31,7 @@ def run_agent(args: argparse.Namespace) -> int:
         data_dir=data_dir,
         broker=args.broker,
         config_dir=config_path.resolve().parent,
-    )
+    ).start()  # a data dir held by another agent stops us here, before any signal handler
 
     log_file = data_dir / "logs" / "agent.log"
 
