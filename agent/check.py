@@ -7,7 +7,6 @@ then tests the broker connection and credentials. Exit status 0 only if everythi
 from __future__ import annotations
 
 import argparse
-import ssl
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,10 +14,11 @@ from typing import Any
 
 from jishi.agent.config import AgentConfig, MqttConfig, load_agent_config
 from jishi.agent.inference import StateInferrer
-from jishi.agent.runtime import build_sources, poll_sources
+from jishi.agent.sources import build_drivers, read_source
 from jishi.drivers.base import Reading
 
 from jishi.errors import ConfigError
+from jishi.mqtt import MqttConnectError, MqttError, await_connack, connect, make_client
 
 
 def _format_values(values: dict[str, Any]) -> str:
@@ -55,21 +55,21 @@ def check_sources(
     ok = True
     for instrument in config.instruments:
         out.append(f"instrument {instrument.id} ({instrument.name or 'no name'}):")
-        sources = build_sources(instrument, config_dir=config_dir)
+        drivers = build_drivers(instrument, config_dir=config_dir)
         inferrer = StateInferrer(instrument.rules.to_rules())
-        good = {source.name: 0 for source in sources}
+        good = {driver.name: 0 for driver in drivers}
         try:
             for attempt in range(reads):
                 if attempt:
                     time.sleep(config.poll_of(instrument))
-                for source in sources:
-                    readings = poll_sources([source], datetime.now(UTC))
-                    good[source.name] += _report(source.name, readings, out)
+                for driver in drivers:
+                    readings = read_source(driver, datetime.now(UTC))
+                    good[driver.name] += _report(driver.name, readings, out)
                     for reading in readings:
                         inferrer.feed(reading)
         finally:
-            for source in sources:
-                source.driver.close()
+            for driver in drivers:
+                driver.close()
         for name, count in good.items():
             if count == 0:
                 ok = False
@@ -90,60 +90,33 @@ def check_sources(
 
 def check_broker(mqtt: MqttConfig, out: list[str], timeout: float = 10.0) -> bool:
     """Connect once with the configured credentials and TLS; report what the broker said."""
-    import paho.mqtt.client as paho
-    from paho.mqtt.enums import CallbackAPIVersion
-
     url = mqtt.url
-    result: dict[str, Any] = {}
-    client = paho.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"jishi-check-{int(time.time())}",
-        protocol=paho.MQTTv5 if mqtt.protocol == "5" else paho.MQTTv311,
-        reconnect_on_failure=False,
-    )
-
-    def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        result["reason"] = reason
-
-    client.on_connect = on_connect
     try:
-        if mqtt.username is not None:
-            client.username_pw_set(mqtt.username, mqtt.password())
-        if mqtt.uses_tls:
-            client.tls_set(
-                ca_certs=str(mqtt.tls_ca_file) if mqtt.tls_ca_file else None,
-                certfile=str(mqtt.tls_cert_file) if mqtt.tls_cert_file else None,
-                keyfile=str(mqtt.tls_key_file) if mqtt.tls_key_file else None,
-            )
-            if mqtt.tls_insecure:
-                client.tls_insecure_set(True)
-        client.connect(url.host, url.port, keepalive=mqtt.keepalive_s)
+        settings = mqtt.settings(f"jishi-check-{int(time.time())}")
+        client = make_client(settings)
+        connect(client, settings)
     except ConfigError as exc:
         out.append(f"broker {url}: {exc}")
         return False
-    except (OSError, ssl.SSLError) as exc:
+    except MqttConnectError as exc:
         out.append(
-            f"broker {url}: cannot connect ({exc}); check the host and port, that the broker "
-            "runs, and that a firewall allows the port"
+            f"broker {url}: cannot connect ({exc.detail}); check the host and port, that the "
+            "broker runs, and that a firewall allows the port"
         )
         return False
-    deadline = time.monotonic() + timeout
-    while "reason" not in result and time.monotonic() < deadline:
-        if client.loop(timeout=0.1) != 0:
-            break
-    reason = result.get("reason")
+    except MqttError as exc:
+        out.append(f"broker {url}: {exc}")
+        return False
+    connack = await_connack(client, timeout)
     client.disconnect()
-    if reason is None:
-        out.append(
-            f"broker {url}: no answer to CONNECT within {timeout:.0f} s (TLS or protocol mismatch?)"
-        )
+    if not connack.answered:
+        out.append(f"broker {url}: {connack.reason} (TLS or protocol mismatch?)")
         return False
-    if getattr(reason, "is_failure", False):
-        out.append(
-            f"broker {url}: refused: {reason}; check mqtt.username, the password and the broker ACL"
-        )
+    if not connack.accepted:
+        hint = connack.hint or "check mqtt.username, the password and the broker ACL"
+        out.append(f"broker {url}: refused: {connack.reason}; {hint}")
         return False
-    out.append(f"broker {url}: connected ({mqtt.protocol}, {'TLS' if mqtt.uses_tls else 'no TLS'})")
+    out.append(f"broker {url}: connected ({settings.describe()})")
     return True
 
 

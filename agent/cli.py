@@ -39,7 +39,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     agent.set_defaults(help_parser=agent)
     commands = agent.add_subparsers(dest="agent_command", metavar="COMMAND")
+    _add_run(commands)
+    _add_check(commands)
+    _add_status(commands)
+    _add_install_service(commands)
 
+
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = commands.add_parser(
         "run",
         help="run the agent until stopped",
@@ -59,6 +65,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     run.set_defaults(handler=_run)
 
+
+def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = commands.add_parser(
         "check",
         help="validate the config, read each source once, test the broker",
@@ -74,6 +82,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     check.set_defaults(handler=_check)
 
+
+def _add_status(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = commands.add_parser(
         "status",
         help="show outbox depth, last publish and source health",
@@ -85,6 +95,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.set_defaults(handler=_status)
 
+
+def _add_install_service(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     service = commands.add_parser(
         "install-service",
         help="install the agent as a system service (systemd on Linux)",

@@ -31,7 +31,7 @@ def run_agent(args: argparse.Namespace) -> int:
         data_dir=data_dir,
         broker=args.broker,
         config_dir=config_path.resolve().parent,
-    )
+    ).start()  # a data dir held by another agent stops us here, before any signal handler
 
     log_file = data_dir / "logs" / "agent.log"
 
@@ -139,6 +139,12 @@ def show_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0
+    _print_status(report)
+    return 0
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    """The status report as a technician reads it: a summary and one row per source."""
     from rich.console import Console
     from rich.table import Table
 
@@ -187,4 +193,3 @@ def show_status(args: argparse.Namespace) -> int:
                 src.get("last_error") or "",
             )
     console.print(table)
-    return 0

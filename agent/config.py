@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from jishi.agent.inference import (
     DISCRETE_PRIORITY,
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from jishi import config as config_io
 from jishi.errors import ConfigError
+from jishi.mqtt import BrokerUrl, MqttSettings, TlsFiles
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 _MB = 1024 * 1024
@@ -32,30 +32,6 @@ _MB = 1024 * 1024
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BrokerUrl(_Strict):
-    scheme: Literal["mqtt", "mqtts"]
-    host: str
-    port: int
-
-    @classmethod
-    def parse(cls, url: str) -> BrokerUrl:
-        """``mqtt://host[:port]`` or ``mqtts://host[:port]`` (TLS, default port 8883)."""
-        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-        if parts.scheme not in {"mqtt", "mqtts", "tcp", "ssl"}:
-            raise ValueError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
-        scheme: Literal["mqtt", "mqtts"] = "mqtts" if parts.scheme in {"mqtts", "ssl"} else "mqtt"
-        if not parts.hostname:
-            raise ValueError(f"broker URL {url!r} has no host; e.g. mqtt://127.0.0.1:1883")
-        try:
-            port = parts.port or (8883 if scheme == "mqtts" else 1883)
-        except ValueError:
-            raise ValueError(f"broker URL {url!r} has an invalid port") from None
-        return cls(scheme=scheme, host=parts.hostname, port=port)
-
-    def __str__(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}"
 
 
 def check_broker_url(value: str) -> str:
@@ -103,14 +79,26 @@ class MqttConfig(_Strict):
     def url(self) -> BrokerUrl:
         return BrokerUrl.parse(self.broker)
 
-    @property
-    def uses_tls(self) -> bool:
-        return self.url.scheme == "mqtts" or self.tls_ca_file is not None
-
     def password(self) -> str | None:
         """Read the password from its file or environment variable, at connect time."""
         return config_io.read_secret(
             self.password_file, self.password_env, "mqtt.password", "agent"
+        )
+
+    def settings(self, client_id: str) -> MqttSettings:
+        """The connection settings, password read now: a fixed password file is used on the
+        next connection attempt, without a restart. Raises ``ConfigError`` if unreadable."""
+        url = self.url
+        return MqttSettings(
+            url=url,
+            client_id=client_id,
+            protocol=self.protocol,
+            username=self.username,
+            password=self.password() if self.username is not None else None,
+            tls=TlsFiles.wanted(
+                url, self.tls_ca_file, self.tls_cert_file, self.tls_key_file, self.tls_insecure
+            ),
+            keepalive_s=self.keepalive_s,
         )
 
 
@@ -233,6 +221,9 @@ class OutboxConfig(_Strict):
     max_mb: Annotated[float, Field(gt=0, le=100_000)] = 200.0
     # Messages handed to paho at once during replay (paho's ids wrap past 65,535 in flight).
     replay_window: Annotated[int, Field(ge=1, le=10_000)] = 500
+    # A message that waited longer than this in the outbox is sent as replayed
+    # (``historical``), not live; start-up latency stays below it (DESIGN.md, wire protocol).
+    historical_after_s: Annotated[float, Field(gt=0, le=86_400)] = 5.0
 
     @property
     def max_bytes(self) -> int:

@@ -20,51 +20,77 @@ import hashlib
 import logging
 import random
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from jishi.agent.config import MqttConfig
 from jishi.agent.outbox import Outbox, OutboxRow
+from jishi.agent.wire import with_historical
+from pydantic import ValidationError
+
+from jishi.backoff import backoff_delay
+from jishi.errors import ConfigError
+from jishi.mqtt import MqttError, await_connack, connect, make_client
 
 log = logging.getLogger(__name__)
 
-_HISTORICAL_FALSE = b'"historical":false'
-# A message that waited longer than this in the outbox is replayed, not live (DESIGN.md:
-# ``historical`` is true when replayed after an outage); start-up latency stays below it.
-HISTORICAL_AFTER_S = 5.0
-# A connection that lasted this long (or got a PUBACK) proves the broker accepts us; only then
-# does the reconnect delay start again from its minimum.
-HEALTHY_AFTER_S = 30.0
-_HISTORICAL_TRUE = b'"historical":true'
 
-# CONNACK codes worth a sentence a technician can act on (MQTT 3.1.1 s3.2.2.3, MQTT 5 s3.2.2.2).
-_REFUSAL_HINTS = {
-    "Bad user name or password": "check mqtt.username and the password file / variable",
-    # Mosquitto 2 answers a wrong password with "Not authorized" too.
-    "Not authorized": "check mqtt.username, the password file / variable and the broker ACL",
-    "Client identifier not valid": "the broker rejected the client id",
-    "Server unavailable": "the broker is up but not accepting connections",
-    "Unsupported protocol version": "set mqtt.protocol to the version the broker speaks",
-}
+@dataclass(frozen=True, slots=True)
+class LinkTimings:
+    """The link's waits, in seconds; tests shorten them instead of sleeping."""
 
-
-def mark_historical(payload: bytes) -> bytes:
-    """Set the envelope's ``historical`` flag in an encoded payload.
-
-    The encoder writes envelope fields before message fields, so the first occurrence is the
-    envelope's own flag (a reading named "historical" would come later)."""
-    return payload.replace(_HISTORICAL_FALSE, _HISTORICAL_TRUE, 1)
+    # A message that waited longer than this in the outbox is replayed, not live (DESIGN.md:
+    # ``historical`` is true when replayed after an outage); start-up latency stays below it.
+    historical_after_s: float = 5.0
+    # A connection that lasted this long (or got a PUBACK) proves the broker accepts us; only
+    # then does the reconnect delay start again from its minimum.
+    healthy_after_s: float = 30.0
+    # How long to wait for the broker's CONNACK after the TCP (and TLS) connection is open.
+    connack_timeout_s: float = 10.0
+    # A clean stop first sends what is queued, for this long at most ...
+    drain_s: float = 5.0
+    # ... then waits this long for the PUBACK of the ``online: false`` status.
+    goodbye_s: float = 2.0
 
 
-def backoff_delay(attempt: int, minimum: float, maximum: float, rng: random.Random) -> float:
-    """Exponential backoff with jitter: somewhere in [50 %, 100 %] of min * 2^attempt, capped,
-    so a fleet of agents does not reconnect in lockstep after a broker restart."""
-    ceiling: float = min(maximum, minimum * (2.0 ** min(attempt, 30)))
-    return ceiling * (0.5 + 0.5 * rng.random())
+def is_historical(
+    *,
+    row_boot_id: str,
+    row_created: float,
+    resend: bool,
+    boot_id: str,
+    reconnected_at: float | None,
+    now: float,
+    historical_after_s: float,
+) -> bool:
+    """Whether an outbox row goes out as a replay (``historical: true``) rather than live.
+
+    The one place this is decided. ``reconnected_at`` is when the current connection began
+    if it is not the link's first (None on the first); ``now`` and ``row_created`` are on
+    the same clock. Before the first connection only the age rule can tell an outage from
+    start-up latency."""
+    return (
+        row_boot_id != boot_id  # observed before a restart
+        or resend  # sent before and never acknowledged
+        # Observed before this reconnection: during the outage, or queued behind it.
+        or (reconnected_at is not None and row_created < reconnected_at)
+        # Waited in the outbox: an outage before the first connection, or a long backlog.
+        or now - row_created > historical_after_s
+    )
+
+
+def replay_payload(payload: bytes) -> bytes:
+    """The stored message re-encoded through the wire models with ``historical: true``."""
+    try:
+        return with_historical(payload, True)
+    except (ValidationError, ValueError):
+        # A row this agent version cannot parse (written by a much older one?): send it as
+        # stored rather than block the outbox behind it; the collector judges it.
+        log.warning("outbox row is not a valid message; replayed unchanged")
+        return payload
 
 
 @dataclass
@@ -78,11 +104,12 @@ class LinkStats:
     acked: int = 0
     refusals: int = 0
     last_error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Link(threading.Thread):
-    """Connects, keeps connected, and drains one instrument's outbox in order."""
+    """Connects, keeps connected, and drains one instrument's outbox in order.
+
+    ``clock`` gives wall-clock seconds on the outbox's clock (its rows' ``created``)."""
 
     def __init__(
         self,
@@ -98,6 +125,8 @@ class Link(threading.Thread):
         offline: Callable[[], bytes],
         window: int = 100,
         seed: int | None = None,
+        timings: LinkTimings = LinkTimings(),
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(name=f"link-{instrument}", daemon=True)
         self.instrument = instrument
@@ -110,6 +139,8 @@ class Link(threading.Thread):
         self._will = will
         self._offline = offline
         self.window = max(1, min(window, mqtt.inflight))
+        self.timings = timings
+        self._clock = clock
         self.stats = LinkStats()
         self._rng = random.Random(seed)
         self._stopping = threading.Event()
@@ -119,7 +150,7 @@ class Link(threading.Thread):
         self._acked: list[int] = []
         self._cursor = 0  # highest row id handed to the current connection
         self._max_sent_id = 0  # highest row id ever handed to paho: later sends are resends
-        self._connack: tuple[bool, str] | None = None
+        self._reconnected_at: float | None = None  # start of the current, non-first connection
         self._clean_stop = True
         self._last_logged: str | None = None
         self._refused = False
@@ -167,7 +198,11 @@ class Link(threading.Thread):
             # cause a reconnect storm. Only a connection that proved itself resets the delay.
             attempt = 0 if healthy else attempt + 1
             delay = backoff_delay(
-                attempt, self.mqtt.reconnect_min_s, self.mqtt.reconnect_max_s, self._rng
+                attempt,
+                self.mqtt.reconnect_min_s,
+                self.mqtt.reconnect_max_s,
+                jitter=0.5,  # a fleet of agents must not reconnect in lockstep
+                rng=self._rng,
             )
             log.debug("%s: next connection attempt in %.1f s", self.instrument, delay)
             self._stopping.wait(delay)
@@ -176,76 +211,50 @@ class Link(threading.Thread):
         except Exception:
             log.exception("%s: error while saying goodbye to the broker", self.instrument)
 
-    def _make_client(self) -> Any:
-        import paho.mqtt.client as paho
-        from paho.mqtt.enums import CallbackAPIVersion
-
-        protocol = paho.MQTTv5 if self.mqtt.protocol == "5" else paho.MQTTv311
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=protocol,
-            clean_session=True if protocol == paho.MQTTv311 else None,
-            reconnect_on_failure=False,
-        )
+    def _open(self) -> Any:
+        """A connected paho client whose CONNACK is still to come. Raises ``MqttError``, or
+        ``ConfigError`` when the password file cannot be read."""
+        settings = self.mqtt.settings(self.client_id)
+        client = make_client(settings)
         client.max_inflight_messages_set(self.window)
         # paho's own queue is never used for more than one window of our rows.
         client.max_queued_messages_set(0)
-        if self.mqtt.username is not None:
-            client.username_pw_set(self.mqtt.username, self.mqtt.password())
-        if self.mqtt.uses_tls:
-            client.tls_set(
-                ca_certs=str(self.mqtt.tls_ca_file) if self.mqtt.tls_ca_file else None,
-                certfile=str(self.mqtt.tls_cert_file) if self.mqtt.tls_cert_file else None,
-                keyfile=str(self.mqtt.tls_key_file) if self.mqtt.tls_key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-            if self.mqtt.tls_insecure:
-                client.tls_insecure_set(True)
         client.will_set(self.status_topic, self._will(), qos=1, retain=True)
-        client.on_connect = self._on_connect
-        client.on_publish = self._on_publish
-        client.on_disconnect = self._on_disconnect
+        try:
+            connect(client, settings)
+        except MqttError:
+            _close_quietly(client)
+            raise
         return client
 
     def _connect(self) -> bool:
         url = self.mqtt.url
         try:
-            client = self._make_client()
-            self._connack = None
-            client.connect(url.host, url.port, keepalive=self.mqtt.keepalive_s)
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            self._note_error(f"cannot connect to {url}: {exc}")
+            client = self._open()
+        except (MqttError, ConfigError) as exc:
+            self._note_error(str(exc))
             return False
-        deadline = time.monotonic() + 10
-        while self._connack_seen() is None and time.monotonic() < deadline:
-            if self._stopping.is_set() or client.loop(timeout=0.1) != 0:
-                break
-        connack = self._connack_seen()
-        if connack is None or not connack[0]:
-            reason = connack[1] if connack else "no CONNACK (connection dropped)"
-            hint = next((h for k, h in _REFUSAL_HINTS.items() if k in reason), None)
+        connack = await_connack(client, self.timings.connack_timeout_s, stop=self._stopping.is_set)
+        if not connack.accepted:
             self.stats.refusals += 1
-            self._note_error(
-                f"broker {url} refused the connection: {reason}" + (f"; {hint}" if hint else "")
-            )
+            self._note_error(f"broker {url} refused the connection: {connack.explain()}")
             _close_quietly(client)
             return False
+        client.on_publish = self._on_publish
+        client.on_disconnect = self._on_disconnect
         self._client = client
         self._refused = False
         self._inflight.clear()
         self._cursor = 0
+        now = self._clock()
+        self._reconnected_at = now if self.stats.connects > 0 else None
         self.stats.connected = True
         self.stats.connects += 1
-        self.stats.last_connect = time.time()
+        self.stats.last_connect = now
         self.stats.last_error = None
         log.info("%s: connected to %s", self.instrument, url)
         client.publish(self.status_topic, self._birth(), qos=1, retain=True)
         return True
-
-    def _connack_seen(self) -> tuple[bool, str] | None:
-        """(accepted, reason) once the CONNACK callback ran (set from inside ``loop``)."""
-        return self._connack
 
     def _note_error(self, message: str) -> None:
         # Log each distinct problem once at WARNING, repeats at DEBUG: a broker down for a
@@ -259,7 +268,7 @@ class Link(threading.Thread):
 
     def _serve(self) -> bool:
         """Publish until the connection drops or the link stops. Returns whether the
-        connection was healthy: it lasted ``HEALTHY_AFTER_S`` or got acknowledgements."""
+        connection was healthy: it lasted ``healthy_after_s`` or got acknowledgements."""
         client = self._client
         connected_at = time.monotonic()
         acked_before = self.stats.acked
@@ -271,22 +280,25 @@ class Link(threading.Thread):
                 # A refused publish already said why; do not add a second warning.
                 self._lost(None if self._refused else f"connection lost (paho rc={rc})")
                 lasted = time.monotonic() - connected_at
-                healthy = lasted >= HEALTHY_AFTER_S or self.stats.acked > acked_before
+                healthy = lasted >= self.timings.healthy_after_s or self.stats.acked > acked_before
                 if healthy:
                     self._last_logged = None  # a new outage deserves a new warning
                 return healthy
             if self._wake.is_set():
                 self._wake.clear()
-        # Stopping: send what is queued, then say goodbye.
         if self._clean_stop:
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and self.stats.connected:
-                self._fill_window()
-                if not self._inflight:
-                    break
-                client.loop(timeout=0.05)
-                self._flush_acks()
+            self._drain(client)
         return True
+
+    def _drain(self, client: Any) -> None:
+        """Stopping: send what is queued, for ``drain_s`` at most."""
+        deadline = time.monotonic() + self.timings.drain_s
+        while time.monotonic() < deadline and self.stats.connected:
+            self._fill_window()
+            if not self._inflight:
+                break
+            client.loop(timeout=0.05)
+            self._flush_acks()
 
     def _fill_window(self) -> None:
         room = self.window - len(self._inflight)
@@ -297,13 +309,16 @@ class Link(threading.Thread):
             self._publish_row(row)
 
     def _publish_row(self, row: OutboxRow) -> None:
-        historical = (
-            row.offline  # observed while this link was down
-            or row.boot_id != self.boot_id  # observed before a restart
-            or row.id <= self._max_sent_id  # sent before, not acknowledged: a resend
-            or time.time() - row.created > HISTORICAL_AFTER_S  # waited out an outage
+        historical = is_historical(
+            row_boot_id=row.boot_id,
+            row_created=row.created,
+            resend=row.id <= self._max_sent_id,
+            boot_id=self.boot_id,
+            reconnected_at=self._reconnected_at,
+            now=self._clock(),
+            historical_after_s=self.timings.historical_after_s,
         )
-        payload = mark_historical(row.payload) if historical else row.payload
+        payload = replay_payload(row.payload) if historical else row.payload
         info = self._client.publish(row.topic, payload, qos=1)
         if info.rc != 0:
             # Not queued (connection just dropped): the row stays in the outbox.
@@ -313,14 +328,14 @@ class Link(threading.Thread):
         self._cursor = row.id
         self._max_sent_id = max(self._max_sent_id, row.id)
         self.stats.published += 1
-        self.stats.last_publish = time.time()
+        self.stats.last_publish = self._clock()
 
     def _flush_acks(self) -> None:
         if self._acked:
             acked, self._acked = self._acked, []
             self.outbox.ack(acked)
             self.stats.acked += len(acked)
-            self.stats.last_ack = time.time()
+            self.stats.last_ack = self._clock()
 
     def _lost(self, why: str | None) -> None:
         self.stats.connected = False
@@ -336,7 +351,7 @@ class Link(threading.Thread):
             return
         if self._clean_stop and self.stats.connected:
             info = client.publish(self.status_topic, self._offline(), qos=1, retain=True)
-            deadline = time.monotonic() + 2
+            deadline = time.monotonic() + self.timings.goodbye_s
             while not info.is_published() and time.monotonic() < deadline:
                 client.loop(timeout=0.05)
             client.disconnect()
@@ -346,10 +361,6 @@ class Link(threading.Thread):
         self.stats.connected = False
 
     # --- paho callbacks (run inside client.loop in this thread) ----------------------------
-
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        failed = bool(getattr(reason, "is_failure", False))
-        self._connack = (not failed, str(reason))
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         row_id = self._inflight.pop(mid, None)

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     boot_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
     created REAL NOT NULL,
+    -- Unused since the link decides ``historical`` alone; kept so older files still open.
     offline INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_instrument ON outbox (instrument, id);
@@ -59,7 +60,6 @@ class OutboxRow:
     boot_id: str
     seq: int
     created: float
-    offline: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,15 +105,15 @@ class Outbox:
         payload: bytes,
         boot_id: str,
         seq: int,
-        offline: bool = False,
         created: float | None = None,
     ) -> int:
-        """Store one message durably; returns its row id. Thins heartbeats if over the bound."""
+        """Store one message durably; returns its row id. Thins heartbeats if over the bound.
+        ``created`` (seconds since the epoch) defaults to now; the links' age rule reads it."""
         with self._lock:
             try:
                 cursor = self._db.execute(
-                    "INSERT INTO outbox (instrument, kind, topic, payload, boot_id, seq, created,"
-                    " offline) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO outbox (instrument, kind, topic, payload, boot_id, seq, created)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         instrument,
                         kind,
@@ -122,7 +122,6 @@ class Outbox:
                         boot_id,
                         seq,
                         time.time() if created is None else created,
-                        int(offline),
                     ),
                 )
             except sqlite3.OperationalError as exc:
@@ -222,14 +221,11 @@ class Outbox:
         """Unacknowledged rows of one instrument, oldest first, with ``id > after_id``."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, instrument, kind, topic, payload, boot_id, seq, created, offline "
+                "SELECT id, instrument, kind, topic, payload, boot_id, seq, created "
                 "FROM outbox WHERE instrument = ? AND id > ? ORDER BY id LIMIT ?",
                 (instrument, after_id, limit),
             ).fetchall()
-        return [
-            OutboxRow(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], r[6], r[7], bool(r[8]))
-            for r in rows
-        ]
+        return [OutboxRow(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], r[6], r[7]) for r in rows]
 
     def stats(self, instrument: str | None = None) -> OutboxStats:
         where, args = ("WHERE instrument = ?", (instrument,)) if instrument else ("", ())

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jishi.agent.config import BrokerUrl, check_broker_url, check_topic_root
+from jishi.agent.config import check_broker_url, check_topic_root
 from jishi.agent.wire import DEFAULT_TOPIC_ROOT, ID_PATTERN, MAX_PAYLOAD_BYTES
 from jishi.collector.reports.settings import ReportSettings
 from jishi.collector.sink.config import SinkConfig
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from jishi import config as config_io
 from jishi.config import read_secret
+from jishi.mqtt import BrokerUrl
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 # Ministry of Education 定额机时 defaults (DESIGN.md, "utilization").

@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from jishi.agent.core import OutboxFigures, agent_health, heartbeat, heartbeat_due
 from jishi.agent.emitter import Birth, Emitter, Outgoing
 from jishi.agent.inference import StateInferrer
-from jishi.agent.wire import AgentHealth, MessageKind, SourceHealth, StatusMessage
+from jishi.agent.wire import MessageKind, SourceHealth, StatusMessage
 from jishi.drivers.base import Reading
 from jishi.firmware_bridge.config import BridgeConfig, NodeConfig, SparkplugInstrumentConfig
 from jishi.firmware_bridge.frame import Frame, StatusFlag
@@ -43,15 +44,6 @@ from jishi import __version__
 log = logging.getLogger(__name__)
 
 __all__ = ["BridgeCore", "OutboxFigures", "Outgoing"]
-
-
-@dataclass
-class OutboxFigures:
-    """What the shell knows about an instrument's outbox, for the heartbeat's health."""
-
-    depth: int = 0
-    oldest_unsent_s: float | None = None
-    dropped: int = 0
 
 
 @dataclass
@@ -254,38 +246,28 @@ class BridgeCore:
         return out
 
     def _heartbeat_if_due(self, inst: BridgedInstrument, now: datetime) -> list[Outgoing]:
-        state = inst.inferrer.state
-        if state is None or not self.alive(inst, now):
-            return []
-        if inst.next_heartbeat is not None and now < inst.next_heartbeat:
+        # The agent's heartbeat rules (jishi.agent.core); "alive" is the bridge's own silence.
+        if not self.alive(inst, now) or not heartbeat_due(
+            inst.inferrer.state, inst.next_heartbeat, now
+        ):
             return []
         inst.next_heartbeat = now + timedelta(seconds=inst.heartbeat_s)
-        figures = self.figures(inst.id)
-        health = AgentHealth(
-            outbox_depth=figures.depth,
-            oldest_unsent_s=figures.oldest_unsent_s,
-            dropped=figures.dropped,
+        source = SourceHealth(
             last_good_read=inst.last_good_read,
             read_errors=inst.read_errors,
-            sources={
-                inst.source: SourceHealth(
-                    last_good_read=inst.last_good_read,
-                    read_errors=inst.read_errors,
-                    last_error=inst.last_error,
-                )
-            },
+            last_error=inst.last_error,
         )
-        out = self.emitter.heartbeat(
+        health = agent_health(self.figures(inst.id), {inst.source: source})
+        out = heartbeat(
+            self.emitter,
             inst.site,
             inst.id,
-            ts=now,
-            state=state,
-            since=inst.inferrer.since or now,
+            inst.inferrer,
+            now=now,
             interval_s=inst.heartbeat_s,
-            readings=inst.inferrer.readings,
             health=health,
         )
-        return [out]
+        return [] if out is None else [out]
 
     # --- figures -----------------------------------------------------------------------------
 

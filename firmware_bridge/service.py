@@ -21,11 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jishi.agent.link import Link, default_client_id, hostname
+from jishi.agent.core import OutboxFigures
+from jishi.agent.link import Link, LinkTimings, default_client_id, hostname
 from jishi.agent.outbox import Outbox
 from jishi.agent.wire import MessageKind, build_topic, encode
 from jishi.firmware_bridge.config import BridgeConfig
-from jishi.firmware_bridge.core import BridgeCore, OutboxFigures, Outgoing
+from jishi.firmware_bridge.core import BridgeCore, Outgoing
 from jishi.firmware_bridge.sparkplug_client import SparkplugArrival, SparkplugClient
 from jishi.firmware_bridge.transports import FrameArrival, SerialReader, UdpReader
 
@@ -84,9 +85,12 @@ class Bridge:
 
     def _figures(self, instrument: str) -> OutboxFigures:
         stats = self.outbox.stats(instrument)
-        oldest = None if stats.oldest_created is None else time.time() - stats.oldest_created
-        return OutboxFigures(
-            stats.depth, None if oldest is None else round(oldest, 3), stats.dropped
+        # time.time(): the clock the outbox stamps its rows' ``created`` with.
+        return OutboxFigures.at(
+            depth=stats.depth,
+            oldest_created=stats.oldest_created,
+            dropped=stats.dropped,
+            now=time.time(),
         )
 
     def _status_payload(self, instrument: str, *, online: bool | None = None) -> bytes:
@@ -108,6 +112,7 @@ class Bridge:
                 will=lambda i=instrument: self._status_payload(i, online=False),  # type: ignore[misc]
                 offline=lambda i=instrument: self._status_payload(i, online=False),  # type: ignore[misc]
                 window=self.config.outbox.replay_window,
+                timings=LinkTimings(historical_after_s=self.config.outbox.historical_after_s),
             )
             self.links[instrument] = link
             link.start()
@@ -162,7 +167,6 @@ class Bridge:
                 payload=encode(item.message),
                 boot_id=item.message.boot_id,
                 seq=item.message.seq,
-                offline=link is None or not link.connected,
             )
             if link is not None:
                 link.wake()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +18,7 @@ from typing import Any
 from jishi.agent.config import MqttConfig
 from jishi.firmware_bridge.sparkplug import NAMESPACE, Command
 
-from jishi.errors import JishiError
+from jishi.mqtt import connack_of, connect, make_client
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +30,6 @@ class SparkplugArrival:
     received: datetime
 
 
-class SparkplugConnectError(JishiError):
-    """The Sparkplug broker cannot be used (bad URL, TLS files)."""
-
-
 class SparkplugClient:
     def __init__(
         self,
@@ -44,27 +39,13 @@ class SparkplugClient:
         out: queue.Queue[Any],
         clock: Callable[[], datetime],
     ) -> None:
-        import paho.mqtt.client as paho
-        from paho.mqtt.enums import CallbackAPIVersion
-
+        """Raises ``MqttSetupError`` (TLS files) or ``ConfigError`` (password file)."""
         self.mqtt, self.out, self.clock = mqtt, out, clock
-        protocol = paho.MQTTv5 if mqtt.protocol == "5" else paho.MQTTv311
-        self.client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol
+        self.settings = mqtt.settings(client_id)
+        # paho's network thread reconnects by itself, with these delays.
+        self.client = make_client(
+            self.settings, reconnect_delays=(mqtt.reconnect_min_s, mqtt.reconnect_max_s)
         )
-        if mqtt.username is not None:
-            self.client.username_pw_set(mqtt.username, mqtt.password())
-        if mqtt.uses_tls:
-            try:
-                self.client.tls_set(
-                    ca_certs=str(mqtt.tls_ca_file) if mqtt.tls_ca_file else None,
-                    certfile=str(mqtt.tls_cert_file) if mqtt.tls_cert_file else None,
-                    keyfile=str(mqtt.tls_key_file) if mqtt.tls_key_file else None,
-                )
-            except (OSError, ssl.SSLError) as exc:
-                raise SparkplugConnectError(f"sparkplug TLS setup failed: {exc}") from None
-            self.client.tls_insecure_set(mqtt.tls_insecure)
-        self.client.reconnect_delay_set(int(mqtt.reconnect_min_s) or 1, int(mqtt.reconnect_max_s))
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
@@ -72,9 +53,8 @@ class SparkplugClient:
         self.commands_sent = 0
 
     def start(self) -> None:
-        url = self.mqtt.url
-        # connect_async: a broker that is down at start is retried by paho's loop.
-        self.client.connect_async(url.host, url.port, keepalive=self.mqtt.keepalive_s)
+        # Not waiting: a broker that is down at start is retried by paho's loop.
+        connect(self.client, self.settings, wait=False)
         self.client.loop_start()
 
     def stop(self) -> None:
@@ -90,8 +70,11 @@ class SparkplugClient:
             log.warning("sparkplug: cannot send %s now (rc=%s)", command.topic, info.rc)
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if getattr(reason, "is_failure", False):
-            log.warning("sparkplug: broker %s refused the connection: %s", self.mqtt.url, reason)
+        connack = connack_of(reason)
+        if not connack.accepted:
+            log.warning(
+                "sparkplug: broker %s refused the connection: %s", self.mqtt.url, connack.explain()
+            )
             return
         self.connected = True
         log.info("sparkplug: connected to %s, subscribing to %s/#", self.mqtt.url, NAMESPACE)

@@ -20,6 +20,8 @@ from typing import Any
 from jishi.firmware_bridge.frame import Frame
 from jishi.firmware_bridge.stream import RejectCounts, StreamDecoder, decode_datagram
 
+from jishi.backoff import Backoff
+
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
@@ -62,16 +64,15 @@ class SerialReader(threading.Thread):
     def run(self) -> None:
         import serial
 
-        delay = REOPEN_MIN_S
+        backoff = Backoff(REOPEN_MIN_S, REOPEN_MAX_S)
         while not self._stopping.is_set():
             try:
                 port = serial.serial_for_url(self.port, baudrate=self.baudrate, timeout=0.2)
             except (serial.SerialException, OSError, ValueError) as exc:
                 self._error(f"cannot open {self.port}: {exc}")
-                self._stopping.wait(delay)
-                delay = min(REOPEN_MAX_S, delay * 2)
+                self._stopping.wait(backoff.next_delay())
                 continue
-            delay = REOPEN_MIN_S
+            backoff.reset()
             log.info("serial %s: listening on %s at %d baud", self.label, self.port, self.baudrate)
             # A new opening starts mid-stream: resynchronise at the next delimiter.
             self.decoder = StreamDecoder(self.decoder.counts)

@@ -182,7 +182,8 @@ def run_demo(args: argparse.Namespace) -> int:
                 "instruments": demo_instruments(args.instruments, args.speed),
             }
         )
-        agent = Agent(agent_config, config_hash="demo", data_dir=demo_dir / "agent")
+        # Started here, so a data dir in use fails the demo now, not in the agent's thread.
+        agent = Agent(agent_config, config_hash="demo", data_dir=demo_dir / "agent").start()
         agent_thread = threading.Thread(target=agent.run, name="demo-agent", daemon=True)
         agent_thread.start()
         stack.append((agent, agent_thread))

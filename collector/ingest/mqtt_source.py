@@ -11,22 +11,41 @@ may name another message there); the broker redelivers it and the dedupe drops i
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import paho.mqtt.client as mqtt
 from jishi.agent.wire import subscription
 from jishi.collector.config import CollectorMqtt
 from jishi.collector.ingest.metrics import IngestMetrics
 from jishi.collector.ingest.pipeline import Received
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+
+from jishi.mqtt import MqttSettings, TlsFiles, connack_of, connect, make_client
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
 
 log = logging.getLogger(__name__)
+
+# paho's own network thread reconnects; these are its delays (whole seconds).
+RECONNECT_DELAYS_S = (1.0, 30.0)
+
+
+def source_settings(config: CollectorMqtt, password: str | None) -> MqttSettings:
+    """A persistent session: not clean, kept by the broker for ``session_expiry_s``."""
+    url = config.url
+    return MqttSettings(
+        url=url,
+        client_id=config.client_id,
+        protocol=config.protocol,
+        clean_session=False,
+        session_expiry_s=config.session_expiry_s,
+        username=config.username,
+        password=password,
+        tls=TlsFiles.wanted(url, config.tls_ca_file, config.tls_cert_file, config.tls_key_file),
+        keepalive_s=config.keepalive_s,
+    )
 
 
 class MqttSource:
@@ -48,24 +67,11 @@ class MqttSource:
         self.generation = 0
         self._lock = threading.Lock()
         self.subscribed = threading.Event()
-        v5 = config.protocol == "5"
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=config.client_id,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else False,
-            manual_ack=True,
+        self.settings = source_settings(config, password)
+        # manual_ack: PUBACK only after the ledger commit (see the module docstring).
+        self.client = make_client(
+            self.settings, manual_ack=True, reconnect_delays=RECONNECT_DELAYS_S
         )
-        if config.username is not None:
-            self.client.username_pw_set(config.username, password)
-        if config.url.scheme == "mqtts" or config.tls_ca_file is not None:
-            self.client.tls_set(
-                ca_certs=str(config.tls_ca_file) if config.tls_ca_file else None,
-                certfile=str(config.tls_cert_file) if config.tls_cert_file else None,
-                keyfile=str(config.tls_key_file) if config.tls_key_file else None,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-        self.client.reconnect_delay_set(1, 30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -73,14 +79,7 @@ class MqttSource:
         self.topic_filter = subscription(config.topic_root, config.share_group)
 
     def start(self) -> None:
-        url = self.config.url
-        properties = None
-        kwargs: dict[str, Any] = {}
-        if self.config.protocol == "5":
-            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = self.config.session_expiry_s
-            kwargs = {"clean_start": False, "properties": properties}
-        self.client.connect_async(url.host, url.port, self.config.keepalive_s, **kwargs)
+        connect(self.client, self.settings, wait=False)
         self.client.loop_start()
 
     def stop(self) -> None:
@@ -105,8 +104,9 @@ class MqttSource:
     def _on_connect(
         self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
     ) -> None:
-        if reason.is_failure:
-            log.warning("broker refused the connection: %s", reason)
+        connack = connack_of(reason)
+        if not connack.accepted:
+            log.warning("broker refused the connection: %s", connack.explain())
             return
         with self._lock:
             self.generation += 1

@@ -24,7 +24,14 @@ from jishi.collector.ledger.db import Engines
 from jishi.collector.ledger.writer import LedgerWriter
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from jishi.backoff import Backoff
+
 log = logging.getLogger(__name__)
+
+# Pauses between retries of a batch while the database is unreachable: doubling, no jitter
+# (one writer per collector; the broker holds the unacknowledged messages meanwhile).
+LEDGER_RETRY_MIN_S = 0.2
+LEDGER_RETRY_MAX_S = 10.0
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs 4x, per message
@@ -115,7 +122,7 @@ class Pipeline:
         return take_batch(self.queue, self.batch_max, self.batch_wait_s, self._room, self.idle)
 
     def _run(self) -> None:
-        backoff = 0.2
+        backoff = Backoff(LEDGER_RETRY_MIN_S, LEDGER_RETRY_MAX_S)
         pending: list[Received] = []
         while True:
             if not pending:
@@ -129,12 +136,12 @@ class Pipeline:
             except OperationalError as exc:
                 # Database unreachable: keep the batch (unacked), retry after a pause.
                 self.metrics.on_store_error(str(exc.orig))
-                log.warning("ledger write failed, retrying in %.1f s: %s", backoff, exc.orig)
-                if self._stop.wait(backoff):
+                delay = backoff.next_delay()
+                log.warning("ledger write failed, retrying in %.1f s: %s", delay, exc.orig)
+                if self._stop.wait(delay):
                     return
-                backoff = min(backoff * 2, 10.0)
                 continue
-            backoff = 0.2
+            backoff.reset()
             self.acker(pending)
             pending = []
 

@@ -33,8 +33,16 @@ from multiprocessing.connection import Connection
 from jishi.collector.config import InstrumentEntry
 from jishi.collector.ingest.intake import Limits
 from jishi.collector.ingest.metrics import IngestMetrics
-from jishi.collector.ingest.pipeline import Acker, Pipeline, Received, take_batch
+from jishi.collector.ingest.pipeline import (
+    LEDGER_RETRY_MAX_S,
+    LEDGER_RETRY_MIN_S,
+    Acker,
+    Pipeline,
+    Received,
+    take_batch,
+)
 
+from jishi.backoff import Backoff
 from jishi.gctune import tune_for_throughput
 
 log = logging.getLogger(__name__)
@@ -109,7 +117,7 @@ def _worker_main(inbox: Connection, outbox: Connection, parent: int) -> None:
                 return  # orderly stop; everything sent before was answered
             number, rows = message
             batch = [Received(topic, payload, at) for topic, payload, at in rows]
-            backoff = 0.2
+            backoff = Backoff(LEDGER_RETRY_MIN_S, LEDGER_RETRY_MAX_S)
             while True:
                 try:
                     outcome = pipeline.process(batch)
@@ -117,8 +125,7 @@ def _worker_main(inbox: Connection, outbox: Connection, parent: int) -> None:
                 except OperationalError as exc:
                     # Database unreachable: keep the batch (unacked), retry after a pause.
                     outbox.send(("error", str(exc.orig)))
-                    time.sleep(backoff)
-                    backoff = min(backoff * 2, 10.0)
+                    time.sleep(backoff.next_delay())
             outbox.send(("done", number, outcome.stored, outcome.duplicates, dict(outcome.dead)))
     finally:
         engines.dispose()

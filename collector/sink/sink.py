@@ -42,7 +42,6 @@ from jishi.collector.sink.points import (
     state_point,
     to_ns,
 )
-from jishi.collector.sink.retry import Backoff
 from jishi.collector.sink.spool import Spool, SpoolError
 from jishi.collector.sink.stats import SinkStats
 from jishi.collector.sink.writers import (
@@ -54,6 +53,8 @@ from jishi.collector.sink.writers import (
     Writer,
 )
 from pydantic import BaseModel
+
+from jishi.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,8 @@ class InfluxSink:
         self._stop = threading.Event()
         self._wake_send = threading.Event()
         self._idle = threading.Condition()
-        self._backoff = Backoff(config.retry_min_s, config.retry_max_s)
+        # Jitter: several collectors must not retry a shared InfluxDB in step.
+        self._backoff = Backoff(config.retry_min_s, config.retry_max_s, jitter=0.1)
         self._limit = config.batch_size
         self.stats = SinkStats(backend=writer.name, url=config.url)
         self._threads: list[threading.Thread] = []

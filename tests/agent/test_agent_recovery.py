@@ -77,13 +77,12 @@ def test_pending_dwell_survives_a_restart(tmp_path: Path) -> None:
         clock=clock,
         publish=False,
         drivers={"nmr-1": [Script([stop, start])]},
-    )
-    agent.instruments[0].poll_s = 1.0
+    ).start()
+    agent.instruments[0].core.poll_s = 1.0
     agent.tick(0.0)
     agent.tick(1.0)  # the START line is read (its offset would now be committed) ...
-    assert agent.instruments[0].inferrer.pending_since == T0  # ... but waits out its dwell
-    agent._dir_lock.release()  # as the OS does when the process is killed
-    agent.outbox.close()
+    assert agent.instruments[0].core.inferrer.pending_since == T0  # ... but waits out its dwell
+    agent.close()  # as the OS does when the process is killed
 
     clock.now = T0 + timedelta(seconds=90)
     restarted = Agent(
@@ -93,7 +92,7 @@ def test_pending_dwell_survives_a_restart(tmp_path: Path) -> None:
         clock=clock,
         publish=False,
         drivers={"nmr-1": [Script([])]},
-    )
+    ).start()
     restarted.tick(0.0)
     states = [m for m in rows(restarted) if m["kind"] == "state"]
     assert [(m["state"], m["since"]) for m in states] == [
@@ -128,14 +127,14 @@ def test_a_heartbeat_during_the_dwell_never_hides_the_change(tmp_path: Path) -> 
                 )
             ]
         },
-    )
+    ).start()
     inst = agent.instruments[0]
-    inst.poll_s = 1.0
+    inst.core.poll_s = 1.0
     agent.tick(0.0)  # idle decided, first heartbeat at T0
     clock.now = later
     agent.tick(1.0)  # running appears: pending for 60 s
     clock.now = later + timedelta(seconds=30)
-    inst.next_heartbeat = 0.0
+    inst.core.next_heartbeat = 0.0
     agent.tick(2.0)
     heartbeats = [m for m in rows(agent) if m["kind"] == "hb"]
     assert (heartbeats[-1]["state"], heartbeats[-1]["ts"]) == ("idle", "2026-05-01T08:02:10.000Z")
@@ -151,7 +150,7 @@ def test_a_heartbeat_during_the_dwell_never_hides_the_change(tmp_path: Path) -> 
         ("unknown", 75.0),
         ("running", 100.0),
     ]
-    agent.outbox.close()
+    agent.close()
 
 
 def test_inferrer_snapshot_round_trip() -> None:
@@ -170,19 +169,23 @@ def test_inferrer_snapshot_round_trip() -> None:
 
 
 def test_a_data_dir_serves_one_agent(tmp_path: Path) -> None:
-    first = Agent(
-        config(), config_hash="x", data_dir=tmp_path, publish=False, drivers={"nmr-1": [Script([])]}
+    data_dir = tmp_path / "agent"
+    second = Agent(
+        config(), config_hash="x", data_dir=data_dir, publish=False, drivers={"nmr-1": [Script([])]}
     )
-    with pytest.raises(JishiError, match="in use by agent pid"):
+    assert not data_dir.exists(), "building an agent touches nothing on disk"
+    with (
         Agent(
             config(),
             config_hash="x",
-            data_dir=tmp_path,
+            data_dir=data_dir,
             publish=False,
             drivers={"nmr-1": [Script([])]},
-        )
-    first._dir_lock.release()
-    first.outbox.close()
+        ),
+        pytest.raises(JishiError, match="in use by agent pid"),
+    ):
+        second.start()
+    second.start().close()  # free again once the first let go
 
 
 @pytest.mark.integration
@@ -231,11 +234,10 @@ def test_a_restart_during_a_logged_run_says_the_record_again(tmp_path: Path) -> 
         clock=clock,
         publish=False,
         drivers={"nmr-1": [Script([start])]},
-    )
-    agent.instruments[0].poll_s = 1.0
+    ).start()
+    agent.instruments[0].core.poll_s = 1.0
     agent.tick(0.0)
-    agent._dir_lock.release()  # killed
-    agent.outbox.close()
+    agent.close()  # killed
     clock.now = T0 + timedelta(hours=1)
     restarted = Agent(
         config(dwell=0),
@@ -244,14 +246,14 @@ def test_a_restart_during_a_logged_run_says_the_record_again(tmp_path: Path) -> 
         clock=clock,
         publish=False,
         drivers={"nmr-1": [Script([[]])]},
-    )
+    ).start()
     restarted.tick(0.0)
     again = [
         m
         for m in rows(restarted)
         if m["kind"] == "state" and not str(m["boot_id"]).startswith(agent.boot_id)
     ]
-    restarted.outbox.close()
+    restarted.close()
     assert [(m["state"], m["since"], m["evidence"], m["ts"]) for m in again] == [
         ("running", "2026-05-01T08:00:00.000Z", "record", "2026-05-01T09:00:00.000Z")
     ]

@@ -87,12 +87,10 @@ def test_historical_flag_rewrite() -> None:
     payload = wire.encode(
         wire.HeartbeatMessage(**ENVELOPE, state="idle", since=T0, readings={"historical": False})
     )
-    from jishi.agent.link import mark_historical
-
-    rewritten = json.loads(mark_historical(payload))
+    rewritten = json.loads(wire.with_historical(payload))
     assert rewritten["historical"] is True
     assert rewritten["readings"] == {"historical": False}
-    assert json.loads(wire.with_historical(payload))["historical"] is True
+    assert rewritten == json.loads(payload) | {"historical": True}
 
 
 def test_topics() -> None:

@@ -18,10 +18,10 @@ from jishi.collector.sink.points import (
     state_point,
     to_ns,
 )
-from jishi.collector.sink.retry import Backoff
 from jishi.collector.sink.stats import SinkStats
 from pydantic import ValidationError
 
+from jishi.backoff import Backoff
 from jishi.errors import ConfigError
 
 T = datetime(2024, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
