@@ -135,10 +135,6 @@ def run_demo(args: argparse.Namespace) -> int:
         raise JishiError("--instruments must be at least 1")
     if args.speed <= 0:
         raise JishiError("--speed must be > 0")
-    from jishi.agent.config import AgentConfig
-    from jishi.agent.runtime import Agent
-    from jishi.collector.config import CollectorConfig
-    from jishi.collector.service import start_collector
     from jishi.embedded_broker import EmbeddedBroker
 
     demo_dir = Path(args.dir).resolve()
@@ -160,32 +156,9 @@ def run_demo(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _signal)
     signal.signal(signal.SIGTERM, _signal)
     try:
-        collector = start_collector(
-            CollectorConfig.model_validate(
-                {
-                    "data_dir": str(demo_dir / "collector"),
-                    # amqtt keeps sessions (queued messages) only for clients with a username.
-                    "mqtt": {"broker": broker.url, "username": "jishi-demo-collector"},
-                    "api": {"host": "127.0.0.1", "port": args.port},
-                }
-            ),
-            admin_token=token,
-        )
+        collector = _start_demo_collector(demo_dir, broker.url, args.port, token)
         stack.append(collector)
-        agent_config = AgentConfig.model_validate(
-            {
-                "site": "demo-lab",
-                "agent_id": "demo-agent",
-                "heartbeat_interval_s": heartbeat,
-                "poll_interval_s": min(1.0, heartbeat),
-                "mqtt": {"broker": broker.url, "username": "jishi-demo-agent"},
-                "instruments": demo_instruments(args.instruments, args.speed),
-            }
-        )
-        # Started here, so a data dir in use fails the demo now, not in the agent's thread.
-        agent = Agent(agent_config, config_hash="demo", data_dir=demo_dir / "agent").start()
-        agent_thread = threading.Thread(target=agent.run, name="demo-agent", daemon=True)
-        agent_thread.start()
+        agent, agent_thread = _start_demo_agent(demo_dir, broker.url, args, heartbeat)
         stack.append((agent, agent_thread))
 
         api = collector.api_url
@@ -207,6 +180,44 @@ def run_demo(args: argparse.Namespace) -> int:
         _stop_all(stack)
     print("jishi demo stopped.")
     return 0
+
+
+def _start_demo_collector(demo_dir: Path, broker: str, port: int, token: str) -> Any:
+    from jishi.collector.config import CollectorConfig
+    from jishi.collector.service import start_collector
+
+    config = CollectorConfig.model_validate(
+        {
+            "data_dir": str(demo_dir / "collector"),
+            # amqtt keeps sessions (queued messages) only for clients with a username.
+            "mqtt": {"broker": broker, "username": "jishi-demo-collector"},
+            "api": {"host": "127.0.0.1", "port": port},
+        }
+    )
+    return start_collector(config, admin_token=token)
+
+
+def _start_demo_agent(
+    demo_dir: Path, broker: str, args: argparse.Namespace, heartbeat: float
+) -> tuple[Any, threading.Thread]:
+    from jishi.agent.config import AgentConfig
+    from jishi.agent.runtime import Agent
+
+    agent_config = AgentConfig.model_validate(
+        {
+            "site": "demo-lab",
+            "agent_id": "demo-agent",
+            "heartbeat_interval_s": heartbeat,
+            "poll_interval_s": min(1.0, heartbeat),
+            "mqtt": {"broker": broker, "username": "jishi-demo-agent"},
+            "instruments": demo_instruments(args.instruments, args.speed),
+        }
+    )
+    # Started here, so a data dir in use fails the demo now, not in the agent's thread.
+    agent = Agent(agent_config, config_hash="demo", data_dir=demo_dir / "agent").start()
+    thread = threading.Thread(target=agent.run, name="demo-agent", daemon=True)
+    thread.start()
+    return agent, thread
 
 
 def _stop_all(stack: list[Any]) -> None:

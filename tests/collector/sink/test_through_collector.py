@@ -3,7 +3,7 @@ collector (ledger, roll-ups, staleness sweep) -> sink -> a real influxd 1.6 / Vi
 
 The dashboard scenario (tests/support/dashboard_scenario.py) is played over a real Mosquitto
 with a scenario clock handed to the collector, then every panel query of every dashboard is run
-with the machinery of tests/dashboards/test_dashboard_queries.py. The daily roll-ups there are
+with the machinery of tests/support/dashboard_checks.py. The daily roll-ups there are
 synthetic; here they are whatever the collector computed, read from its ledger, so the panels are
 checked against the ledger's figures.
 """
@@ -24,7 +24,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-import test_dashboard_queries as tdq
+import support.dashboard_checks as tdq
 from jishi.collector.config import CollectorConfig
 from jishi.collector.ledger import tables
 from jishi.collector.service import Collector, start_collector
@@ -32,6 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 from support import dashboard_scenario as sc
 from support.agentproc import AgentProcess, sim_agent_toml
+from support.grafana import dashboard_queries
 from support.influx import TEST_DB as DB
 from support.influx import InfluxDB1, VictoriaMetrics
 from support.servers import Mosquitto
@@ -322,12 +323,12 @@ def test_every_panel_query_reads_what_the_collector_mirrored(
     # The panels' expectations with the ledger's daily figures in place of the synthetic ones.
     monkeypatch.setattr(tdq, "DAILY", mirrored.daily)
     dashboard = tdq.load(path)
-    queries = tdq.dashboard_queries(dashboard)
+    queries = dashboard_queries(dashboard)
     assert queries
     for ctx in [*tdq.CONTEXTS, tdq.live_ctx()]:
         for panel, target in queries:
             tdq.run_panel(mirrored.loaded, dashboard, panel, target, ctx)
-    tdq.test_template_variable_queries(mirrored.loaded, path)
+    tdq.check_template_variables(mirrored.loaded, path)
 
 
 def test_dead_agent_and_silence_are_explicit_unknown(mirrored: Mirrored) -> None:

@@ -23,6 +23,12 @@ EPOCH = sa.Float(precision=53)
 
 
 def upgrade() -> None:
+    _create_claims_and_wills()
+    _add_columns()
+    _spans_become_claims()
+
+
+def _create_claims_and_wills() -> None:
     op.create_table(
         "claims",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -55,6 +61,9 @@ def upgrade() -> None:
         sa.Column("withdrawn", sa.Boolean, nullable=False),
     )
     op.create_index("ix_wills_instrument_boot", "wills", ["instrument_id", "boot_id"])
+
+
+def _add_columns() -> None:
     with op.batch_alter_table("boots") as batch:
         batch.add_column(sa.Column("boot_at", EPOCH))
         batch.add_column(sa.Column("instrument_id", sa.String(64)))
@@ -64,6 +73,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("top_phase", sa.Integer))
         batch.add_column(sa.Column("top_seq", sa.BigInteger))
         batch.add_column(sa.Column("top_claim_lo", sa.BigInteger))
+
+
+def _spans_become_claims() -> None:
     op.execute("DELETE FROM spans WHERE state = 'unknown'")
     op.execute(
         "INSERT INTO claims (instrument_id, boot_key, boot_id, seq_lo, seq_hi, prev_seq, linked, "
