@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from jishi.cli_parts import Commands, command, group, ledger_options
 from jishi.states import STATES
 
 REPORTS = {
@@ -12,27 +13,8 @@ REPORTS = {
     "low-utilization": "instruments under a share of their quota, with completeness beside",
     "saturation": "purchase review: is each instrument of a kind saturated (>= 1,200 h/year)",
 }
-
-
-def _report(args: argparse.Namespace) -> int:
-    from jishi.collector.reports.cli_run import run_report
-
-    return run_report(args)
-
-
-def _adjust(args: argparse.Namespace) -> int:
-    from jishi.collector.reports.cli_run import run_adjust
-
-    return run_adjust(args)
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--config", required=True, metavar="FILE", help="collector.toml")
-    parser.add_argument(
-        "--db",
-        metavar="URL",
-        help="override the ledger URL (sqlite:///... or postgresql+psycopg://...)",
-    )
+RUN_REPORT = "jishi.collector.reports.cli_run:run_report"
+RUN_ADJUST = "jishi.collector.reports.cli_run:run_adjust"
 
 
 def _period(parser: argparse.ArgumentParser) -> None:
@@ -41,18 +23,19 @@ def _period(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", metavar="DATE", help="period end, e.g. 2026-01-01 (exclusive)")
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    report = sub.add_parser(
+def register(sub: Commands) -> None:
+    commands = group(
+        sub,
         "report",
-        help="evaluation reports: yearly figures, service records, warning lists, adjustments",
+        summary="evaluation reports: yearly figures, service records, warning lists, adjustments",
         description="Reports for the evaluation office from the collector's ledger. Without "
         "--year or --start/--end a report covers the last complete calendar year.",
+        dest="report_command",
+        metavar="REPORT",
     )
-    report.set_defaults(help_parser=report)
-    commands = report.add_subparsers(dest="report_command", metavar="REPORT")
     for name, text in REPORTS.items():
-        parser = commands.add_parser(name, help=text, description=text)
-        _common(parser)
+        parser = command(commands, name, summary=text, handler=RUN_REPORT, report_name=name)
+        ledger_options(parser)
         _period(parser)
         parser.add_argument("--unit", metavar="UNIT", help="only this management unit")
         if name == "saturation":
@@ -75,42 +58,42 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             help="CSV only: which table (0 = the main one; see docs/reports.md)",
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-        parser.set_defaults(handler=_report, report_name=name)
 
     _register_adjust(commands)
 
 
-def _register_adjust(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    adjust = commands.add_parser(
+def _register_adjust(commands: Commands) -> None:
+    actions = group(
+        commands,
         "adjust",
-        help="correct a stretch of an instrument's timeline (admin), list or revoke corrections",
+        summary="correct a stretch of an instrument's timeline (admin), list or revoke corrections",
         description="An adjustment declares the state of an instrument over a stretch "
         "(declared maintenance, running hidden by a mis-set threshold). Reports show raw and "
         "adjusted figures and the audit trail; nothing is overwritten.",
+        dest="adjust_command",
+        metavar="ACTION",
     )
-    adjust.set_defaults(help_parser=adjust)
-    actions = adjust.add_subparsers(dest="adjust_command", metavar="ACTION")
-    add = actions.add_parser("add", help="record an adjustment")
-    _common(add)
+    add = command(actions, "add", summary="record an adjustment", handler=RUN_ADJUST)
+    ledger_options(add)
     add.add_argument("--instrument", required=True, metavar="ID")
     add.add_argument("--start", required=True, metavar="TIME", help="e.g. 2025-03-01T08:00")
     add.add_argument("--end", required=True, metavar="TIME", help="exclusive")
-    add.add_argument(
-        "--state",
-        required=True,
-        choices=STATES,
-    )
+    add.add_argument("--state", required=True, choices=STATES)
     add.add_argument("--reason", required=True, help="why: shown in every report's audit trail")
     add.add_argument("--by", metavar="NAME", help="who makes the correction (default: login name)")
-    add.set_defaults(handler=_adjust)
-    revoke = actions.add_parser("revoke", help="revoke an adjustment (it stays in the trail)")
-    _common(revoke)
+    revoke = command(
+        actions,
+        "revoke",
+        summary="revoke an adjustment (it stays in the trail)",
+        handler=RUN_ADJUST,
+    )
+    ledger_options(revoke)
     revoke.add_argument("id", type=int, metavar="ID")
     revoke.add_argument("--reason", required=True)
     revoke.add_argument("--by", metavar="NAME")
-    revoke.set_defaults(handler=_adjust)
-    listing = actions.add_parser("list", help="list adjustments with their audit fields")
-    _common(listing)
+    listing = command(
+        actions, "list", summary="list adjustments with their audit fields", handler=RUN_ADJUST
+    )
+    ledger_options(listing)
     _period(listing)
     listing.add_argument("--instrument", action="append", metavar="ID")
-    listing.set_defaults(handler=_adjust)

@@ -2,50 +2,43 @@
 
 from __future__ import annotations
 
-import argparse
+from jishi.cli_parts import Commands, broker_option, command, config_option, group
 
 
-def _run(args: argparse.Namespace) -> int:
-    from jishi.firmware_bridge.commands import run_bridge
-
-    return run_bridge(args)
-
-
-def _simulate(args: argparse.Namespace) -> int:
-    from jishi.firmware_bridge.commands import simulate_node
-
-    return simulate_node(args)
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    bridge = sub.add_parser(
+def register(sub: Commands) -> None:
+    commands = group(
+        sub,
         "bridge",
-        help="turn sensor nodes and Sparkplug B edge nodes into instruments",
+        summary="turn sensor nodes and Sparkplug B edge nodes into instruments",
         description="The bridge receives frames from current/power sensing nodes (serial, UDP) "
         "and Sparkplug B payloads from edge nodes, infers each instrument's state with the "
         "agent's rules and publishes it like an agent.",
+        dest="bridge_command",
     )
-    bridge.set_defaults(help_parser=bridge)
-    commands = bridge.add_subparsers(dest="bridge_command", metavar="COMMAND")
-
-    run = commands.add_parser(
+    run = command(
+        commands,
         "run",
-        help="run the bridge until stopped",
+        summary="run the bridge until stopped",
         description="Listen on the configured serial ports, UDP port and Sparkplug broker and "
         "publish each instrument's status, state and heartbeats through the durable outbox.",
+        handler="jishi.firmware_bridge.commands:run_bridge",
     )
-    run.add_argument("-c", "--config", required=True, metavar="FILE", help="bridge.toml")
-    run.add_argument("--broker", metavar="URL", help="override mqtt.broker")
+    config_option(run, "bridge.toml")
+    broker_option(run)
     run.add_argument("--data-dir", metavar="DIR", help="outbox, status file and logs")
     run.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
-    run.set_defaults(handler=_run)
+    _register_simulate(commands)
 
-    sim = commands.add_parser(
+
+def _register_simulate(commands: Commands) -> None:
+    sim = command(
+        commands,
         "simulate-node",
-        help="send frames like a sensor node (to try the bridge without hardware)",
+        summary="send frames like a sensor node (to try the bridge without hardware)",
         description="Send sensor-node frames (docs/firmware-protocol.md) following a scenario "
         "of states, optionally damaging some frames and rebooting, to a serial port (COBS) or a "
         "UDP address (one frame per datagram).",
+        handler="jishi.firmware_bridge.commands:simulate_node",
     )
     sim.add_argument("--node-id", required=True, metavar="ID", help="e.g. 0x1A2B3C4D")
     target = sim.add_mutually_exclusive_group(required=True)
@@ -70,4 +63,3 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--reboot-every", type=int, default=0, metavar="N", help="reboot after every N frames"
     )
     sim.add_argument("--seed", type=int, default=1)
-    sim.set_defaults(handler=_simulate)

@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"jishi {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    # Explicit imports, no discovery by name: frozen Windows builds must see every module.
+    # Explicit imports of the small command modules, no discovery by name. Their handlers are
+    # "module:function" names imported on use (jishi/cli_parts.py); a frozen build must list
+    # the jishi package whole, and tests/test_cli.py resolves every handler.
     from jishi import demo_cli
     from jishi.agent import cli as agent_cli
     from jishi.collector import cli as collector_cli

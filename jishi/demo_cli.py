@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
+from jishi.cli_parts import Commands, command
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from jishi.demo import run_demo
-
-    return run_demo(args)
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    demo = sub.add_parser(
+def register(sub: Commands) -> None:
+    demo = command(
+        sub,
         "demo",
-        help="run broker, collector, agent and API on this machine",
+        summary="run broker, collector, agent and API on this machine",
+        handler="jishi.demo:run_demo",
         description="Starts an embedded MQTT broker (amqtt), the collector on SQLite under "
         "./.jishi-demo/, an agent with simulated instruments of different scenarios and the "
         "REST API on localhost, and shows a live table of instrument states. Ctrl-C stops "
@@ -49,4 +45,3 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo.add_argument(
         "--no-table", action="store_true", help="print log lines instead of the live table"
     )
-    demo.set_defaults(handler=_demo)

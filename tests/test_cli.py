@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from jishi.cli import main
+from jishi.cli import build_parser, main
+from jishi.cli_parts import LazyHandler, handlers
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -69,3 +70,18 @@ def test_agent_light_imports() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_every_handler_resolves_to_a_function() -> None:
+    """Handlers are "module:function" names imported on use: each must name a real function."""
+    found = handlers(build_parser())
+    targets = {handler.target for handler in found}
+    assert len(found) >= 20
+    assert "jishi.agent.commands:run_agent" in targets
+    for handler in found:
+        assert callable(handler.resolve()), handler
+
+
+def test_a_handler_target_must_name_module_and_function() -> None:
+    with pytest.raises(ValueError, match="module:function"):
+        LazyHandler("jishi.agent.commands")
