@@ -4,9 +4,12 @@ sub-package cannot be left out of the wheel; the typed instrument record matches
 from __future__ import annotations
 
 import tomllib
+from dataclasses import fields
 from pathlib import Path
 
+from jishi.collector.ledger.claims import CLAIM_COLUMNS, ClaimRow
 from jishi.collector.ledger.instruments import check_fields
+from jishi.collector.usage.evidence import Claim
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,3 +31,14 @@ def test_every_package_folder_is_in_the_distribution() -> None:
 
 def test_the_instrument_record_has_the_table_columns_in_order() -> None:
     check_fields()
+
+
+def test_a_claim_row_is_the_instrument_a_claim_and_the_run_in_column_order() -> None:
+    """ClaimRow.new and .claim() rely on this order; the SQL relies on CLAIM_COLUMNS."""
+    names = tuple(f.name for f in fields(ClaimRow))
+    assert names[: len(CLAIM_COLUMNS)] == CLAIM_COLUMNS
+    assert CLAIM_COLUMNS[1 : 1 + len(Claim._fields)] == Claim._fields
+    claim = Claim(5.0, "b", 3, 4, 2, True, 10.0, 11.0, 9.0, 12.0, "running", closed=True)
+    row = ClaimRow.new("nmr-1", claim, historical=True)
+    assert row.claim() == claim
+    assert row.values() == ("nmr-1", *claim, 1, True)

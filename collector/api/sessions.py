@@ -17,6 +17,7 @@ from jishi.collector.ingest.sessions_csv import (
 )
 from jishi.collector.ledger import queries
 from jishi.collector.ledger.sessions import store_sessions
+from jishi.collector.usage.engine import Session
 from pydantic import BaseModel, ConfigDict, Field
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
@@ -74,9 +75,7 @@ def create_session(body: SessionIn, c: Ctx, _role: Writer) -> dict[str, Any]:
     if body.end <= body.start:
         raise HTTPException(400, detail="end must be after start")
     session_id = body.session_id or f"api-{body.instrument}-{body.start.timestamp():.0f}"
-    record = SessionRecord(
-        line=1,
-        instrument=body.instrument,
+    session = Session(
         start=body.start.timestamp(),
         end=body.end.timestamp(),
         session_id=session_id,
@@ -89,6 +88,7 @@ def create_session(body: SessionIn, c: Ctx, _role: Writer) -> dict[str, Any]:
         sample_count=body.sample_count,
         contact=body.contact,
     )
+    record = SessionRecord(instrument=body.instrument, session=session)
     try:
         store_sessions(c.engines, [record], "api", c.clock(), c.config.site.timezone)
     except SessionImportError:

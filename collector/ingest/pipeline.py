@@ -51,45 +51,25 @@ Acker = Callable[[Sequence[Received]], None]
 StoredHook = Callable[[BatchOutcome], None]
 
 
-class Pipeline:
-    """Batches received messages into ledger transactions and acknowledges them after commit."""
+class ReceiveQueue:
+    """The MQTT network thread's side of ingest: a queue with back-pressure, taken in batches
+    by the writer (:class:`Pipeline`) or by the sender to a worker process
+    (:class:`~jishi.collector.ingest.worker.ProcessPipeline`)."""
 
     def __init__(
-        self,
-        *,
-        engines: Engines,
-        writer: LedgerWriter,
-        limits: Limits,
-        topic_root: str,
-        metrics: IngestMetrics,
-        acker: Acker,
-        batch_max: int = 2000,
-        batch_wait_s: float = 0.0,
-        clock: Callable[[], float] = time.time,
-        on_stored: StoredHook | None = None,
-        max_queued: int | None = None,
+        self, metrics: IngestMetrics, batch_max: int, batch_wait_s: float, max_queued: int | None
     ) -> None:
-        self.on_stored = on_stored
-        self.engines = engines
-        self.writer = writer
-        self.limits = limits
-        self.topic_root = topic_root
         self.metrics = metrics
-        self.acker = acker
         self.batch_max = batch_max
         self.batch_wait_s = batch_wait_s
-        self.clock = clock
         self.queue: queue.SimpleQueue[Received] = queue.SimpleQueue()
-        # Received but not yet taken by the writer, before the network thread waits.
+        # Received but not yet taken, before the network thread waits.
         self.max_queued = max_queued if max_queued is not None else 2 * batch_max
         self._room = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.idle = threading.Event()
 
-    # --- called from the MQTT thread ------------------------------------------------------
-
     def submit(self, item: Received) -> None:
+        """Called from the MQTT thread for each message."""
         self.metrics.on_received()
         self.idle.clear()
         self.queue.put(item)
@@ -107,6 +87,39 @@ class Pipeline:
         if self.queue.qsize() >= self.max_queued:
             self._room.wait(1.0)
 
+    def _take(self) -> list[Received]:
+        return take_batch(self.queue, self.batch_max, self.batch_wait_s, self._room, self.idle)
+
+
+class Pipeline(ReceiveQueue):
+    """Batches received messages into ledger transactions and acknowledges them after commit."""
+
+    def __init__(
+        self,
+        *,
+        engines: Engines,
+        writer: LedgerWriter,
+        limits: Limits,
+        topic_root: str,
+        metrics: IngestMetrics,
+        acker: Acker,
+        batch_max: int = 2000,
+        batch_wait_s: float = 0.0,
+        clock: Callable[[], float] = time.time,
+        on_stored: StoredHook | None = None,
+        max_queued: int | None = None,
+    ) -> None:
+        super().__init__(metrics, batch_max, batch_wait_s, max_queued)
+        self.on_stored = on_stored
+        self.engines = engines
+        self.writer = writer
+        self.limits = limits
+        self.topic_root = topic_root
+        self.acker = acker
+        self.clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
     # --- the writer thread ----------------------------------------------------------------
 
     def start(self) -> None:
@@ -117,9 +130,6 @@ class Pipeline:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
-
-    def _take(self) -> list[Received]:
-        return take_batch(self.queue, self.batch_max, self.batch_wait_s, self._room, self.idle)
 
     def _run(self) -> None:
         backoff = Backoff(LEDGER_RETRY_MIN_S, LEDGER_RETRY_MAX_S)

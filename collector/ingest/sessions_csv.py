@@ -14,9 +14,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from jishi.collector.usage.engine import Session
 
 from jishi.errors import JishiError
 
@@ -46,29 +49,23 @@ _USER_TYPES = {
 
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
-    """One session read from a booking system's CSV (or posted to the API)."""
+    """A session of one instrument on its way to the ledger: a CSV row (``line`` is where it
+    stands in the file) or an API request (``line`` is None)."""
 
-    line: int
     instrument: str
-    start: float
-    end: float
-    session_id: str
-    user: str | None = None
-    org: str | None = None
-    user_type: str | None = None
-    service_way: str | None = None
-    direction: str | None = None
-    satisfaction: float | None = None
-    sample_count: int | None = None
-    contact: str | None = None
+    session: Session
+    line: int | None = None
 
 
 class SessionImportError(JishiError):
-    """Rows that cannot be imported; ``problems`` lists ``(line, message)``."""
+    """Sessions that cannot be stored; ``problems`` lists ``(line, message)`` (line None: the
+    session did not come from a file)."""
 
-    def __init__(self, problems: list[tuple[int, str]]) -> None:
-        self.problems = problems
-        shown = "\n".join(f"line {line}: {text}" for line, text in problems[:50])
+    def __init__(self, problems: Sequence[tuple[int | None, str]]) -> None:
+        self.problems = list(problems)
+        shown = "\n".join(
+            text if line is None else f"line {line}: {text}" for line, text in problems[:50]
+        )
         more = f"\n... and {len(problems) - 50} more" if len(problems) > 50 else ""
         super().__init__(f"{len(problems)} bad row(s), nothing imported:\n{shown}{more}")
 
@@ -127,9 +124,7 @@ def _record(line: int, values: dict[str, str], zone: ZoneInfo) -> SessionRecord:
     satisfaction = _number(values.get("satisfaction"), "satisfaction", float)
     samples = _number(values.get("sample_count"), "sample_count", int)
     session_id = values.get("session_id") or _row_id(values)
-    return SessionRecord(
-        line=line,
-        instrument=values["instrument"],
+    session = Session(
         start=start,
         end=end,
         session_id=session_id[:200],
@@ -142,6 +137,7 @@ def _record(line: int, values: dict[str, str], zone: ZoneInfo) -> SessionRecord:
         sample_count=None if samples is None else int(samples),
         contact=_contact(values.get("contact")),
     )
+    return SessionRecord(instrument=values["instrument"], session=session, line=line)
 
 
 def _number(text: str | None, name: str, kind: type[float] | type[int]) -> float | int | None:

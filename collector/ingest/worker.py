@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from jishi.collector.ingest.pipeline import (
     Acker,
     Pipeline,
     Received,
-    take_batch,
+    ReceiveQueue,
 )
 
 from jishi.backoff import Backoff
@@ -134,7 +133,7 @@ def _worker_main(inbox: Connection, outbox: Connection, parent: int) -> None:
 # --- the parent side ------------------------------------------------------------------------
 
 
-class ProcessPipeline:
+class ProcessPipeline(ReceiveQueue):
     """The :class:`Pipeline` interface (``submit``, ``start``, ``stop``, ``queue``) with the
     work done in a worker process."""
 
@@ -149,15 +148,10 @@ class ProcessPipeline:
         clock: Callable[[], float] = time.time,
         max_queued: int | None = None,
     ) -> None:
+        super().__init__(metrics, batch_max, batch_wait_s, max_queued)
         self.settings = settings
-        self.metrics = metrics
         self.acker = acker
-        self.batch_max = batch_max
-        self.batch_wait_s = batch_wait_s
         self.clock = clock
-        self.queue: queue.SimpleQueue[Received] = queue.SimpleQueue()
-        self.max_queued = max_queued if max_queued is not None else 2 * batch_max
-        self._room = threading.Event()
         self._stop = threading.Event()
         self._slots = threading.Semaphore(_IN_FLIGHT)
         self._sent: dict[int, list[Received]] = {}
@@ -166,23 +160,10 @@ class ProcessPipeline:
         self._process: subprocess.Popen[bytes] | None = None
         self._to_worker: Connection | None = None
         self._from_worker: Connection | None = None
-        self.idle = threading.Event()
         # Set when the worker ends on its own: health turns "degraded" and the owner may stop
         # the collector (the broker keeps every unacknowledged message for the next start).
         self.failed = threading.Event()
         self.on_failure: Callable[[], None] | None = None
-
-    # --- called from the MQTT thread ------------------------------------------------------
-
-    def submit(self, item: Received) -> None:
-        self.metrics.on_received()
-        self.idle.clear()
-        self.queue.put(item)
-        if self.queue.qsize() >= self.max_queued:
-            # Back-pressure as in Pipeline: the broker keeps what we have not read.
-            self._room.clear()
-            if self.queue.qsize() >= self.max_queued:
-                self._room.wait(1.0)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -224,9 +205,6 @@ class ProcessPipeline:
                 conn.close()
 
     # --- the sender thread ----------------------------------------------------------------
-
-    def _take(self) -> list[Received]:
-        return take_batch(self.queue, self.batch_max, self.batch_wait_s, self._room, self.idle)
 
     def _send_loop(self) -> None:
         assert self._to_worker is not None

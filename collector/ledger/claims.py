@@ -14,6 +14,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from jishi.collector.ledger import tables
@@ -80,41 +81,10 @@ class ClaimRow:
 
     @classmethod
     def new(cls, instrument_id: str, claim: Claim, historical: bool) -> ClaimRow:
-        return cls(
-            instrument_id,
-            claim.boot_key,
-            claim.boot_id,
-            claim.seq_lo,
-            claim.seq_hi,
-            claim.prev_seq,
-            claim.linked,
-            claim.ts_lo,
-            claim.ts_hi,
-            claim.start,
-            claim.end,
-            claim.state,
-            claim.closed,
-            1,
-            historical,
-            changed=True,
-            stored=False,
-        )
+        return cls(instrument_id, *claim, 1, historical, changed=True, stored=False)
 
     def claim(self) -> Claim:
-        return Claim(
-            self.boot_key,
-            self.boot_id,
-            self.seq_lo,
-            self.seq_hi,
-            self.prev_seq,
-            self.linked,
-            self.ts_lo,
-            self.ts_hi,
-            self.start,
-            self.end,
-            self.state,
-            self.closed,
-        )
+        return Claim._make(_CLAIM_FIELDS(self))
 
     def continued_by(self, claim: Claim) -> bool:
         """Whether ``claim`` is the next message of this run (see the module docstring)."""
@@ -141,38 +111,19 @@ class ClaimRow:
 
     def values(self) -> tuple[Any, ...]:
         """In ``CLAIM_COLUMNS`` order."""
-        return (
-            self.instrument_id,
-            self.boot_key,
-            self.boot_id,
-            self.seq_lo,
-            self.seq_hi,
-            self.prev_seq,
-            self.linked,
-            self.ts_lo,
-            self.ts_hi,
-            self.start,
-            self.end,
-            self.state,
-            self.closed,
-            self.observations,
-            self.historical,
-        )
+        values: tuple[Any, ...] = _COLUMN_FIELDS(self)
+        return values
 
     def growth(self) -> tuple[Any, ...]:
         """``_GROW`` parameters: what absorbing messages changes, then the key."""
-        return (
-            self.seq_hi,
-            self.ts_lo,
-            self.ts_hi,
-            self.start,
-            self.end,
-            self.observations,
-            self.historical,
-            self.instrument_id,
-            self.boot_id,
-            self.seq_lo,
-        )
+        growth: tuple[Any, ...] = _GROWTH_FIELDS(self)
+        return growth
+
+
+# ClaimRow's fields are the instrument, then a Claim's, then the run's own: read by name.
+_CLAIM_FIELDS = attrgetter(*Claim._fields)
+_COLUMN_FIELDS = attrgetter(*CLAIM_COLUMNS)
+_GROWTH_FIELDS = attrgetter(*_GROWN, *_KEY)
 
 
 def _row(raw: Sequence[Any]) -> ClaimRow:

@@ -24,7 +24,7 @@ def store_sessions(
         ids = sorted({r.instrument for r in records})
         t = tables.instruments
         known = set(conn.execute(select(t.c.id).where(t.c.id.in_(ids))).scalars())
-        problems = [
+        problems: list[tuple[int | None, str]] = [
             (r.line, f"unknown instrument {r.instrument!r}")
             for r in records
             if r.instrument not in known
@@ -34,21 +34,7 @@ def store_sessions(
         dirty: set[tuple[str, str]] = set()
         today = datetime.fromtimestamp(now, zone).date()
         for r in records:
-            values = {
-                "instrument_id": r.instrument,
-                "source": source,
-                "external_id": r.session_id,
-                "start_ts": r.start,
-                "end_ts": r.end,
-                "user": r.user,
-                "org": r.org,
-                "contact": r.contact,
-                "user_type": r.user_type,
-                "service_way": r.service_way,
-                "direction": r.direction,
-                "satisfaction": r.satisfaction,
-                "sample_count": r.sample_count,
-            }
+            values = _row(r, source)
             stmt = upsert(conn, tables.sessions).values(created_at=now, **values)
             conn.execute(
                 stmt.on_conflict_do_update(
@@ -56,8 +42,10 @@ def store_sessions(
                     set_={k: v for k, v in values.items() if k != "external_id"},
                 )
             )
-            day = datetime.fromtimestamp(r.start, zone).date()
-            last = min(datetime.fromtimestamp(r.end, zone).date(), today - timedelta(days=1))
+            day = datetime.fromtimestamp(r.session.start, zone).date()
+            last = min(
+                datetime.fromtimestamp(r.session.end, zone).date(), today - timedelta(days=1)
+            )
             while day <= last:
                 dirty.add((r.instrument, day.isoformat()))
                 day += timedelta(days=1)
@@ -69,3 +57,25 @@ def store_sessions(
                 [{"instrument_id": i, "day": d, "marked_at": now} for i, d in sorted(dirty)],
             )
     return len(records)
+
+
+def _row(record: SessionRecord, source: str) -> dict[str, object]:
+    """The sessions-table columns of ``record`` (``session_id`` is the external id)."""
+    s = record.session
+    if s.session_id is None:
+        raise ValueError("a stored session needs a session_id")
+    return {
+        "instrument_id": record.instrument,
+        "source": source,
+        "external_id": s.session_id,
+        "start_ts": s.start,
+        "end_ts": s.end,
+        "user": s.user,
+        "org": s.org,
+        "contact": s.contact,
+        "user_type": s.user_type,
+        "service_way": s.service_way,
+        "direction": s.direction,
+        "satisfaction": s.satisfaction,
+        "sample_count": s.sample_count,
+    }
