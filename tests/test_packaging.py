@@ -4,7 +4,6 @@ sub-package cannot be left out of the wheel; the typed instrument record matches
 from __future__ import annotations
 
 import tomllib
-from dataclasses import fields
 from pathlib import Path
 
 from jishi.collector.ledger.claims import CLAIM_COLUMNS, ClaimRow
@@ -33,12 +32,11 @@ def test_the_instrument_record_has_the_table_columns_in_order() -> None:
     check_fields()
 
 
-def test_a_claim_row_is_the_instrument_a_claim_and_the_run_in_column_order() -> None:
-    """ClaimRow.new and .claim() rely on this order; the SQL relies on CLAIM_COLUMNS."""
-    names = tuple(f.name for f in fields(ClaimRow))
-    assert names[: len(CLAIM_COLUMNS)] == CLAIM_COLUMNS
+def test_a_claim_row_stores_the_instrument_its_claim_and_the_run_in_column_order() -> None:
+    """The SQL relies on CLAIM_COLUMNS; ClaimRow.values and from_values on this order."""
     assert CLAIM_COLUMNS[1 : 1 + len(Claim._fields)] == Claim._fields
+    assert CLAIM_COLUMNS[1 + len(Claim._fields) :] == ("observations", "historical")
     claim = Claim(5.0, "b", 3, 4, 2, True, 10.0, 11.0, 9.0, 12.0, "running", closed=True)
     row = ClaimRow.new("nmr-1", claim, historical=True)
-    assert row.claim() == claim
     assert row.values() == ("nmr-1", *claim, 1, True)
+    assert ClaimRow.from_values(row.values()).claim == claim

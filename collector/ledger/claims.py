@@ -57,23 +57,13 @@ _IN_KEYS = 3000  # runs per lookup by key (three bound parameters each)
 
 @dataclass(slots=True)
 class ClaimRow:
-    """One ``claims`` row as the writer holds it. A run is known by its first message
-    (instrument, boot, ``seq_lo``), which absorbing later messages never changes; ``stored``
-    says whether the row exists yet."""
+    """One ``claims`` row as the writer holds it: a run of one boot's claims about an
+    instrument, itself a :class:`Claim` covering them all. A run is known by its first
+    message (instrument, boot, ``seq_lo``), which absorbing later messages never changes;
+    ``stored`` says whether the row exists yet."""
 
     instrument_id: str
-    boot_key: float
-    boot_id: str
-    seq_lo: int
-    seq_hi: int
-    prev_seq: int | None
-    linked: bool
-    ts_lo: float
-    ts_hi: float
-    start: float
-    end: float
-    state: str
-    closed: bool = False
+    claim: Claim
     observations: int = 1
     historical: bool = False
     changed: bool = False
@@ -81,29 +71,40 @@ class ClaimRow:
 
     @classmethod
     def new(cls, instrument_id: str, claim: Claim, historical: bool) -> ClaimRow:
-        return cls(instrument_id, *claim, 1, historical, changed=True, stored=False)
+        return cls(instrument_id, claim, 1, historical, changed=True, stored=False)
 
-    def claim(self) -> Claim:
-        return Claim._make(_CLAIM_FIELDS(self))
+    @classmethod
+    def from_values(cls, values: Sequence[Any]) -> ClaimRow:
+        """A row from :meth:`values` or a ``SELECT`` in ``CLAIM_COLUMNS`` order."""
+        instrument_id, *fields, observations, historical = values
+        fields[_LINKED] = bool(fields[_LINKED])
+        fields[_CLOSED] = bool(fields[_CLOSED])
+        return cls(instrument_id, Claim._make(fields), observations, bool(historical))
 
     def continued_by(self, claim: Claim) -> bool:
         """Whether ``claim`` is the next message of this run (see the module docstring)."""
-        if claim.boot_id != self.boot_id or claim.linked != self.linked:
+        run = self.claim
+        if claim.boot_id != run.boot_id or claim.linked != run.linked:
             return False
-        if claim.closed != self.closed:
+        if claim.closed != run.closed:
             return False
         if claim.linked:
-            return claim.prev_seq == self.seq_hi
-        return claim.seq_lo > self.seq_hi
+            return claim.prev_seq == run.seq_hi
+        return claim.seq_lo > run.seq_hi
 
     def absorb(self, claim: Claim, historical: bool) -> bool:
         """Extend the run by the next message's claim if it has the run's state and its
         interval meets the run's; returns whether it did."""
-        if claim.state != self.state or claim.start > self.end or claim.end < self.start:
+        run = self.claim
+        if claim.state != run.state or claim.start > run.end or claim.end < run.start:
             return False
-        self.seq_hi = claim.seq_hi
-        self.ts_lo, self.ts_hi = min(self.ts_lo, claim.ts_lo), max(self.ts_hi, claim.ts_hi)
-        self.start, self.end = min(self.start, claim.start), max(self.end, claim.end)
+        self.claim = run._replace(
+            seq_hi=claim.seq_hi,
+            ts_lo=min(run.ts_lo, claim.ts_lo),
+            ts_hi=max(run.ts_hi, claim.ts_hi),
+            start=min(run.start, claim.start),
+            end=max(run.end, claim.end),
+        )
         self.observations += 1
         self.historical = self.historical or historical
         self.changed = True
@@ -111,27 +112,24 @@ class ClaimRow:
 
     def values(self) -> tuple[Any, ...]:
         """In ``CLAIM_COLUMNS`` order."""
-        values: tuple[Any, ...] = _COLUMN_FIELDS(self)
-        return values
+        return (self.instrument_id, *self.claim, self.observations, self.historical)
 
     def growth(self) -> tuple[Any, ...]:
         """``_GROW`` parameters: what absorbing messages changes, then the key."""
-        growth: tuple[Any, ...] = _GROWTH_FIELDS(self)
-        return growth
+        c = self.claim
+        return (
+            *_GROWN_OF_CLAIM(c),
+            self.observations,
+            self.historical,
+            self.instrument_id,
+            c.boot_id,
+            c.seq_lo,
+        )
 
 
-# ClaimRow's fields are the instrument, then a Claim's, then the run's own: read by name.
-_CLAIM_FIELDS = attrgetter(*Claim._fields)
-_COLUMN_FIELDS = attrgetter(*CLAIM_COLUMNS)
-_GROWTH_FIELDS = attrgetter(*_GROWN, *_KEY)
-
-
-def _row(raw: Sequence[Any]) -> ClaimRow:
-    """A row read in ``_READ`` order."""
-    fields = dict(zip(_READ, raw, strict=True))
-    for name in ("linked", "closed", "historical"):
-        fields[name] = bool(fields[name])
-    return ClaimRow(**fields)
+_LINKED = Claim._fields.index("linked")
+_CLOSED = Claim._fields.index("closed")
+_GROWN_OF_CLAIM = attrgetter(*_GROWN[:-2])  # the claim's part of _GROWN
 
 
 def load_runs(
@@ -144,8 +142,8 @@ def load_runs(
         values = ", ".join(["(?, ?, ?)"] * len(chunk))
         sql = f"{_SELECT} WHERE (instrument_id, boot_id, seq_lo) IN (VALUES {values})"
         for raw in fetch(conn, sql, [v for key in chunk for v in key]):
-            row = _row(raw)
-            found[(row.instrument_id, row.boot_id, row.seq_lo)] = row
+            row = ClaimRow.from_values(raw)
+            found[(row.instrument_id, row.claim.boot_id, row.claim.seq_lo)] = row
     return found
 
 
@@ -157,8 +155,8 @@ def find_run(conn: Connection, instrument_id: str, boot_id: str, seq_hi: int) ->
         "ORDER BY seq_lo DESC LIMIT 1",
         (instrument_id, boot_id, seq_hi),
     )
-    run = _row(rows[0]) if rows else None
-    return run if run is not None and run.seq_hi == seq_hi else None
+    run = ClaimRow.from_values(rows[0]) if rows else None
+    return run if run is not None and run.claim.seq_hi == seq_hi else None
 
 
 def overlapping(conn: Connection, instrument_id: str, lo: float, hi: float) -> list[Claim]:
@@ -168,7 +166,7 @@ def overlapping(conn: Connection, instrument_id: str, lo: float, hi: float) -> l
         _SELECT + ' WHERE instrument_id = ? AND "end" > ? AND start < ?',
         (instrument_id, lo, hi),
     )
-    return [_row(r).claim() for r in rows]
+    return [ClaimRow.from_values(r).claim for r in rows]
 
 
 def boots_of(conn: Connection, instrument_id: str) -> list[Boot]:

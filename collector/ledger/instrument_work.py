@@ -155,9 +155,9 @@ class InstrumentWork:
     def _will_between(self, run: ClaimRow, claim: Claim) -> bool:
         """A standing will between an unlinked (schema 1) run and its next message: the run
         must not straddle it (nothing proves the agent observed across it)."""
-        if run.linked:
+        if run.claim.linked:
             return False
-        return any(run.ts_hi < r <= claim.ts_lo for r in self._standing_times(claim.boot_id))
+        return any(run.claim.ts_hi < r <= claim.ts_lo for r in self._standing_times(claim.boot_id))
 
     def _note_boot(self, boot_id: str) -> None:
         """Remember a boot's first evidence about this instrument (see ``new_boots``)."""
@@ -199,7 +199,7 @@ class InstrumentWork:
             )
         if not self.windows and not changed_wills:
             # The usual batch: every message landed on top and was painted.
-            self.row.top_claim_lo = self.top_run.seq_lo if self.top_run is not None else None
+            self.row.top_claim_lo = self.top_run.claim.seq_lo if self.top_run is not None else None
             return
         standing = claims.standing_wills_before(conn, instrument_id, _FOREVER)
         windows = _merged(self.windows)
@@ -252,7 +252,7 @@ class InstrumentWork:
         if found is None:
             return
         key = (row.id, found[0][1], found[1])
-        run = claims.load_runs(conn, [key])[key]
+        run = claims.load_runs(conn, [key])[key].claim
         if row.state != run.state:
             row.state, row.state_since = run.state, run.start
         row.last_ts = run.ts_hi

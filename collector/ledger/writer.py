@@ -145,7 +145,7 @@ class LedgerWriter:
                     and (cached[0], cached[2], cached[3]) == key
                     and (cached[4] == row.top_seq)
                 ):
-                    tops[key] = ClaimRow(*cached)
+                    tops[key] = ClaimRow.from_values(cached)
                 else:
                     missing.append(key)
         if missing:
@@ -157,7 +157,7 @@ class LedgerWriter:
             for instrument_id, job in work.items():
                 # Only a linked run's content is fixed by its key and last seq (schema 1 runs
                 # take whatever message arrived next).
-                if job.top_run is not None and job.top_run.linked:
+                if job.top_run is not None and job.top_run.claim.linked:
                     self._tops[instrument_id] = job.top_run.values()
                 else:
                     self._tops.pop(instrument_id, None)
