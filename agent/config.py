@@ -230,15 +230,23 @@ class OutboxConfig(_Strict):
         return int(self.max_mb * _MB)
 
 
-class AgentConfig(_Strict):
+class PublisherConfig(_Strict):
+    """What the agent (``agent.toml``) and the bridge (``bridge.toml``) configure alike: their
+    site, data dir, heartbeat, log level, broker and outbox."""
+
     site: Identifier
-    agent_id: Identifier | None = None
     data_dir: Path | None = None
     heartbeat_interval_s: Annotated[float, Field(gt=0, le=3600)] = DEFAULT_HEARTBEAT_INTERVAL_S
-    poll_interval_s: Annotated[float, Field(gt=0, le=3600)] = 1.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+
+
+class AgentConfig(PublisherConfig):
+    """``agent.toml``: the publisher settings, polling and the instruments with their sources."""
+
+    agent_id: Identifier | None = None
+    poll_interval_s: Annotated[float, Field(gt=0, le=3600)] = 1.0
     instruments: list[InstrumentConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from jishi.agent.config import MqttConfig, OutboxConfig, RulesConfig
-from jishi.agent.wire import DEFAULT_HEARTBEAT_INTERVAL_S, ID_PATTERN
+from jishi.agent.config import MqttConfig, PublisherConfig, RulesConfig
+from jishi.agent.wire import ID_PATTERN
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jishi import config as config_io
@@ -97,15 +97,11 @@ class SparkplugConfig(_Strict):
     instruments: list[SparkplugInstrumentConfig] = Field(min_length=1)
 
 
-class BridgeConfig(_Strict):
-    site: Identifier
+class BridgeConfig(PublisherConfig):
+    """``bridge.toml``: the publisher settings, then the nodes and Sparkplug edge nodes."""
+
     bridge_id: Identifier | None = None
-    data_dir: Path | None = None
-    heartbeat_interval_s: Annotated[float, Field(gt=0, le=3600)] = DEFAULT_HEARTBEAT_INTERVAL_S
     silence_after_s: Annotated[float, Field(gt=0, le=86_400)] = 15.0
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    mqtt: MqttConfig = Field(default_factory=MqttConfig)
-    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     serial: list[SerialPortConfig] = Field(default_factory=list)
     udp: UdpConfig | None = None
     nodes: list[NodeConfig] = Field(default_factory=list)

@@ -24,6 +24,7 @@ import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from jishi.collector.usage.periods import (
     SECONDS_PER_HOUR,
@@ -217,28 +218,22 @@ def usage_by_buckets(
     return out
 
 
-def usage_by_day(
+_SPLITS = {"day": split_by_day, "month": split_by_month}
+
+
+def usage_by_calendar(
     intervals: Sequence[Interval],
     sessions: Sequence[Session],
     policy: Policy,
     start: float,
     end: float,
+    *,
+    by: Literal["day", "month"],
 ) -> list[tuple[Bucket, UsageFigures]]:
-    """Figures per local day of ``policy.timezone`` (first and last days may be partial)."""
+    """Figures per local day or calendar month of ``policy.timezone`` (the first and last may
+    be partial)."""
     _check_period(start, end)
-    return usage_by_buckets(intervals, sessions, policy, split_by_day(start, end, policy.tz))
-
-
-def usage_by_month(
-    intervals: Sequence[Interval],
-    sessions: Sequence[Session],
-    policy: Policy,
-    start: float,
-    end: float,
-) -> list[tuple[Bucket, UsageFigures]]:
-    """Figures per local calendar month of ``policy.timezone``."""
-    _check_period(start, end)
-    return usage_by_buckets(intervals, sessions, policy, split_by_month(start, end, policy.tz))
+    return usage_by_buckets(intervals, sessions, policy, _SPLITS[by](start, end, policy.tz))
 
 
 def _check_period(start: float, end: float) -> None:

@@ -10,8 +10,7 @@ from jishi.collector.usage.engine import (
     FIGURE_NAMES,
     compute_usage,
     sum_figures,
-    usage_by_day,
-    usage_by_month,
+    usage_by_calendar,
 )
 from jishi.collector.usage.periods import (
     prorated_quota_s,
@@ -110,7 +109,7 @@ def test_year_length() -> None:
 def test_running_across_local_midnight_splits_between_days() -> None:
     # 22:00 to 02:00 local: two hours each side of the Shanghai midnight.
     timeline = intervals([(-2 * HOUR, 2 * HOUR, "running")])
-    days = usage_by_day(timeline, [], Policy(), T0 - DAY, T0 + DAY)
+    days = usage_by_calendar(timeline, [], Policy(), T0 - DAY, T0 + DAY, by="day")
     assert [(b.key, f.running_s, f.unknown_s) for b, f in days] == [
         ("2025-03-02", 2 * HOUR, 22 * HOUR),
         ("2025-03-03", 2 * HOUR, 22 * HOUR),
@@ -122,7 +121,7 @@ def test_gap_across_midnight_is_judged_whole_in_daily_figures() -> None:
     timeline = intervals(
         [(-HOUR, -3 * 60, "running"), (-3 * 60, 3 * 60, "idle"), (3 * 60, HOUR, "running")]
     )
-    days = usage_by_day(timeline, [], Policy(), T0 - DAY, T0 + DAY)
+    days = usage_by_calendar(timeline, [], Policy(), T0 - DAY, T0 + DAY, by="day")
     assert [f.effective_s for _, f in days] == [HOUR, HOUR]
 
 
@@ -142,8 +141,8 @@ def test_days_and_months_add_up_to_the_period() -> None:
     )
     policy = Policy(prep_window_s=600, post_window_s=300, merge_gap_s=5001)
     whole = compute_usage(timeline, session_rows, policy, start, end)
-    by_day = usage_by_day(timeline, session_rows, policy, start, end)
-    by_month = usage_by_month(timeline, session_rows, policy, start, end)
+    by_day = usage_by_calendar(timeline, session_rows, policy, start, end, by="day")
+    by_month = usage_by_calendar(timeline, session_rows, policy, start, end, by="month")
     assert len(by_day) == 44
     assert [b.key for b, _ in by_month] == ["2025-01", "2025-02", "2025-03"]
     assert whole.effective_s > whole.running_s > 0

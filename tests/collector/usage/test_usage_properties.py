@@ -10,8 +10,8 @@ from jishi.collector.usage.engine import (
     UsageFigures,
     compute_usage,
     sum_figures,
+    usage_by_calendar,
 )
-from jishi.collector.usage.engine import usage_by_day as by_day
 from jishi.collector.usage.policy import Policy
 from jishi.collector.usage.timeline import STATES, Interval
 
@@ -98,7 +98,7 @@ def test_days_sum_to_the_whole(
 ) -> None:
     start, end = T0 - 30000, T0 + 120000  # crosses two Shanghai midnights
     whole = compute_usage(timeline, session_rows, policy, start, end)
-    days = by_day(timeline, session_rows, policy, start, end)
+    days = usage_by_calendar(timeline, session_rows, policy, start, end, by="day")
     assert len(days) == 3
     total = sum_figures(f for _, f in days)
     for name in (
