@@ -23,6 +23,7 @@ from jishi.collector.reports.adjust_store import (
     revoke_adjustment,
 )
 from jishi.collector.reports.errors import NotFoundError, ReportError
+from jishi.collector.reports.figures import ReportScope
 from jishi.collector.reports.make import Format, ReportName, make_report, render
 from jishi.collector.reports.period import resolve_period
 from jishi.collector.reports.trail import trail_json
@@ -161,9 +162,8 @@ def report(  # noqa: PLR0917 - FastAPI passes query parameters by name; this is 
             year=year, start=start, end=end, timezone=c.config.site.timezone, now=now
         )
         with c.engines.read.connect() as conn:
-            made = make_report(
-                name, conn, c.config, period, now, unit=unit, instruments=instrument, kind=kind
-            )
+            scope = ReportScope(period, now, unit=unit, instruments=instrument, kind=kind)
+            made = make_report(name, conn, c.config, scope)
         if format == "json":
             document: dict[str, Any] = made.document
             return document

@@ -21,7 +21,7 @@ from jishi.collector.reports.adjust_store import (
     revoke_adjustment,
 )
 from jishi.collector.reports.errors import ReportError
-from jishi.collector.reports.figures import Progress, select_instruments
+from jishi.collector.reports.figures import Progress, ReportScope, select_instruments
 from jishi.collector.reports.make import make_report, render
 from jishi.collector.reports.period import resolve_period
 from jishi.collector.reports.trail import local_time
@@ -74,10 +74,7 @@ def run_report(args: argparse.Namespace) -> int:
         with engines.read.connect() as conn:
             total = len(select_instruments(conn, unit=args.unit, instruments=instruments))
             with _progress(total, args.report_name, not args.no_progress) as progress:
-                made = make_report(
-                    args.report_name,
-                    conn,
-                    config,
+                scope = ReportScope(
                     period,
                     now,
                     unit=args.unit,
@@ -85,6 +82,7 @@ def run_report(args: argparse.Namespace) -> int:
                     kind=getattr(args, "kind", None),
                     progress=progress,
                 )
+                made = make_report(args.report_name, conn, config, scope)
     rendered = render(made, args.format, period, sheet=args.table)
     if args.output:
         path = Path(args.output)

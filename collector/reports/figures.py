@@ -31,6 +31,22 @@ from sqlalchemy import Connection, select
 Progress = Callable[[int], None]
 
 
+@dataclass(frozen=True)
+class ReportScope:
+    """What a report covers: the period, the clock, which instruments, and a progress hook.
+
+    Instruments are chosen by management unit, by id, or (the saturation report) by kind; a
+    criterion left ``None`` does not narrow the choice.
+    """
+
+    period: ReportPeriod
+    now: float
+    unit: str | None = None
+    instruments: Sequence[str] | None = None
+    kind: str | None = None
+    progress: Progress | None = None
+
+
 def availability(figures: UsageFigures) -> float | None:
     """Share of the observed time the instrument was not out of service (fault, maintenance).
 
@@ -141,12 +157,10 @@ def compute_figures(
     conn: Connection,
     config: CollectorConfig,
     rows: Sequence[Mapping[str, Any]],
-    period: ReportPeriod,
-    *,
-    now: float,
-    progress: Progress | None = None,
+    scope: ReportScope,
 ) -> list[InstrumentFigures]:
-    """Raw and adjusted figures of every instrument in ``rows`` over ``period``."""
+    """Raw and adjusted figures of every instrument in ``rows`` over the scope's period."""
+    period, now = scope.period, scope.now
     by_instrument = adjustments_by_instrument(conn, config, [r["id"] for r in rows], period)
     out: list[InstrumentFigures] = []
     for row in rows:
@@ -178,8 +192,8 @@ def compute_figures(
                 adjustments=tuple(a.id for a in inputs.adjustments) if inputs else (),
             )
         )
-        if progress is not None:
-            progress(1)
+        if scope.progress is not None:
+            scope.progress(1)
     return out
 
 
@@ -195,6 +209,15 @@ def adjustments_by_instrument(
     for adj in list_adjustments(conn, ids, period.start - margin, period.end + margin):
         grouped[adj.instrument].append(adj)
     return grouped
+
+
+def period_trail(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], period: ReportPeriod
+) -> list[Adjustment]:
+    """The audit trail a report shows: adjustments of its instruments that touch the period."""
+    if not rows:
+        return []
+    return list_adjustments(conn, [r["id"] for r in rows], period.start, period.end)
 
 
 def by_unit(items: Sequence[InstrumentFigures]) -> list[UnitFigures]:

@@ -11,14 +11,13 @@ completeness is below ``low_completeness_below`` are listed as a problem of thei
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from jishi.collector.config import CollectorConfig
 from jishi.collector.reports.figures import (
     InstrumentFigures,
-    Progress,
+    ReportScope,
     compute_figures,
     figure_dict,
     select_instruments,
@@ -58,18 +57,11 @@ class LowUseReport:
 
 
 def build_lowuse_report(
-    conn: Connection,
-    config: CollectorConfig,
-    period: ReportPeriod,
-    now: float,
-    *,
-    unit: str | None = None,
-    instruments: Sequence[str] | None = None,
-    progress: Progress | None = None,
+    conn: Connection, config: CollectorConfig, scope: ReportScope
 ) -> LowUseReport:
     settings = config.reports
-    rows = select_instruments(conn, unit=unit, instruments=instruments)
-    items = compute_figures(conn, config, rows, period, now=now, progress=progress)
+    rows = select_instruments(conn, unit=scope.unit, instruments=scope.instruments)
+    items = compute_figures(conn, config, rows, scope)
     low: list[LowUseEntry] = []
     for item in items:
         figures = item.adjusted
@@ -85,9 +77,9 @@ def build_lowuse_report(
         key=lambda i: (i.adjusted.completeness, i.instrument),
     )
     return LowUseReport(
-        period,
-        now,
-        unit,
+        scope.period,
+        scope.now,
+        scope.unit,
         settings.low_utilization_below,
         settings.low_completeness_below,
         items,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from jishi.collector.config import CollectorConfig
 from jishi.collector.reports.errors import ReportError
-from jishi.collector.reports.figures import Progress
+from jishi.collector.reports.figures import ReportScope
 from jishi.collector.reports.lowuse import build_lowuse_report, lowuse_json, lowuse_sheets
 from jishi.collector.reports.output import Sheet, render_csv, render_xlsx
 from jishi.collector.reports.period import ReportPeriod
@@ -57,38 +56,21 @@ class Rendered:
 
 
 def make_report(
-    name: ReportName,
-    conn: Connection,
-    config: CollectorConfig,
-    period: ReportPeriod,
-    now: float,
-    *,
-    unit: str | None = None,
-    instruments: Sequence[str] | None = None,
-    kind: str | None = None,
-    progress: Progress | None = None,
+    name: ReportName, conn: Connection, config: CollectorConfig, scope: ReportScope
 ) -> Made:
     if name == "figures":
-        figures = build_figures_report(
-            conn, config, period, now, unit=unit, instruments=instruments, progress=progress
-        )
+        figures = build_figures_report(conn, config, scope)
         return Made(name, figures_json(figures), figures_sheets(figures))
     if name == "service-records":
-        records = build_records_report(
-            conn, config, period, now, unit=unit, instruments=instruments, progress=progress
-        )
+        records = build_records_report(conn, config, scope)
         return Made(name, records_json(records), records_sheets(records))
     if name == "low-utilization":
-        low = build_lowuse_report(
-            conn, config, period, now, unit=unit, instruments=instruments, progress=progress
-        )
+        low = build_lowuse_report(conn, config, scope)
         return Made(name, lowuse_json(low), lowuse_sheets(low))
     if name == "saturation":
-        if instruments:
+        if scope.instruments:
             raise ReportError("the saturation report selects instruments by --kind, not by id")
-        saturation = build_saturation_report(
-            conn, config, period, now, kind=kind, unit=unit, progress=progress
-        )
+        saturation = build_saturation_report(conn, config, scope)
         return Made(name, saturation_json(saturation), saturation_sheets(saturation))
     raise ReportError(f"unknown report {name!r}; choose one of {', '.join(REPORT_NAMES)}")
 

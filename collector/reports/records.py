@@ -17,12 +17,12 @@ from typing import Any
 
 from jishi.collector.config import CollectorConfig
 from jishi.collector.reports.adjust import Adjustment
-from jishi.collector.reports.adjust_store import list_adjustments
 from jishi.collector.reports.figures import (
     Inputs,
-    Progress,
+    ReportScope,
     adjustments_by_instrument,
     load_inputs,
+    period_trail,
     select_instruments,
 )
 from jishi.collector.reports.output import Column, Sheet
@@ -90,17 +90,11 @@ def _effective_inside(
 
 
 def build_records_report(
-    conn: Connection,
-    config: CollectorConfig,
-    period: ReportPeriod,
-    now: float,
-    *,
-    unit: str | None = None,
-    instruments: Sequence[str] | None = None,
-    progress: Progress | None = None,
+    conn: Connection, config: CollectorConfig, scope: ReportScope
 ) -> RecordsReport:
+    period, now = scope.period, scope.now
     mapping = platform_mapping(config.reports)
-    rows = select_instruments(conn, unit=unit, instruments=instruments)
+    rows = select_instruments(conn, unit=scope.unit, instruments=scope.instruments)
     adjustments = adjustments_by_instrument(conn, config, [r["id"] for r in rows], period)
     records: list[ServiceRecord] = []
     excluded: Counter[str] = Counter()
@@ -109,12 +103,11 @@ def build_records_report(
             conn, row, config, period, now=now, adjustments=adjustments.get(row["id"], [])
         )
         records += _instrument_records(row, inputs, period, mapping, excluded)
-        if progress is not None:
-            progress(1)
-    trail = (
-        list_adjustments(conn, [r["id"] for r in rows], period.start, period.end) if rows else []
-    )
-    return RecordsReport(period, now, unit, records, dict(sorted(excluded.items())), trail, mapping)
+        if scope.progress is not None:
+            scope.progress(1)
+    trail = period_trail(conn, rows, period)
+    excluded_by_type = dict(sorted(excluded.items()))
+    return RecordsReport(period, now, scope.unit, records, excluded_by_type, trail, mapping)
 
 
 def _instrument_records(

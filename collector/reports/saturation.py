@@ -16,7 +16,7 @@ from jishi.collector.config import CollectorConfig
 from jishi.collector.reports.errors import NotFoundError
 from jishi.collector.reports.figures import (
     InstrumentFigures,
-    Progress,
+    ReportScope,
     compute_figures,
     kind_of,
     select_instruments,
@@ -53,24 +53,17 @@ class SaturationReport:
 
 
 def build_saturation_report(
-    conn: Connection,
-    config: CollectorConfig,
-    period: ReportPeriod,
-    now: float,
-    *,
-    kind: str | None = None,
-    unit: str | None = None,
-    progress: Progress | None = None,
+    conn: Connection, config: CollectorConfig, scope: ReportScope
 ) -> SaturationReport:
-    settings = config.reports
+    settings, kind, period = config.reports, scope.kind, scope.period
     if kind is not None and kind not in settings.kinds and kind != UNCLASSIFIED:
         known = ", ".join(settings.kinds) or "none configured ([reports.kinds] in collector.toml)"
         raise NotFoundError(f"no instrument kind {kind!r}; known kinds: {known}")
-    rows = select_instruments(conn, unit=unit)
+    rows = select_instruments(conn, unit=scope.unit)
     kinds = {r["id"]: kind_of(r["id"], settings.kinds) or UNCLASSIFIED for r in rows}
     if kind is not None:
         rows = [r for r in rows if kinds[r["id"]] == kind]
-    items = compute_figures(conn, config, rows, period, now=now, progress=progress)
+    items = compute_figures(conn, config, rows, scope)
     threshold_s = prorated_quota_s(
         settings.saturation_h_per_year, period.start, period.end, config.site.timezone
     )
@@ -80,7 +73,7 @@ def build_saturation_report(
     ]
     entries.sort(key=lambda e: (e.kind, e.figures.instrument))
     return SaturationReport(
-        period, now, unit, kind, settings.saturation_h_per_year, threshold_s, entries
+        period, scope.now, scope.unit, kind, settings.saturation_h_per_year, threshold_s, entries
     )
 
 

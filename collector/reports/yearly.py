@@ -7,20 +7,19 @@ API) and adjusted figures (with admins' corrections); the platform fields (``run
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from jishi.collector.config import CollectorConfig
 from jishi.collector.reports.adjust import Adjustment
-from jishi.collector.reports.adjust_store import list_adjustments
 from jishi.collector.reports.figures import (
     InstrumentFigures,
-    Progress,
+    ReportScope,
     UnitFigures,
     by_unit,
     compute_figures,
     figure_dict,
+    period_trail,
     select_instruments,
 )
 from jishi.collector.reports.output import Column, Sheet
@@ -49,29 +48,19 @@ class FiguresReport:
 
 
 def build_figures_report(
-    conn: Connection,
-    config: CollectorConfig,
-    period: ReportPeriod,
-    now: float,
-    *,
-    unit: str | None = None,
-    instruments: Sequence[str] | None = None,
-    progress: Progress | None = None,
+    conn: Connection, config: CollectorConfig, scope: ReportScope
 ) -> FiguresReport:
-    rows = select_instruments(conn, unit=unit, instruments=instruments)
-    items = compute_figures(conn, config, rows, period, now=now, progress=progress)
-    trail = (
-        list_adjustments(conn, [r["id"] for r in rows], period.start, period.end) if rows else []
-    )
+    rows = select_instruments(conn, unit=scope.unit, instruments=scope.instruments)
+    items = compute_figures(conn, config, rows, scope)
     return FiguresReport(
-        period=period,
-        generated_at=now,
-        unit=unit,
+        period=scope.period,
+        generated_at=scope.now,
+        unit=scope.unit,
         instruments=items,
         units=by_unit(items),
         total_raw=sum_figures(i.raw for i in items),
         total_adjusted=sum_figures(i.adjusted for i in items),
-        trail=trail,
+        trail=period_trail(conn, rows, scope.period),
         mapping=platform_mapping(config.reports),
     )
 
