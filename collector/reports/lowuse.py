@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jishi.collector.config import CollectorConfig
+from jishi.collector.reports import columns as col
 from jishi.collector.reports.figures import (
     InstrumentFigures,
     ReportScope,
@@ -144,15 +145,15 @@ def lowuse_json(report: LowUseReport) -> dict[str, Any]:
 
 
 _COMMON = (
-    Column("仪器编号", "instrument"),
-    Column("仪器名称", "name"),
-    Column("管理单位", "unit"),
-    Column("平台内部编号", "inner_id"),
-    Column("有效工作机时", "effective_h", "hours"),
-    Column("有效工作机时(原始)", "raw_effective_h", "hours"),
-    Column("定额机时", "quota_h", "hours"),
-    Column("使用率", "utilization", "ratio"),
-    Column("数据完整率", "completeness", "ratio"),
+    col.INSTRUMENT,
+    col.NAME,
+    col.UNIT,
+    col.INNER_ID,
+    col.EFFECTIVE_H,
+    col.RAW_EFFECTIVE_H,
+    col.QUOTA_H,
+    col.UTILIZATION,
+    col.COMPLETENESS,
     Column("未知时长", "unknown_h", "hours"),
 )
 
@@ -163,7 +164,7 @@ def lowuse_sheets(report: LowUseReport) -> list[Sheet]:
             **_entry_row(e.figures),
             "upper": e.upper_bound,
             "verdict": VERDICT_NAMES[e.verdict],
-            "adjustments": ",".join(str(a) for a in e.figures.adjustments) or None,
+            "adjustments": col.adjustment_ids(e.figures.adjustments),
         }
         for e in report.low_utilization
     ]
@@ -171,10 +172,10 @@ def lowuse_sheets(report: LowUseReport) -> list[Sheet]:
         *_COMMON,
         Column("使用率上限(未知计为使用)", "upper", "ratio"),
         Column("结论", "verdict"),
-        Column("调整编号", "adjustments"),
+        col.ADJUSTMENTS,
     )
     incomplete_rows = [
-        {**_entry_row(i), "adjustments": ",".join(str(a) for a in i.adjustments) or None}
+        {**_entry_row(i), "adjustments": col.adjustment_ids(i.adjustments)}
         for i in report.low_completeness
     ]
     pct = f"{report.threshold:.0%}"
@@ -187,18 +188,18 @@ def lowuse_sheets(report: LowUseReport) -> list[Sheet]:
         ),
         Sheet(
             "数据完整率偏低",
-            (*_COMMON, Column("调整编号", "adjustments")),
+            (*_COMMON, col.ADJUSTMENTS),
             incomplete_rows,
             notes=(f"数据完整率低于 {report.completeness_threshold:.0%}：缺失数据不等于闲置。",),
         ),
         Sheet(
             "管理单位汇总",
             (
-                Column("管理单位", "unit"),
-                Column("仪器台数", "instruments", "int"),
+                col.UNIT,
+                col.INSTRUMENT_COUNT,
                 Column("使用率偏低台数", "low_utilization", "int"),
                 Column("数据完整率偏低台数", "low_completeness", "int"),
             ),
-            [{**u, "unit": u["unit"] or "(未指定)"} for u in _unit_summary(report)],
+            [{**u, "unit": u["unit"] or col.NO_UNIT} for u in _unit_summary(report)],
         ),
     ]

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from jishi.collector.config import CollectorConfig
+from jishi.collector.reports import columns as col
 from jishi.collector.reports.adjust import Adjustment
 from jishi.collector.reports.figures import (
     Inputs,
@@ -201,9 +202,9 @@ def records_json(report: RecordsReport) -> dict[str, Any]:
 
 RECORD_COLUMNS = (
     Column("仪器内部编号", "inner_id"),
-    Column("仪器编号", "instrument"),
+    col.INSTRUMENT,
     Column("仪器名称", "instrument_name"),
-    Column("管理单位", "unit"),
+    col.UNIT,
     Column("服务开始时间", "start"),
     Column("服务结束时间", "end"),
     Column("服务机时", "hours", "hours"),

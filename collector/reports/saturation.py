@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jishi.collector.config import CollectorConfig
+from jishi.collector.reports import columns as col
 from jishi.collector.reports.errors import NotFoundError
 from jishi.collector.reports.figures import (
     InstrumentFigures,
@@ -135,14 +136,14 @@ def saturation_sheets(report: SaturationReport) -> list[Sheet]:
     ]
     columns = (
         Column("仪器类别", "kind"),
-        Column("仪器编号", "instrument"),
-        Column("仪器名称", "name"),
-        Column("管理单位", "unit"),
-        Column("有效工作机时", "effective_h", "hours"),
-        Column("有效工作机时(原始)", "raw_effective_h", "hours"),
+        col.INSTRUMENT,
+        col.NAME,
+        col.UNIT,
+        col.EFFECTIVE_H,
+        col.RAW_EFFECTIVE_H,
         Column("饱和阈值", "threshold_h", "hours"),
         Column("是否饱和", "saturated"),
-        Column("数据完整率", "completeness", "ratio"),
+        col.COMPLETENESS,
     )
     summary = [
         {**s, "all_saturated": "是" if s["all_saturated"] else "否"} for s in _summary(report)
@@ -154,7 +155,7 @@ def saturation_sheets(report: SaturationReport) -> list[Sheet]:
             "类别汇总",
             (
                 Column("仪器类别", "kind"),
-                Column("仪器台数", "instruments", "int"),
+                col.INSTRUMENT_COUNT,
                 Column("饱和台数", "saturated", "int"),
                 Column("全部饱和", "all_saturated"),
                 Column("平均有效工作机时", "mean_effective_h", "hours"),

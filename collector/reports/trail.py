@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from jishi.collector.reports import columns as col
 from jishi.collector.reports.adjust import Adjustment
 from jishi.collector.reports.output import Column, Sheet
 
@@ -54,7 +55,7 @@ def trail_json(items: Sequence[Adjustment], timezone: str) -> list[dict[str, Any
 
 TRAIL_COLUMNS = (
     Column("调整编号", "id", "int"),
-    Column("仪器编号", "instrument"),
+    col.INSTRUMENT,
     Column("开始时间", "start"),
     Column("结束时间", "end"),
     Column("调整为状态", "state"),

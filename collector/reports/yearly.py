@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jishi.collector.config import CollectorConfig
+from jishi.collector.reports import columns as col
 from jishi.collector.reports.adjust import Adjustment
 from jishi.collector.reports.figures import (
     InstrumentFigures,
@@ -119,16 +120,16 @@ def figures_json(report: FiguresReport) -> dict[str, Any]:
 
 def _figure_columns(mapping: PlatformMapping) -> list[Column]:
     columns = [
-        Column("定额机时", "quota_h", "hours"),
-        Column("有效工作机时", "effective_h", "hours"),
-        Column("有效工作机时(原始)", "raw_effective_h", "hours"),
+        col.QUOTA_H,
+        col.EFFECTIVE_H,
+        col.RAW_EFFECTIVE_H,
         Column("服务机时", "service_h", "hours"),
         Column("服务机时(原始)", "raw_service_h", "hours"),
         Column("对外服务机时", "external_service_h", "hours"),
         Column("对外服务机时(原始)", "raw_external_service_h", "hours"),
         Column("共享率", "share_rate", "ratio"),
-        Column("使用率", "utilization", "ratio"),
-        Column("数据完整率", "completeness", "ratio"),
+        col.UTILIZATION,
+        col.COMPLETENESS,
         Column("数据完整率(原始)", "raw_completeness", "ratio"),
         Column("可用率", "availability", "ratio"),
         Column("运行", "running_h", "hours"),
@@ -160,13 +161,13 @@ def figures_sheets(report: FiguresReport) -> list[Sheet]:
     mapping = report.mapping
     figure_columns = _figure_columns(mapping)
     instrument_columns = [
-        Column("仪器编号", "instrument"),
-        Column("仪器名称", "name"),
-        Column("平台内部编号", "inner_id"),
-        Column("管理单位", "unit"),
+        col.INSTRUMENT,
+        col.NAME,
+        col.INNER_ID,
+        col.UNIT,
         Column("类别", "category"),
         *figure_columns,
-        Column("调整编号", "adjustments"),
+        col.ADJUSTMENTS,
     ]
     instrument_rows = [
         {
@@ -175,7 +176,7 @@ def figures_sheets(report: FiguresReport) -> list[Sheet]:
             "inner_id": i.inner_id,
             "unit": i.unit,
             "category": CATEGORY_NAMES.get(i.category, i.category),
-            "adjustments": ",".join(str(a) for a in i.adjustments) or None,
+            "adjustments": col.adjustment_ids(i.adjustments),
             **_figure_row(i.raw, i.adjusted, mapping),
         }
         for i in report.instruments
@@ -184,10 +185,10 @@ def figures_sheets(report: FiguresReport) -> list[Sheet]:
         "instrument": "合计",
         **_figure_row(report.total_raw, report.total_adjusted, mapping),
     }
-    unit_columns = [Column("管理单位", "unit"), Column("仪器台数", "count", "int"), *figure_columns]
+    unit_columns = [col.UNIT, Column("仪器台数", "count", "int"), *figure_columns]
     unit_rows = [
         {
-            "unit": u.unit or "(未指定)",
+            "unit": u.unit or col.NO_UNIT,
             "count": u.instruments,
             **_figure_row(u.raw, u.adjusted, mapping),
         }
