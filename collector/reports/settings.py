@@ -13,25 +13,12 @@ from functools import cache
 from importlib import resources
 from typing import Annotated, Any
 
+from jishi.collector.usage.engine import FIGURE_NAMES
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Figures a yearly platform field may be mapped from (UsageFigures.as_dict keys + availability).
 FIGURE_KEYS = frozenset(
-    f"{name}_{suffix}"
-    for name in (
-        "period",
-        "running",
-        "idle",
-        "off",
-        "fault",
-        "maintenance",
-        "unknown",
-        "effective",
-        "service",
-        "external_service",
-        "quota",
-    )
-    for suffix in ("s", "h")
+    key for name in FIGURE_NAMES for key in (name, name.removesuffix("_s") + "_h")
 ) | {"completeness", "utilization", "share_rate", "availability"}
 # Fields of a service record a platform field may be mapped from (records.ServiceRecord).
 RECORD_KEYS = frozenset(
@@ -73,23 +60,26 @@ class PlatformConfig(_Frozen):
     @field_validator("yearly")
     @classmethod
     def _yearly(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = sorted(v for v in value.values() if v not in FIGURE_KEYS)
-        if bad:
-            raise ValueError(
-                f"unknown figure(s) {', '.join(bad)}; use e.g. effective_h, service_h, "
-                "external_service_h"
-            )
-        return value
+        return _known_sources(
+            value, FIGURE_KEYS, "figure", "use e.g. effective_h, service_h, external_service_h"
+        )
 
     @field_validator("record_fields")
     @classmethod
     def _fields(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = sorted(v for v in value.values() if v not in RECORD_KEYS)
-        if bad:
-            raise ValueError(
-                f"unknown record field(s) {', '.join(bad)}; known: {', '.join(sorted(RECORD_KEYS))}"
-            )
-        return value
+        return _known_sources(
+            value, RECORD_KEYS, "record field", f"known: {', '.join(sorted(RECORD_KEYS))}"
+        )
+
+
+def _known_sources(
+    value: dict[str, str], known: frozenset[str], what: str, hint: str
+) -> dict[str, str]:
+    """``value`` (platform name -> jishi source) if every source is known, else a ValueError."""
+    bad = sorted(v for v in value.values() if v not in known)
+    if bad:
+        raise ValueError(f"unknown {what}(s) {', '.join(bad)}; {hint}")
+    return value
 
 
 class ReportSettings(_Frozen):
