@@ -12,7 +12,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from jishi.collector.config import CollectorConfig, load_collector_config
-from jishi.collector.ingest.sessions_csv import parse_time
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.reports.adjust import Adjustment
 from jishi.collector.reports.adjust_store import (
@@ -23,7 +22,7 @@ from jishi.collector.reports.adjust_store import (
 from jishi.collector.reports.errors import ReportError
 from jishi.collector.reports.figures import Progress, ReportScope, select_instruments
 from jishi.collector.reports.make import make_report, render
-from jishi.collector.reports.period import resolve_period
+from jishi.collector.reports.period import parse_option_time, resolve_period
 from jishi.collector.reports.trail import local_time
 from jishi.collector.service import apply_overrides
 
@@ -100,12 +99,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def _when(text: str, name: str, zone: ZoneInfo) -> float:
-    try:
-        return parse_time(text, zone)
-    except ValueError:
-        raise ReportError(
-            f"--{name} {text!r} is not an ISO 8601 time, e.g. 2025-03-01T08:00"
-        ) from None
+    return parse_option_time(name, text, zone, expected="an ISO 8601 time, e.g. 2025-03-01T08:00")
 
 
 def _show(items: list[Adjustment], timezone: str) -> None:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from jishi.collector.ingest.sessions_csv import parse_time
 from jishi.collector.reports.errors import PeriodError
+from jishi.collector.usage.periods import year_bounds
 
 # The usage API's limit (api_usage.MAX_RANGE_S): reports over longer ranges are refused too.
 MAX_RANGE_S = 11 * 366 * 86_400
@@ -65,7 +66,9 @@ def resolve_period(
         return _year_period(year, zone, timezone, now, today)
     if start is None or end is None:
         raise PeriodError("give both --start and --end (e.g. --start 2025-01-01 --end 2025-07-01)")
-    lo, hi = _parse("start", start, zone), _parse("end", end, zone)
+    expected = "a date or time; use ISO 8601 such as 2025-01-01 or 2025-01-01T08:00"
+    lo = parse_option_time("start", start, zone, expected=expected)
+    hi = parse_option_time("end", end, zone, expected=expected)
     if hi <= lo:
         raise PeriodError(
             f"the range is inverted or empty: end ({end}) must be after start ({start})"
@@ -90,16 +93,16 @@ def _year_period(
         )
     if year < FIRST_YEAR:
         raise PeriodError(f"year {year} is before {FIRST_YEAR}; give a four-digit year like 2025")
-    lo = datetime(year, 1, 1, tzinfo=zone).timestamp()
-    hi = datetime(year + 1, 1, 1, tzinfo=zone).timestamp()
+    lo, hi = year_bounds(year, zone)
     return ReportPeriod(lo, min(hi, now), str(year), timezone, year, partial=hi > now)
 
 
-def _parse(name: str, text: str, zone: ZoneInfo) -> float:
+def parse_option_time(option: str, text: str, zone: ZoneInfo, *, expected: str) -> float:
+    """``--option text`` as POSIX seconds (a time without offset is site local time).
+
+    A value that is no time is a :class:`PeriodError` saying it is not ``expected``.
+    """
     try:
         return parse_time(text, zone)
     except ValueError:
-        raise PeriodError(
-            f"--{name} {text!r} is not a date or time; use ISO 8601 such as 2025-01-01 "
-            "or 2025-01-01T08:00"
-        ) from None
+        raise PeriodError(f"--{option} {text!r} is not {expected}") from None

@@ -109,10 +109,16 @@ def split_by_year(start: float, end: float, tz: ZoneInfo | str) -> list[Bucket]:
     )
 
 
+def year_bounds(year: int, tz: ZoneInfo | str) -> tuple[float, float]:
+    """The local calendar year as ``[New Year midnight, next New Year midnight)``."""
+    zone = _zone(tz)
+    return _midnight(date(year, 1, 1), zone), _midnight(date(year + 1, 1, 1), zone)
+
+
 def year_length_s(year: int, tz: ZoneInfo | str) -> float:
     """Seconds in the local calendar year (365 or 366 days, give or take DST)."""
-    zone = _zone(tz)
-    return _midnight(date(year + 1, 1, 1), zone) - _midnight(date(year, 1, 1), zone)
+    start, end = year_bounds(year, tz)
+    return end - start
 
 
 def prorated_quota_s(
