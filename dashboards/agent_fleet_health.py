@@ -11,11 +11,11 @@ from typing import Any
 from blocks import (
     BY_INSTRUMENT,
     BY_INTERVAL,
+    FROM_STATE_NOW,
+    IS_UNKNOWN,
     TAGS,
-    UNKNOWN,
-    UNTIL_TO,
     Builder,
-    count_where,
+    count_stat,
     dashboard,
     stat,
     table,
@@ -37,18 +37,13 @@ MAX_DROPPED = (
 # Each instrument's state at the end of the range, with when data was last fresh.
 LAST_SEEN = (
     'SELECT last("code") AS "code", last("last_seen") AS "last_seen", '
-    'last("online") AS "online" '
-    f'FROM "jishi_state" WHERE {TAGS} AND {UNTIL_TO} GROUP BY "site", "unit", "instrument"'
+    f'last("online") AS "online" {FROM_STATE_NOW} {BY_INSTRUMENT}'
 )
 
 
 def add_counts(b: Builder) -> None:
     """One row of counts: silent instruments, buffering and dropping agents, sink backlog."""
-    b.add(
-        stat("Silent", count_where(f'"code" = {UNKNOWN}'), "Instruments unknown now.", "purple"),
-        6,
-        4,
-    )
+    b.add(count_stat("Silent", IS_UNKNOWN, "Instruments unknown now.", "purple"), 6, 4)
     b.add(
         stat(
             "Buffering",
@@ -86,7 +81,7 @@ def add_lists(b: Builder) -> None:
                 target(
                     "A",
                     f'SELECT "last_seen" AS "last seen", "online" FROM ({LAST_SEEN}) '
-                    f'WHERE "code" = {UNKNOWN} GROUP BY "site", "unit", "instrument"',
+                    f"WHERE {IS_UNKNOWN} {BY_INSTRUMENT}",
                     fmt="table",
                 )
             ],

@@ -27,14 +27,17 @@ STATES = [
     ("5", "unknown", "#B877D9"),
 ]
 UNKNOWN = 5
+IS_UNKNOWN = f'"code" = {UNKNOWN}'
 
 BY_INSTRUMENT = 'GROUP BY "site", "unit", "instrument"'
 TAGS = '"site" =~ /^$site$/ AND "unit" =~ /^$unit$/ AND "instrument" =~ /^$instrument$/'
 # "Now" for current-state panels is the end of the dashboard range; the lookback bounds the scan.
 UNTIL_TO = "time <= ${__to}ms AND time >= ${__to}ms - $lookback"
+# The selected instruments' state points that can say what their state is "now".
+FROM_STATE_NOW = f'FROM "jishi_state" WHERE {TAGS} AND {UNTIL_TO}'
 LAST_STATE = (
-    'SELECT last("code") AS "code", last("online") AS "online" FROM "jishi_state" '
-    f'WHERE {TAGS} AND {UNTIL_TO} GROUP BY "site", "instrument"'
+    'SELECT last("code") AS "code", last("online") AS "online" '
+    f'{FROM_STATE_NOW} GROUP BY "site", "instrument"'
 )
 # The state in force when the range starts (its point lies before the range), then every state
 # point inside the range: a timeline needs both, or it starts blank.
@@ -301,6 +304,7 @@ def dashboard(
     }
 
 
-def count_where(condition: str) -> str:
-    """Count the instruments whose state at the end of the range meets ``condition``."""
-    return f'SELECT count("code") FROM ({LAST_STATE}) WHERE {condition}'
+def count_stat(title: str, condition: str, description: str, color: str) -> dict[str, Any]:
+    """A stat counting the instruments whose state at the end of the range meets ``condition``."""
+    query = f'SELECT count("code") FROM ({LAST_STATE}) WHERE {condition}'
+    return stat(title, query, description, color)

@@ -1,20 +1,15 @@
 """Fleet overview dashboard: which instruments are online, running, idle, in fault or unknown."""
 
-# The InfluxQL strings here are built from constants for Grafana, never from input.
-# ruff: noqa: S608
-
 from __future__ import annotations
 
 from typing import Any
 
 from blocks import (
-    TAGS,
-    UNKNOWN,
-    UNTIL_TO,
+    FROM_STATE_NOW,
+    IS_UNKNOWN,
     Builder,
-    count_where,
+    count_stat,
     dashboard,
-    stat,
     state_timeline,
     table,
     target,
@@ -27,7 +22,7 @@ COUNTS = [
     ("Running", '"code" = 2', "green", "current state running"),
     ("Idle", '"code" = 1', "blue", "current state idle"),
     ("Fault", '"code" = 4', "red", "current state fault"),
-    ("Unknown", f'"code" = {UNKNOWN}', "purple", "no fresh data: stale or offline"),
+    ("Unknown", IS_UNKNOWN, "purple", "no fresh data: stale or offline"),
 ]
 
 
@@ -35,7 +30,7 @@ def add_counts(b: Builder) -> None:
     """One row of counts of instruments by their state at the end of the range."""
     for title, condition, color, text in COUNTS:
         description = f"Instruments {text} at the end of the range."
-        b.add(stat(title, count_where(condition), description, color), 4, 4)
+        b.add(count_stat(title, condition, description, color), 4, 4)
 
 
 def instruments_table() -> dict[str, Any]:
@@ -47,8 +42,7 @@ def instruments_table() -> dict[str, Any]:
                 "A",
                 'SELECT last("state") AS "state", last("since") AS "since", '
                 'last("last_seen") AS "last seen", last("online") AS "online" '
-                f'FROM "jishi_state" WHERE {TAGS} AND {UNTIL_TO} '
-                'GROUP BY "site", "unit", "category", "instrument"',
+                f'{FROM_STATE_NOW} GROUP BY "site", "unit", "category", "instrument"',
                 fmt="table",
             )
         ],

@@ -57,28 +57,23 @@ def add_figures(b: Builder) -> None:
         b.add(completeness, 3, 4)
 
 
+# Title, GROUP BY tags, description and height of each usage table.
+TABLES = [
+    (
+        "By instrument",
+        '"site", "unit", "instrument"',
+        "Effective hours against the prorated quota, external service, and completeness.",
+        9,
+    ),
+    ("By unit", '"unit"', "The same figures summed per management unit.", 7),
+]
+
+
 def add_tables(b: Builder) -> None:
     """The usage figures per instrument, then summed per management unit."""
-    b.add(
-        table(
-            "By instrument",
-            [target("A", USAGE_TABLE.format(group='"site", "unit", "instrument"'), fmt="table")],
-            "Effective hours against the prorated quota, external service, and completeness.",
-            units=USAGE_UNITS,
-        ),
-        24,
-        9,
-    )
-    b.add(
-        table(
-            "By unit",
-            [target("A", USAGE_TABLE.format(group='"unit"'), fmt="table")],
-            "The same figures summed per management unit.",
-            units=USAGE_UNITS,
-        ),
-        24,
-        7,
-    )
+    for title, group, description, height in TABLES:
+        query = USAGE_TABLE.format(group=group)
+        b.add(table(title, [target("A", query, fmt="table")], description, USAGE_UNITS), 24, height)
 
 
 def daily_hours() -> dict[str, Any]:
