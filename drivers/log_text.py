@@ -48,7 +48,8 @@ def resolve_encoding(configured: str, head: bytes) -> tuple[str, int]:
     return configured, 0
 
 
-def _decode(data: bytes, codec: str) -> str:
+def decode_text(data: bytes, codec: str) -> str:
+    """``data`` in ``codec``; ``auto`` is UTF-8, else GB18030; undecodable bytes are replaced."""
     if codec == "auto":
         try:
             return data.decode("utf-8")
@@ -104,7 +105,7 @@ class LogStream:
                 break
             line_bytes = data[position:index]
             position = index + self._unit
-            line = _decode(line_bytes, self.encoding).rstrip("\r")
+            line = decode_text(line_bytes, self.encoding).rstrip("\r")
             records.extend(self._add_line(line, start_offset + position))
         self._buffer = data[position:]
         return records

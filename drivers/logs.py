@@ -32,7 +32,7 @@ from jishi.drivers.log_state import (
     save_state,
     state_path,
 )
-from jishi.drivers.log_text import LogStream, Record, resolve_encoding
+from jishi.drivers.log_text import LogStream, Record, decode_text, resolve_encoding
 
 
 @dataclass
@@ -307,7 +307,7 @@ class LogDriver:
             with path.open("rb") as handle:
                 data = handle.read(rule.max_bytes)
             codec, skip = resolve_encoding(self.config.encoding, data[:4])
-            content = _decode_all(data[skip:], codec)
+            content = decode_text(data[skip:], codec)
         match = rule.apply(relative, content, mtime, self.config.zone)
         return [match] if match is not None else []
 
@@ -330,15 +330,6 @@ def _fcs_events(path: Path, relative: str, config: LogConfig) -> list[Match]:
             Match(end.replace(tzinfo=config.zone).astimezone(UTC), "idle", f"fcs {relative} $ETIM")
         )
     return found
-
-
-def _decode_all(data: bytes, codec: str) -> str:
-    if codec == "auto":
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            return data.decode("gb18030", errors="replace")
-    return data.decode(codec, errors="replace")
 
 
 def _head(path: Path) -> bytes:

@@ -64,8 +64,7 @@ class Options:
         value = self.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"expected an integer, got {value!r}")
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise self.error(key, f"must be between {lo} and {hi}, got {value}")
+        self._check_range(key, value, lo, hi)
         return value
 
     def number(
@@ -74,9 +73,12 @@ class Options:
         value = self.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(key, f"expected a number, got {value!r}")
+        self._check_range(key, value, lo, hi)
+        return float(value)
+
+    def _check_range(self, key: str, value: float, lo: float | None, hi: float | None) -> None:
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise self.error(key, f"must be between {lo} and {hi}, got {value}")
-        return float(value)
 
     def opt_number(self, key: str) -> float | None:
         if self.get(key) is None:
