@@ -23,9 +23,9 @@ from jishi.collector.reports.adjust_store import (
     revoke_adjustment,
 )
 from jishi.collector.reports.errors import NotFoundError, ReportError
-from jishi.collector.reports.figures import ReportScope
 from jishi.collector.reports.make import Format, ReportName, make_report, render
 from jishi.collector.reports.period import resolve_period
+from jishi.collector.reports.scope import ReportScope
 from jishi.collector.reports.trail import trail_json
 from jishi.collector.usage.timeline import STATES
 from pydantic import BaseModel, ConfigDict, Field

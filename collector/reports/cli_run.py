@@ -20,9 +20,10 @@ from jishi.collector.reports.adjust_store import (
     revoke_adjustment,
 )
 from jishi.collector.reports.errors import ReportError
-from jishi.collector.reports.figures import Progress, ReportScope, select_instruments
+from jishi.collector.reports.figures import select_instruments
 from jishi.collector.reports.make import make_report, render
 from jishi.collector.reports.period import parse_option_time, resolve_period
+from jishi.collector.reports.scope import Progress, ReportScope
 from jishi.collector.reports.trail import local_time
 from jishi.collector.service import apply_overrides
 

@@ -16,11 +16,18 @@ UNIT = Column("管理单位", "unit")
 INNER_ID = Column("平台内部编号", "inner_id")
 QUOTA_H = Column("定额机时", "quota_h", "hours")
 EFFECTIVE_H = Column("有效工作机时", "effective_h", "hours")
-RAW_EFFECTIVE_H = Column("有效工作机时(原始)", "raw_effective_h", "hours")
 UTILIZATION = Column("使用率", "utilization", "ratio")
 COMPLETENESS = Column("数据完整率", "completeness", "ratio")
 ADJUSTMENTS = Column("调整编号", "adjustments")
 INSTRUMENT_COUNT = Column("仪器台数", "instruments", "int")
+
+
+def raw_twin(column: Column) -> Column:
+    """The column of the same figure before adjustments (header "(原始)", key ``raw_...``)."""
+    return Column(f"{column.header}(原始)", f"raw_{column.key}", column.kind)
+
+
+RAW_EFFECTIVE_H = raw_twin(EFFECTIVE_H)
 
 NO_UNIT = "(未指定)"  # shown for instruments registered without a management unit
 

@@ -10,7 +10,7 @@ adjustments near the period has adjusted == raw.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
@@ -22,29 +22,12 @@ from jishi.collector.reports.adjust import Adjustment, overlay
 from jishi.collector.reports.adjust_store import list_adjustments
 from jishi.collector.reports.errors import NotFoundError
 from jishi.collector.reports.period import ReportPeriod
+from jishi.collector.reports.scope import ReportScope
 from jishi.collector.usage.engine import Session, UsageFigures, sum_figures, usage_by_buckets
 from jishi.collector.usage.periods import split_by_day
 from jishi.collector.usage.policy import Policy
 from jishi.collector.usage.timeline import Interval, build_timeline
 from sqlalchemy import Connection, select
-
-Progress = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class ReportScope:
-    """What a report covers: the period, the clock, which instruments, and a progress hook.
-
-    Instruments are chosen by management unit, by id, or (the saturation report) by kind; a
-    criterion left ``None`` does not narrow the choice.
-    """
-
-    period: ReportPeriod
-    now: float
-    unit: str | None = None
-    instruments: Sequence[str] | None = None
-    kind: str | None = None
-    progress: Progress | None = None
 
 
 def availability(figures: UsageFigures) -> float | None:

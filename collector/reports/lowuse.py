@@ -18,14 +18,12 @@ from jishi.collector.config import CollectorConfig
 from jishi.collector.reports import columns as col
 from jishi.collector.reports.figures import (
     InstrumentFigures,
-    ReportScope,
     compute_figures,
     figure_dict,
     select_instruments,
 )
 from jishi.collector.reports.output import Column, Sheet
-from jishi.collector.reports.period import ReportPeriod
-from jishi.collector.reports.trail import iso_local
+from jishi.collector.reports.scope import ReportHeader, ReportScope
 from sqlalchemy import Connection
 
 UNDER_USED = "under_used"
@@ -44,12 +42,9 @@ class LowUseEntry:
 
 
 @dataclass(frozen=True)
-class LowUseReport:
+class LowUseReport(ReportHeader):
     """The low-utilization warning list of a period."""
 
-    period: ReportPeriod
-    generated_at: float
-    unit: str | None
     threshold: float
     completeness_threshold: float
     instruments: list[InstrumentFigures]
@@ -123,12 +118,8 @@ def _unit_summary(report: LowUseReport) -> list[dict[str, Any]]:
 
 
 def lowuse_json(report: LowUseReport) -> dict[str, Any]:
-    tz = report.period.timezone
     return {
-        "report": "low-utilization",
-        "period": report.period.as_dict(),
-        "generated_at": iso_local(report.generated_at, tz),
-        "unit": report.unit,
+        **report.json_header("low-utilization"),
         "utilization_below": report.threshold,
         "completeness_below": report.completeness_threshold,
         "low_utilization": [

@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 from jishi.collector.config import CollectorConfig
 from jishi.collector.reports.errors import ReportError
-from jishi.collector.reports.figures import ReportScope
 from jishi.collector.reports.lowuse import build_lowuse_report, lowuse_json, lowuse_sheets
 from jishi.collector.reports.output import Sheet, render_csv, render_xlsx
 from jishi.collector.reports.period import ReportPeriod
@@ -18,6 +17,7 @@ from jishi.collector.reports.saturation import (
     saturation_json,
     saturation_sheets,
 )
+from jishi.collector.reports.scope import ReportScope
 from jishi.collector.reports.yearly import build_figures_report, figures_json, figures_sheets
 from sqlalchemy import Connection
 

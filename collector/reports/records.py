@@ -20,7 +20,6 @@ from jishi.collector.reports import columns as col
 from jishi.collector.reports.adjust import Adjustment
 from jishi.collector.reports.figures import (
     Inputs,
-    ReportScope,
     adjustments_by_instrument,
     load_inputs,
     period_trail,
@@ -28,8 +27,9 @@ from jishi.collector.reports.figures import (
 )
 from jishi.collector.reports.output import Column, Sheet
 from jishi.collector.reports.period import ReportPeriod
+from jishi.collector.reports.scope import ReportHeader, ReportScope
 from jishi.collector.reports.settings import PlatformMapping, platform_mapping
-from jishi.collector.reports.trail import iso_local, local_time, trail_json, trail_sheet
+from jishi.collector.reports.trail import local_time, trail_json, trail_sheet
 from jishi.collector.usage.engine import compute_usage
 from jishi.collector.usage.periods import SECONDS_PER_HOUR
 from jishi.collector.usage.timeline import Interval
@@ -62,12 +62,9 @@ class ServiceRecord:
 
 
 @dataclass(frozen=True)
-class RecordsReport:
+class RecordsReport(ReportHeader):
     """The service records of a period, the sessions left out by type, and the audit trail."""
 
-    period: ReportPeriod
-    generated_at: float
-    unit: str | None
     records: list[ServiceRecord]
     excluded: dict[str, int]  # sessions that are not service, by user type
     trail: list[Adjustment]
@@ -181,10 +178,7 @@ def records_json(report: RecordsReport) -> dict[str, Any]:
         values = _record_values(record, mapping, tz)
         records.append({name: values[source] for name, source in mapping.record_fields.items()})
     return {
-        "report": "service-records",
-        "period": report.period.as_dict(),
-        "generated_at": iso_local(report.generated_at, tz),
-        "unit": report.unit,
+        **report.json_header("service-records"),
         "record_fields": mapping.record_fields,
         "records": records,
         "total": {

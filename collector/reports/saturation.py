@@ -17,14 +17,12 @@ from jishi.collector.reports import columns as col
 from jishi.collector.reports.errors import NotFoundError
 from jishi.collector.reports.figures import (
     InstrumentFigures,
-    ReportScope,
     compute_figures,
     kind_of,
     select_instruments,
 )
 from jishi.collector.reports.output import Column, Sheet
-from jishi.collector.reports.period import ReportPeriod
-from jishi.collector.reports.trail import iso_local
+from jishi.collector.reports.scope import ReportHeader, ReportScope
 from jishi.collector.usage.periods import SECONDS_PER_HOUR, prorated_quota_s
 from sqlalchemy import Connection
 
@@ -41,12 +39,9 @@ class SaturationEntry:
 
 
 @dataclass(frozen=True)
-class SaturationReport:
+class SaturationReport(ReportHeader):
     """The saturation list: instrument kinds that may need more capacity."""
 
-    period: ReportPeriod
-    generated_at: float
-    unit: str | None
     kind: str | None
     threshold_h_per_year: float
     threshold_s: float  # prorated to the period
@@ -114,12 +109,8 @@ def _entry(entry: SaturationEntry) -> dict[str, Any]:
 
 
 def saturation_json(report: SaturationReport) -> dict[str, Any]:
-    tz = report.period.timezone
     return {
-        "report": "saturation",
-        "period": report.period.as_dict(),
-        "generated_at": iso_local(report.generated_at, tz),
-        "unit": report.unit,
+        **report.json_header("saturation"),
         "kind": report.kind,
         "threshold_h_per_year": report.threshold_h_per_year,
         "threshold_h": round(report.threshold_s / SECONDS_PER_HOUR, 6),

@@ -15,7 +15,6 @@ from jishi.collector.reports import columns as col
 from jishi.collector.reports.adjust import Adjustment
 from jishi.collector.reports.figures import (
     InstrumentFigures,
-    ReportScope,
     UnitFigures,
     by_unit,
     compute_figures,
@@ -24,9 +23,9 @@ from jishi.collector.reports.figures import (
     select_instruments,
 )
 from jishi.collector.reports.output import Column, Sheet
-from jishi.collector.reports.period import ReportPeriod
+from jishi.collector.reports.scope import ReportHeader, ReportScope
 from jishi.collector.reports.settings import PlatformMapping, platform_mapping
-from jishi.collector.reports.trail import iso_local, trail_json, trail_sheet
+from jishi.collector.reports.trail import STATE_NAMES, trail_json, trail_sheet
 from jishi.collector.usage.engine import UsageFigures, sum_figures
 from sqlalchemy import Connection
 
@@ -34,12 +33,9 @@ CATEGORY_NAMES = {"general": "通用", "specialised": "专用"}
 
 
 @dataclass(frozen=True)
-class FiguresReport:
+class FiguresReport(ReportHeader):
     """The yearly figures (年总运行机时, 年服务机时) per instrument and management unit."""
 
-    period: ReportPeriod
-    generated_at: float
-    unit: str | None
     instruments: list[InstrumentFigures]
     units: list[UnitFigures]
     total_raw: UsageFigures
@@ -88,10 +84,7 @@ def figures_json(report: FiguresReport) -> dict[str, Any]:
         }
 
     return {
-        "report": "figures",
-        "period": report.period.as_dict(),
-        "generated_at": iso_local(report.generated_at, tz),
-        "unit": report.unit,
+        **report.json_header("figures"),
         "platform_mapping": {"yearly": mapping.yearly, "labels": mapping.yearly_labels},
         "instruments": [
             {
@@ -119,25 +112,23 @@ def figures_json(report: FiguresReport) -> dict[str, Any]:
 
 
 def _figure_columns(mapping: PlatformMapping) -> list[Column]:
+    """Each figure, those an adjustment can change beside their raw value, then the platform's."""
+    service = Column("服务机时", "service_h", "hours")
+    external = Column("对外服务机时", "external_service_h", "hours")
     columns = [
         col.QUOTA_H,
         col.EFFECTIVE_H,
         col.RAW_EFFECTIVE_H,
-        Column("服务机时", "service_h", "hours"),
-        Column("服务机时(原始)", "raw_service_h", "hours"),
-        Column("对外服务机时", "external_service_h", "hours"),
-        Column("对外服务机时(原始)", "raw_external_service_h", "hours"),
+        service,
+        col.raw_twin(service),
+        external,
+        col.raw_twin(external),
         Column("共享率", "share_rate", "ratio"),
         col.UTILIZATION,
         col.COMPLETENESS,
-        Column("数据完整率(原始)", "raw_completeness", "ratio"),
+        col.raw_twin(col.COMPLETENESS),
         Column("可用率", "availability", "ratio"),
-        Column("运行", "running_h", "hours"),
-        Column("待机", "idle_h", "hours"),
-        Column("关机", "off_h", "hours"),
-        Column("故障", "fault_h", "hours"),
-        Column("维护", "maintenance_h", "hours"),
-        Column("未知", "unknown_h", "hours"),
+        *(Column(label, f"{state}_h", "hours") for state, label in STATE_NAMES.items()),
     ]
     for name in mapping.yearly:
         label = mapping.yearly_labels.get(name, name)
