@@ -91,6 +91,8 @@ A_RECORDS = [(4.0, 130, "委托共享", 135, "external"), (4.5, 120, "占用共�
 
 @dataclass(frozen=True)
 class Instrument:
+    """One instrument of the scenario: registry facts and which day pattern each day follows."""
+
     id: str
     name: str
     unit: str
@@ -194,42 +196,31 @@ def _messages(inst: Instrument) -> list[Received]:
 
 
 def sessions_csv() -> str:
+    """The year's planned sessions as the CSV an operator would import (a header, then rows)."""
+    rows = [
+        {
+            "instrument": inst.id,
+            "start": f"{day}T{start}",
+            "end": f"{day}T{end}",
+            "user": user,
+            "org": org,
+            "contact": CONTACTS.get(user, ""),
+            "user_type": kind,
+            "service_way": way,
+            "direction": direction,
+            "satisfaction": "5",
+            "session_id": f"{inst.id}-{day}-{k}",
+        }
+        for inst in INSTRUMENTS
+        for day in days()
+        for k, (start, end, user, org, kind, way, direction) in enumerate(
+            SESSIONS.get(inst.plan(day), [])
+        )
+    ]
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(
-        [
-            "instrument",
-            "start",
-            "end",
-            "user",
-            "org",
-            "contact",
-            "user_type",
-            "service_way",
-            "direction",
-            "satisfaction",
-            "session_id",
-        ]
-    )
-    for inst in INSTRUMENTS:
-        for day in days():
-            planned = SESSIONS.get(inst.plan(day), [])
-            for k, (start, end, user, org, kind, way, direction) in enumerate(planned):
-                writer.writerow(
-                    [
-                        inst.id,
-                        f"{day}T{start}",
-                        f"{day}T{end}",
-                        user,
-                        org,
-                        CONTACTS.get(user, ""),
-                        kind,
-                        way,
-                        direction,
-                        "5",
-                        f"{inst.id}-{day}-{k}",
-                    ]
-                )
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
     return buffer.getvalue()
 
 
