@@ -30,7 +30,7 @@ from jishi.collector.reports.period import ReportPeriod
 from jishi.collector.reports.scope import ReportHeader, ReportScope
 from jishi.collector.reports.settings import PlatformMapping, platform_mapping
 from jishi.collector.reports.trail import local_time, trail_json, trail_sheet
-from jishi.collector.usage.engine import compute_usage
+from jishi.collector.usage.engine import Session, compute_usage
 from jishi.collector.usage.periods import SECONDS_PER_HOUR
 from jishi.collector.usage.timeline import Interval
 from sqlalchemy import Connection
@@ -38,27 +38,33 @@ from sqlalchemy import Connection
 
 @dataclass(frozen=True)
 class ServiceRecord:
-    """One national-platform service record (服务记录): a session's effective hours."""
+    """One national-platform service record (服务记录): a session's effective hours.
+
+    ``start`` and ``end`` are the session's times clipped to the period; who was served and how
+    they judged it (user, org, contact, satisfaction, samples, id) stay in the session.
+    """
 
     instrument: str
     instrument_name: str
     unit: str | None
     inner_id: str | None
+    session: Session
     start: float
     end: float
     hours: float
     hours_raw: float
     service_type: int
-    user_type: str
     service_way: str
     direction_code: int
     direction: str
-    user: str | None
-    org: str | None
-    contact: str | None
-    satisfaction: float | None
-    sample_count: int | None
-    session_id: str | None
+
+    @property
+    def user_type(self) -> str:
+        return self.session.user_type or ""
+
+
+# The session's fields a record shows as they are (with the above: settings.RECORD_KEYS).
+SESSION_FIELDS = ("user", "org", "contact", "satisfaction", "sample_count", "session_id")
 
 
 @dataclass(frozen=True)
@@ -141,28 +147,25 @@ def _instrument_records(
                 instrument_name=row["name"] or row["id"],
                 unit=row["unit"],
                 inner_id=row["inner_id"],
+                session=session,
                 start=lo,
                 end=hi,
                 hours=adjusted / SECONDS_PER_HOUR,
                 hours_raw=raw / SECONDS_PER_HOUR,
                 service_type=code,
-                user_type=session.user_type or "",
                 service_way=mapping.service_way(session.service_way),
                 direction_code=direction_code,
                 direction=direction_name,
-                user=session.user,
-                org=session.org,
-                contact=session.contact,
-                satisfaction=session.satisfaction,
-                sample_count=session.sample_count,
-                session_id=session.session_id,
             )
         )
     return out
 
 
 def _record_values(record: ServiceRecord, mapping: PlatformMapping, tz: str) -> dict[str, Any]:
+    """The record's values under the names the platform mapping reads (RECORD_KEYS)."""
     values = asdict(record)
+    session = values.pop("session")
+    values.update({name: session[name] for name in SESSION_FIELDS}, user_type=record.user_type)
     values["start"] = local_time(record.start, tz, mapping.time_format)
     values["end"] = local_time(record.end, tz, mapping.time_format)
     values["hours"] = round(record.hours, 2)

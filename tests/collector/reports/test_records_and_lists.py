@@ -7,6 +7,12 @@ from collections import Counter
 
 import httpx
 import openpyxl
+from jishi.collector.config import CollectorConfig
+from jishi.collector.ledger.db import Engines
+from jishi.collector.reports.make import make_report
+from jishi.collector.reports.period import resolve_period
+from jishi.collector.reports.scope import ReportScope
+from jishi.collector.reports.settings import RECORD_KEYS, PlatformConfig
 
 from collector.reports import scenario as sc
 from collector.reports import truth
@@ -204,3 +210,41 @@ def test_current_year_ends_now_and_says_so(api: httpx.Client) -> None:
     assert doc["period"]["end"] == "2026-03-01T12:00:00+08:00"
     # Nothing observed in 2026 (the agents stopped at the end of 2025 plus their freshness).
     assert doc["total"]["raw"]["period_s"] == 4 * (31 + 28 + 0.5) * 86_400
+
+
+def test_every_record_field_can_be_mapped_to_the_platform(
+    year_ledger: tuple[CollectorConfig, Engines],
+) -> None:
+    """``[reports.platform] record_fields`` may name any of RECORD_KEYS, session fields too."""
+    config, engines = year_ledger
+    every = PlatformConfig(record_fields={key: key for key in RECORD_KEYS})
+    config = config.model_copy(
+        update={"reports": config.reports.model_copy(update={"platform": every})}
+    )
+    period = resolve_period(year=2025, start=None, end=None, timezone=sc.TZ, now=sc.NOW)
+    with engines.read.connect() as conn:
+        made = make_report(
+            "service-records", conn, config, ReportScope(period, sc.NOW, instruments=["nmr-1"])
+        )
+    first = made.document["records"][0]
+    assert {key: first[key] for key in RECORD_KEYS} == {
+        "instrument": "nmr-1",
+        "instrument_name": "核磁共振波谱仪",
+        "unit": "化学学院",
+        "inner_id": "NMR0001",
+        "start": "2025-01-01 08",
+        "end": "2025-01-01 12",
+        "hours": 4.0,
+        "hours_raw": 4.0,
+        "service_type": 130,
+        "user_type": "external",
+        "service_way": "委托共享",
+        "direction_code": 135,
+        "direction": "科研",
+        "user": "张三",
+        "org": "外校甲大学",
+        "contact": "13800000001",
+        "satisfaction": 5.0,
+        "sample_count": None,
+        "session_id": "nmr-1-2025-01-01-0",
+    }
