@@ -10,13 +10,13 @@ from typing import Any
 
 from blocks import (
     BY_INSTRUMENT,
-    BY_INTERVAL,
     FROM_STATE_NOW,
     IS_UNKNOWN,
     TAGS,
     Builder,
     count_stat,
     dashboard,
+    per_interval,
     stat,
     table,
     target,
@@ -129,8 +129,7 @@ def add_lists(b: Builder) -> None:
 
 def per_agent(title: str, select: str, description: str, unit: str = "none") -> dict[str, Any]:
     """A time series of one heartbeat field, a line per agent."""
-    query = f'SELECT {select} FROM "jishi_agent_health" WHERE {TAGS} AND $timeFilter {BY_INTERVAL}'
-    return timeseries(title, [target("A", query, alias="$tag_instrument")], description, unit)
+    return per_interval(title, "jishi_agent_health", select, description, unit=unit)
 
 
 def add_trends(b: Builder) -> None:

@@ -188,6 +188,20 @@ def timeseries(
     }
 
 
+def per_interval(
+    title: str,
+    measurement: str,
+    select: str,
+    description: str,
+    *,
+    unit: str = "none",
+    alias: str = "$tag_instrument",
+) -> dict[str, Any]:
+    """A time series of ``select`` over ``measurement`` per Grafana interval, per instrument."""
+    query = f'SELECT {select} FROM "{measurement}" WHERE {TAGS} AND $timeFilter {BY_INTERVAL}'
+    return timeseries(title, [target("A", query, alias=alias)], description, unit)
+
+
 def table(
     title: str,
     targets: list[dict[str, Any]],

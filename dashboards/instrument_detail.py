@@ -8,61 +8,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from blocks import BY_INTERVAL, TAGS, Builder, dashboard, state_timeline, target, timeseries
+from blocks import TAGS, Builder, dashboard, per_interval, state_timeline, target
 
 
 def add_readings(b: Builder) -> None:
     """Power, every numeric reading, and the agent's own health, per interval."""
-    b.add(
-        timeseries(
-            "Power",
-            [
-                target(
-                    "A",
-                    f'SELECT mean("power_w") FROM "jishi_reading" WHERE {TAGS} AND $timeFilter '
-                    + BY_INTERVAL,
-                    alias="$tag_instrument",
-                )
-            ],
-            "Mean power per interval; gaps are gaps.",
-            unit="watt",
-        ),
-        12,
-        8,
+    power = per_interval(
+        "Power",
+        "jishi_reading",
+        'mean("power_w")',
+        "Mean power per interval; gaps are gaps.",
+        unit="watt",
     )
-    b.add(
-        timeseries(
-            "All numeric readings",
-            [
-                target(
-                    "A",
-                    f'SELECT mean(*) FROM "jishi_reading" WHERE {TAGS} AND $timeFilter '
-                    + BY_INTERVAL,
-                    alias="$tag_instrument $col",
-                )
-            ],
-            "Every numeric reading the agent sends, averaged per interval.",
-        ),
-        12,
-        8,
+    b.add(power, 12, 8)
+    readings = per_interval(
+        "All numeric readings",
+        "jishi_reading",
+        "mean(*)",
+        "Every numeric reading the agent sends, averaged per interval.",
+        alias="$tag_instrument $col",
     )
-    b.add(
-        timeseries(
-            "Agent health",
-            [
-                target(
-                    "A",
-                    'SELECT max("outbox_depth") AS "outbox depth", max("dropped") AS "dropped", '
-                    'max("read_errors") AS "read errors" '
-                    f'FROM "jishi_agent_health" WHERE {TAGS} AND $timeFilter ' + BY_INTERVAL,
-                    alias="$tag_instrument $col",
-                )
-            ],
-            "Outbox depth (messages waiting), messages dropped, read errors, from heartbeats.",
-        ),
-        12,
-        8,
+    b.add(readings, 12, 8)
+    health = per_interval(
+        "Agent health",
+        "jishi_agent_health",
+        'max("outbox_depth") AS "outbox depth", max("dropped") AS "dropped", '
+        'max("read_errors") AS "read errors"',
+        "Outbox depth (messages waiting), messages dropped, read errors, from heartbeats.",
+        alias="$tag_instrument $col",
     )
+    b.add(health, 12, 8)
 
 
 def hours_by_state() -> dict[str, Any]:
