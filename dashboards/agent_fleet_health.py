@@ -72,59 +72,35 @@ def add_counts(b: Builder) -> None:
     b.add(spool, 6, 4)
 
 
+# Title, query, what the list shows and column units of each list of instruments or agents.
+LISTS = [
+    (
+        "Silent instruments",
+        f'SELECT "last_seen" AS "last seen", "online" FROM ({LAST_SEEN}) '
+        f"WHERE {IS_UNKNOWN} {BY_INSTRUMENT}",
+        "Unknown now: no fresh data since 'last seen' (online 0: the agent's will arrived).",
+        {"last seen": "dateTimeAsIso"},
+    ),
+    (
+        "Buffering agents",
+        'SELECT "outbox_depth" AS "outbox depth", "oldest_unsent_s" AS "oldest unsent" '
+        f'FROM ({LAST_HEALTH}) WHERE "outbox_depth" > 0 {BY_INSTRUMENT}',
+        "Last heartbeat had messages waiting: the link to the broker is slow or down.",
+        {"oldest unsent": "s"},
+    ),
+    (
+        "Dropping agents",
+        f'SELECT "dropped" FROM ({MAX_DROPPED}) WHERE "dropped" > 0 {BY_INSTRUMENT}',
+        "Agents whose outbox overflowed in the range: data was lost at the source.",
+        None,
+    ),
+]
+
+
 def add_lists(b: Builder) -> None:
     """One row of tables naming the silent instruments and the buffering and dropping agents."""
-    b.add(
-        table(
-            "Silent instruments",
-            [
-                target(
-                    "A",
-                    f'SELECT "last_seen" AS "last seen", "online" FROM ({LAST_SEEN}) '
-                    f"WHERE {IS_UNKNOWN} {BY_INSTRUMENT}",
-                    fmt="table",
-                )
-            ],
-            "Unknown now: no fresh data since 'last seen' (online 0: the agent's will arrived).",
-            units={"last seen": "dateTimeAsIso"},
-        ),
-        8,
-        8,
-    )
-    b.add(
-        table(
-            "Buffering agents",
-            [
-                target(
-                    "A",
-                    'SELECT "outbox_depth" AS "outbox depth", '
-                    '"oldest_unsent_s" AS "oldest unsent" '
-                    f'FROM ({LAST_HEALTH}) WHERE "outbox_depth" > 0 {BY_INSTRUMENT}',
-                    fmt="table",
-                )
-            ],
-            "Last heartbeat had messages waiting: the link to the broker is slow or down.",
-            units={"oldest unsent": "s"},
-        ),
-        8,
-        8,
-    )
-    b.add(
-        table(
-            "Dropping agents",
-            [
-                target(
-                    "A",
-                    f'SELECT "dropped" FROM ({MAX_DROPPED}) WHERE "dropped" > 0 '
-                    'GROUP BY "site", "unit", "instrument"',
-                    fmt="table",
-                )
-            ],
-            "Agents whose outbox overflowed in the range: data was lost at the source.",
-        ),
-        8,
-        8,
-    )
+    for title, query, description, units in LISTS:
+        b.add(table(title, [target("A", query, fmt="table")], description, units), 8, 8)
 
 
 def per_agent(title: str, select: str, description: str, unit: str = "none") -> dict[str, Any]:

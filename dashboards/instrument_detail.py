@@ -10,34 +10,41 @@ from typing import Any
 
 from blocks import TAGS, Builder, dashboard, per_interval, state_timeline, target
 
-
-def add_readings(b: Builder) -> None:
-    """Power, every numeric reading, and the agent's own health, per interval."""
-    power = per_interval(
+# Title, measurement, select, what the panel shows, unit and legend of each per-interval panel.
+READINGS = [
+    (
         "Power",
         "jishi_reading",
         'mean("power_w")',
         "Mean power per interval; gaps are gaps.",
-        unit="watt",
-    )
-    b.add(power, 12, 8)
-    readings = per_interval(
+        "watt",
+        "$tag_instrument",
+    ),
+    (
         "All numeric readings",
         "jishi_reading",
         "mean(*)",
         "Every numeric reading the agent sends, averaged per interval.",
-        alias="$tag_instrument $col",
-    )
-    b.add(readings, 12, 8)
-    health = per_interval(
+        "none",
+        "$tag_instrument $col",
+    ),
+    (
         "Agent health",
         "jishi_agent_health",
         'max("outbox_depth") AS "outbox depth", max("dropped") AS "dropped", '
         'max("read_errors") AS "read errors"',
         "Outbox depth (messages waiting), messages dropped, read errors, from heartbeats.",
-        alias="$tag_instrument $col",
-    )
-    b.add(health, 12, 8)
+        "none",
+        "$tag_instrument $col",
+    ),
+]
+
+
+def add_readings(b: Builder) -> None:
+    """Power, every numeric reading, and the agent's own health, per interval."""
+    for title, measurement, select, description, unit, alias in READINGS:
+        panel = per_interval(title, measurement, select, description, unit=unit, alias=alias)
+        b.add(panel, 12, 8)
 
 
 def hours_by_state() -> dict[str, Any]:
