@@ -18,6 +18,7 @@ from jishi.collector.api.auth import Admin, Ctx, Reader
 from jishi.collector.api.tokens import hash_token
 from jishi.collector.ledger import tables
 from jishi.collector.reports.adjust_store import (
+    MAX_REASON,
     create_adjustment,
     list_adjustments,
     revoke_adjustment,
@@ -38,8 +39,9 @@ def _http(exc: ReportError) -> HTTPException:
     return HTTPException(404 if isinstance(exc, NotFoundError) else 400, detail=str(exc))
 
 
-def _actor(request: Request) -> str:
-    """The name of the token that made the request (the admin token has no stored name)."""
+def _actor(request: Request, by: str | None) -> str:
+    """The name of the token that made the request (the admin token has no stored name), then
+    the person the body names, if any."""
     ctx = request.app.state.ctx
     token = request.headers.get("authorization", "").partition(" ")[2].strip()
     t = tables.tokens
@@ -47,7 +49,14 @@ def _actor(request: Request) -> str:
         name = conn.execute(
             select(t.c.name).where(t.c.token_hash == hash_token(token), t.c.revoked_at.is_(None))
         ).scalar()
-    return f"token:{name}" if name else "admin token (JISHI_ADMIN_TOKEN)"
+    token_name = f"token:{name}" if name else "admin token (JISHI_ADMIN_TOKEN)"
+    return token_name + (f" / {by}" if by else "")
+
+
+# Why an adjustment is made or revoked: every report's audit trail shows it.
+Reason = Annotated[str, Field(min_length=1, max_length=MAX_REASON)]
+# Who asked for the correction or its revocation (a person), recorded beside the token's name.
+AskedBy = Annotated[str, Field(max_length=60)] | None
 
 
 class AdjustmentIn(BaseModel):
@@ -59,9 +68,8 @@ class AdjustmentIn(BaseModel):
     start: datetime
     end: datetime
     state: Annotated[str, Field(description=f"one of {', '.join(STATES)}")]
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
-    # Who asked for the correction (a person), recorded beside the token's name.
-    by: Annotated[str, Field(max_length=60)] | None = None
+    reason: Reason
+    by: AskedBy = None
 
 
 class RevokeIn(BaseModel):
@@ -69,8 +77,8 @@ class RevokeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
-    by: Annotated[str, Field(max_length=60)] | None = None
+    reason: Reason
+    by: AskedBy = None
 
 
 def _epoch(value: datetime, zone: ZoneInfo) -> float:
@@ -105,7 +113,7 @@ def adjustments(
 def add_adjustment(body: AdjustmentIn, request: Request, c: Ctx, _role: Admin) -> dict[str, Any]:
     """Correct a stretch of an instrument's timeline; raw figures stay as measured."""
     zone = ZoneInfo(c.config.site.timezone)
-    actor = _actor(request) + (f" / {body.by}" if body.by else "")
+    actor = _actor(request, body.by)
     try:
         made = create_adjustment(
             c.engines,
@@ -127,7 +135,7 @@ def revoke(
     adjustment_id: int, body: RevokeIn, request: Request, c: Ctx, _role: Admin
 ) -> dict[str, Any]:
     """Revoke an adjustment: it stops applying but stays in the ledger and the trail."""
-    actor = _actor(request) + (f" / {body.by}" if body.by else "")
+    actor = _actor(request, body.by)
     try:
         done = revoke_adjustment(
             c.engines, adjustment_id, reason=body.reason, actor=actor, now=c.clock()
