@@ -25,7 +25,7 @@ from jishi.collector.reports.adjust_store import (
 )
 from jishi.collector.reports.errors import NotFoundError, ReportError
 from jishi.collector.reports.make import Format, ReportName, make_report, render
-from jishi.collector.reports.period import resolve_period
+from jishi.collector.reports.period import bounds_if_asked, resolve_period
 from jishi.collector.reports.scope import ReportScope
 from jishi.collector.reports.trail import trail_json
 from jishi.collector.usage.timeline import STATES
@@ -95,15 +95,12 @@ def adjustments(
     end: str | None = None,
 ) -> dict[str, Any]:
     """Every adjustment (active and revoked) with its audit fields, optionally in a period."""
-    lo = hi = None
-    if year is not None or start is not None or end is not None:
-        try:
-            period = resolve_period(
-                year=year, start=start, end=end, timezone=c.config.site.timezone, now=c.clock()
-            )
-        except ReportError as exc:
-            raise _http(exc) from None
-        lo, hi = period.start, period.end
+    try:
+        lo, hi = bounds_if_asked(
+            year=year, start=start, end=end, timezone=c.config.site.timezone, now=c.clock()
+        )
+    except ReportError as exc:
+        raise _http(exc) from None
     with c.engines.read.connect() as conn:
         items = list_adjustments(conn, instrument, lo, hi)
     return {"adjustments": trail_json(items, c.config.site.timezone)}

@@ -22,7 +22,7 @@ from jishi.collector.reports.adjust_store import (
 from jishi.collector.reports.errors import ReportError
 from jishi.collector.reports.figures import select_instruments
 from jishi.collector.reports.make import make_report, render
-from jishi.collector.reports.period import parse_option_time, resolve_period
+from jishi.collector.reports.period import bounds_if_asked, parse_option_time, resolve_period
 from jishi.collector.reports.scope import Progress, ReportScope
 from jishi.collector.reports.trail import local_time
 from jishi.collector.service import apply_overrides
@@ -143,12 +143,9 @@ def run_adjust(args: argparse.Namespace) -> int:
             done = revoke_adjustment(engines, args.id, reason=args.reason, actor=actor, now=now)
             print(f"adjustment {done.id} revoked (it stays in the audit trail)")
         else:
-            lo = hi = None
-            if args.year is not None or args.start is not None or args.end is not None:
-                period = resolve_period(
-                    year=args.year, start=args.start, end=args.end, timezone=tz, now=now
-                )
-                lo, hi = period.start, period.end
+            lo, hi = bounds_if_asked(
+                year=args.year, start=args.start, end=args.end, timezone=tz, now=now
+            )
             with engines.read.connect() as conn:
                 _show(list_adjustments(conn, args.instrument, lo, hi), tz)
     return 0

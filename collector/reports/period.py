@@ -83,6 +83,22 @@ def resolve_period(
     return ReportPeriod(lo, min(hi, now), label, timezone, None, partial=hi > now)
 
 
+def bounds_if_asked(
+    *,
+    year: int | None,
+    start: str | None,
+    end: str | None,
+    timezone: str,
+    now: float,
+) -> tuple[float | None, float | None]:
+    """``(start, end)`` of the period asked for, or ``(None, None)`` when none is: a listing
+    (the adjustments) then covers all time instead of last year."""
+    if year is None and start is None and end is None:
+        return None, None
+    period = resolve_period(year=year, start=start, end=end, timezone=timezone, now=now)
+    return period.start, period.end
+
+
 def _year_period(
     year: int, zone: ZoneInfo, timezone: str, now: float, today: datetime
 ) -> ReportPeriod:
