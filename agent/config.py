@@ -23,8 +23,7 @@ from jishi.agent.wire import (
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jishi import config as config_io
-from jishi.errors import ConfigError
-from jishi.mqtt import BrokerUrl, MqttSettings, TlsFiles
+from jishi.mqtt import BrokerUrl, MqttSettings, TlsFiles, check_broker_url, check_topic_root
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 _MB = 1024 * 1024
@@ -32,19 +31,6 @@ _MB = 1024 * 1024
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def check_broker_url(value: str) -> str:
-    """Validator shared by every config with a broker URL (agent, collector, bridge)."""
-    BrokerUrl.parse(value)
-    return value
-
-
-def check_topic_root(value: str) -> str:
-    """Validator shared by every config with a topic root."""
-    if not value or any(c in value for c in "+#") or value.startswith("/"):
-        raise ValueError("topic_root must be a plain topic prefix such as 'jishi/v1'")
-    return value.rstrip("/")
 
 
 class MqttConfig(_Strict):
@@ -273,39 +259,3 @@ class AgentConfig(PublisherConfig):
 
     def poll_of(self, instrument: InstrumentConfig) -> float:
         return instrument.poll_interval_s or self.poll_interval_s
-
-
-def source_key(instrument: InstrumentConfig, index: int, s_index: int) -> str:
-    """Config key of one source, as a technician sees it in the file."""
-    if instrument.source is not None:
-        return f"instruments[{index}].source"
-    return f"instruments[{index}].sources[{s_index}]"
-
-
-def load_agent_config(path: Path) -> tuple[AgentConfig, str]:
-    """Parse and validate ``agent.toml``, including every source's driver options.
-
-    Drivers are built (which opens nothing: ports and files are opened on the first poll) and
-    closed again, so an option error is reported at start with its file and key.
-    """
-    config, digest = config_io.load(path, AgentConfig)
-    from jishi.drivers.base import DriverConfigError
-    from jishi.drivers.registry import create, kinds
-
-    known = set(kinds())
-    for index, instrument in enumerate(config.instruments):
-        for s_index, source in enumerate(instrument.all_sources()):
-            key = source_key(instrument, index, s_index)
-            if source.driver not in known:
-                raise ConfigError(
-                    str(path),
-                    f"{key}.driver",
-                    f"unknown driver {source.driver!r}",
-                    f"use one of {', '.join(sorted(known))}",
-                )
-            try:
-                options = {"config_dir": str(path.resolve().parent), **source.options}
-                create(source.driver, instrument.source_names()[s_index], options).close()
-            except DriverConfigError as exc:
-                raise ConfigError(str(path), key, str(exc)) from None
-    return config, digest

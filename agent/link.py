@@ -33,7 +33,8 @@ from pydantic import ValidationError
 
 from jishi.backoff import backoff_delay
 from jishi.errors import ConfigError
-from jishi.mqtt import MqttError, await_connack, connect, make_client
+from jishi.mqtt import MqttError
+from jishi.mqtt_client import await_connack, connect, make_client
 
 log = logging.getLogger(__name__)
 

@@ -130,11 +130,6 @@ class BridgeConfig(PublisherConfig):
         sparkplug = self.sparkplug.instruments if self.sparkplug else []
         return [*self.nodes, *sparkplug]
 
-    def bridge_name(self) -> str:
-        from jishi.agent.link import hostname
-
-        return self.bridge_id or f"bridge-{hostname()}"
-
 
 def load_bridge_config(path: Path) -> tuple[BridgeConfig, str]:
     """Parse and validate ``bridge.toml``; errors name the file, the key and the problem."""

@@ -64,7 +64,7 @@ class Bridge:
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(data_dir / OUTBOX_FILE, max_bytes=config.outbox.max_bytes)
-        self.name = config.bridge_name()
+        self.name = config.bridge_id or f"bridge-{hostname()}"
         self.core = BridgeCore(
             config,
             boot_at=clock(),

@@ -18,7 +18,8 @@ from typing import Any
 from jishi.agent.config import MqttConfig
 from jishi.firmware_bridge.sparkplug import NAMESPACE, Command
 
-from jishi.mqtt import connack_of, connect, make_client
+from jishi.mqtt import connack_of
+from jishi.mqtt_client import connect, make_client
 
 log = logging.getLogger(__name__)
 

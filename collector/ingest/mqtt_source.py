@@ -21,7 +21,8 @@ from jishi.collector.config import CollectorMqtt
 from jishi.collector.ingest.metrics import IngestMetrics
 from jishi.collector.ingest.pipeline import Received
 
-from jishi.mqtt import MqttSettings, TlsFiles, connack_of, connect, make_client
+from jishi.mqtt import MqttSettings, TlsFiles, connack_of
+from jishi.mqtt_client import connect, make_client
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
