@@ -19,6 +19,12 @@ EPOCH = sa.Float(precision=53)
 
 
 def upgrade() -> None:
+    _evidence_tables()
+    _session_and_dead_letter_tables()
+    _token_rollup_and_audit_tables()
+
+
+def _evidence_tables() -> None:
     op.create_table(
         "instruments",
         sa.Column("id", sa.String(64), nullable=False),
@@ -64,6 +70,9 @@ def upgrade() -> None:
         sa.Column("last_seen", EPOCH, nullable=False),
         sa.PrimaryKeyConstraint("boot_id", name="pk_boots"),
     )
+
+
+def _session_and_dead_letter_tables() -> None:
     op.create_table(
         "sessions",
         sa.Column("id", sa.Integer, autoincrement=True, nullable=False),
@@ -96,6 +105,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_dead_letters"),
     )
     op.create_index("ix_dead_letters_received", "dead_letters", ["received_at"])
+
+
+def _token_rollup_and_audit_tables() -> None:
     op.create_table(
         "tokens",
         sa.Column("id", sa.Integer, autoincrement=True, nullable=False),
