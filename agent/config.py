@@ -34,6 +34,9 @@ class _Strict(BaseModel):
 
 
 class MqttConfig(_Strict):
+    """``[mqtt]``: the broker URL, topic root, protocol, credentials (from a file or a variable,
+    never the command line) and TLS files."""
+
     broker: str = "mqtt://127.0.0.1:1883"
     topic_root: str = DEFAULT_TOPIC_ROOT
     protocol: Literal["3.1.1", "5"] = "3.1.1"
@@ -89,6 +92,9 @@ class MqttConfig(_Strict):
 
 
 class ThresholdConfig(_Strict):
+    """``[[instruments.rules.threshold]]``: states from one numeric reading (off below, running
+    above, fault above), with hysteresis."""
+
     reading: str = "power_w"
     off_below: float | None = None
     running_above: float | None = None
@@ -122,6 +128,9 @@ class ThresholdConfig(_Strict):
 
 
 class DiscreteConfig(_Strict):
+    """``[[instruments.rules.discrete]]``: states from the values of one reading (a status register,
+    a mode word)."""
+
     reading: str
     states: dict[str, InstrumentState]
     default: InstrumentState | None = None
@@ -137,6 +146,9 @@ class DiscreteConfig(_Strict):
 
 
 class RulesConfig(_Strict):
+    """``[instruments.rules]``: how readings and events become states (thresholds, discrete maps,
+    dwell, maintenance, initial state)."""
+
     threshold: list[ThresholdConfig] = Field(default_factory=list)
     discrete: list[DiscreteConfig] = Field(default_factory=list)
     min_dwell_s: Annotated[float, Field(ge=0, le=86_400)] = 0.0
@@ -170,6 +182,9 @@ class SourceConfig(BaseModel):
 
 
 class InstrumentConfig(_Strict):
+    """``[[instruments]]``: one instrument, its identity for the usage figures and its sources and
+    rules."""
+
     id: Identifier
     name: str | None = None
     site: Identifier | None = None
@@ -204,6 +219,9 @@ class InstrumentConfig(_Strict):
 
 
 class OutboxConfig(_Strict):
+    """``[outbox]``: the bound of the durable outbox, the replay window and when a message counts as
+    replayed (historical)."""
+
     max_mb: Annotated[float, Field(gt=0, le=100_000)] = 200.0
     # Messages handed to paho at once during replay (paho's ids wrap past 65,535 in flight).
     replay_window: Annotated[int, Field(ge=1, le=10_000)] = 500

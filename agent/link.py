@@ -96,6 +96,9 @@ def replay_payload(payload: bytes) -> bytes:
 
 @dataclass
 class LinkStats:
+    """What one link to the broker has done: connection, publishes, acknowledgements and the last
+    error, for the status file and heartbeats."""
+
     connected: bool = False
     connects: int = 0
     last_connect: float | None = None

@@ -52,6 +52,8 @@ THINNABLE_KINDS = ("hb",)
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
+    """One message waiting in the outbox, with the boot id and seq it was stamped with."""
+
     id: int
     instrument: str
     kind: str
@@ -64,6 +66,9 @@ class OutboxRow:
 
 @dataclass(frozen=True, slots=True)
 class OutboxStats:
+    """The outbox's depth, size, oldest message and drops, as heartbeats and ``jishi agent status``
+    report them."""
+
     depth: int
     bytes: int
     oldest_created: float | None

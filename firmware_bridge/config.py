@@ -36,6 +36,8 @@ class SerialPortConfig(_Strict):
 
 
 class UdpConfig(_Strict):
+    """``[udp]``: where the bridge listens for sensor nodes' UDP datagrams."""
+
     host: str = "0.0.0.0"  # noqa: S104 - nodes reach the bridge over the plant network
     port: Annotated[int, Field(ge=1, le=65_535)] = DEFAULT_UDP_PORT
 

@@ -48,6 +48,9 @@ __all__ = ["BridgeCore", "OutboxFigures", "Outgoing"]
 
 @dataclass
 class BridgedInstrument:
+    """One instrument the bridge publishes for: its config, the node or edge node it comes from, its
+    state inference and its liveness."""
+
     config: NodeConfig | SparkplugInstrumentConfig
     site: str
     heartbeat_s: float

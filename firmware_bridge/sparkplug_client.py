@@ -26,12 +26,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class SparkplugArrival:
+    """A Sparkplug B message as it came off the broker, stamped with the bridge's clock."""
+
     topic: str
     payload: bytes
     received: datetime
 
 
 class SparkplugClient:
+    """The bridge's subscription to Sparkplug B edge nodes: connects, subscribes to the configured
+    groups, queues what arrives and publishes rebirth requests."""
+
     def __init__(
         self,
         *,
