@@ -34,8 +34,8 @@ class SparkplugArrival:
 
 
 class SparkplugClient:
-    """The bridge's subscription to Sparkplug B edge nodes: connects, subscribes to the configured
-    groups, queues what arrives and publishes rebirth requests."""
+    """The bridge's subscription to Sparkplug B edge nodes: connects, subscribes to the whole
+    ``spBv1.0`` namespace, queues what arrives and publishes the host's commands (rebirths)."""
 
     def __init__(
         self,
