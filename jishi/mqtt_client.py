@@ -87,7 +87,7 @@ def connect(client: paho.Client, settings: MqttSettings, *, wait: bool = True) -
     if settings.protocol == "5":
         options["clean_start"] = settings.clean_session
         if settings.session_expiry_s is not None:
-            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho's Properties is unannotated
             properties.SessionExpiryInterval = settings.session_expiry_s
             options["properties"] = properties
     url = settings.url
