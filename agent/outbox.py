@@ -20,9 +20,10 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jishi.errors import JishiError
 
@@ -74,6 +75,19 @@ class OutboxStats:
     oldest_created: float | None
     dropped: int
     depth_by_kind: dict[str, int]
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[Sequence[Any]], dropped: int) -> OutboxStats:
+        """From ``(kind, count, bytes, oldest created)`` rows grouped by kind."""
+        by_kind = {r[0]: int(r[1]) for r in rows}
+        oldest = [r[3] for r in rows if r[3] is not None]
+        return cls(
+            depth=sum(by_kind.values()),
+            bytes=sum(int(r[2]) for r in rows),
+            oldest_created=min(oldest) if oldest else None,
+            dropped=dropped,
+            depth_by_kind=by_kind,
+        )
 
 
 class OutboxFullError(JishiError):
@@ -240,15 +254,7 @@ class Outbox:
                 f"FROM outbox {where} GROUP BY kind",
                 args,
             ).fetchall()
-        by_kind = {r[0]: int(r[1]) for r in rows}
-        oldest = [r[3] for r in rows if r[3] is not None]
-        return OutboxStats(
-            depth=sum(by_kind.values()),
-            bytes=sum(int(r[2]) for r in rows),
-            oldest_created=min(oldest) if oldest else None,
-            dropped=self._dropped,
-            depth_by_kind=by_kind,
-        )
+        return OutboxStats.of_rows(rows, self._dropped)
 
     @property
     def dropped(self) -> int:
@@ -291,12 +297,4 @@ def read_stats(path: Path) -> OutboxStats | None:
         dropped_row = db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()
     finally:
         db.close()
-    by_kind = {r[0]: int(r[1]) for r in rows}
-    oldest = [r[3] for r in rows if r[3] is not None]
-    return OutboxStats(
-        depth=sum(by_kind.values()),
-        bytes=sum(int(r[2]) for r in rows),
-        oldest_created=min(oldest) if oldest else None,
-        dropped=int(dropped_row[0]) if dropped_row else 0,
-        depth_by_kind=by_kind,
-    )
+    return OutboxStats.of_rows(rows, int(dropped_row[0]) if dropped_row else 0)

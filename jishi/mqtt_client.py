@@ -126,3 +126,21 @@ def await_connack(
     if time.monotonic() >= deadline:
         return Connack(False, f"no answer to CONNECT within {timeout_s:.0f} s", answered=False)
     return NO_CONNACK
+
+
+class LoopedClient:
+    """A client run by paho's own network thread (``loop_start``), which also reconnects: the
+    collector's subscription and the bridge's Sparkplug client. Subclasses set ``client`` and
+    ``settings`` in their constructor."""
+
+    client: paho.Client
+    settings: MqttSettings
+
+    def start(self) -> None:
+        # Not waiting: a broker that is down at start is retried by paho's loop.
+        connect(self.client, self.settings, wait=False)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
