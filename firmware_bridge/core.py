@@ -261,15 +261,7 @@ class BridgeCore:
             last_error=inst.last_error,
         )
         health = agent_health(self.figures(inst.id), {inst.source: source})
-        out = heartbeat(
-            self.emitter,
-            inst.site,
-            inst.id,
-            inst.inferrer,
-            now=now,
-            interval_s=inst.heartbeat_s,
-            health=health,
-        )
+        out = heartbeat(self.emitter, inst, now=now, health=health)
         return [] if out is None else [out]
 
     # --- figures -----------------------------------------------------------------------------
