@@ -1,21 +1,13 @@
-"""Initial ledger: instruments, spans, boots, sessions, dead letters, tokens, roll-ups, audit.
-
-Revision ID: 0001
-Revises:
-Create Date: 2025-01-01
-"""
+"""Initial ledger: instruments, spans, boots, sessions, dead letters, tokens, roll-ups, audit."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from jishi.collector.ledger.migrations.columns import EPOCH
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
-
-EPOCH = sa.Float(precision=53)
 
 
 def upgrade() -> None:
