@@ -1,4 +1,11 @@
-"""The agent: config, polling loop, state inference, MQTT publisher, durable outbox, wire schema.
+"""The agent: reads instruments, decides their states, publishes them without losing any.
+
+The pure core: ``wire`` (the message schema), ``inference`` (readings and events to states),
+``emitter`` (envelope, seq and dating; state, heartbeat, session and status messages, shared
+with the bridge) and ``core`` (heartbeats and health). The shell: ``config`` and ``sources``
+(config and drivers), ``runtime`` (the loop, clock jumps, shutdown), ``link`` (one broker
+connection per instrument), ``outbox`` (durable SQLite queue), ``check``, ``commands``,
+``service`` and ``cli``.
 
 Importing this package must stay cheap: it is imported by the collector and the bridge for the
 wire schema, so nothing heavy (paho, pymodbus, serial) is imported here.

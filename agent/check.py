@@ -12,13 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jishi.agent.config import AgentConfig, MqttConfig, load_agent_config
+from jishi.agent.config import AgentConfig, MqttConfig
 from jishi.agent.inference import StateInferrer
-from jishi.agent.sources import build_drivers, read_source
+from jishi.agent.sources import build_drivers, load_agent_config, read_source
 from jishi.drivers.base import Reading
 
 from jishi.errors import ConfigError
-from jishi.mqtt import MqttConnectError, MqttError, await_connack, connect, make_client
+from jishi.mqtt import MqttConnectError, MqttError
+from jishi.mqtt_client import await_connack, connect, make_client
 
 
 def _format_values(values: dict[str, Any]) -> str:

@@ -12,10 +12,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from jishi.agent.config import load_agent_config
 from jishi.agent.outbox import read_stats
 from jishi.agent.paths import default_data_dir, resolve_data_dir
 from jishi.agent.runtime import OUTBOX_FILE, STATUS_FILE, Agent
+from jishi.agent.sources import load_agent_config
 
 from jishi.logs import setup_logging
 

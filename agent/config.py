@@ -23,8 +23,7 @@ from jishi.agent.wire import (
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jishi import config as config_io
-from jishi.errors import ConfigError
-from jishi.mqtt import BrokerUrl, MqttSettings, TlsFiles
+from jishi.mqtt import BrokerUrl, MqttSettings, TlsFiles, check_broker_url, check_topic_root
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 _MB = 1024 * 1024
@@ -34,20 +33,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def check_broker_url(value: str) -> str:
-    """Validator shared by every config with a broker URL (agent, collector, bridge)."""
-    BrokerUrl.parse(value)
-    return value
-
-
-def check_topic_root(value: str) -> str:
-    """Validator shared by every config with a topic root."""
-    if not value or any(c in value for c in "+#") or value.startswith("/"):
-        raise ValueError("topic_root must be a plain topic prefix such as 'jishi/v1'")
-    return value.rstrip("/")
-
-
 class MqttConfig(_Strict):
+    """``[mqtt]``: the broker URL, topic root, protocol, credentials (from a file or a variable,
+    never the command line) and TLS files."""
+
     broker: str = "mqtt://127.0.0.1:1883"
     topic_root: str = DEFAULT_TOPIC_ROOT
     protocol: Literal["3.1.1", "5"] = "3.1.1"
@@ -103,6 +92,9 @@ class MqttConfig(_Strict):
 
 
 class ThresholdConfig(_Strict):
+    """``[[instruments.rules.threshold]]``: states from one numeric reading (off below, running
+    above, fault above), with hysteresis."""
+
     reading: str = "power_w"
     off_below: float | None = None
     running_above: float | None = None
@@ -136,6 +128,9 @@ class ThresholdConfig(_Strict):
 
 
 class DiscreteConfig(_Strict):
+    """``[[instruments.rules.discrete]]``: states from the values of one reading (a status register,
+    a mode word)."""
+
     reading: str
     states: dict[str, InstrumentState]
     default: InstrumentState | None = None
@@ -151,6 +146,9 @@ class DiscreteConfig(_Strict):
 
 
 class RulesConfig(_Strict):
+    """``[instruments.rules]``: how readings and events become states (thresholds, discrete maps,
+    dwell, maintenance, initial state)."""
+
     threshold: list[ThresholdConfig] = Field(default_factory=list)
     discrete: list[DiscreteConfig] = Field(default_factory=list)
     min_dwell_s: Annotated[float, Field(ge=0, le=86_400)] = 0.0
@@ -184,6 +182,9 @@ class SourceConfig(BaseModel):
 
 
 class InstrumentConfig(_Strict):
+    """``[[instruments]]``: one instrument, its identity for the usage figures and its sources and
+    rules."""
+
     id: Identifier
     name: str | None = None
     site: Identifier | None = None
@@ -218,6 +219,9 @@ class InstrumentConfig(_Strict):
 
 
 class OutboxConfig(_Strict):
+    """``[outbox]``: the bound of the durable outbox, the replay window and when a message counts as
+    replayed (historical)."""
+
     max_mb: Annotated[float, Field(gt=0, le=100_000)] = 200.0
     # Messages handed to paho at once during replay (paho's ids wrap past 65,535 in flight).
     replay_window: Annotated[int, Field(ge=1, le=10_000)] = 500
@@ -273,39 +277,3 @@ class AgentConfig(PublisherConfig):
 
     def poll_of(self, instrument: InstrumentConfig) -> float:
         return instrument.poll_interval_s or self.poll_interval_s
-
-
-def source_key(instrument: InstrumentConfig, index: int, s_index: int) -> str:
-    """Config key of one source, as a technician sees it in the file."""
-    if instrument.source is not None:
-        return f"instruments[{index}].source"
-    return f"instruments[{index}].sources[{s_index}]"
-
-
-def load_agent_config(path: Path) -> tuple[AgentConfig, str]:
-    """Parse and validate ``agent.toml``, including every source's driver options.
-
-    Drivers are built (which opens nothing: ports and files are opened on the first poll) and
-    closed again, so an option error is reported at start with its file and key.
-    """
-    config, digest = config_io.load(path, AgentConfig)
-    from jishi.drivers.base import DriverConfigError
-    from jishi.drivers.registry import create, kinds
-
-    known = set(kinds())
-    for index, instrument in enumerate(config.instruments):
-        for s_index, source in enumerate(instrument.all_sources()):
-            key = source_key(instrument, index, s_index)
-            if source.driver not in known:
-                raise ConfigError(
-                    str(path),
-                    f"{key}.driver",
-                    f"unknown driver {source.driver!r}",
-                    f"use one of {', '.join(sorted(known))}",
-                )
-            try:
-                options = {"config_dir": str(path.resolve().parent), **source.options}
-                create(source.driver, instrument.source_names()[s_index], options).close()
-            except DriverConfigError as exc:
-                raise ConfigError(str(path), key, str(exc)) from None
-    return config, digest

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from jishi.agent.emitter import Emitter, Outgoing
 from jishi.agent.inference import Rules, StateInferrer, Transition
@@ -75,29 +75,35 @@ def heartbeat_due(state: InstrumentState | None, next_at: T | None, now: T) -> b
     return state is not None and (next_at is None or now >= next_at)
 
 
+class Beating(Protocol):
+    """What a heartbeat is made from: an instrument's identity, inference and interval (the
+    agent's :class:`InstrumentCore` and the bridge's instruments)."""
+
+    site: str
+    inferrer: StateInferrer
+    heartbeat_s: float
+
+    @property
+    def id(self) -> str: ...
+
+
 def heartbeat(
-    emitter: Emitter,
-    site: str,
-    instrument: str,
-    inferrer: StateInferrer,
-    *,
-    now: datetime,
-    interval_s: float,
-    health: AgentHealth,
+    emitter: Emitter, inst: Beating, *, now: datetime, health: AgentHealth
 ) -> Outgoing | None:
     """What a heartbeat says: the state held now, since when, the latest readings.
 
     Also while a new state waits out ``min_dwell_s``: if that state is accepted, its message
     (dated from when it began, and later knowledge) overrides this one from then on."""
+    inferrer = inst.inferrer
     if inferrer.state is None:
         return None
     return emitter.heartbeat(
-        site,
-        instrument,
+        inst.site,
+        inst.id,
         ts=now,
         state=inferrer.state,
         since=inferrer.since or now,
-        interval_s=interval_s,
+        interval_s=inst.heartbeat_s,
         readings=inferrer.readings,
         health=health,
     )
@@ -282,12 +288,4 @@ class InstrumentCore:
             {name: s.health() for name, s in self.sources.items()},
             clock_jumps=clock_jumps,
         )
-        return heartbeat(
-            self.emitter,
-            self.site,
-            self.id,
-            self.inferrer,
-            now=now,
-            interval_s=self.heartbeat_s,
-            health=health,
-        )
+        return heartbeat(self.emitter, self, now=now, health=health)

@@ -113,6 +113,9 @@ def _discrete_key(value: Value) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Rules:
+    """The state rules of one instrument, as :class:`StateInferrer` applies them (built from
+    ``RulesConfig``)."""
+
     thresholds: tuple[ThresholdRule, ...] = ()
     discrete: tuple[DiscreteRule, ...] = ()
     min_dwell_s: float = 0.0

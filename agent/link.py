@@ -33,7 +33,8 @@ from pydantic import ValidationError
 
 from jishi.backoff import backoff_delay
 from jishi.errors import ConfigError
-from jishi.mqtt import MqttError, await_connack, connect, make_client
+from jishi.mqtt import MqttError
+from jishi.mqtt_client import await_connack, connect, make_client
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,9 @@ def replay_payload(payload: bytes) -> bytes:
 
 @dataclass
 class LinkStats:
+    """What one link to the broker has done: connection, publishes, acknowledgements and the last
+    error, for the status file and heartbeats."""
+
     connected: bool = False
     connects: int = 0
     last_connect: float | None = None

@@ -20,9 +20,10 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jishi.errors import JishiError
 
@@ -52,6 +53,8 @@ THINNABLE_KINDS = ("hb",)
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
+    """One message waiting in the outbox, with the boot id and seq it was stamped with."""
+
     id: int
     instrument: str
     kind: str
@@ -64,11 +67,27 @@ class OutboxRow:
 
 @dataclass(frozen=True, slots=True)
 class OutboxStats:
+    """The outbox's depth, size, oldest message and drops, as heartbeats and ``jishi agent status``
+    report them."""
+
     depth: int
     bytes: int
     oldest_created: float | None
     dropped: int
     depth_by_kind: dict[str, int]
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[Sequence[Any]], dropped: int) -> OutboxStats:
+        """From ``(kind, count, bytes, oldest created)`` rows grouped by kind."""
+        by_kind = {r[0]: int(r[1]) for r in rows}
+        oldest = [r[3] for r in rows if r[3] is not None]
+        return cls(
+            depth=sum(by_kind.values()),
+            bytes=sum(int(r[2]) for r in rows),
+            oldest_created=min(oldest) if oldest else None,
+            dropped=dropped,
+            depth_by_kind=by_kind,
+        )
 
 
 class OutboxFullError(JishiError):
@@ -235,15 +254,7 @@ class Outbox:
                 f"FROM outbox {where} GROUP BY kind",
                 args,
             ).fetchall()
-        by_kind = {r[0]: int(r[1]) for r in rows}
-        oldest = [r[3] for r in rows if r[3] is not None]
-        return OutboxStats(
-            depth=sum(by_kind.values()),
-            bytes=sum(int(r[2]) for r in rows),
-            oldest_created=min(oldest) if oldest else None,
-            dropped=self._dropped,
-            depth_by_kind=by_kind,
-        )
+        return OutboxStats.of_rows(rows, self._dropped)
 
     @property
     def dropped(self) -> int:
@@ -286,12 +297,4 @@ def read_stats(path: Path) -> OutboxStats | None:
         dropped_row = db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()
     finally:
         db.close()
-    by_kind = {r[0]: int(r[1]) for r in rows}
-    oldest = [r[3] for r in rows if r[3] is not None]
-    return OutboxStats(
-        depth=sum(by_kind.values()),
-        bytes=sum(int(r[2]) for r in rows),
-        oldest_created=min(oldest) if oldest else None,
-        dropped=int(dropped_row[0]) if dropped_row else 0,
-        depth_by_kind=by_kind,
-    )
+    return OutboxStats.of_rows(rows, int(dropped_row[0]) if dropped_row else 0)

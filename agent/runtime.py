@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -283,9 +284,9 @@ class Agent:
                 outbox=self.outbox,
                 boot_id=self.emitter.boot_of(inst.site, inst.id),
                 status_topic=self._topic(inst, MessageKind.STATUS),
-                birth=lambda inst=inst: self.birth(inst),  # type: ignore[misc]
-                will=lambda inst=inst: self.offline(inst),  # type: ignore[misc]
-                offline=lambda inst=inst: self.offline(inst),  # type: ignore[misc]
+                birth=partial(self.birth, inst),
+                will=partial(self.offline, inst),
+                offline=partial(self.offline, inst),
                 window=self.config.outbox.replay_window,
                 timings=self.link_timings,
                 clock=lambda: self.clock().timestamp(),

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from jishi.agent.config import load_agent_config
 from jishi.agent.paths import resolve_data_dir
+from jishi.agent.sources import load_agent_config
 
 from jishi.errors import JishiError
 

@@ -1,4 +1,5 @@
-"""The agent's sources in the shell: drivers built from the config, polled, told to commit."""
+"""The agent's sources in the shell: the config loaded with every source's driver options
+checked, drivers built from it, polled, told to commit."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from jishi.agent.config import InstrumentConfig
-from jishi.drivers.base import Committable, Driver, Reading
-from jishi.drivers.registry import create
+from jishi.agent.config import AgentConfig, InstrumentConfig
+from jishi.drivers.base import Committable, Driver, DriverConfigError, Reading
+from jishi.drivers.registry import create, kinds
+
+from jishi import config as config_io
+from jishi.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -49,3 +53,37 @@ def commit_sources(drivers: Sequence[Driver]) -> None:
                 driver.commit()
             except Exception:  # a driver bug must not stop the others
                 log.exception("source %s failed to save its position", driver.name)
+
+
+def source_key(instrument: InstrumentConfig, index: int, s_index: int) -> str:
+    """Config key of one source, as a technician sees it in the file."""
+    if instrument.source is not None:
+        return f"instruments[{index}].source"
+    return f"instruments[{index}].sources[{s_index}]"
+
+
+def load_agent_config(path: Path) -> tuple[AgentConfig, str]:
+    """Parse and validate ``agent.toml``, including every source's driver options.
+
+    Drivers are built (which opens nothing: ports and files are opened on the first poll) and
+    closed again, so an option error is reported at start with its file and key.
+    """
+    config, digest = config_io.load(path, AgentConfig)
+
+    known = set(kinds())
+    for index, instrument in enumerate(config.instruments):
+        for s_index, source in enumerate(instrument.all_sources()):
+            key = source_key(instrument, index, s_index)
+            if source.driver not in known:
+                raise ConfigError(
+                    str(path),
+                    f"{key}.driver",
+                    f"unknown driver {source.driver!r}",
+                    f"use one of {', '.join(sorted(known))}",
+                )
+            try:
+                options = {"config_dir": str(path.resolve().parent), **source.options}
+                create(source.driver, instrument.source_names()[s_index], options).close()
+            except DriverConfigError as exc:
+                raise ConfigError(str(path), key, str(exc)) from None
+    return config, digest

@@ -55,6 +55,8 @@ Reading = float | int | str | bool | None
 
 
 class MessageKind(StrEnum):
+    """The last topic level of each message kind (``status``, ``state``, ``hb``, ``session``)."""
+
     STATUS = "status"
     STATE = "state"
     HEARTBEAT = "hb"
@@ -62,6 +64,8 @@ class MessageKind(StrEnum):
 
 
 class UserType(StrEnum):
+    """Who a session served: internal or external users (the evaluation's 校内 / 校外) or staff."""
+
     INTERNAL = "internal"
     EXTERNAL = "external"
     STAFF = "staff"

@@ -9,17 +9,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from jishi.collector.api.tokens import TokenStore
-from jishi.collector.config import CollectorConfig, load_collector_config
-from jishi.collector.ingest.sessions_csv import SessionImportError, parse_sessions_csv
+from jishi.collector.config import CollectorConfig, config_from_args
+from jishi.collector.ingest.sessions_csv import parse_sessions_csv
 from jishi.collector.ledger.db import Engines, migrate, open_engines
+from jishi.collector.ledger.session_input import SessionImportError
 from jishi.collector.ledger.sessions import store_sessions
-from jishi.collector.service import apply_overrides
 
 from jishi.errors import JishiError
 
 
 def _open(args: argparse.Namespace) -> tuple[CollectorConfig, Engines]:
-    config = apply_overrides(load_collector_config(Path(args.config)), args)
+    config = config_from_args(args)
     engines = open_engines(config.database_url)
     migrate(engines)
     return config, engines

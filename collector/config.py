@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jishi.agent.config import check_broker_url, check_topic_root
 from jishi.agent.wire import DEFAULT_TOPIC_ROOT, ID_PATTERN, MAX_PAYLOAD_BYTES
 from jishi.collector.reports.settings import ReportSettings
 from jishi.collector.sink.config import SinkConfig
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from jishi import config as config_io
 from jishi.config import read_secret
-from jishi.mqtt import BrokerUrl
+from jishi.mqtt import BrokerUrl, check_broker_url, check_topic_root
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 # Ministry of Education 定额机时 defaults (DESIGN.md, "utilization").
@@ -192,3 +192,21 @@ def load_collector_config(path: Path) -> CollectorConfig:
             update={"influx": influx.model_copy(update={"spool_path": spool})}
         )
     return config
+
+
+def apply_overrides(config: CollectorConfig, args: argparse.Namespace) -> CollectorConfig:
+    """``--broker``, ``--db`` and ``--api-port`` override the file (validated again)."""
+    data = config.model_dump()
+    if getattr(args, "broker", None):
+        data["mqtt"]["broker"] = args.broker
+    if getattr(args, "db", None):
+        data["database"]["url"] = args.db
+    if getattr(args, "api_port", None) is not None:
+        data["api"]["port"] = args.api_port
+    return config_io.validate("command line", CollectorConfig, data)
+
+
+def config_from_args(args: argparse.Namespace) -> CollectorConfig:
+    """The config every ``jishi collector`` and ``jishi report`` command starts from: the file
+    of ``-c`` with the command line's overrides."""
+    return apply_overrides(load_collector_config(Path(args.config)), args)

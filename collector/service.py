@@ -17,14 +17,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
 from jishi.collector.api.app import create_app
 from jishi.collector.api.auth import ApiContext
 from jishi.collector.api.tokens import TokenStore
-from jishi.collector.config import CollectorConfig, load_collector_config
+from jishi.collector.config import CollectorConfig, config_from_args
 from jishi.collector.ingest.intake import Limits
 from jishi.collector.ingest.metrics import IngestMetrics
 from jishi.collector.ingest.mqtt_source import MqttSource
@@ -370,23 +369,9 @@ def _start_api(collector: Collector, clock: Callable[[], float]) -> None:
         raise ApiStartError(f"the API did not start on port {collector.api_port}")
 
 
-def apply_overrides(config: CollectorConfig, args: argparse.Namespace) -> CollectorConfig:
-    """``--broker``, ``--db`` and ``--api-port`` override the file (validated again)."""
-    data = config.model_dump()
-    if getattr(args, "broker", None):
-        data["mqtt"]["broker"] = args.broker
-    if getattr(args, "db", None):
-        data["database"]["url"] = args.db
-    if getattr(args, "api_port", None) is not None:
-        data["api"]["port"] = args.api_port
-    from jishi import config as config_io
-
-    return config_io.validate("command line", CollectorConfig, data)
-
-
 def run_from_args(args: argparse.Namespace) -> int:
     """``jishi collector run -c FILE [--broker URL] [--db URL] [--api-port P]``."""
-    config = apply_overrides(load_collector_config(Path(args.config)), args)
+    config = config_from_args(args)
     # The MQTT thread allocates per message too: fewer, larger collections (see gctune).
     tune_for_throughput()
     logging.basicConfig(

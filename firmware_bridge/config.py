@@ -36,6 +36,8 @@ class SerialPortConfig(_Strict):
 
 
 class UdpConfig(_Strict):
+    """``[udp]``: where the bridge listens for sensor nodes' UDP datagrams."""
+
     host: str = "0.0.0.0"  # noqa: S104 - nodes reach the bridge over the plant network
     port: Annotated[int, Field(ge=1, le=65_535)] = DEFAULT_UDP_PORT
 
@@ -129,11 +131,6 @@ class BridgeConfig(PublisherConfig):
     def all_instruments(self) -> list[NodeConfig | SparkplugInstrumentConfig]:
         sparkplug = self.sparkplug.instruments if self.sparkplug else []
         return [*self.nodes, *sparkplug]
-
-    def bridge_name(self) -> str:
-        from jishi.agent.link import hostname
-
-        return self.bridge_id or f"bridge-{hostname()}"
 
 
 def load_bridge_config(path: Path) -> tuple[BridgeConfig, str]:

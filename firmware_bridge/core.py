@@ -48,6 +48,9 @@ __all__ = ["BridgeCore", "OutboxFigures", "Outgoing"]
 
 @dataclass
 class BridgedInstrument:
+    """One instrument the bridge publishes for: its config, the node or edge node it comes from, its
+    state inference and its liveness."""
+
     config: NodeConfig | SparkplugInstrumentConfig
     site: str
     heartbeat_s: float
@@ -258,15 +261,7 @@ class BridgeCore:
             last_error=inst.last_error,
         )
         health = agent_health(self.figures(inst.id), {inst.source: source})
-        out = heartbeat(
-            self.emitter,
-            inst.site,
-            inst.id,
-            inst.inferrer,
-            now=now,
-            interval_s=inst.heartbeat_s,
-            health=health,
-        )
+        out = heartbeat(self.emitter, inst, now=now, health=health)
         return [] if out is None else [out]
 
     # --- figures -----------------------------------------------------------------------------

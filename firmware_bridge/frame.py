@@ -48,6 +48,8 @@ class StatusFlag(IntFlag):
 
 
 class Rejection(StrEnum):
+    """Why a received frame was not used; counted per source in the bridge's status."""
+
     BAD_CRC = "bad_crc"
     TRUNCATED = "truncated"
     GARBAGE = "garbage"

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ class Bridge:
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(data_dir / OUTBOX_FILE, max_bytes=config.outbox.max_bytes)
-        self.name = config.bridge_name()
+        self.name = config.bridge_id or f"bridge-{hostname()}"
         self.core = BridgeCore(
             config,
             boot_at=clock(),
@@ -108,9 +109,9 @@ class Bridge:
                 outbox=self.outbox,
                 boot_id=self.core.emitter.boot_of(inst.site, instrument),
                 status_topic=topic,
-                birth=lambda i=instrument: self._status_payload(i),  # type: ignore[misc]
-                will=lambda i=instrument: self._status_payload(i, online=False),  # type: ignore[misc]
-                offline=lambda i=instrument: self._status_payload(i, online=False),  # type: ignore[misc]
+                birth=partial(self._status_payload, instrument),
+                will=partial(self._status_payload, instrument, online=False),
+                offline=partial(self._status_payload, instrument, online=False),
                 window=self.config.outbox.replay_window,
                 timings=LinkTimings(historical_after_s=self.config.outbox.historical_after_s),
             )

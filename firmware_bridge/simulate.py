@@ -21,6 +21,8 @@ MAINS_V = 230.0
 
 
 class Damage(StrEnum):
+    """How ``jishi bridge simulate-node`` spoils a frame on purpose, to exercise the receiver."""
+
     BAD_CRC = "bad_crc"
     TRUNCATED = "truncated"
     GARBAGE = "garbage"

@@ -50,6 +50,9 @@ _DEVICE_TYPES = {"DBIRTH", "DDEATH", "DDATA", "DCMD"}
 
 
 class HostEventKind(StrEnum):
+    """What the Sparkplug host noticed that is not an instrument update (sequence gaps, unborn
+    nodes, bad payloads)."""
+
     SEQ_GAP = "seq_gap"
     NOT_BORN = "not_born"
     STALE_DEATH = "stale_death"
@@ -61,6 +64,8 @@ class HostEventKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SparkplugTopic:
+    """A parsed Sparkplug B topic: ``spBv1.0/group/TYPE/edge[/device]``."""
+
     group: str
     message_type: str
     edge_node: str
@@ -98,6 +103,8 @@ class MetricMap:
 
 @dataclass(frozen=True, slots=True)
 class InstrumentUpdate:
+    """New metric values for one configured instrument, dated by the edge node."""
+
     instrument: str
     ts: datetime
     values: Mapping[str, Value]
@@ -105,6 +112,8 @@ class InstrumentUpdate:
 
 @dataclass(frozen=True, slots=True)
 class OnlineChange:
+    """An instrument came online or went offline (birth, death, stale death) and why."""
+
     instrument: str
     online: bool
     ts: datetime
@@ -121,6 +130,8 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class HostEvent:
+    """A :class:`HostEventKind` with the topic it came from, for the log and the status counts."""
+
     kind: HostEventKind
     topic: str
     detail: str
@@ -128,6 +139,9 @@ class HostEvent:
 
 @dataclass
 class HostOutput:
+    """Everything the host decided from one message: updates, online changes, commands to publish,
+    events."""
+
     updates: list[InstrumentUpdate] = field(default_factory=list)
     online: list[OnlineChange] = field(default_factory=list)
     commands: list[Command] = field(default_factory=list)

@@ -18,19 +18,25 @@ from typing import Any
 from jishi.agent.config import MqttConfig
 from jishi.firmware_bridge.sparkplug import NAMESPACE, Command
 
-from jishi.mqtt import connack_of, connect, make_client
+from jishi.mqtt import connack_of
+from jishi.mqtt_client import LoopedClient, make_client
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class SparkplugArrival:
+    """A Sparkplug B message as it came off the broker, stamped with the bridge's clock."""
+
     topic: str
     payload: bytes
     received: datetime
 
 
-class SparkplugClient:
+class SparkplugClient(LoopedClient):
+    """The bridge's subscription to Sparkplug B edge nodes: connects, subscribes to the whole
+    ``spBv1.0`` namespace, queues what arrives and publishes the host's commands (rebirths)."""
+
     def __init__(
         self,
         *,
@@ -51,15 +57,6 @@ class SparkplugClient:
         self.client.on_disconnect = self._on_disconnect
         self.connected = False
         self.commands_sent = 0
-
-    def start(self) -> None:
-        # Not waiting: a broker that is down at start is retried by paho's loop.
-        connect(self.client, self.settings, wait=False)
-        self.client.loop_start()
-
-    def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
     def send(self, command: Command) -> None:
         info = self.client.publish(command.topic, command.payload, qos=0, retain=False)

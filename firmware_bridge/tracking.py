@@ -32,6 +32,9 @@ LATE_WINDOW_S = 10
 
 
 class NodeEventKind(StrEnum):
+    """What the node tracker noticed about a node's frames (first seen, gaps, reboots, duplicates,
+    silence)."""
+
     FIRST_SEEN = "first_seen"
     GAP = "gap"
     REBOOT = "reboot"
@@ -43,6 +46,8 @@ class NodeEventKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class NodeEvent:
+    """One thing the node tracker noticed, with the frames missed where that applies."""
+
     kind: NodeEventKind
     node_id: int
     at: datetime

@@ -31,6 +31,8 @@ REOPEN_MAX_S = 30.0
 
 @dataclass(frozen=True, slots=True)
 class FrameArrival:
+    """A decoded frame with the transport it came from (serial port or UDP peer) and when."""
+
     source: str
     frame: Frame
     received: datetime

@@ -10,6 +10,7 @@ a wait never exceeds ``maximum``. The caller sleeps: nothing here reads a clock.
 from __future__ import annotations
 
 import random
+from dataclasses import KW_ONLY, dataclass, field
 
 # 2.0 ** 64 times any sensible minimum is past any maximum; the cap keeps the float finite.
 _MAX_EXPONENT = 64
@@ -33,24 +34,17 @@ def backoff_delay(
     return ceiling * (1.0 - jitter + jitter * draw)
 
 
+@dataclass
 class Backoff:
     """Failures in a row: :meth:`next_delay` after each one, :meth:`reset` after a success."""
 
-    def __init__(
-        self,
-        min_s: float,
-        max_s: float,
-        *,
-        factor: float = 2.0,
-        jitter: float = 0.0,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.min_s = min_s
-        self.max_s = max_s
-        self.factor = factor
-        self.jitter = jitter
-        self._rng = rng or random.Random()
-        self.attempts = 0
+    min_s: float
+    max_s: float
+    _: KW_ONLY
+    factor: float = 2.0
+    jitter: float = 0.0
+    rng: random.Random = field(default_factory=random.Random)
+    attempts: int = 0
 
     def next_delay(self) -> float:
         delay = backoff_delay(
@@ -59,7 +53,7 @@ class Backoff:
             self.max_s,
             factor=self.factor,
             jitter=self.jitter,
-            rng=self._rng,
+            rng=self.rng,
         )
         self.attempts += 1
         return delay

@@ -1,22 +1,18 @@
-"""One typed way to set up a paho MQTT client, and what a broker's answer means.
+"""MQTT settings and what a broker's answer means: one typed description of every connection.
 
 Theory of operation. Every MQTT connection of jishi (the agent's links, ``jishi agent check``,
 the collector's subscriber, the bridge's Sparkplug client) is described by one frozen
-:class:`MqttSettings` and made by :func:`make_client` and :func:`connect`, so protocol choice,
-clean session / session expiry, credentials and TLS are handled the same way everywhere.
-paho's failures are translated here (STYLE.md 5): a client that cannot be set up raises
+:class:`MqttSettings` and made by :mod:`jishi.mqtt_client`, so protocol choice, clean session /
+session expiry, credentials and TLS are handled the same way everywhere. paho's failures are
+translated into this module's types (STYLE.md 5): a client that cannot be set up raises
 :class:`MqttSetupError`, a connection that cannot be opened :class:`MqttConnectError`, and the
 broker's CONNACK becomes a :class:`Connack` value with a hint a technician can act on.
 
-paho is imported inside the functions only: the agent's memory footprint matters on
-instrument PCs, and importing this module must stay cheap.
+This module is plain data (no paho): the configs and the pure cores import it.
 """
 
 from __future__ import annotations
 
-import ssl
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from jishi.errors import JishiError
 
 if TYPE_CHECKING:
-    import paho.mqtt.client as paho
+    pass
 
 Protocol = Literal["3.1.1", "5"]
 
@@ -69,6 +65,19 @@ class BrokerUrl(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}"
+
+
+def check_broker_url(value: str) -> str:
+    """Validator shared by every config with a broker URL (agent, collector, bridge)."""
+    BrokerUrl.parse(value)
+    return value
+
+
+def check_topic_root(value: str) -> str:
+    """Validator shared by every config with a topic root."""
+    if not value or any(c in value for c in "+#") or value.startswith("/"):
+        raise ValueError("topic_root must be a plain topic prefix such as 'jishi/v1'")
+    return value.rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,104 +170,3 @@ NO_CONNACK = Connack(accepted=False, reason="no CONNACK (connection dropped)", a
 def connack_of(reason: Any) -> Connack:
     """Translate the reason code paho passes to ``on_connect`` (callback API 2)."""
     return Connack(accepted=not bool(getattr(reason, "is_failure", False)), reason=str(reason))
-
-
-def make_client(
-    settings: MqttSettings,
-    *,
-    manual_ack: bool = False,
-    reconnect_delays: tuple[float, float] | None = None,
-) -> paho.Client:
-    """A paho client (callback API 2) set up from ``settings``, not yet connected.
-
-    ``reconnect_delays`` (min, max seconds) lets paho's own network thread (``loop_start``)
-    reconnect; None means the caller reconnects itself. Raises :class:`MqttSetupError`."""
-    import paho.mqtt.client as paho
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    v5 = settings.protocol == "5"
-    client = paho.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=settings.client_id,
-        protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-        # MQTT 5 takes clean start at connect (see connect); paho refuses it here.
-        clean_session=None if v5 else settings.clean_session,
-        reconnect_on_failure=reconnect_delays is not None,
-        manual_ack=manual_ack,
-    )
-    if settings.username is not None:
-        client.username_pw_set(settings.username, settings.password)
-    if settings.tls is not None:
-        _set_tls(client, settings.tls)
-    if reconnect_delays is not None:
-        # paho counts whole seconds; below one second it would not wait at all.
-        low, high = reconnect_delays
-        client.reconnect_delay_set(max(1, int(low)), max(1, int(high)))
-    return client
-
-
-def _set_tls(client: paho.Client, tls: TlsFiles) -> None:
-    try:
-        # paho's defaults: the highest TLS version, CERT_REQUIRED and the host-name check.
-        client.tls_set(
-            ca_certs=str(tls.ca_file) if tls.ca_file else None,
-            certfile=str(tls.cert_file) if tls.cert_file else None,
-            keyfile=str(tls.key_file) if tls.key_file else None,
-            cert_reqs=ssl.CERT_REQUIRED,
-        )
-    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        files = ", ".join(str(f) for f in (tls.ca_file, tls.cert_file, tls.key_file) if f)
-        raise MqttSetupError(f"TLS setup failed ({files or 'system CAs'}): {exc}") from None
-    if tls.insecure:
-        client.tls_insecure_set(True)
-
-
-def connect(client: paho.Client, settings: MqttSettings, *, wait: bool = True) -> None:
-    """Open the connection: now (``wait``), or from paho's network thread (``loop_start``),
-    which then also retries a broker that is down. Raises :class:`MqttConnectError`."""
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
-    options: dict[str, Any] = {}
-    if settings.protocol == "5":
-        options["clean_start"] = settings.clean_session
-        if settings.session_expiry_s is not None:
-            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = settings.session_expiry_s
-            options["properties"] = properties
-    url = settings.url
-    try:
-        if wait:
-            client.connect(url.host, url.port, keepalive=settings.keepalive_s, **options)
-        else:
-            client.connect_async(url.host, url.port, keepalive=settings.keepalive_s, **options)
-    except (OSError, ValueError) as exc:  # socket, DNS, TLS handshake; ValueError: bad host
-        raise MqttConnectError(url, str(exc)) from None
-
-
-def await_connack(
-    client: paho.Client, timeout_s: float, *, stop: Callable[[], bool] = lambda: False
-) -> Connack:
-    """Run the network loop of a just-connected client until the broker answers CONNECT.
-
-    For callers that drive ``client.loop()`` themselves; ``on_connect`` is borrowed for the
-    wait and given back. :data:`NO_CONNACK`-like values say that no answer came."""
-    seen: list[Connack] = []
-    previous = client.on_connect
-
-    def on_connect(_c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
-        seen.append(connack_of(reason))
-
-    client.on_connect = on_connect
-    try:
-        deadline = time.monotonic() + timeout_s
-        while not seen and time.monotonic() < deadline:
-            if stop() or client.loop(timeout=0.1) != 0:
-                break
-    finally:
-        client.on_connect = previous
-    if seen:
-        return seen[0]
-    if time.monotonic() >= deadline:
-        return Connack(False, f"no answer to CONNECT within {timeout_s:.0f} s", answered=False)
-    return NO_CONNACK

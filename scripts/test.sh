@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh dev
 scripts/services.sh
-echo "== lint (ruff) and types (mypy --strict)"
+echo "== lint (ruff), types (mypy --strict) and architecture (import-linter)"
 .venv/bin/ruff check .
 scripts/typecheck.sh
+scripts/importlint.sh
 echo "== tests"
 set +e
 .venv/bin/python -m pytest "$@"

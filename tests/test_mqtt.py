@@ -18,19 +18,20 @@ from jishi.mqtt import (
     MqttSettings,
     MqttSetupError,
     TlsFiles,
-    await_connack,
     connack_of,
-    connect,
-    make_client,
 )
+from jishi.mqtt_client import await_connack, connect, make_client
 
 
 def settings(url: str, **kwargs: object) -> MqttSettings:
     return MqttSettings(url=BrokerUrl.parse(url), client_id="jishi-test-factory", **kwargs)  # type: ignore[arg-type]
 
 
-def test_importing_the_factory_does_not_import_paho() -> None:
-    code = "import sys, jishi.mqtt; print(any(m.startswith('paho') for m in sys.modules))"
+def test_importing_the_settings_and_the_factory_does_not_import_paho() -> None:
+    code = (
+        "import sys, jishi.mqtt, jishi.mqtt_client;"
+        " print(any(m.startswith('paho') for m in sys.modules))"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )

@@ -10,12 +10,9 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from jishi.agent.wire import ID_PATTERN
 from jishi.collector.api.auth import Ctx, Reader, Writer
 from jishi.collector.api.ranges import parse_param
-from jishi.collector.ingest.sessions_csv import (
-    SessionImportError,
-    SessionRecord,
-    parse_sessions_csv,
-)
+from jishi.collector.ingest.sessions_csv import parse_sessions_csv
 from jishi.collector.ledger import queries
+from jishi.collector.ledger.session_input import SessionImportError, SessionRecord
 from jishi.collector.ledger.sessions import store_sessions
 from jishi.collector.usage.engine import Session
 from pydantic import BaseModel, ConfigDict, Field

@@ -21,7 +21,8 @@ from jishi.collector.config import CollectorMqtt
 from jishi.collector.ingest.metrics import IngestMetrics
 from jishi.collector.ingest.pipeline import Received
 
-from jishi.mqtt import MqttSettings, TlsFiles, connack_of, connect, make_client
+from jishi.mqtt import MqttSettings, TlsFiles, connack_of
+from jishi.mqtt_client import LoopedClient, make_client
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
@@ -48,7 +49,7 @@ def source_settings(config: CollectorMqtt, password: str | None) -> MqttSettings
     )
 
 
-class MqttSource:
+class MqttSource(LoopedClient):
     """The collector's MQTT subscription: persistent session, QoS 1, acknowledged after commit."""
 
     def __init__(
@@ -78,13 +79,8 @@ class MqttSource:
         self.client.on_subscribe = self._on_subscribe
         self.topic_filter = subscription(config.topic_root, config.share_group)
 
-    def start(self) -> None:
-        connect(self.client, self.settings, wait=False)
-        self.client.loop_start()
-
     def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        super().stop()
         self.metrics.broker_connected = False
 
     def ack(self, items: Sequence[Received]) -> None:

@@ -14,14 +14,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from jishi.collector.ledger.session_input import SessionImportError, SessionRecord
 from jishi.collector.usage.engine import Session
-
-from jishi.errors import JishiError
 
 REQUIRED = ("instrument", "start", "end")
 OPTIONAL = (
@@ -45,29 +42,6 @@ _USER_TYPES = {
     "外部": "external",
     "工作人员": "staff",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRecord:
-    """A session of one instrument on its way to the ledger: a CSV row (``line`` is where it
-    stands in the file) or an API request (``line`` is None)."""
-
-    instrument: str
-    session: Session
-    line: int | None = None
-
-
-class SessionImportError(JishiError):
-    """Sessions that cannot be stored; ``problems`` lists ``(line, message)`` (line None: the
-    session did not come from a file)."""
-
-    def __init__(self, problems: Sequence[tuple[int | None, str]]) -> None:
-        self.problems = list(problems)
-        shown = "\n".join(
-            text if line is None else f"line {line}: {text}" for line, text in problems[:50]
-        )
-        more = f"\n... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{len(problems)} bad row(s), nothing imported:\n{shown}{more}")
 
 
 def parse_time(text: str, zone: ZoneInfo) -> float:

@@ -195,21 +195,17 @@ def boots_of(conn: Connection, instrument_id: str) -> list[Boot]:
 
 def max_end_of(conn: Connection, instrument_id: str, boot_id: str) -> float | None:
     """The latest end of one boot's claims about the instrument."""
-    rows = fetch(
-        conn,
-        'SELECT MAX("end") FROM claims WHERE instrument_id = ? AND boot_id = ?',
-        (instrument_id, boot_id),
-    )
-    return None if rows[0][0] is None else float(rows[0][0])
+    return _max_end(conn, "boot_id = ?", (instrument_id, boot_id))
 
 
 def max_end_after(conn: Connection, instrument_id: str, lo: float) -> float | None:
     """The latest end of the instrument's claims that end after ``lo``."""
-    rows = fetch(
-        conn,
-        'SELECT MAX("end") FROM claims WHERE instrument_id = ? AND "end" > ?',
-        (instrument_id, lo),
-    )
+    return _max_end(conn, '"end" > ?', (instrument_id, lo))
+
+
+def _max_end(conn: Connection, condition: str, params: tuple[str, str | float]) -> float | None:
+    sql = f'SELECT MAX("end") FROM claims WHERE instrument_id = ? AND {condition}'  # noqa: S608 - fixed conditions
+    rows = fetch(conn, sql, params)
     return None if rows[0][0] is None else float(rows[0][0])
 
 

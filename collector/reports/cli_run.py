@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jishi.collector.config import CollectorConfig, load_collector_config
+from jishi.collector.config import CollectorConfig, config_from_args
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.reports.adjust import Adjustment
 from jishi.collector.reports.adjust_store import (
@@ -25,12 +25,11 @@ from jishi.collector.reports.make import make_report, render
 from jishi.collector.reports.period import bounds_if_asked, parse_option_time, resolve_period
 from jishi.collector.reports.scope import Progress, ReportScope
 from jishi.collector.reports.trail import local_time
-from jishi.collector.service import apply_overrides
 
 
 @contextmanager
 def _ledger(args: argparse.Namespace) -> Iterator[tuple[CollectorConfig, Engines]]:
-    config = apply_overrides(load_collector_config(Path(args.config)), args)
+    config = config_from_args(args)
     engines = open_engines(config.database_url)
     try:
         migrate(engines)

@@ -41,12 +41,19 @@ def _check_state(state: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class Coverage:
-    """The instrument was in ``state`` over ``[start, end)`` (one stored span)."""
-
+class _Stretch:
     start: float
     end: float
     state: str
+
+    @property
+    def duration_s(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage(_Stretch):
+    """The instrument was in ``state`` over ``[start, end)`` (one stored span)."""
 
     def __post_init__(self) -> None:
         _check_state(self.state)
@@ -57,16 +64,8 @@ class Coverage:
 
 
 @dataclass(frozen=True, slots=True)
-class Interval:
+class Interval(_Stretch):
     """One piece of a contiguous timeline: the instrument was in ``state`` over ``[start, end)``."""
-
-    start: float
-    end: float
-    state: str
-
-    @property
-    def duration_s(self) -> float:
-        return self.end - self.start
 
 
 def build_timeline(spans: Iterable[Coverage], start: float, end: float) -> list[Interval]:

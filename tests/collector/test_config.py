@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from jishi.collector.config import load_collector_config
-from jishi.collector.service import apply_overrides
+from jishi.collector.config import apply_overrides, load_collector_config
 from support.paths import EXAMPLES
 
 from jishi.errors import ConfigError

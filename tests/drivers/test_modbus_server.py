@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jishi.agent.config import load_agent_config
 from jishi.agent.inference import Rules, StateInferrer, ThresholdRule
+from jishi.agent.sources import load_agent_config
 from jishi.drivers.base import Driver
 from jishi.drivers.modbus_codec import encode_value
 from jishi.drivers.modbus_profiles import load_profile

@@ -1,24 +1,22 @@
-"""Initial ledger: instruments, spans, boots, sessions, dead letters, tokens, roll-ups, audit.
-
-Revision ID: 0001
-Revises:
-Create Date: 2025-01-01
-"""
+"""Initial ledger: instruments, spans, boots, sessions, dead letters, tokens, roll-ups, audit."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from jishi.collector.ledger.migrations.columns import EPOCH
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
-
-EPOCH = sa.Float(precision=53)
 
 
 def upgrade() -> None:
+    _evidence_tables()
+    _session_and_dead_letter_tables()
+    _token_rollup_and_audit_tables()
+
+
+def _evidence_tables() -> None:
     op.create_table(
         "instruments",
         sa.Column("id", sa.String(64), nullable=False),
@@ -64,6 +62,9 @@ def upgrade() -> None:
         sa.Column("last_seen", EPOCH, nullable=False),
         sa.PrimaryKeyConstraint("boot_id", name="pk_boots"),
     )
+
+
+def _session_and_dead_letter_tables() -> None:
     op.create_table(
         "sessions",
         sa.Column("id", sa.Integer, autoincrement=True, nullable=False),
@@ -96,6 +97,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_dead_letters"),
     )
     op.create_index("ix_dead_letters_received", "dead_letters", ["received_at"])
+
+
+def _token_rollup_and_audit_tables() -> None:
     op.create_table(
         "tokens",
         sa.Column("id", sa.Integer, autoincrement=True, nullable=False),

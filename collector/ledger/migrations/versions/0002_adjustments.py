@@ -1,21 +1,13 @@
-"""Adjustments: manual corrections of a stretch of an instrument's timeline (issue 7).
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2025-01-02
-"""
+"""Adjustments: manual corrections of a stretch of an instrument's timeline (issue 7)."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from jishi.collector.ledger.migrations.columns import EPOCH
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
-
-EPOCH = sa.Float(precision=53)
 
 
 def upgrade() -> None:

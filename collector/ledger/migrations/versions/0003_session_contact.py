@@ -1,9 +1,4 @@
-"""Sessions: the applicant's contact (phone or e-mail) for service records (issue 7).
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2025-01-03
-"""
+"""Sessions: the applicant's contact (phone or e-mail) for service records (issue 7)."""
 
 from __future__ import annotations
 
@@ -12,8 +7,6 @@ from alembic import op
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

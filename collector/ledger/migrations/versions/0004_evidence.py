@@ -3,23 +3,16 @@
 Existing spans become claims of one "legacy" boot ranked below every agent boot, so a late
 message resolving an old stretch again keeps what was known. The old will markers (zero-length
 ``unknown`` spans) and the per-span bookkeeping columns go.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-02
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from jishi.collector.ledger.migrations.columns import EPOCH
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
-
-EPOCH = sa.Float(precision=53)
 
 
 def upgrade() -> None:
