@@ -72,18 +72,10 @@ def create_session(body: SessionIn, c: Ctx, _role: Writer) -> dict[str, Any]:
     if body.end <= body.start:
         raise HTTPException(400, detail="end must be after start")
     session_id = body.session_id or f"api-{body.instrument}-{body.start.timestamp():.0f}"
+    # The body's other fields are the session's, by the same names.
+    details = body.model_dump(exclude={"instrument", "start", "end", "session_id"})
     session = Session(
-        start=body.start.timestamp(),
-        end=body.end.timestamp(),
-        session_id=session_id,
-        user=body.user,
-        org=body.org,
-        user_type=body.user_type,
-        service_way=body.service_way,
-        direction=body.direction,
-        satisfaction=body.satisfaction,
-        sample_count=body.sample_count,
-        contact=body.contact,
+        start=body.start.timestamp(), end=body.end.timestamp(), session_id=session_id, **details
     )
     record = SessionRecord(instrument=body.instrument, session=session)
     try:
