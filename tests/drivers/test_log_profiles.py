@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from jishi.drivers.logs import LogDriver
+from support.driver_runs import FakeClock, intervals, poll_until_quiet, transitions, utc
 from support.vendor_files import fcs_bytes, topspin_audita
-
-from drivers.helpers import FakeClock, intervals, poll_until_quiet, transitions, utc
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 

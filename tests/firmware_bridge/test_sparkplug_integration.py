@@ -15,9 +15,8 @@ from jishi.firmware_bridge.sparkplug import REBIRTH_METRIC
 from jishi.firmware_bridge.sparkplug_edge import EdgeNode
 from jishi.firmware_bridge.sparkplug_pb import Payload
 from paho.mqtt.enums import CallbackAPIVersion
+from support.bridge import RunningBridge, Watcher
 from support.servers import Mosquitto
-
-from bridge.conftest import RunningBridge, Watcher
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+from support.bridge import free_udp_port
 from support.servers import Mosquitto
-
-from bridge.test_nodes_integration import free_udp_port
 
 pytestmark = pytest.mark.integration
 

@@ -1,56 +1,39 @@
-"""Fixtures of the bridge tests: a socat pty pair, a running bridge, an MQTT watcher."""
+"""The bridge seen from outside: an MQTT watcher, a bridge run on a thread, node frames."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import subprocess
+import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
-import pytest
-from jishi.firmware_bridge.config import BridgeConfig
+from jishi.firmware_bridge.frame import Frame, encode
 from jishi.firmware_bridge.service import Bridge
 from paho.mqtt.enums import CallbackAPIVersion
-from support.servers import Mosquitto, require_binary
-
-from jishi.config import validate
 
 
-@dataclass
-class PtyPair:
-    bridge_end: str
-    node_end: str
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def pty_pair(tmp_path: Path) -> Iterator[PtyPair]:
-    """Two connected pseudo-terminals, as a USB-serial cable between a node and the bridge."""
-    a, b = tmp_path / "ttyBRIDGE", tmp_path / "ttyNODE"
-    process = subprocess.Popen(
-        [
-            require_binary("socat"),
-            f"pty,raw,echo=0,link={a}",
-            f"pty,raw,echo=0,link={b}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def report(node_id: int, seq: int, uptime_s: int, power_w: float) -> bytes:
+    """A sensor node's report frame at ``power_w`` on 230 V mains."""
+    return encode(
+        Frame(
+            node_id=node_id,
+            seq=seq,
+            uptime_s=uptime_s,
+            current_ma=round(power_w / 0.23),
+            power_dw=round(power_w * 10),
+            voltage_cv=23000,
+        )
     )
-    try:
-        deadline = time.monotonic() + 5
-        while not (a.exists() and b.exists()):
-            if time.monotonic() > deadline:
-                raise RuntimeError("socat did not create the pty pair")
-            time.sleep(0.02)
-        yield PtyPair(str(a), str(b))
-    finally:
-        process.terminate()
-        process.wait(5)
 
 
 @dataclass
@@ -109,20 +92,6 @@ class Watcher:
         raise AssertionError(f"timed out waiting for {what or predicate}; saw {self.topics_seen()}")
 
 
-@pytest.fixture
-def watcher_factory() -> Iterator[Callable[..., Watcher]]:
-    watchers: list[Watcher] = []
-
-    def make(broker: Mosquitto, *topics: str) -> Watcher:
-        watcher = Watcher(broker.port, topics).start()
-        watchers.append(watcher)
-        return watcher
-
-    yield make
-    for watcher in watchers:
-        watcher.stop()
-
-
 @dataclass
 class RunningBridge:
     bridge: Bridge
@@ -132,23 +101,3 @@ class RunningBridge:
         self.bridge.stop()
         self.thread.join(20)
         assert not self.thread.is_alive()
-
-
-@pytest.fixture
-def bridge_factory(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], RunningBridge]]:
-    running: list[RunningBridge] = []
-
-    def start(data: dict[str, Any]) -> RunningBridge:
-        config = validate("bridge.toml", BridgeConfig, data)
-        bridge = Bridge(config, config_hash="test", data_dir=tmp_path / f"bridge{len(running)}")
-        thread = threading.Thread(target=bridge.run, name="bridge-main", daemon=True)
-        thread.start()
-        assert bridge.started.wait(10)
-        item = RunningBridge(bridge, thread)
-        running.append(item)
-        return item
-
-    yield start
-    for item in running:
-        with contextlib.suppress(AssertionError):
-            item.stop()

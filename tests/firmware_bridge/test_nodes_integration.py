@@ -12,35 +12,15 @@ import pytest
 import serial
 from jishi.firmware_bridge import cobs
 from jishi.firmware_bridge.crc import crc16_modbus
-from jishi.firmware_bridge.frame import Frame, encode
 from jishi.firmware_bridge.stream import frame_for_stream
+from support.bridge import RunningBridge, Watcher, free_udp_port, report
+from support.ptys import PtyPair
 from support.servers import Mosquitto
-
-from bridge.conftest import PtyPair, RunningBridge, Watcher
 
 pytestmark = pytest.mark.integration
 
 THRESHOLD = {"reading": "power_w", "off_below": 5, "running_above": 300, "hysteresis": 10}
 SERIAL_NODE, UDP_NODE = 0x11, 0x22
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def report(node_id: int, seq: int, uptime_s: int, power_w: float) -> bytes:
-    return encode(
-        Frame(
-            node_id=node_id,
-            seq=seq,
-            uptime_s=uptime_s,
-            current_ma=round(power_w / 0.23),
-            power_dw=round(power_w * 10),
-            voltage_cv=23000,
-        )
-    )
 
 
 def spoiled(good: bytes) -> dict[str, bytes]:
@@ -74,7 +54,7 @@ def test_serial_and_udp_nodes(
             "heartbeat_interval_s": 0.4,
             "silence_after_s": 1.0,
             "mqtt": {"broker": mosquitto.url},
-            "serial": [{"port": pty_pair.bridge_end, "name": "tty-a"}],
+            "serial": [{"port": str(pty_pair.host), "name": "tty-a"}],
             "udp": {"host": "127.0.0.1", "port": udp_port},
             "nodes": [
                 {
@@ -88,7 +68,7 @@ def test_serial_and_udp_nodes(
     )
     bridge = running.bridge
     assert bridge.serial_readers[0].opened.wait(5)
-    line = serial.serial_for_url(pty_pair.node_end, baudrate=115_200)
+    line = serial.serial_for_url(str(pty_pair.device), baudrate=115_200)
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         line.write(b"\x00")  # a node flushes the line after reset

@@ -13,10 +13,8 @@ import httpx
 import pytest
 from jishi.collector.config import CollectorConfig
 from jishi.collector.service import start_collector
+from support.bridge import RunningBridge, free_udp_port, report
 from support.servers import Mosquitto
-
-from bridge.conftest import RunningBridge
-from bridge.test_nodes_integration import free_udp_port, report
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
