@@ -10,6 +10,34 @@ from support.servers import Mosquitto, postgres_database
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 
+# Fixtures that start or reach a real server or child process. A test that uses one must be
+# marked ``integration`` so that ``-m "not integration"`` never needs one (checked below).
+SERVER_FIXTURES = frozenset(
+    {
+        "mosquitto",
+        "mosquitto_session",
+        "pg_url",
+        "pty_pair",
+        "tcp_sim",
+        "influx",
+        "victoria",
+        "loaded_influx",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("integration") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests use a real server but are not marked integration: " + ", ".join(unmarked)
+        )
+
 
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:

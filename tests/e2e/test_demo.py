@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from support.servers import free_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 STATES = {"off", "idle", "running", "fault", "maintenance"}
 
