@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from support.cli import kill, start_jishi, stop
 from support.servers import free_port, wait_for_port
 
 
@@ -55,29 +53,16 @@ class CollectorProcess:
             config = self.write_config()
         if not self.api_port:
             self.api_port = free_port()
-        args = [
-            sys.executable,
-            "-m",
-            "jishi.cli",
-            "collector",
-            "run",
-            "-c",
-            str(config),
-            "--api-port",
-            str(self.api_port),
-        ]
+        args = ["collector", "run", "-c", str(config), "--api-port", str(self.api_port)]
         if self.db:
             args += ["--db", self.db]
         if self.config_file is not None:
             args += ["--broker", self.broker]
-        env = {**os.environ, "JISHI_ADMIN_TOKEN": self.token}
-        out = (self.workdir / "stdout.log").open("ab")
-        self.process = subprocess.Popen(
-            args,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=self.new_session,
+        self.process = start_jishi(
+            *args,
+            output=self.workdir / "stdout.log",
+            env={"JISHI_ADMIN_TOKEN": self.token},
+            new_session=self.new_session,
         )
         try:
             wait_for_port(self.api_port, timeout=30)
@@ -90,17 +75,11 @@ class CollectorProcess:
 
     def kill(self) -> None:
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
+        kill(self.process)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        if self.process is not None:
+            stop(self.process)
 
     def get(self, path: str, token: str | None = "default") -> tuple[int, Any]:
         request = urllib.request.Request(f"http://127.0.0.1:{self.api_port}{path}")

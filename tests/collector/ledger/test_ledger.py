@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -145,6 +146,15 @@ def test_agent_sessions_are_stored(engines: Engines, tmp_path: Path) -> None:
     )
 
 
+def stored_figures(engines: Engines, day: str) -> dict[str, Any]:
+    """The roll-up stored for ``day`` (the figures a report reads without recomputing)."""
+    with engines.read.connect() as conn:
+        figures = conn.execute(
+            select(tables.daily_usage.c.figures).where(tables.daily_usage.c.day == day)
+        ).scalar_one()
+    return dict(json.loads(figures))
+
+
 def test_rollups_are_recomputed_when_late_data_touches_a_closed_day(
     engines: Engines, tmp_path: Path
 ) -> None:
@@ -156,12 +166,7 @@ def test_rollups_are_recomputed_when_late_data_touches_a_closed_day(
     feed(pipeline, msgs, now)
     cfg = make_config(tmp_path)
     assert refresh_rollups(engines, cfg, now) == 3
-    with engines.read.connect() as conn:
-        stored = json.loads(
-            conn.execute(
-                select(tables.daily_usage.c.figures).where(tables.daily_usage.c.day == "2025-06-15")
-            ).scalar_one()
-        )
+    stored = stored_figures(engines, "2025-06-15")
     assert stored["running_s"] == 3600 + 90
     assert stored["effective_s"] == 3690
     # Late data for the first day: the roll-up must not be used until recomputed.
@@ -173,12 +178,8 @@ def test_rollups_are_recomputed_when_late_data_touches_a_closed_day(
         days = usage_by_day_cached(conn, row, cfg, start=day0, end=day0 + 86400, now=now)
     assert days[0][1].running_s == 9090 - 3600  # one run now: 1 h .. 2 h 29 min + 150 s
     assert refresh_rollups(engines, cfg, now) == 1
+    stored = stored_figures(engines, "2025-06-15")
     with engines.read.connect() as conn:
-        stored = json.loads(
-            conn.execute(
-                select(tables.daily_usage.c.figures).where(tables.daily_usage.c.day == "2025-06-15")
-            ).scalar_one()
-        )
         dirty = conn.execute(select(func.count()).select_from(tables.dirty_days)).scalar_one()
     assert stored["running_s"] == days[0][1].running_s
     assert dirty == 0
