@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,50 @@ import httpx
 import pytest
 from jishi.collector.config import CollectorConfig
 from jishi.collector.service import start_collector
-from support.bridge import RunningBridge, free_udp_port, report
+from support.bridge import THRESHOLD, RunningBridge, free_udp_port, report
 from support.servers import Mosquitto
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-THRESHOLD = {"reading": "power_w", "off_below": 5, "running_above": 300, "hysteresis": 10}
 TOKEN = {"Authorization": "Bearer t0k"}
+NODE = 0x77
+
+
+@dataclass
+class NodeSeenByCollector:
+    """Node 0x77 reporting over UDP to the bridge, and the states the collector's API shows
+    for its instrument (each change kept in ``seen``)."""
+
+    http: httpx.Client
+    udp_port: int
+    sock: socket.socket = field(
+        default_factory=lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    )
+    seen: list[str] = field(default_factory=list)
+    seq: int = 0
+
+    def state(self) -> str:
+        response = self.http.get("/api/v1/instruments/hplc-02", headers=TOKEN)
+        if response.status_code == 404:
+            return "absent"
+        response.raise_for_status()
+        value = str(response.json()["state"])
+        if not self.seen or self.seen[-1] != value:
+            self.seen.append(value)
+        return value
+
+    def wait_state(self, wanted: str, send: float | None, timeout: float = 10) -> None:
+        """Until the API shows ``wanted``, the node reporting ``send`` watts (None: silent)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if send is not None:
+                frame = report(NODE, self.seq, 500 + self.seq, send)
+                self.sock.sendto(frame, ("127.0.0.1", self.udp_port))
+                self.seq += 1
+            if self.state() == wanted:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"collector never showed {wanted}; saw {self.seen}")
 
 
 def test_node_states_and_silence_reach_the_collector(
@@ -44,50 +82,25 @@ def test_node_states_and_silence_reach_the_collector(
             "mqtt": {"broker": mosquitto.url},
             "udp": {"host": "127.0.0.1", "port": udp_port},
             "nodes": [
-                {"node_id": 0x77, "instrument": "hplc-02", "rules": {"threshold": [THRESHOLD]}}
+                {"node_id": NODE, "instrument": "hplc-02", "rules": {"threshold": [THRESHOLD]}}
             ],
         }
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    seen: list[str] = []
-    seq = 0
-
-    def state(http: httpx.Client) -> str:
-        response = http.get("/api/v1/instruments/hplc-02", headers=TOKEN)
-        if response.status_code == 404:
-            return "absent"
-        response.raise_for_status()
-        value = str(response.json()["state"])
-        if not seen or seen[-1] != value:
-            seen.append(value)
-        return value
-
-    def wait_state(http: httpx.Client, wanted: str, send: float | None, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if send is not None:
-                nonlocal seq
-                sock.sendto(report(0x77, seq, 500 + seq, send), ("127.0.0.1", udp_port))
-                seq += 1
-            if state(http) == wanted:
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"collector never showed {wanted}; saw {seen}")
-
     try:
         with httpx.Client(base_url=collector.api_url or "", timeout=10) as http:
-            wait_state(http, "idle", send=120.0, timeout=10)
-            wait_state(http, "running", send=850.0, timeout=10)
-            # The node falls silent: the bridge stops heartbeats; after stale_after the
-            # collector no longer knows the state.
-            silent_at = time.monotonic()
-            wait_state(http, "unknown", send=None, timeout=10)
-            assert time.monotonic() - silent_at >= 0.8
-            body = http.get("/api/v1/instruments/hplc-02", headers=TOKEN).json()
-            assert body["online"] is True  # silent, not offline: the bridge itself is alive
-            # The node comes back: the first frame brings a heartbeat at once.
-            wait_state(http, "running", send=850.0, timeout=10)
+            node = NodeSeenByCollector(http, udp_port)
+            with node.sock:
+                node.wait_state("idle", send=120.0)
+                node.wait_state("running", send=850.0)
+                # The node falls silent: the bridge stops heartbeats; after stale_after the
+                # collector no longer knows the state.
+                silent_at = time.monotonic()
+                node.wait_state("unknown", send=None)
+                assert time.monotonic() - silent_at >= 0.8
+                body = http.get("/api/v1/instruments/hplc-02", headers=TOKEN).json()
+                assert body["online"] is True  # silent, not offline: the bridge itself is alive
+                # The node comes back: the first frame brings a heartbeat at once.
+                node.wait_state("running", send=850.0)
     finally:
-        sock.close()
         collector.stop()
-    assert seen[-4:] == ["idle", "running", "unknown", "running"]
+    assert node.seen[-4:] == ["idle", "running", "unknown", "running"]

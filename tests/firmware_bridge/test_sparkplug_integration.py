@@ -15,12 +15,10 @@ from jishi.firmware_bridge.sparkplug import REBIRTH_METRIC
 from jishi.firmware_bridge.sparkplug_edge import EdgeNode
 from jishi.firmware_bridge.sparkplug_pb import Payload
 from paho.mqtt.enums import CallbackAPIVersion
-from support.bridge import RunningBridge, Watcher
+from support.bridge import RunningBridge, Watcher, sparkplug_meter
 from support.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
-
-THRESHOLD = {"reading": "power_w", "off_below": 5, "running_above": 300, "hysteresis": 10}
 
 
 class EdgeClient:
@@ -75,16 +73,7 @@ def test_edge_node_births_data_gap_rebirth_death(
             "mqtt": {"broker": mosquitto.url},
             "sparkplug": {
                 "rebirth_min_interval_s": 1,
-                "instruments": [
-                    {
-                        "instrument": "icp-ms-01",
-                        "group": "Lab",
-                        "edge_node": "gw1",
-                        "device": "meter3",
-                        "metrics": {"power_w": "Power/Active"},
-                        "rules": {"threshold": [THRESHOLD]},
-                    }
-                ],
+                "instruments": [sparkplug_meter("Power/Active")],
             },
         }
     )

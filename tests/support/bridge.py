@@ -15,6 +15,22 @@ from jishi.firmware_bridge.frame import Frame, encode
 from jishi.firmware_bridge.service import Bridge
 from paho.mqtt.enums import CallbackAPIVersion
 
+# The power threshold every bridge test's instruments use (a 230 V instrument: off, idle, running).
+THRESHOLD = {"reading": "power_w", "off_below": 5, "running_above": 300, "hysteresis": 10}
+
+
+def sparkplug_meter(power_metric: str) -> dict[str, Any]:
+    """The config of instrument icp-ms-01 read from device meter3 of edge node Lab/gw1, its
+    power in the Sparkplug metric ``power_metric``."""
+    return {
+        "instrument": "icp-ms-01",
+        "group": "Lab",
+        "edge_node": "gw1",
+        "device": "meter3",
+        "metrics": {"power_w": power_metric},
+        "rules": {"threshold": [THRESHOLD]},
+    }
+
 
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from support.cli import kill, start_jishi, stop
-from support.servers import free_port, wait_for_port
+from support.servers import free_port, started_or_stopped
 
 
 @dataclass
@@ -64,13 +64,8 @@ class CollectorProcess:
             env={"JISHI_ADMIN_TOKEN": self.token},
             new_session=self.new_session,
         )
-        try:
-            wait_for_port(self.api_port, timeout=30)
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(
-                f"collector did not start: {(self.workdir / 'stdout.log').read_text()[-2000:]}"
-            ) from None
+        log = self.workdir / "stdout.log"
+        started_or_stopped(self.api_port, what="collector", log=log, stop=self.stop, timeout=30)
         return self
 
     def kill(self) -> None:

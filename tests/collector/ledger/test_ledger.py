@@ -23,6 +23,15 @@ from support.ledger import feed, make_config, make_pipeline
 T0 = 1_750_000_000.0  # 2025-06-15 15:06:40 UTC
 
 
+def stored_timeline(
+    engines: Engines, instrument: str, start: float, end: float
+) -> list[tuple[str, float, float]]:
+    """(state, start, end) of the stored timeline, as offsets from T0."""
+    with engines.read.connect() as conn:
+        line = queries.timeline(conn, instrument, start, end)
+    return [(i.state, i.start - T0, i.end - T0) for i in line]
+
+
 def test_migrations_match_the_table_definitions(engines: Engines) -> None:
     with engines.write.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), tables.metadata)
@@ -108,17 +117,14 @@ def test_historical_replay_turns_unknown_into_known(engines: Engines, tmp_path: 
     live = [h.birth("ms", 0, T0, hb=1.0)] + [h.hb("ms", i, T0 + i, "running") for i in range(1, 11)]
     later = [h.hb("ms", i, T0 + i, "running") for i in range(100, 111)]
     feed(pipeline, live + later, T0 + 1000)
-    with engines.read.connect() as conn:
-        before = queries.timeline(conn, "ms", T0 + 1, T0 + 110)
-    assert [i.state for i in before] == ["running", "unknown", "running"]
+    before = stored_timeline(engines, "ms", T0 + 1, T0 + 110)
+    assert [state for state, _, _ in before] == ["running", "unknown", "running"]
     replay = [
         (t, p.replace(b'"historical": false', b'"historical": true'))
         for t, p in (h.hb("ms", i, T0 + i, "running") for i in range(11, 100))
     ]
     feed(pipeline, replay, T0 + 1000)
-    with engines.read.connect() as conn:
-        after = queries.timeline(conn, "ms", T0 + 1, T0 + 110)
-    assert [(i.state, i.start, i.end) for i in after] == [("running", T0 + 1, T0 + 110)]
+    assert stored_timeline(engines, "ms", T0 + 1, T0 + 110) == [("running", 1, 110)]
 
 
 def test_agent_sessions_are_stored(engines: Engines, tmp_path: Path) -> None:
@@ -389,10 +395,9 @@ def test_a_boot_id_belongs_to_its_instrument(engines: Engines, tmp_path: Path) -
     ]
     feed(pipeline, [(t, p.replace(b', "prev_seq": null', b"")) for t, p in real], T0 + 6)
     assert pipeline.metrics.dead_letters == {"boot_mismatch": 5}
+    assert stored_timeline(engines, "nmr", T0 + 1, T0 + 5) == [("running", 1, 5)]
     with engines.read.connect() as conn:
-        line = queries.timeline(conn, "nmr", T0 + 1, T0 + 5)
         evil = queries.get_instrument(conn, "evil")
-    assert [(i.state, i.start, i.end) for i in line] == [("running", T0 + 1, T0 + 5)]
     assert evil is None or evil["state"] is None
 
 
@@ -423,9 +428,7 @@ def test_an_upgraded_ledger_keeps_its_history_and_the_next_boot_ends_it(
             # An old will marker: a zero-length unknown span.
             conn.execute(span, {"state": "unknown", "start": T0 + 50, "end": T0 + 50, "last": None})
         migrate(engines)
-        with engines.read.connect() as conn:
-            before = queries.timeline(conn, "nmr", T0, T0 + 400)
-        assert [(i.state, i.start - T0, i.end - T0) for i in before] == [
+        assert stored_timeline(engines, "nmr", T0, T0 + 400) == [
             ("idle", 0, 100),
             ("running", 100, 365),
             ("unknown", 365, 400),
@@ -439,9 +442,7 @@ def test_an_upgraded_ledger_keeps_its_history_and_the_next_boot_ends_it(
             [h.hb("nmr", 1, T0 + 320, "idle", boot="boot-new-0001", interval=30.0)],
             T0 + 320,
         )
-        with engines.read.connect() as conn:
-            after = queries.timeline(conn, "nmr", T0, T0 + 400)
-        assert [(i.state, i.start - T0, i.end - T0) for i in after] == [
+        assert stored_timeline(engines, "nmr", T0, T0 + 400) == [
             ("idle", 0, 100),
             ("running", 100, 300),
             ("unknown", 300, 320),
