@@ -14,6 +14,7 @@ from support.agentproc import Recorder, agent_process, sim_agent_toml
 from support.cli import run_jishi
 from support.servers import Mosquitto, mosquitto
 from support.tls import make_pki
+from support.waiting import poll_until
 
 pytestmark = pytest.mark.integration
 
@@ -119,10 +120,6 @@ def test_tls_with_test_ca(tmp_path: Path, client_cert: bool) -> None:
         )
         # And the agent itself publishes over TLS.
         with agent_process(config, tmp_path / "agent"):
-            deadline = time.monotonic() + 15
             log = tmp_path / "agent" / "logs" / "agent.log"
-            while time.monotonic() < deadline and not (
-                log.exists() and "connected to mqtts://" in log.read_text()
-            ):
-                time.sleep(0.2)
+            poll_until(lambda: log.exists() and "connected to mqtts://" in log.read_text(), 15)
             assert "connected to mqtts://" in log.read_text()

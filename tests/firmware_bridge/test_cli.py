@@ -12,6 +12,7 @@ import pytest
 from support.bridge import free_udp_port
 from support.cli import run_jishi, start_jishi
 from support.servers import Mosquitto
+from support.waiting import poll_until
 
 pytestmark = pytest.mark.integration
 
@@ -44,9 +45,7 @@ running_above = 300
     )
     try:
         status = data_dir / "bridge-status.json"
-        deadline = time.monotonic() + 15
-        while not status.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        poll_until(status.exists, 15, 0.1)
         sim = run_jishi(
             "bridge", "simulate-node", "--node-id", "0xBEEF", "--udp", f"127.0.0.1:{port}",
             "--count", "12", "--interval", "0.05", "--scenario", "running:60",

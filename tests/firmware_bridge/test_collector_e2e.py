@@ -16,6 +16,7 @@ from jishi.collector.config import CollectorConfig
 from jishi.collector.service import start_collector
 from support.bridge import THRESHOLD, RunningBridge, free_udp_port, report
 from support.servers import Mosquitto
+from support.waiting import poll_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -48,16 +49,16 @@ class NodeSeenByCollector:
 
     def wait_state(self, wanted: str, send: float | None, timeout: float = 10) -> None:
         """Until the API shows ``wanted``, the node reporting ``send`` watts (None: silent)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def shown() -> bool:
             if send is not None:
                 frame = report(NODE, self.seq, 500 + self.seq, send)
                 self.sock.sendto(frame, ("127.0.0.1", self.udp_port))
                 self.seq += 1
-            if self.state() == wanted:
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"collector never showed {wanted}; saw {self.seen}")
+            return self.state() == wanted
+
+        if not poll_until(shown, timeout, 0.1):
+            raise AssertionError(f"collector never showed {wanted}; saw {self.seen}")
 
 
 def test_node_states_and_silence_reach_the_collector(

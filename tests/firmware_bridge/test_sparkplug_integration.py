@@ -17,6 +17,7 @@ from jishi.firmware_bridge.sparkplug_pb import Payload
 from paho.mqtt.enums import CallbackAPIVersion
 from support.bridge import RunningBridge, Watcher, sparkplug_meter
 from support.servers import Mosquitto
+from support.waiting import poll_until
 
 pytestmark = pytest.mark.integration
 
@@ -78,10 +79,9 @@ def test_edge_node_births_data_gap_rebirth_death(
         }
     )
     bridge = running.bridge
-    assert bridge.sparkplug is not None
-    deadline = time.monotonic() + 5
-    while not bridge.sparkplug.connected and time.monotonic() < deadline:
-        time.sleep(0.05)
+    sparkplug = bridge.sparkplug
+    assert sparkplug is not None
+    poll_until(lambda: sparkplug.connected, 5)
     time.sleep(0.2)  # the bridge's SUBACK
     edge = EdgeNode("Lab", "gw1", bd_seq=0)
     client = EdgeClient(mosquitto, edge)

@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from support.cli import kill, start_jishi, stop
+from support.waiting import poll_until
 
 TRANSITION_RE = re.compile(
     r"jishi\.agent\.runtime: (?P<inst>\S+): (?P<prev>\S+) -> (?P<state>\S+) at (?P<since>\S+) \("
@@ -166,12 +166,7 @@ class Recorder:
             ]
 
     def wait_for(self, predicate: Any, timeout: float, interval: float = 0.2) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(interval)
-        return bool(predicate())
+        return poll_until(predicate, timeout, interval)
 
 
 def dedupe(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -15,6 +15,8 @@ from jishi.firmware_bridge.frame import Frame, encode
 from jishi.firmware_bridge.service import Bridge
 from paho.mqtt.enums import CallbackAPIVersion
 
+from support.waiting import poll_until
+
 # The power threshold every bridge test's instruments use (a 230 V instrument: off, idle, running).
 THRESHOLD = {"reading": "power_w", "off_below": 5, "running_above": 300, "hysteresis": 10}
 
@@ -100,12 +102,10 @@ class Watcher:
     def wait_for(
         self, predicate: Callable[[Watcher], bool], timeout: float = 10.0, what: str = ""
     ) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate(self):
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what or predicate}; saw {self.topics_seen()}")
+        if not poll_until(lambda: predicate(self), timeout):
+            raise AssertionError(
+                f"timed out waiting for {what or predicate}; saw {self.topics_seen()}"
+            )
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 
 from support.cli import kill, start_jishi, stop
 from support.servers import free_port, started_or_stopped
+from support.waiting import poll_until
 
 
 @dataclass
@@ -89,13 +89,14 @@ class CollectorProcess:
             return exc.code, json.loads(body) if body else None
 
     def wait_for(self, path: str, predicate: Any, timeout: float) -> Any:
-        deadline = time.monotonic() + timeout
-        body: Any = None
-        while time.monotonic() < deadline:
-            status, body = self.get(path)
-            if status == 200 and predicate(body):
-                return body
-            time.sleep(0.2)
+        last: list[Any] = [None]
+
+        def satisfied() -> bool:
+            status, last[0] = self.get(path)
+            return status == 200 and bool(predicate(last[0]))
+
+        if poll_until(satisfied, timeout, 0.2):
+            return last[0]
         raise AssertionError(
-            f"{path} did not satisfy the condition in {timeout} s; last body: {body}"
+            f"{path} did not satisfy the condition in {timeout} s; last body: {last[0]}"
         )

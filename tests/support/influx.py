@@ -8,16 +8,15 @@ import json
 import shutil
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from support.servers import free_port, started_or_stopped
+from support.waiting import poll_until
 
 INSTALL_HINT = "apt-get install influxdb victoria-metrics"
 TEST_DB = "jishi"  # the database tests create and write to
@@ -54,13 +53,13 @@ def _urlopen(target: str | urllib.request.Request, timeout: float) -> Any:
 
 
 def _wait_http(url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         with contextlib.suppress(OSError), _urlopen(url, timeout=1) as response:
-            if response.status < 300:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
+            return bool(response.status < 300)
+        return False
+
+    if not poll_until(answers, timeout):
+        raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
 @dataclass
@@ -194,21 +193,3 @@ class VictoriaMetrics(HttpServer):
         with _urlopen(f"{self.url}/api/v1/export?{query}", timeout=30) as response:
             lines = response.read().decode().splitlines()
         return [json.loads(line) for line in lines if line.strip()]
-
-
-@contextlib.contextmanager
-def influxdb1(workdir: Path) -> Iterator[InfluxDB1]:
-    server = InfluxDB1(workdir=workdir).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@contextlib.contextmanager
-def victoria_metrics(workdir: Path) -> Iterator[VictoriaMetrics]:
-    server = VictoriaMetrics(workdir=workdir).start()
-    try:
-        yield server
-    finally:
-        server.stop()
