@@ -17,8 +17,8 @@ from jishi.agent.runtime import Agent
 from jishi.agent.wire import decode_any
 from jishi.collector.usage.evidence import evidence_of, resolve
 from jishi.drivers.base import Reading, StateEvent
-from support.agentproc import AgentProcess, sim_agent_toml
-from support.servers import Mosquitto
+from support.agentproc import agent_process, sim_agent_toml
+from support.servers import mosquitto
 
 from jishi.errors import JishiError
 
@@ -179,32 +179,23 @@ def test_refused_publishes_back_off_instead_of_storming(tmp_path: Path) -> None:
     acl = tmp_path / "acl"
     # Anonymous clients may publish their status, nothing else (an ACL that forgot state/hb).
     acl.write_text("topic write jishi/v1/+/+/status\ntopic read jishi/v1/#\n")
-    broker = Mosquitto(workdir=tmp_path / "mosquitto", extra_conf=[f"acl_file {acl}"]).start()
-    try:
+    with mosquitto(tmp_path / "mosquitto", extra_conf=[f"acl_file {acl}"]) as broker:
         toml = tmp_path / "agent.toml"
+        scenario = {"nmr-1": [("running", 3600.0)]}
         toml.write_text(
-            sim_agent_toml(
-                broker.url,
-                instruments={"nmr-1": [("running", 3600.0)]},
-                extra_mqtt='protocol = "5"',
-            )
+            sim_agent_toml(broker.url, instruments=scenario, extra_mqtt='protocol = "5"')
         )
-        agent = AgentProcess(toml, tmp_path / "agent").start()
-        try:
+        with agent_process(toml, tmp_path / "agent"):
             time.sleep(8)
-        finally:
-            agent.stop()
-        log = (tmp_path / "agent" / "logs" / "agent.log").read_text()
-        connects = log.count("connected to mqtt://")
-        refusals = [line for line in log.splitlines() if "refused a publish" in line]
-        assert refusals and "ACL" in refusals[0]
-        # reconnect_min_s is 0.2 s in the test config: doubling from there, about 5 tries fit in
-        # 8 s. Without the backoff this was thousands.
-        assert connects >= 1, log
-        assert connects <= 8, connects
-        assert len([line for line in log.splitlines() if "WARNING" in line]) <= 10
-    finally:
-        broker.stop()
+    log = (tmp_path / "agent" / "logs" / "agent.log").read_text()
+    connects = log.count("connected to mqtt://")
+    refusals = [line for line in log.splitlines() if "refused a publish" in line]
+    assert refusals and "ACL" in refusals[0]
+    # reconnect_min_s is 0.2 s in the test config: doubling from there, about 5 tries fit in
+    # 8 s. Without the backoff this was thousands.
+    assert connects >= 1, log
+    assert connects <= 8, connects
+    assert len([line for line in log.splitlines() if "WARNING" in line]) <= 10
 
 
 def test_a_restart_during_a_logged_run_says_the_record_again(tmp_path: Path) -> None:
