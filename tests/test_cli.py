@@ -8,19 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.cli import run_jishi
 
 from jishi.cli import build_parser, main
 from jishi.cli_parts import LazyHandler, handlers
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "jishi.cli", *args], capture_output=True, text=True, timeout=60
-    )
-
-
 def test_help_lists_commands() -> None:
-    result = run("--help")
+    result = run_jishi("--help")
     assert result.returncode == 0
     for command in ("demo", "agent", "collector", "schema"):
         assert command in result.stdout
@@ -51,7 +46,7 @@ def test_schema_stdout_and_folder(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_config_error_exit_code_and_message(tmp_path: Path) -> None:
     bad = tmp_path / "agent.toml"
     bad.write_text('site = "lab"\n[[instruments]]\nid = "x"\n')
-    result = run("agent", "run", "-c", str(bad), "--data-dir", str(tmp_path / "d"))
+    result = run_jishi("agent", "run", "-c", str(bad), "--data-dir", str(tmp_path / "d"))
     assert result.returncode == 2
     assert str(bad) in result.stderr
     assert "instruments[0]" in result.stderr

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from jishi.collector.config import CollectorConfig
 from jishi.collector.service import start_collector
 from support.servers import Mosquitto
@@ -34,6 +35,7 @@ def test_tuning_is_made_once_per_process() -> None:
     assert done.stdout.strip() == "ok", done.stderr
 
 
+@pytest.mark.integration
 def test_starting_a_collector_leaves_the_garbage_collector_alone(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:

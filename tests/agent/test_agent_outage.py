@@ -7,12 +7,14 @@ it decided is logged before it is written to the outbox.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from support.agentproc import AgentProcess, Recorder, dedupe, sim_agent_toml
+from support.agentproc import AgentProcess, Recorder, agent_process, dedupe, sim_agent_toml
 from support.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -43,6 +45,39 @@ def assert_exactly_once_in_order(
     return received
 
 
+@contextlib.contextmanager
+def recorded_agent(
+    tmp_path: Path, broker: Mosquitto, agent_toml: str
+) -> Iterator[tuple[AgentProcess, Recorder]]:
+    """An agent process with ``agent_toml`` and a recorder standing in for the collector."""
+    config = tmp_path / "agent.toml"
+    config.write_text(agent_toml)
+    recorder = Recorder("127.0.0.1", broker.port).start()
+    try:
+        with agent_process(config, tmp_path / "agent") as agent:
+            yield agent, recorder
+    finally:
+        recorder.stop()
+
+
+def outage(broker: Mosquitto, seconds: float) -> None:
+    """The broker is down for ``seconds``, then back (and given a second to settle)."""
+    broker.stop()
+    time.sleep(seconds)
+    broker.start()
+    time.sleep(1)
+
+
+def wait_for_replay(
+    recorder: Recorder, agent: AgentProcess, instrument: str, timeout: float = 30
+) -> None:
+    """Until every transition the agent has logged so far has arrived."""
+    target = len(agent.transitions())
+    assert recorder.wait_for(
+        lambda: len(dedupe(recorder.of_kind("state", instrument))) >= target, timeout
+    )
+
+
 @pytest.mark.slow
 def test_broker_outage_and_sigkill_lose_nothing(tmp_path: Path, mosquitto: Mosquitto) -> None:
     config = tmp_path / "agent.toml"
@@ -70,11 +105,7 @@ def test_broker_outage_and_sigkill_lose_nothing(tmp_path: Path, mosquitto: Mosqu
         time.sleep(max(0.0, 12 - (time.monotonic() - outage_start)))
         logged_before = len(second.transitions())  # one log for both runs (same data dir)
         mosquitto.start()
-        # Replay: wait until everything logged so far has arrived.
-        target = len(second.transitions())
-        assert recorder.wait_for(
-            lambda: len(dedupe(recorder.of_kind("state", "nmr-1"))) >= target, 60
-        )
+        wait_for_replay(recorder, second, "nmr-1", timeout=60)
         second.stop()
     finally:
         first.stop()
@@ -91,26 +122,12 @@ def test_broker_outage_and_sigkill_lose_nothing(tmp_path: Path, mosquitto: Mosqu
 
 
 def test_short_outage_replays_in_order(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    config = tmp_path / "agent.toml"
-    config.write_text(
-        sim_agent_toml(mosquitto.url, instruments={"sem-1": [("idle", 1.0), ("running", 1.0)]})
-    )
-    recorder = Recorder("127.0.0.1", mosquitto.port).start()
-    agent = AgentProcess(config, tmp_path / "agent").start()
-    try:
+    toml = sim_agent_toml(mosquitto.url, instruments={"sem-1": [("idle", 1.0), ("running", 1.0)]})
+    with recorded_agent(tmp_path, mosquitto, toml) as (agent, recorder):
         assert recorder.wait_for(lambda: len(recorder.of_kind("state", "sem-1")) >= 2, 20)
-        mosquitto.stop()
-        time.sleep(8)
-        mosquitto.start()
-        time.sleep(1)
-        target = len(agent.transitions())
-        assert recorder.wait_for(
-            lambda: len(dedupe(recorder.of_kind("state", "sem-1"))) >= target, 30
-        )
+        outage(mosquitto, 8)
+        wait_for_replay(recorder, agent, "sem-1")
         agent.stop()
-    finally:
-        agent.stop()
-        recorder.stop()
     received = assert_exactly_once_in_order(recorder, [agent], "sem-1")
     assert sum(m["historical"] for m in received) >= 4
     hbs = dedupe(recorder.of_kind("hb", "sem-1"))
@@ -118,37 +135,23 @@ def test_short_outage_replays_in_order(tmp_path: Path, mosquitto: Mosquitto) -> 
 
 
 def test_full_outbox_thins_heartbeats_keeps_states(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    config = tmp_path / "agent.toml"
     # 20 kB outbox, a heartbeat every 0.1 s (~1 kB each): the bound is hit within seconds.
-    config.write_text(
-        sim_agent_toml(
-            mosquitto.url,
-            instruments={"xrd-1": [("idle", 1.0), ("running", 1.0)]},
-            heartbeat_s=0.1,
-            poll_s=0.1,
-            outbox="max_mb = 0.02",
-        )
+    toml = sim_agent_toml(
+        mosquitto.url,
+        instruments={"xrd-1": [("idle", 1.0), ("running", 1.0)]},
+        heartbeat_s=0.1,
+        poll_s=0.1,
+        outbox="max_mb = 0.02",
     )
-    recorder = Recorder("127.0.0.1", mosquitto.port).start()
-    agent = AgentProcess(config, tmp_path / "agent").start()
-    try:
+    with recorded_agent(tmp_path, mosquitto, toml) as (agent, recorder):
         assert recorder.wait_for(lambda: len(recorder.of_kind("state", "xrd-1")) >= 1, 20)
-        mosquitto.stop()
-        time.sleep(10)
-        mosquitto.start()
-        time.sleep(1)
-        target = len(agent.transitions())
-        assert recorder.wait_for(
-            lambda: len(dedupe(recorder.of_kind("state", "xrd-1"))) >= target, 30
-        )
+        outage(mosquitto, 10)
+        wait_for_replay(recorder, agent, "xrd-1")
         # A live heartbeat after the replay reports the drops.
         assert recorder.wait_for(
             lambda: any(m["health"]["dropped"] > 0 for m in recorder.of_kind("hb", "xrd-1")), 10
         )
         agent.stop()
-    finally:
-        agent.stop()
-        recorder.stop()
     assert_exactly_once_in_order(recorder, [agent], "xrd-1")
     dropped = max(m["health"]["dropped"] for m in recorder.of_kind("hb", "xrd-1"))
     assert dropped >= 20

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,8 +17,8 @@ from jishi.agent.runtime import Agent
 from jishi.agent.wire import decode_any
 from jishi.collector.usage.evidence import evidence_of, resolve
 from jishi.drivers.base import Reading, StateEvent
-from support.agentproc import AgentProcess, sim_agent_toml
-from support.servers import Mosquitto
+from support.agentproc import agent_process, sim_agent_toml
+from support.servers import mosquitto
 
 from jishi.errors import JishiError
 
@@ -61,6 +61,29 @@ class Clock:
         return self.now
 
 
+def scripted_agent(
+    data_dir: Path,
+    polls: list[list[Reading]],
+    *,
+    dwell: float = 0.0,
+    clock: Callable[[], datetime] | None = None,
+) -> Agent:
+    """An agent on scripted readings that publishes nothing: its outbox is what a test reads."""
+    return Agent(
+        config(dwell),
+        config_hash="x",
+        data_dir=data_dir,
+        clock=clock or Clock(),
+        publish=False,
+        drivers={"nmr-1": [Script(polls)]},
+    )
+
+
+def said(at: datetime, state: str, reason: str = "", *, record: bool = False) -> list[Reading]:
+    """One poll whose reading carries one state event, as a log line gives it."""
+    return [Reading(ts=at, events=(StateEvent(at, state, reason, record=record),))]
+
+
 def rows(agent: Agent) -> list[dict[str, object]]:
     return [json.loads(r.payload) for r in agent.outbox.pending("nmr-1", limit=1000)]
 
@@ -68,16 +91,8 @@ def rows(agent: Agent) -> list[dict[str, object]]:
 def test_pending_dwell_survives_a_restart(tmp_path: Path) -> None:
     clock = Clock()
     before = T0 - timedelta(seconds=100)
-    stop = [Reading(ts=before, events=(StateEvent(before, "idle", "STOP"),))]
-    start = [Reading(ts=T0, events=(StateEvent(T0, "running", "START"),))]
-    agent = Agent(
-        config(dwell=60),
-        config_hash="x",
-        data_dir=tmp_path,
-        clock=clock,
-        publish=False,
-        drivers={"nmr-1": [Script([stop, start])]},
-    ).start()
+    stop, start = said(before, "idle", "STOP"), said(T0, "running", "START")
+    agent = scripted_agent(tmp_path, [stop, start], dwell=60, clock=clock).start()
     agent.instruments[0].core.poll_s = 1.0
     agent.tick(0.0)
     agent.tick(1.0)  # the START line is read (its offset would now be committed) ...
@@ -85,14 +100,7 @@ def test_pending_dwell_survives_a_restart(tmp_path: Path) -> None:
     agent.close()  # as the OS does when the process is killed
 
     clock.now = T0 + timedelta(seconds=90)
-    restarted = Agent(
-        config(dwell=60),
-        config_hash="x",
-        data_dir=tmp_path,
-        clock=clock,
-        publish=False,
-        drivers={"nmr-1": [Script([])]},
-    ).start()
+    restarted = scripted_agent(tmp_path, [], dwell=60, clock=clock).start()
     restarted.tick(0.0)
     states = [m for m in rows(restarted) if m["kind"] == "state"]
     assert [(m["state"], m["since"]) for m in states] == [
@@ -106,28 +114,14 @@ def test_a_heartbeat_during_the_dwell_never_hides_the_change(tmp_path: Path) -> 
     once running is accepted, its message (since it appeared, later knowledge) overrides the
     heartbeat: the collector's rules give running from +100 s."""
     clock = Clock()
-    idle = [Reading(ts=T0, events=(StateEvent(T0, "idle", "STOP"),))]
     later = T0 + timedelta(seconds=100)
-    run = [Reading(ts=later, events=(StateEvent(later, "running", "START"),))]
-    agent = Agent(
-        config(dwell=60),
-        config_hash="x",
-        data_dir=tmp_path,
-        clock=clock,
-        publish=False,
-        drivers={
-            "nmr-1": [
-                Script(
-                    [
-                        idle,
-                        run,
-                        [Reading(ts=later + timedelta(seconds=30))],
-                        [Reading(ts=later + timedelta(seconds=61))],
-                    ]
-                )
-            ]
-        },
-    ).start()
+    polls = [
+        said(T0, "idle", "STOP"),
+        said(later, "running", "START"),
+        [Reading(ts=later + timedelta(seconds=30))],
+        [Reading(ts=later + timedelta(seconds=61))],
+    ]
+    agent = scripted_agent(tmp_path, polls, dwell=60, clock=clock).start()
     inst = agent.instruments[0]
     inst.core.poll_s = 1.0
     agent.tick(0.0)  # idle decided, first heartbeat at T0
@@ -170,18 +164,10 @@ def test_inferrer_snapshot_round_trip() -> None:
 
 def test_a_data_dir_serves_one_agent(tmp_path: Path) -> None:
     data_dir = tmp_path / "agent"
-    second = Agent(
-        config(), config_hash="x", data_dir=data_dir, publish=False, drivers={"nmr-1": [Script([])]}
-    )
+    second = scripted_agent(data_dir, [])
     assert not data_dir.exists(), "building an agent touches nothing on disk"
     with (
-        Agent(
-            config(),
-            config_hash="x",
-            data_dir=data_dir,
-            publish=False,
-            drivers={"nmr-1": [Script([])]},
-        ),
+        scripted_agent(data_dir, []),
         pytest.raises(JishiError, match="in use by agent pid"),
     ):
         second.start()
@@ -193,32 +179,23 @@ def test_refused_publishes_back_off_instead_of_storming(tmp_path: Path) -> None:
     acl = tmp_path / "acl"
     # Anonymous clients may publish their status, nothing else (an ACL that forgot state/hb).
     acl.write_text("topic write jishi/v1/+/+/status\ntopic read jishi/v1/#\n")
-    broker = Mosquitto(workdir=tmp_path / "mosquitto", extra_conf=[f"acl_file {acl}"]).start()
-    try:
+    with mosquitto(tmp_path / "mosquitto", extra_conf=[f"acl_file {acl}"]) as broker:
         toml = tmp_path / "agent.toml"
+        scenario = {"nmr-1": [("running", 3600.0)]}
         toml.write_text(
-            sim_agent_toml(
-                broker.url,
-                instruments={"nmr-1": [("running", 3600.0)]},
-                extra_mqtt='protocol = "5"',
-            )
+            sim_agent_toml(broker.url, instruments=scenario, extra_mqtt='protocol = "5"')
         )
-        agent = AgentProcess(toml, tmp_path / "agent").start()
-        try:
+        with agent_process(toml, tmp_path / "agent"):
             time.sleep(8)
-        finally:
-            agent.stop()
-        log = (tmp_path / "agent" / "logs" / "agent.log").read_text()
-        connects = log.count("connected to mqtt://")
-        refusals = [line for line in log.splitlines() if "refused a publish" in line]
-        assert refusals and "ACL" in refusals[0]
-        # reconnect_min_s is 0.2 s in the test config: doubling from there, about 5 tries fit in
-        # 8 s. Without the backoff this was thousands.
-        assert connects >= 1, log
-        assert connects <= 8, connects
-        assert len([line for line in log.splitlines() if "WARNING" in line]) <= 10
-    finally:
-        broker.stop()
+    log = (tmp_path / "agent" / "logs" / "agent.log").read_text()
+    connects = log.count("connected to mqtt://")
+    refusals = [line for line in log.splitlines() if "refused a publish" in line]
+    assert refusals and "ACL" in refusals[0]
+    # reconnect_min_s is 0.2 s in the test config: doubling from there, about 5 tries fit in
+    # 8 s. Without the backoff this was thousands.
+    assert connects >= 1, log
+    assert connects <= 8, connects
+    assert len([line for line in log.splitlines() if "WARNING" in line]) <= 10
 
 
 def test_a_restart_during_a_logged_run_says_the_record_again(tmp_path: Path) -> None:
@@ -226,27 +203,13 @@ def test_a_restart_during_a_logged_run_says_the_record_again(tmp_path: Path) -> 
     in the log. The record holds until the source's next one (DESIGN.md), also across the
     downtime: the new boot says running since 08:00 again, as a record."""
     clock = Clock()
-    start = [Reading(ts=T0, events=(StateEvent(T0, "running", "START", record=True),))]
-    agent = Agent(
-        config(dwell=0),
-        config_hash="x",
-        data_dir=tmp_path,
-        clock=clock,
-        publish=False,
-        drivers={"nmr-1": [Script([start])]},
-    ).start()
+    start = said(T0, "running", "START", record=True)
+    agent = scripted_agent(tmp_path, [start], clock=clock).start()
     agent.instruments[0].core.poll_s = 1.0
     agent.tick(0.0)
     agent.close()  # killed
     clock.now = T0 + timedelta(hours=1)
-    restarted = Agent(
-        config(dwell=0),
-        config_hash="x",
-        data_dir=tmp_path,
-        clock=clock,
-        publish=False,
-        drivers={"nmr-1": [Script([[]])]},
-    ).start()
+    restarted = scripted_agent(tmp_path, [[]], clock=clock).start()
     restarted.tick(0.0)
     again = [
         m

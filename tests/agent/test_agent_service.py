@@ -10,13 +10,13 @@ from __future__ import annotations
 import shlex
 import signal
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from jishi.agent.service import winsw_xml
 from support.agentproc import Recorder, sim_agent_toml
+from support.cli import run_jishi, start_jishi, stop
 from support.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -28,32 +28,18 @@ def test_install_service_writes_a_unit_whose_command_runs(
     config = tmp_path / "agent.toml"
     config.write_text(sim_agent_toml(mosquitto.url, instruments={"nmr-1": [("running", 3600.0)]}))
     units = tmp_path / "units"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jishi.cli",
-            "agent",
-            "install-service",
-            "-c",
-            str(config),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--unit-dir",
-            str(units),
-            "--no-enable",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    data = str(tmp_path / "data")
+    result = run_jishi(
+        "agent", "install-service", "-c", str(config), "--data-dir", data, "--unit-dir", str(units),
+        "--no-enable",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     unit = (units / "jishi-agent.service").read_text()
     assert "Restart=always" in unit and "KillSignal=SIGTERM" in unit
     assert "WantedBy=multi-user.target" in unit
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     command = shlex.split(exec_start.removeprefix("ExecStart="))
-    assert command[-6:] == ["agent", "run", "-c", str(config), "--data-dir", str(tmp_path / "data")]
+    assert command[-6:] == ["agent", "run", "-c", str(config), "--data-dir", data]
 
     recorder = Recorder("127.0.0.1", mosquitto.port).start()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -61,21 +47,7 @@ def test_install_service_writes_a_unit_whose_command_runs(
         assert recorder.wait_for(
             lambda: any(m["state"] == "running" for m in recorder.of_kind("state", "nmr-1")), 20
         )
-        status = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "jishi.cli",
-                "agent",
-                "status",
-                "--data-dir",
-                str(tmp_path / "data"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout
+        status = run_jishi("agent", "status", "--data-dir", data, check=True).stdout
         assert "running" in status and "nmr-1" in status
         process.send_signal(signal.SIGTERM)  # what systemd sends
         assert process.wait(30) == 0
@@ -86,22 +58,7 @@ def test_install_service_writes_a_unit_whose_command_runs(
         if process.poll() is None:
             process.kill()
         recorder.stop()
-    status = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jishi.cli",
-            "agent",
-            "status",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout
+    status = run_jishi("agent", "status", "--data-dir", data, "--json", check=True).stdout
     assert '"running": false' in status
     assert '"depth": 0' in status
 
@@ -109,23 +66,10 @@ def test_install_service_writes_a_unit_whose_command_runs(
 def test_install_service_refuses_a_broken_config(tmp_path: Path) -> None:
     config = tmp_path / "agent.toml"
     config.write_text('site = "lab"\n')
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jishi.cli",
-            "agent",
-            "install-service",
-            "-c",
-            str(config),
-            "--unit-dir",
-            str(tmp_path / "units"),
-            "--no-enable",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_jishi(
+        "agent", "install-service", "-c", str(config), "--unit-dir", str(tmp_path / "units"),
+        "--no-enable",
+    )  # fmt: skip
     assert result.returncode == 2
     assert "instruments" in result.stderr
     assert not (tmp_path / "units").exists()
@@ -143,20 +87,7 @@ def test_winsw_definition() -> None:
 
 
 def test_status_without_data_dir_says_what_to_do(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jishi.cli",
-            "agent",
-            "status",
-            "--data-dir",
-            str(tmp_path / "none"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_jishi("agent", "status", "--data-dir", str(tmp_path / "none"))
     assert result.returncode == 2
     assert "give --data-dir or -c agent.toml" in result.stderr
 
@@ -169,32 +100,13 @@ def test_mqtt5_agent(tmp_path: Path, mosquitto: Mosquitto) -> None:
         )
     )
     recorder = Recorder("127.0.0.1", mosquitto.port).start()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jishi.cli",
-            "agent",
-            "run",
-            "-c",
-            str(config),
-            "--data-dir",
-            str(tmp_path / "d"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_jishi("agent", "run", "-c", str(config), "--data-dir", str(tmp_path / "d"))
     try:
         assert recorder.wait_for(lambda: len(recorder.of_kind("hb", "ms-1")) >= 2, 20)
         assert recorder.of_kind("state", "ms-1")[0]["state"] == "idle"
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            returncode = process.wait(40)
-        finally:
-            if process.poll() is None:
-                process.kill()
-            recorder.stop()
+        returncode = stop(process, timeout=40)
+        recorder.stop()
     log = (tmp_path / "d" / "logs" / "agent.log").read_text()
     # 0: a clean stop; 3 would mean the shutdown watchdog fired (thread stacks are in the log).
     assert returncode == 0, log[-4000:]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import pytest
 from jishi.agent.core import (
@@ -24,12 +24,7 @@ from jishi.agent.wire import (
     StateMessage,
 )
 from jishi.drivers.base import Reading, SessionEvent, StateEvent
-
-T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
+from support.times import T0, at
 
 
 def core(heartbeat_s: float = 30.0, poll_s: float = 1.0) -> InstrumentCore:

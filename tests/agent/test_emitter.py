@@ -3,8 +3,6 @@ message says about when the state began and when the agent knew it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from jishi.agent.emitter import Birth, Emitter
 from jishi.agent.inference import Transition
 from jishi.agent.wire import (
@@ -16,12 +14,7 @@ from jishi.agent.wire import (
     decode_any,
     encode,
 )
-
-T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
+from support.times import T0, at
 
 
 def hb(emitter: Emitter, instrument: str, seconds: float) -> HeartbeatMessage:

@@ -9,7 +9,7 @@ import pytest
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The same test on the SQLite default and on the local PostgreSQL."""
     if request.param == "sqlite":

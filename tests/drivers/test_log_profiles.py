@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from jishi.drivers.logs import LogDriver
+from support.driver_runs import FakeClock, intervals, poll_until_quiet, transitions, utc
 from support.vendor_files import fcs_bytes, topspin_audita
-
-from drivers.helpers import FakeClock, intervals, poll_until_quiet, transitions, utc
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -103,30 +103,43 @@ def test_bruker_topspin_audita_two_experiments_with_idle_gap(
     ]
 
 
-def test_minknow_error_chain_ends_in_fault(samples_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("excerpt", "timezone", "expected"),
+    [
+        pytest.param(
+            "readfish_issue181_control_server_log-0.ERRORS.txt",
+            "Europe/London",
+            [
+                (
+                    "idle",
+                    "2022-03-11T12:23:26.742031+00:00",
+                ),  # stopping_protocol_due_to_internal_error
+                ("fault", "2022-03-11T12:47:38.790286+00:00"),  # device_error
+            ],
+            id="error chain ends in fault",
+        ),
+        pytest.param(
+            "readfish_issue345_control_server_log-0.EXCERPTS.txt",
+            "America/Regina",
+            [
+                ("idle", "2024-04-09T10:19:57.300601-06:00"),
+                ("running", "2024-04-09T10:22:03.492513-06:00"),
+            ],
+            id="acquisition start after start-up",
+        ),
+    ],
+)
+def test_minknow_control_server_logs(
+    samples_dir: Path, tmp_path: Path, excerpt: str, timezone: str, expected: list[tuple[str, str]]
+) -> None:
     src = samples_dir / "ont-minknow-log-excerpts-issues"
-    link(src / "readfish_issue181_control_server_log-0.ERRORS.txt",
-         tmp_path / "MN22761" / "control_server_log-0.txt")  # fmt: skip
-    changes = run_profile("minknow", tmp_path, timezone="Europe/London")
+    link(src / excerpt, tmp_path / "MN00000" / "control_server_log-0.txt")
+    changes = run_profile("minknow", tmp_path, timezone=timezone)
     assert [(c.state.value, c.since) for c in changes] == [
-        (
-            "idle",
-            utc("2022-03-11T12:23:26.742031+00:00"),
-        ),  # stopping_protocol_due_to_internal_error
-        ("fault", utc("2022-03-11T12:47:38.790286+00:00")),  # device_error
+        (state, utc(since)) for state, since in expected
     ]
-    assert "device_error" in changes[-1].reason
-
-
-def test_minknow_acquisition_start_after_start_up(samples_dir: Path, tmp_path: Path) -> None:
-    src = samples_dir / "ont-minknow-log-excerpts-issues"
-    link(src / "readfish_issue345_control_server_log-0.EXCERPTS.txt",
-         tmp_path / "MS00000" / "control_server_log-0.txt")  # fmt: skip
-    changes = run_profile("minknow", tmp_path, timezone="America/Regina")
-    assert [(c.state.value, c.since) for c in changes] == [
-        ("idle", utc("2024-04-09T10:19:57.300601-06:00")),
-        ("running", utc("2024-04-09T10:22:03.492513-06:00")),
-    ]
+    if expected[-1][0] == "fault":
+        assert "device_error" in changes[-1].reason
 
 
 def test_serialem_mdoc_tilt_series_and_montage(samples_dir: Path, tmp_path: Path) -> None:

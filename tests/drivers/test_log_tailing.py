@@ -13,8 +13,7 @@ import pytest
 from jishi.drivers.base import StateEvent
 from jishi.drivers.log_text import LogStream
 from jishi.drivers.logs import LogDriver
-
-from drivers.helpers import FakeClock
+from support.driver_runs import FakeClock
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 RULES = [

@@ -25,13 +25,11 @@ from jishi.drivers.base import Driver
 from jishi.drivers.modbus_codec import encode_value
 from jishi.drivers.modbus_profiles import load_profile
 from jishi.drivers.registry import create
-from support.paths import EXAMPLES
+from support.paths import EXAMPLES, MODBUS_SIM
+from support.ptys import PtyPair
 from support.servers import free_port, wait_for_port
 
-from drivers.ptys import PtyPair
-
 pytestmark = pytest.mark.integration
-SIM = Path(__file__).with_name("modbus_sim.py")
 EXAMPLE = EXAMPLES / "agent-sdm120-tcp.toml"
 METERS = {1: "sdm120", 2: "pzem-004t", 3: "dds238"}
 DEAD = 9
@@ -60,7 +58,7 @@ class Sim:
         self.process = subprocess.Popen(
             [
                 sys.executable,
-                str(SIM),
+                str(MODBUS_SIM),
                 "--images",
                 str(self.images),
                 "--devices",

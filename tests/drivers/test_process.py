@@ -12,6 +12,9 @@ import pytest
 from jishi.drivers.registry import create
 from support.paths import DOCS
 
+# Each test starts a real child program for the driver to find in the process table.
+pytestmark = pytest.mark.integration
+
 
 def test_sees_a_running_program_and_its_end() -> None:
     marker = "jishi-test-instrument-software"

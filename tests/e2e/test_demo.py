@@ -6,16 +6,16 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from support.cli import run_jishi, start_jishi
 from support.servers import free_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 STATES = {"off", "idle", "running", "fault", "maintenance"}
 
@@ -33,26 +33,11 @@ def _instruments(port: int, token: str) -> list[dict[str, object]] | None:
 
 def test_demo_serves_instruments_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jishi.cli",
-            "demo",
-            "--port",
-            str(port),
-            "--token",
-            "t0k",
-            "--instruments",
-            "3",
-            "--dir",
-            str(tmp_path / "demo"),
-            "--speed",
-            "5",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    process = start_jishi(
+        "demo", "--port", str(port), "--token", "t0k", "--instruments", "3",
+        "--dir", str(tmp_path / "demo"), "--speed", "5",
+        output=subprocess.PIPE,
+    )  # fmt: skip
     try:
         started = time.monotonic()
         rows = None
@@ -79,26 +64,10 @@ def test_demo_serves_instruments_and_stops_on_ctrl_c(tmp_path: Path) -> None:
 
 
 def test_demo_generates_a_token_when_none_given(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jishi.cli",
-            "demo",
-            "--port",
-            str(free_port()),
-            "--instruments",
-            "1",
-            "--dir",
-            str(tmp_path / "demo"),
-            "--duration",
-            "2",
-            "--no-table",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    out = run_jishi(
+        "demo", "--port", str(free_port()), "--instruments", "1", "--dir", str(tmp_path / "demo"),
+        "--duration", "2", "--no-table",
         check=True,
-    ).stdout
+    ).stdout  # fmt: skip
     token_line = next(line for line in out.splitlines() if line.strip().startswith("token"))
     assert len(token_line.split()[-1]) >= 16

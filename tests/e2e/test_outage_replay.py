@@ -14,6 +14,7 @@ import pytest
 from support.agentproc import AgentProcess, sim_agent_toml
 from support.collectorproc import CollectorProcess
 from support.servers import Mosquitto
+from support.waiting import poll_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -54,9 +55,7 @@ def test_replay_turns_unknown_into_known(tmp_path: Path, mosquitto: Mosquitto) -
         assert unknown_s(timeline(collector, *window)) > 5
         mosquitto.start()
         # After the replay the same stretch is known: idle and running, as the scenario says.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and unknown_s(timeline(collector, *window)) > 0:
-            time.sleep(0.5)
+        poll_until(lambda: unknown_s(timeline(collector, *window)) == 0, 30, 0.5)
         intervals = timeline(collector, *window)
         assert unknown_s(intervals) == 0, intervals
         assert {i["state"] for i in intervals} == {"idle", "running"}

@@ -5,11 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import signal
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +14,9 @@ from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+
+from support.cli import kill, start_jishi, stop
+from support.waiting import poll_until
 
 TRANSITION_RE = re.compile(
     r"jishi\.agent\.runtime: (?P<inst>\S+): (?P<prev>\S+) -> (?P<state>\S+) at (?P<since>\S+) \("
@@ -73,40 +73,19 @@ class AgentProcess:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> AgentProcess:
-        args = [
-            sys.executable,
-            "-m",
-            "jishi.cli",
-            "agent",
-            "run",
-            "-c",
-            str(self.config),
-            "--data-dir",
-            str(self.data_dir),
-        ]
+        args = ["agent", "run", "-c", str(self.config), "--data-dir", str(self.data_dir)]
         if self.broker:
             args += ["--broker", self.broker]
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        out = (self.data_dir / "stdout.log").open("ab")
-        self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        self.process = start_jishi(*args, output=self.data_dir / "stdout.log")
         return self
 
     def kill(self) -> None:
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
+        kill(self.process)
 
     def stop(self) -> int:
-        if self.process is None:
-            return 0
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        return self.process.returncode
+        return 0 if self.process is None else stop(self.process)
 
     def transitions(self) -> list[tuple[str, str, str]]:
         """(instrument, state, since) of every transition the agent logged, in log order."""
@@ -187,12 +166,7 @@ class Recorder:
             ]
 
     def wait_for(self, predicate: Any, timeout: float, interval: float = 0.2) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(interval)
-        return bool(predicate())
+        return poll_until(predicate, timeout, interval)
 
 
 def dedupe(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

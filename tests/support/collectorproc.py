@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from support.servers import free_port, wait_for_port
+from support.cli import kill, start_jishi, stop
+from support.servers import free_port, started_or_stopped
+from support.waiting import poll_until
 
 
 @dataclass
@@ -55,52 +53,28 @@ class CollectorProcess:
             config = self.write_config()
         if not self.api_port:
             self.api_port = free_port()
-        args = [
-            sys.executable,
-            "-m",
-            "jishi.cli",
-            "collector",
-            "run",
-            "-c",
-            str(config),
-            "--api-port",
-            str(self.api_port),
-        ]
+        args = ["collector", "run", "-c", str(config), "--api-port", str(self.api_port)]
         if self.db:
             args += ["--db", self.db]
         if self.config_file is not None:
             args += ["--broker", self.broker]
-        env = {**os.environ, "JISHI_ADMIN_TOKEN": self.token}
-        out = (self.workdir / "stdout.log").open("ab")
-        self.process = subprocess.Popen(
-            args,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=self.new_session,
+        self.process = start_jishi(
+            *args,
+            output=self.workdir / "stdout.log",
+            env={"JISHI_ADMIN_TOKEN": self.token},
+            new_session=self.new_session,
         )
-        try:
-            wait_for_port(self.api_port, timeout=30)
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(
-                f"collector did not start: {(self.workdir / 'stdout.log').read_text()[-2000:]}"
-            ) from None
+        log = self.workdir / "stdout.log"
+        started_or_stopped(self.api_port, what="collector", log=log, stop=self.stop, timeout=30)
         return self
 
     def kill(self) -> None:
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
+        kill(self.process)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        if self.process is not None:
+            stop(self.process)
 
     def get(self, path: str, token: str | None = "default") -> tuple[int, Any]:
         request = urllib.request.Request(f"http://127.0.0.1:{self.api_port}{path}")
@@ -115,13 +89,14 @@ class CollectorProcess:
             return exc.code, json.loads(body) if body else None
 
     def wait_for(self, path: str, predicate: Any, timeout: float) -> Any:
-        deadline = time.monotonic() + timeout
-        body: Any = None
-        while time.monotonic() < deadline:
-            status, body = self.get(path)
-            if status == 200 and predicate(body):
-                return body
-            time.sleep(0.2)
+        last: list[Any] = [None]
+
+        def satisfied() -> bool:
+            status, last[0] = self.get(path)
+            return status == 200 and bool(predicate(last[0]))
+
+        if poll_until(satisfied, timeout, 0.2):
+            return last[0]
         raise AssertionError(
-            f"{path} did not satisfy the condition in {timeout} s; last body: {body}"
+            f"{path} did not satisfy the condition in {timeout} s; last body: {last[0]}"
         )

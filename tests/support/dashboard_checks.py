@@ -356,13 +356,17 @@ def check_silent_table(result: dict[str, Any], ctx: Ctx) -> None:
         assert got[meta.instrument]["online"] == FINAL[meta][1]
 
 
-def check_hours_by_state(result: dict[str, Any], ctx: Ctx) -> None:
+def daily_by_instrument(result: dict[str, Any], ctx: Ctx) -> dict[str, dict[str, Any]]:
+    """A daily panel's series by instrument: every selected one when the range holds a day,
+    none otherwise."""
     got = by_instrument(result)
-    expected = {m.instrument for m in ctx.selected} if days_in(ctx) else set()
-    assert set(got) == expected
-    for meta in ctx.selected:
-        if not days_in(ctx):
-            continue
+    assert set(got) == ({m.instrument for m in ctx.selected} if days_in(ctx) else set())
+    return got
+
+
+def check_hours_by_state(result: dict[str, Any], ctx: Ctx) -> None:
+    got = daily_by_instrument(result, ctx)
+    for meta in ctx.selected if days_in(ctx) else []:
         (row,) = rows(got[meta.instrument])
         for state in ("running", "idle", "off", "fault", "maintenance", "unknown"):
             assert approx_equal(row[state], daily_sum(ctx, [meta], f"{state}_s") / 3600), state
@@ -372,12 +376,8 @@ def check_daily(
     column: str, value_of: Callable[[dict[str, float]], float]
 ) -> Callable[[dict[str, Any], Ctx], None]:
     def check(result: dict[str, Any], ctx: Ctx) -> None:
-        got = by_instrument(result)
-        expected_names = {m.instrument for m in ctx.selected} if days_in(ctx) else set()
-        assert set(got) == expected_names
-        for meta in ctx.selected:
-            if not days_in(ctx):
-                continue
+        got = daily_by_instrument(result, ctx)
+        for meta in ctx.selected if days_in(ctx) else []:
             points = dict(got[meta.instrument]["values"])
             expected = {ms(o * 24 * 60): value_of(f) for o, f in DAILY[meta].items()}
             assert set(points) == set(expected)

@@ -8,16 +8,15 @@ import json
 import shutil
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from support.servers import free_port, wait_for_port
+from support.servers import free_port, started_or_stopped
+from support.waiting import poll_until
 
 INSTALL_HINT = "apt-get install influxdb victoria-metrics"
 TEST_DB = "jishi"  # the database tests create and write to
@@ -54,28 +53,57 @@ def _urlopen(target: str | urllib.request.Request, timeout: float) -> Any:
 
 
 def _wait_http(url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         with contextlib.suppress(OSError), _urlopen(url, timeout=1) as response:
-            if response.status < 300:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
+            return bool(response.status < 300)
+        return False
+
+    if not poll_until(answers, timeout):
+        raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
 @dataclass
-class InfluxDB1:
-    """A private ``influxd`` 1.x. ``start()`` may be called again after ``stop()`` (same port and
-    data), which is how outage tests take it away and bring it back."""
+class HttpServer:
+    """A server child process on a free loopback port, its files in ``workdir``. ``start()``
+    may be called again after ``stop()`` (same port and data): outage tests take it away and
+    bring it back."""
 
     workdir: Path
     port: int = field(default_factory=free_port)
-    rpc_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def launch(self, args: list[str], *, log_name: str, health_path: str) -> None:
+        """Start ``args``, logging to ``workdir/log_name``, and wait until it answers."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = self.workdir / log_name
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        started_or_stopped(
+            self.port,
+            what=Path(args[0]).name,
+            log=log,
+            stop=self.stop,
+            ready=lambda: _wait_http(f"{self.url}{health_path}"),
+        )
+
+    def stop(self) -> None:
+        _stop(self.process)
+        self.process = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+@dataclass
+class InfluxDB1(HttpServer):
+    """A private ``influxd`` 1.x."""
+
+    rpc_port: int = field(default_factory=free_port)
 
     def write_conf(self) -> Path:
         for sub in ("meta", "data", "wal"):
@@ -112,27 +140,10 @@ class InfluxDB1:
         return conf
 
     def start(self) -> InfluxDB1:
-        binary = require_server_binary("influxd")
         conf = self.write_conf()
-        log = (self.workdir / "influxd.log").open("ab")
-        self.process = subprocess.Popen(
-            [binary, "-config", str(conf)], stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            wait_for_port(self.port, timeout=20)
-            _wait_http(f"{self.url}/ping")
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(f"influxd did not start; see {self.workdir}/influxd.log") from None
+        args = [require_server_binary("influxd"), "-config", str(conf)]
+        self.launch(args, log_name="influxd.log", health_path="/ping")
         return self
-
-    def stop(self) -> None:
-        _stop(self.process)
-        self.process = None
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
 
     def query(self, q: str, db: str | None = None) -> dict[str, Any]:
         """Run InfluxQL through ``/query`` (``epoch=ms``, like Grafana); raises on any error."""
@@ -156,48 +167,23 @@ class InfluxDB1:
 
 
 @dataclass
-class VictoriaMetrics:
+class VictoriaMetrics(HttpServer):
     """A private single-node VictoriaMetrics (accepts the InfluxDB v2 write API)."""
 
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def start(self) -> VictoriaMetrics:
-        binary = require_server_binary("victoria-metrics")
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
-        log = (self.workdir / "victoria-metrics.log").open("ab")
-        self.process = subprocess.Popen(
-            [
-                binary,
-                f"-storageDataPath={data}",
-                f"-httpListenAddr=127.0.0.1:{self.port}",
-                # Points are written with past timestamps; keep them and read them at once.
-                "-retentionPeriod=100y",
-                "-search.latencyOffset=0s",
-                "-loggerLevel=ERROR",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for_port(self.port, timeout=20)
-            _wait_http(f"{self.url}/health")
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(
-                f"victoria-metrics did not start; see {self.workdir}/victoria-metrics.log"
-            ) from None
+        args = [
+            require_server_binary("victoria-metrics"),
+            f"-storageDataPath={data}",
+            f"-httpListenAddr=127.0.0.1:{self.port}",
+            # Points are written with past timestamps; keep them and read them at once.
+            "-retentionPeriod=100y",
+            "-search.latencyOffset=0s",
+            "-loggerLevel=ERROR",
+        ]
+        self.launch(args, log_name="victoria-metrics.log", health_path="/health")
         return self
-
-    def stop(self) -> None:
-        _stop(self.process)
-        self.process = None
 
     def export(self, match: str) -> list[dict[str, Any]]:
         """Every sample of the series matching ``match``, via ``/api/v1/export`` (JSON lines)."""
@@ -207,21 +193,3 @@ class VictoriaMetrics:
         with _urlopen(f"{self.url}/api/v1/export?{query}", timeout=30) as response:
             lines = response.read().decode().splitlines()
         return [json.loads(line) for line in lines if line.strip()]
-
-
-@contextlib.contextmanager
-def influxdb1(workdir: Path) -> Iterator[InfluxDB1]:
-    server = InfluxDB1(workdir=workdir).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@contextlib.contextmanager
-def victoria_metrics(workdir: Path) -> Iterator[VictoriaMetrics]:
-    server = VictoriaMetrics(workdir=workdir).start()
-    try:
-        yield server
-    finally:
-        server.stop()

@@ -59,7 +59,8 @@ def birth(
     )
 
 
-def hb(
+def stated(
+    kind: str,
     instrument: str,
     seq: int,
     ts: float,
@@ -67,32 +68,24 @@ def hb(
     *,
     since: float | None = None,
     boot: str = "boot-0001",
-    interval: float = 1.0,
+    **fields: Any,
 ) -> tuple[str, bytes]:
-    return topic(instrument, "hb"), payload(
-        "hb",
-        instrument,
-        seq,
-        ts,
-        boot=boot,
-        state=state,
-        since=ts if since is None else since,
-        interval_s=interval,
-    )
+    """A message that says ``state`` since a time (``ts`` unless given): a state or an hb."""
+    when = ts if since is None else since
+    body = payload(kind, instrument, seq, ts, boot=boot, state=state, since=when, **fields)
+    return topic(instrument, kind), body
 
 
-def state(
-    instrument: str,
-    seq: int,
-    ts: float,
-    new: str,
-    *,
-    since: float | None = None,
-    boot: str = "boot-0001",
+def hb(
+    instrument: str, seq: int, ts: float, state: str, *, interval: float = 1.0, **keywords: Any
 ) -> tuple[str, bytes]:
-    return topic(instrument, "state"), payload(
-        "state", instrument, seq, ts, boot=boot, state=new, since=ts if since is None else since
-    )
+    """A heartbeat every ``interval`` s; ``since`` and ``boot`` as in ``stated``."""
+    return stated("hb", instrument, seq, ts, state, interval_s=interval, **keywords)
+
+
+def state(instrument: str, seq: int, ts: float, new: str, **keywords: Any) -> tuple[str, bytes]:
+    """A state change to ``new``; ``since`` and ``boot`` as in ``stated``."""
+    return stated("state", instrument, seq, ts, new, **keywords)
 
 
 def will(instrument: str, seq: int, ts: float, *, boot: str = "boot-0001") -> tuple[str, bytes]:

@@ -8,3 +8,5 @@ REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 EXAMPLES = REPO / "examples"
 DASHBOARDS = REPO / "dashboards"
+# Scripts the tests run as child processes (a Modbus server whose registers a test rewrites).
+MODBUS_SIM = Path(__file__).resolve().with_name("modbus_sim.py")

@@ -9,11 +9,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from support.waiting import poll_until
 
 
 def free_port() -> int:
@@ -23,12 +24,34 @@ def free_port() -> int:
 
 
 def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listened on {host}:{port} within {timeout} s")
+            return True
+        return False
+
+    if not poll_until(listening, timeout):
+        raise TimeoutError(f"nothing listened on {host}:{port} within {timeout} s")
+
+
+def started_or_stopped(
+    port: int,
+    *,
+    what: str,
+    log: Path,
+    stop: Callable[[], object],
+    ready: Callable[[], None] | None = None,
+    timeout: float = 20.0,
+) -> None:
+    """Wait until a child just started listens on ``port`` (and ``ready`` passes); if it does
+    not, stop it and fail with the end of its log, which says why."""
+    try:
+        wait_for_port(port, timeout=timeout)
+        if ready is not None:
+            ready()
+    except TimeoutError:
+        stop()
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+        raise RuntimeError(f"{what} did not start; {log} ends:\n{tail}") from None
 
 
 def require_binary(name: str) -> str:

@@ -21,6 +21,7 @@ from jishi.collector.ledger.db import open_engines
 from sqlalchemy import func, select
 from support import messages as h
 from support.servers import Mosquitto, free_port
+from support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 INSTRUMENTS = 20
@@ -79,15 +80,6 @@ def stored(port: int) -> int:
         return -1
     match = re.search(r"^jishi_ingest_stored_total (\S+)$", text, re.M)
     return int(float(match.group(1))) if match else -1
-
-
-def wait_until(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def check_ledger(db_url: str, truth: dict[str, list[bytes]]) -> None:

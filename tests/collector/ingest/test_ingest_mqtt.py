@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -13,18 +14,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from support import messages as h
 from support.ledger import make_config
 from support.servers import Mosquitto
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 ADMIN = {"Authorization": "Bearer t0k"}
 
 
-def wait_for(predicate: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    wait_until(predicate, timeout, "the collector to store what was published")
 
 
 def instrument(collector: Collector, name: str) -> dict[str, object]:

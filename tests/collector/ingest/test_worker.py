@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 from support.collectorproc import CollectorProcess
 from support.servers import Mosquitto
+from support.waiting import poll_until
 
 pytestmark = pytest.mark.integration
 
@@ -21,15 +21,17 @@ def test_collector_stops_when_its_worker_dies(tmp_path: Path, mosquitto: Mosquit
     try:
         assert collector.process is not None
         parent = psutil.Process(collector.process.pid)
-        deadline = time.monotonic() + 20
         workers: list[psutil.Process] = []
-        while time.monotonic() < deadline and not workers:
-            workers = [
+
+        def workers_started() -> bool:
+            workers[:] = [
                 p
                 for p in parent.children()
                 if "jishi.collector.ingest.worker" in " ".join(p.cmdline())
             ]
-            time.sleep(0.1)
+            return bool(workers)
+
+        poll_until(workers_started, 20, 0.1)
         assert len(workers) == 1, parent.children()
         status, body = collector.get("/api/v1/health", token=None)
         assert status == 200
@@ -53,9 +55,7 @@ def test_a_signal_to_the_whole_process_group_is_a_clean_stop(
     try:
         assert collector.process is not None
         parent = psutil.Process(collector.process.pid)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not parent.children():
-            time.sleep(0.1)
+        poll_until(parent.children, 20, 0.1)
         assert parent.children(), "no ingest worker started"
         os.killpg(collector.process.pid, signum)
         assert collector.process.wait(20) == 0

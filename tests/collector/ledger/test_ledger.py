@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -20,6 +22,15 @@ from support import messages as h
 from support.ledger import feed, make_config, make_pipeline
 
 T0 = 1_750_000_000.0  # 2025-06-15 15:06:40 UTC
+
+
+def stored_timeline(
+    engines: Engines, instrument: str, start: float, end: float
+) -> list[tuple[str, float, float]]:
+    """(state, start, end) of the stored timeline, as offsets from T0."""
+    with engines.read.connect() as conn:
+        line = queries.timeline(conn, instrument, start, end)
+    return [(i.state, i.start - T0, i.end - T0) for i in line]
 
 
 def test_migrations_match_the_table_definitions(engines: Engines) -> None:
@@ -107,17 +118,14 @@ def test_historical_replay_turns_unknown_into_known(engines: Engines, tmp_path: 
     live = [h.birth("ms", 0, T0, hb=1.0)] + [h.hb("ms", i, T0 + i, "running") for i in range(1, 11)]
     later = [h.hb("ms", i, T0 + i, "running") for i in range(100, 111)]
     feed(pipeline, live + later, T0 + 1000)
-    with engines.read.connect() as conn:
-        before = queries.timeline(conn, "ms", T0 + 1, T0 + 110)
-    assert [i.state for i in before] == ["running", "unknown", "running"]
+    before = stored_timeline(engines, "ms", T0 + 1, T0 + 110)
+    assert [state for state, _, _ in before] == ["running", "unknown", "running"]
     replay = [
         (t, p.replace(b'"historical": false', b'"historical": true'))
         for t, p in (h.hb("ms", i, T0 + i, "running") for i in range(11, 100))
     ]
     feed(pipeline, replay, T0 + 1000)
-    with engines.read.connect() as conn:
-        after = queries.timeline(conn, "ms", T0 + 1, T0 + 110)
-    assert [(i.state, i.start, i.end) for i in after] == [("running", T0 + 1, T0 + 110)]
+    assert stored_timeline(engines, "ms", T0 + 1, T0 + 110) == [("running", 1, 110)]
 
 
 def test_agent_sessions_are_stored(engines: Engines, tmp_path: Path) -> None:
@@ -145,6 +153,15 @@ def test_agent_sessions_are_stored(engines: Engines, tmp_path: Path) -> None:
     )
 
 
+def stored_figures(engines: Engines, day: str) -> dict[str, Any]:
+    """The roll-up stored for ``day`` (the figures a report reads without recomputing)."""
+    with engines.read.connect() as conn:
+        figures = conn.execute(
+            select(tables.daily_usage.c.figures).where(tables.daily_usage.c.day == day)
+        ).scalar_one()
+    return dict(json.loads(figures))
+
+
 def test_rollups_are_recomputed_when_late_data_touches_a_closed_day(
     engines: Engines, tmp_path: Path
 ) -> None:
@@ -156,12 +173,7 @@ def test_rollups_are_recomputed_when_late_data_touches_a_closed_day(
     feed(pipeline, msgs, now)
     cfg = make_config(tmp_path)
     assert refresh_rollups(engines, cfg, now) == 3
-    with engines.read.connect() as conn:
-        stored = json.loads(
-            conn.execute(
-                select(tables.daily_usage.c.figures).where(tables.daily_usage.c.day == "2025-06-15")
-            ).scalar_one()
-        )
+    stored = stored_figures(engines, "2025-06-15")
     assert stored["running_s"] == 3600 + 90
     assert stored["effective_s"] == 3690
     # Late data for the first day: the roll-up must not be used until recomputed.
@@ -173,12 +185,8 @@ def test_rollups_are_recomputed_when_late_data_touches_a_closed_day(
         days = usage_by_day_cached(conn, row, cfg, start=day0, end=day0 + 86400, now=now)
     assert days[0][1].running_s == 9090 - 3600  # one run now: 1 h .. 2 h 29 min + 150 s
     assert refresh_rollups(engines, cfg, now) == 1
+    stored = stored_figures(engines, "2025-06-15")
     with engines.read.connect() as conn:
-        stored = json.loads(
-            conn.execute(
-                select(tables.daily_usage.c.figures).where(tables.daily_usage.c.day == "2025-06-15")
-            ).scalar_one()
-        )
         dirty = conn.execute(select(func.count()).select_from(tables.dirty_days)).scalar_one()
     assert stored["running_s"] == days[0][1].running_s
     assert dirty == 0
@@ -202,6 +210,10 @@ def test_bad_input_is_dead_lettered_and_ingest_goes_on(engines: Engines, tmp_pat
     assert sizes == 256
     assert stored == 1
     assert time.time() > 0
+
+
+def pick(row: Mapping[str, Any], *columns: str) -> tuple[Any, ...]:
+    return tuple(row[column] for column in columns)
 
 
 def test_registry_edits_reach_the_ledger_at_every_start(engines: Engines, tmp_path: Path) -> None:
@@ -240,27 +252,13 @@ def test_registry_edits_reach_the_ledger_at_every_start(engines: Engines, tmp_pa
         rows = {r["id"]: r for r in conn.execute(select(tables.instruments)).mappings()}
     nmr, free, old = rows["nmr"], rows["free"], rows["old"]
     # Registry values win; a name the registry leaves out stays as it was.
-    assert (nmr["quota_h"], nmr["inner_id"], nmr["unit"], nmr["name"]) == (
-        1200,
-        "A2",
-        "Chemistry",
-        "NMR 600",
-    )
-    assert (free["registered"], free["name"], free["category"], free["unit"]) == (
-        True,
-        "Confocal",
-        "specialised",
-        "Bio",
-    )
-    assert (old["registered"], old["name"], old["unit"]) == (False, "Retired XRD", "Physics")
+    assert pick(nmr, "quota_h", "inner_id", "unit", "name") == (1200, "A2", "Chemistry", "NMR 600")
+    registered = (True, "Confocal", "specialised", "Bio")
+    assert pick(free, "registered", "name", "category", "unit") == registered
+    assert pick(old, "registered", "name", "unit") == (False, "Retired XRD", "Physics")
     # Registered but never heard from: listed, unknown, no site yet, with its quota.
     view = queries.instrument_view(rows["never"], now)
-    assert (view["state"], view["site"], view["quota_h"], view["inner_id"]) == (
-        "unknown",
-        None,
-        800,
-        "A9",
-    )
+    assert pick(view, "state", "site", "quota_h", "inner_id") == ("unknown", None, 800, "A9")
     # Its first message (a heartbeat: the birth may have come before the collector) names
     # its site.
     later = make_pipeline(engines, tmp_path, now, database={"url": engines.url})
@@ -268,7 +266,7 @@ def test_registry_edits_reach_the_ledger_at_every_start(engines: Engines, tmp_pa
     with engines.read.connect() as conn:
         never = queries.get_instrument(conn, "never")
     assert never is not None
-    assert (never["site"], never["name"], never["state"]) == ("lab", "New cryo-EM", "idle")
+    assert pick(never, "site", "name", "state") == ("lab", "New cryo-EM", "idle")
 
 
 def test_driver_errors_inside_a_batch_are_retried_not_fatal(
@@ -388,10 +386,9 @@ def test_a_boot_id_belongs_to_its_instrument(engines: Engines, tmp_path: Path) -
     ]
     feed(pipeline, [(t, p.replace(b', "prev_seq": null', b"")) for t, p in real], T0 + 6)
     assert pipeline.metrics.dead_letters == {"boot_mismatch": 5}
+    assert stored_timeline(engines, "nmr", T0 + 1, T0 + 5) == [("running", 1, 5)]
     with engines.read.connect() as conn:
-        line = queries.timeline(conn, "nmr", T0 + 1, T0 + 5)
         evil = queries.get_instrument(conn, "evil")
-    assert [(i.state, i.start, i.end) for i in line] == [("running", T0 + 1, T0 + 5)]
     assert evil is None or evil["state"] is None
 
 
@@ -422,9 +419,7 @@ def test_an_upgraded_ledger_keeps_its_history_and_the_next_boot_ends_it(
             # An old will marker: a zero-length unknown span.
             conn.execute(span, {"state": "unknown", "start": T0 + 50, "end": T0 + 50, "last": None})
         migrate(engines)
-        with engines.read.connect() as conn:
-            before = queries.timeline(conn, "nmr", T0, T0 + 400)
-        assert [(i.state, i.start - T0, i.end - T0) for i in before] == [
+        assert stored_timeline(engines, "nmr", T0, T0 + 400) == [
             ("idle", 0, 100),
             ("running", 100, 365),
             ("unknown", 365, 400),
@@ -438,9 +433,7 @@ def test_an_upgraded_ledger_keeps_its_history_and_the_next_boot_ends_it(
             [h.hb("nmr", 1, T0 + 320, "idle", boot="boot-new-0001", interval=30.0)],
             T0 + 320,
         )
-        with engines.read.connect() as conn:
-            after = queries.timeline(conn, "nmr", T0, T0 + 400)
-        assert [(i.state, i.start - T0, i.end - T0) for i in after] == [
+        assert stored_timeline(engines, "nmr", T0, T0 + 400) == [
             ("idle", 0, 100),
             ("running", 100, 300),
             ("unknown", 300, 320),

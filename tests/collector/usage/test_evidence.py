@@ -23,8 +23,7 @@ from jishi.collector.usage.evidence import (
     will_withdrawn,
 )
 from jishi.collector.usage.timeline import UNKNOWN
-
-from collector.usage.cases import T0, rows
+from support.usage_cases import T0, rows
 
 STALE = 10.0
 

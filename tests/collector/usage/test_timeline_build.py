@@ -14,8 +14,7 @@ from jishi.collector.usage.timeline import (
     Interval,
     build_timeline,
 )
-
-from collector.usage.cases import T0, coverage, rows
+from support.usage_cases import T0, coverage, rows
 
 Row = tuple[float, float, str]
 

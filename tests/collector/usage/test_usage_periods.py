@@ -20,8 +20,7 @@ from jishi.collector.usage.periods import (
     year_length_s,
 )
 from jishi.collector.usage.policy import Policy
-
-from collector.usage.cases import HOUR, T0, intervals, sessions
+from support.usage_cases import HOUR, T0, intervals, sessions
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAY = 24 * HOUR

@@ -14,8 +14,7 @@ from jishi.collector.usage.engine import (
 )
 from jishi.collector.usage.policy import Policy
 from jishi.collector.usage.timeline import STATES, Interval
-
-from collector.usage.cases import T0
+from support.usage_cases import T0
 
 EPS = 1e-6
 

@@ -8,8 +8,7 @@ import pytest
 from jishi.collector.usage.engine import Session, UsageFigures, compute_usage, sum_figures
 from jishi.collector.usage.policy import Policy
 from jishi.collector.usage.timeline import Interval
-
-from collector.usage.cases import HOUR, T0, intervals, sessions
+from support.usage_cases import HOUR, T0, intervals, sessions
 
 Row = tuple[float, float, str]
 SessionRow = tuple[float, float, str | None]

@@ -15,13 +15,11 @@ from jishi.firmware_bridge.sparkplug import REBIRTH_METRIC
 from jishi.firmware_bridge.sparkplug_edge import EdgeNode
 from jishi.firmware_bridge.sparkplug_pb import Payload
 from paho.mqtt.enums import CallbackAPIVersion
+from support.bridge import RunningBridge, Watcher, sparkplug_meter
 from support.servers import Mosquitto
-
-from bridge.conftest import RunningBridge, Watcher
+from support.waiting import poll_until
 
 pytestmark = pytest.mark.integration
-
-THRESHOLD = {"reading": "power_w", "off_below": 5, "running_above": 300, "hysteresis": 10}
 
 
 class EdgeClient:
@@ -76,24 +74,14 @@ def test_edge_node_births_data_gap_rebirth_death(
             "mqtt": {"broker": mosquitto.url},
             "sparkplug": {
                 "rebirth_min_interval_s": 1,
-                "instruments": [
-                    {
-                        "instrument": "icp-ms-01",
-                        "group": "Lab",
-                        "edge_node": "gw1",
-                        "device": "meter3",
-                        "metrics": {"power_w": "Power/Active"},
-                        "rules": {"threshold": [THRESHOLD]},
-                    }
-                ],
+                "instruments": [sparkplug_meter("Power/Active")],
             },
         }
     )
     bridge = running.bridge
-    assert bridge.sparkplug is not None
-    deadline = time.monotonic() + 5
-    while not bridge.sparkplug.connected and time.monotonic() < deadline:
-        time.sleep(0.05)
+    sparkplug = bridge.sparkplug
+    assert sparkplug is not None
+    poll_until(lambda: sparkplug.connected, 5)
     time.sleep(0.2)  # the bridge's SUBACK
     edge = EdgeNode("Lab", "gw1", bd_seq=0)
     client = EdgeClient(mosquitto, edge)

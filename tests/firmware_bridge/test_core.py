@@ -3,7 +3,6 @@ silence stops heartbeats; config errors name the key."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +20,13 @@ from jishi.firmware_bridge.config import BridgeConfig, load_bridge_config
 from jishi.firmware_bridge.core import BridgeCore, Outgoing
 from jishi.firmware_bridge.frame import Frame, StatusFlag
 from jishi.firmware_bridge.sparkplug_edge import EdgeNode
+from support.bridge import THRESHOLD, sparkplug_meter
+from support.times import T0, at
 
 from jishi.config import validate
 from jishi.errors import ConfigErrors
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bridge.toml"
-T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-THRESHOLD = {"reading": "power_w", "off_below": 5, "running_above": 300, "hysteresis": 10}
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
 
 
 def config(**extra: Any) -> BridgeConfig:
@@ -168,20 +163,7 @@ def test_unmapped_node_is_counted_not_published() -> None:
 
 
 def test_sparkplug_birth_data_death() -> None:
-    cfg = config(
-        sparkplug={
-            "instruments": [
-                {
-                    "instrument": "icp-ms-01",
-                    "group": "Lab",
-                    "edge_node": "gw1",
-                    "device": "meter3",
-                    "metrics": {"power_w": "Power"},
-                    "rules": {"threshold": [THRESHOLD]},
-                }
-            ]
-        }
-    )
+    cfg = config(sparkplug={"instruments": [sparkplug_meter("Power")]})
     core = BridgeCore(cfg, boot_at=T0, boot_id="boot-0001")
     edge = EdgeNode("Lab", "gw1")
     assert core.on_sparkplug(*edge.birth({"Uptime": 1}, at(0)), at(0)) == ([], [])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from support.servers import require_binary
+from support.waiting import poll_until
 
 
 class PtyPair:
@@ -26,11 +26,8 @@ class PtyPair:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 5
-        while not (self.device.exists() and self.host.exists()):
-            if time.monotonic() > deadline:
-                raise TimeoutError("socat did not create its ptys")
-            time.sleep(0.02)
+        if not poll_until(lambda: self.device.exists() and self.host.exists(), 5, 0.02):
+            raise TimeoutError("socat did not create its ptys")
         return self
 
     def stop(self) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 from jishi.firmware_bridge.sparkplug import (
     REBIRTH_METRIC,
@@ -18,16 +16,12 @@ from jishi.firmware_bridge.sparkplug import (
 )
 from jishi.firmware_bridge.sparkplug_edge import EdgeNode
 from jishi.firmware_bridge.sparkplug_pb import DataType, Payload
+from support.times import at
 
-T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 MAPS = [
     MetricMap("hplc-01", "Lab", "gw1", None, {"power_w": "Meter/Power", "alarm": "Alarm"}),
     MetricMap("nmr-600", "Lab", "gw1", "rack2", {"current_a": "I_rms"}),
 ]
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
 
 
 def feed(host: SparkplugHost, message: tuple[str, bytes], seconds: float) -> HostOutput:

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 from jishi.firmware_bridge.frame import Frame
 from jishi.firmware_bridge.tracking import NodeEvent, NodeEventKind, NodeTracker
-
-T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+from support.times import at
 
 
 def frame(seq: int, uptime_s: int, node_id: int = 5) -> Frame:
     return Frame(node_id=node_id, seq=seq, uptime_s=uptime_s, current_ma=0, power_dw=0)
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
 
 
 def kinds(events: list[NodeEvent]) -> list[NodeEventKind]:

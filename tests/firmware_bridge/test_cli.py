@@ -5,18 +5,16 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from support.bridge import free_udp_port
+from support.cli import run_jishi, start_jishi
 from support.servers import Mosquitto
-
-from bridge.test_nodes_integration import free_udp_port
+from support.waiting import poll_until
 
 pytestmark = pytest.mark.integration
-
-JISHI = [sys.executable, "-m", "jishi.cli"]
 
 
 def test_run_and_simulate_node(mosquitto: Mosquitto, tmp_path: Path) -> None:
@@ -42,39 +40,19 @@ running_above = 300
         encoding="utf-8",
     )
     data_dir = tmp_path / "data"
-    bridge = subprocess.Popen(
-        [*JISHI, "bridge", "run", "-c", str(config), "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    bridge = start_jishi(
+        "bridge", "run", "-c", str(config), "--data-dir", str(data_dir), output=subprocess.PIPE
     )
     try:
         status = data_dir / "bridge-status.json"
-        deadline = time.monotonic() + 15
-        while not status.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        sim = subprocess.run(
-            [
-                *JISHI,
-                "bridge",
-                "simulate-node",
-                "--node-id",
-                "0xBEEF",
-                "--udp",
-                f"127.0.0.1:{port}",
-                "--count",
-                "12",
-                "--interval",
-                "0.05",
-                "--scenario",
-                "running:60",
-                "--damage-every",
-                "4",
-            ],
-            capture_output=True,
-            text=True,
+        poll_until(status.exists, 15, 0.1)
+        sim = run_jishi(
+            "bridge", "simulate-node", "--node-id", "0xBEEF", "--udp", f"127.0.0.1:{port}",
+            "--count", "12", "--interval", "0.05", "--scenario", "running:60",
+            "--damage-every", "4",
             timeout=30,
             check=True,
-        )
+        )  # fmt: skip
         assert "sent 12 frame(s) as node 0x0000BEEF" in sim.stdout
         time.sleep(2.5)  # the status file is rewritten every 2 s
         figures = json.loads(status.read_text())
@@ -98,12 +76,6 @@ running_above = 300
 def test_config_error_names_file_and_key(tmp_path: Path) -> None:
     config = tmp_path / "bridge.toml"
     config.write_text('site = "lab"\n[[nodes]]\nnode_id = "nope"\ninstrument = "x"\n')
-    result = subprocess.run(
-        [*JISHI, "bridge", "run", "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_jishi("bridge", "run", "-c", str(config), timeout=30)
     assert result.returncode == 2
     assert f"{config}: nodes[0].node_id" in result.stderr
