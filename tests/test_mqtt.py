@@ -24,7 +24,7 @@ from jishi.mqtt_client import await_connack, connect, make_client
 
 
 def settings(url: str, **kwargs: object) -> MqttSettings:
-    return MqttSettings(url=BrokerUrl.parse(url), client_id="jishi-test-factory", **kwargs)  # type: ignore[arg-type]
+    return MqttSettings(url=BrokerUrl.parse(url), client_id="jishi-test-factory", **kwargs)  # type: ignore[arg-type]  # keyword overrides are MqttSettings fields by name
 
 
 def test_importing_the_settings_and_the_factory_does_not_import_paho() -> None:

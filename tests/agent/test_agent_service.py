@@ -83,7 +83,7 @@ def test_winsw_definition() -> None:
     assert root.findtext("startmode") == "Automatic"
     arguments = root.findtext("arguments") or ""
     assert '"agent" "run" "-c" "C:\\jishi\\agent.toml"' in arguments
-    assert root.find("onfailure").get("action") == "restart"  # type: ignore[union-attr]
+    assert root.find("onfailure").get("action") == "restart"  # type: ignore[union-attr]  # the element is asserted present just before
 
 
 def test_status_without_data_dir_says_what_to_do(tmp_path: Path) -> None:

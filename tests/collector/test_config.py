@@ -52,8 +52,8 @@ def test_command_line_overrides_are_validated(tmp_path: Path) -> None:
         db = None
         api_port = 9999
 
-    changed = apply_overrides(config, Args())  # type: ignore[arg-type]
+    changed = apply_overrides(config, Args())  # type: ignore[arg-type]  # a minimal stand-in for argparse.Namespace
     assert (changed.mqtt.url.port, changed.api.port) == (1999, 9999)
     Args.broker = "ftp://nowhere"
     with pytest.raises(ConfigError, match=r"mqtt\.broker"):
-        apply_overrides(config, Args())  # type: ignore[arg-type]
+        apply_overrides(config, Args())  # type: ignore[arg-type]  # a minimal stand-in for argparse.Namespace

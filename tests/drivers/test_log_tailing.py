@@ -51,7 +51,7 @@ def line(n: int, word: str = "START") -> str:
 
 
 def stamps(events: list[StateEvent]) -> list[int]:
-    return [int(re.search(r"#(\d+)", e.reason).group(1)) for e in events]  # type: ignore[union-attr]
+    return [int(re.search(r"#(\d+)", e.reason).group(1)) for e in events]  # type: ignore[union-attr]  # every event reason carries '#n' in this test
 
 
 def test_lines_written_in_pieces_are_read_once(tmp_path: Path) -> None:

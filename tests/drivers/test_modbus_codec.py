@@ -67,7 +67,7 @@ def test_dds238_frames_both_layouts(samples_dir: Path) -> None:
         "voltage_v": 242.3, "current_a": 4.22, "power_w": 1016, "reactive_power_var": 112,
         "power_factor": 0.993, "frequency_hz": 50.02,
     }  # fmt: skip
-    assert v2["export_energy_kwh"] + v2["import_energy_kwh"] == pytest.approx(72.91)  # type: ignore[operator]
+    assert v2["export_energy_kwh"] + v2["import_energy_kwh"] == pytest.approx(72.91)  # type: ignore[operator]  # both readings are present in this frame
     later = decode_frame("dds238", second)
     assert (later["current_a"], later["power_w"], later["reactive_power_var"]) == (4.97, 1199, 108)
     assert (later["power_factor"], later["frequency_hz"], later["total_energy_kwh"]) == (
@@ -99,7 +99,7 @@ def test_crc_is_checked() -> None:
     ],
 )
 def test_addresses(raw: object, table: str | None, base: int, expected: tuple[str, int]) -> None:
-    assert parse_address(raw, table, base, "t") == expected  # type: ignore[arg-type]
+    assert parse_address(raw, table, base, "t") == expected  # type: ignore[arg-type]  # parametrized values of the declared literal types
 
 
 def test_address_table_conflict_is_a_config_error() -> None:
@@ -134,7 +134,7 @@ def test_grouping_adjacent_and_gaps() -> None:
 def test_types_and_orders(
     data_type: str, byte_order: str, word_order: str, registers: list[int], value: float
 ) -> None:
-    spec = RegisterSpec("x", "holding", 0, data_type, len(registers), byte_order, word_order)  # type: ignore[arg-type]
+    spec = RegisterSpec("x", "holding", 0, data_type, len(registers), byte_order, word_order)  # type: ignore[arg-type]  # parametrized values of the declared literal types
     assert decode_value(spec, registers) == value
 
 
@@ -150,5 +150,5 @@ ORDERS = st.sampled_from(["big", "little"])
 
 @given(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), ORDERS, ORDERS)
 def test_float_round_trip(value: float, byte_order: str, word_order: str) -> None:
-    spec = RegisterSpec("x", "input", 0, "float64", 4, byte_order, word_order)  # type: ignore[arg-type]
+    spec = RegisterSpec("x", "input", 0, "float64", 4, byte_order, word_order)  # type: ignore[arg-type]  # parametrized values of the declared literal types
     assert decode_value(spec, encode_value(spec, value)) == value

@@ -112,7 +112,7 @@ def test_frames_to_states_and_heartbeats() -> None:
     assert core.on_frame(frame(1, 125.0), at(1)) == []
     out = core.on_frame(frame(2, 850.0), at(2))
     assert kinds(out) == [MessageKind.STATE]
-    assert out[0].message.state is InstrumentState.RUNNING  # type: ignore[union-attr]
+    assert out[0].message.state is InstrumentState.RUNNING  # type: ignore[union-attr]  # the message kind is asserted by the test
     # Heartbeats every 10 s while frames keep coming.
     for second in range(3, 11):
         out = core.on_frame(frame(second, 850.0), at(second))
@@ -148,7 +148,7 @@ def test_alarm_flag_is_fault_and_sensor_fault_is_a_read_error() -> None:
     core = BridgeCore(config(), boot_at=T0, boot_id="boot-0001")
     core.on_frame(frame(0, 120.0), at(0))
     out = core.on_frame(frame(1, 120.0, StatusFlag.ALARM_INPUT), at(1))
-    assert [o.message.state for o in out] == [InstrumentState.FAULT]  # type: ignore[union-attr]
+    assert [o.message.state for o in out] == [InstrumentState.FAULT]  # type: ignore[union-attr]  # the message kind is asserted by the test
     out = core.on_frame(frame(2, 0.0, StatusFlag.SENSOR_FAULT), at(2))
     assert out == []
     inst = core.instruments["hplc-02"]
@@ -174,10 +174,10 @@ def test_sparkplug_birth_data_death() -> None:
     status = out[0].message
     assert isinstance(status, StatusMessage)
     assert (status.online, status.heartbeat_interval_s) == (True, 10)
-    assert out[1].message.state is InstrumentState.RUNNING  # type: ignore[union-attr]
+    assert out[1].message.state is InstrumentState.RUNNING  # type: ignore[union-attr]  # the message kind is asserted by the test
     # Report by exception: no data for a minute still heart-beats.
     assert kinds(core.tick(at(61))) == [MessageKind.HEARTBEAT]
     out, _ = core.on_sparkplug(*edge.death(), at(62))
     assert kinds(out) == [MessageKind.STATUS]
-    assert out[0].message.online is False  # type: ignore[union-attr]
+    assert out[0].message.online is False  # type: ignore[union-attr]  # the message kind is asserted by the test
     assert core.tick(at(120)) == []

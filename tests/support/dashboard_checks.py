@@ -78,9 +78,9 @@ def variables(
     site: object = ALL, unit: object = ALL, instrument: object = ALL
 ) -> dict[str, Variable]:
     return {
-        "site": Variable("site", site, all_value=".*"),  # type: ignore[arg-type]
-        "unit": Variable("unit", unit, all_value=".*"),  # type: ignore[arg-type]
-        "instrument": Variable("instrument", instrument, all_value=".*"),  # type: ignore[arg-type]
+        "site": Variable("site", site, all_value=".*"),  # type: ignore[arg-type]  # plain strings stand in for the variable's typed values
+        "unit": Variable("unit", unit, all_value=".*"),  # type: ignore[arg-type]  # plain strings stand in for the variable's typed values
+        "instrument": Variable("instrument", instrument, all_value=".*"),  # type: ignore[arg-type]  # plain strings stand in for the variable's typed values
         "lookback": Variable("lookback", "90d"),
     }
 

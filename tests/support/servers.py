@@ -148,7 +148,7 @@ class Mosquitto:
 
 @contextlib.contextmanager
 def mosquitto(workdir: Path, **kwargs: object) -> Iterator[Mosquitto]:
-    broker = Mosquitto(workdir=workdir, **kwargs)  # type: ignore[arg-type]
+    broker = Mosquitto(workdir=workdir, **kwargs)  # type: ignore[arg-type]  # keyword options are Mosquitto's by name
     broker.start()
     try:
         yield broker

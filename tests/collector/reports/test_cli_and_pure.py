@@ -160,7 +160,7 @@ def test_period_rules() -> None:
     ):
         with pytest.raises(PeriodError):
             resolve_period(
-                **{"year": None, "start": None, "end": None, **kwargs},  # type: ignore[arg-type]
+                **{"year": None, "start": None, "end": None, **kwargs},  # type: ignore[arg-type]  # a minimal stand-in for argparse.Namespace
                 timezone=sc.TZ,
                 now=NOW,
             )

@@ -49,11 +49,11 @@ def hb(seq: int, ts: float, state: str, *, boot: int = 0, prev: int | None = Non
 
 
 def change(seq: int, ts: float, state: str, since: float, **kw: object) -> Msg:
-    return Msg("state", seq, ts, state, since=since, **kw)  # type: ignore[arg-type]
+    return Msg("state", seq, ts, state, since=since, **kw)  # type: ignore[arg-type]  # keyword overrides are checked by Msg itself
 
 
 def closed(seq: int, ts: float, state: str, since: float, until: float, **kw: object) -> Msg:
-    return Msg("closed", seq, ts, state, since=since, until=until, **kw)  # type: ignore[arg-type]
+    return Msg("closed", seq, ts, state, since=since, until=until, **kw)  # type: ignore[arg-type]  # keyword overrides are checked by Msg itself
 
 
 def will(seq: int, received: float, *, boot: int = 0) -> Msg:

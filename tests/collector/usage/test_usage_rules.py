@@ -139,7 +139,7 @@ def test_usage_rule(
     figures = compute_usage(
         intervals(timeline),
         sessions(session_rows),
-        Policy(**overrides),  # type: ignore[arg-type]
+        Policy(**overrides),  # type: ignore[arg-type]  # overrides are Policy fields by name
         T0 + period[0],
         T0 + period[1],
     )
