@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from jishi.agent.inference import (
     DISCRETE_PRIORITY,
@@ -22,8 +22,8 @@ from jishi.agent.wire import (
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from jishi import config as config_io
-from jishi.mqtt import BrokerUrl, MqttSettings, TlsFiles, check_broker_url, check_topic_root
+from jishi.config import BrokerSection
+from jishi.mqtt import MqttSettings, TlsFiles, check_topic_root
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 _MB = 1024 * 1024
@@ -33,46 +33,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class MqttConfig(_Strict):
+class MqttConfig(BrokerSection):
     """``[mqtt]``: the broker URL, topic root, protocol, credentials (from a file or a variable,
     never the command line) and TLS files."""
 
-    broker: str = "mqtt://127.0.0.1:1883"
+    reader: ClassVar[str] = "agent"
+
     topic_root: str = DEFAULT_TOPIC_ROOT
-    protocol: Literal["3.1.1", "5"] = "3.1.1"
-    username: str | None = None
-    # Passwords never come from the command line: a file (first line) or an environment variable.
-    password_file: Path | None = None
-    password_env: str | None = None
-    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
     inflight: Annotated[int, Field(ge=1, le=1000)] = 100
-    tls_ca_file: Path | None = None
-    tls_cert_file: Path | None = None
-    tls_key_file: Path | None = None
     tls_insecure: bool = False
     reconnect_min_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     reconnect_max_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
 
-    _broker_url = field_validator("broker")(check_broker_url)
     _root = field_validator("topic_root")(check_topic_root)
-
-    @model_validator(mode="after")
-    def _tls_pair(self) -> MqttConfig:
-        if (self.tls_cert_file is None) != (self.tls_key_file is None):
-            raise ValueError("tls_cert_file and tls_key_file must be given together")
-        if self.password_file and self.password_env:
-            raise ValueError("give password_file or password_env, not both")
-        return self
-
-    @property
-    def url(self) -> BrokerUrl:
-        return BrokerUrl.parse(self.broker)
-
-    def password(self) -> str | None:
-        """Read the password from its file or environment variable, at connect time."""
-        return config_io.read_secret(
-            self.password_file, self.password_env, "mqtt.password", "agent"
-        )
 
     def settings(self, client_id: str) -> MqttSettings:
         """The connection settings, password read now: a fixed password file is used on the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jishi.agent.wire import DEFAULT_TOPIC_ROOT, ID_PATTERN, MAX_PAYLOAD_BYTES
@@ -13,8 +13,8 @@ from jishi.collector.sink.config import SinkConfig
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jishi import config as config_io
-from jishi.config import read_secret
-from jishi.mqtt import BrokerUrl, check_broker_url, check_topic_root
+from jishi.config import BrokerSection
+from jishi.mqtt import check_topic_root
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 # Ministry of Education 定额机时 defaults (DESIGN.md, "utilization").
@@ -25,43 +25,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class CollectorMqtt(_Strict):
+class CollectorMqtt(BrokerSection):
     """The collector's broker connection: persistent session, shared subscription, TLS."""
 
-    broker: str = "mqtt://127.0.0.1:1883"
+    reader: ClassVar[str] = "collector"
+
     topic_root: str = DEFAULT_TOPIC_ROOT
     client_id: Annotated[str, Field(min_length=1, max_length=64)] = "jishi-collector"
     # Several collectors with the same group split the stream ($share/{group}/...).
     share_group: Identifier | None = None
-    protocol: Literal["3.1.1", "5"] = "3.1.1"
-    username: str | None = None
-    password_file: Path | None = None
-    password_env: str | None = None
     # How long the broker keeps our session (and queues QoS 1 messages) while we are away.
     session_expiry_s: Annotated[int, Field(ge=60, le=2**32 - 1)] = 7 * 86_400
-    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
-    tls_ca_file: Path | None = None
-    tls_cert_file: Path | None = None
-    tls_key_file: Path | None = None
 
-    _broker_url = field_validator("broker")(check_broker_url)
     _root = field_validator("topic_root")(check_topic_root)
-
-    @model_validator(mode="after")
-    def _exclusive(self) -> CollectorMqtt:
-        if self.password_file and self.password_env:
-            raise ValueError("give password_file or password_env, not both")
-        if (self.tls_cert_file is None) != (self.tls_key_file is None):
-            raise ValueError("tls_cert_file and tls_key_file must be given together")
-        return self
-
-    @property
-    def url(self) -> BrokerUrl:
-        return BrokerUrl.parse(self.broker)
-
-    def password(self) -> str | None:
-        """Read the password from its file or environment variable (at the edge, at start)."""
-        return read_secret(self.password_file, self.password_env, "mqtt.password", "collector")
 
 
 class DatabaseConfig(_Strict):

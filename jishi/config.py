@@ -7,11 +7,12 @@ import hashlib
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jishi.errors import ConfigError, ConfigErrors
+from jishi.mqtt import BrokerUrl, check_broker_url
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -101,3 +102,41 @@ def read_secret(file: Path | None, env: str | None, key: str, who: str) -> str |
             )
         return value
     return None
+
+
+class BrokerSection(BaseModel):
+    """What every ``[mqtt]`` table has (agent, bridge, collector): the broker URL, protocol,
+    user, password (from a file or a variable, never the command line), keep-alive and TLS
+    files. Each part adds its own keys and its ``topic_root``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Which program reads the password (for the error message when it cannot).
+    reader: ClassVar[str] = "jishi"
+
+    broker: str = "mqtt://127.0.0.1:1883"
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    username: str | None = None
+    password_file: Path | None = None
+    password_env: str | None = None
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+    _broker_url = field_validator("broker")(check_broker_url)
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Self:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file must be given together")
+        if self.password_file and self.password_env:
+            raise ValueError("give password_file or password_env, not both")
+        return self
+
+    @property
+    def url(self) -> BrokerUrl:
+        return BrokerUrl.parse(self.broker)
+
+    def password(self) -> str | None:
+        """Read the password from its file or environment variable, when it is asked for."""
+        return read_secret(self.password_file, self.password_env, "mqtt.password", self.reader)

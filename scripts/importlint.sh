@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/typecheck.sh --tree-only
 cd build/typecheck
-PYTHONPATH=. ../../.venv/bin/lint-imports --config ../../pyproject.toml "$@"
+PYTHONPATH=. ../../.venv/bin/lint-imports --no-cache ../../pyproject.toml "$@"
