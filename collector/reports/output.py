@@ -2,6 +2,12 @@
 
 A report hands over :class:`Sheet` objects: columns (header, key, kind) and rows as dicts.
 JSON is not made here: each report builds its own JSON with the platform's or jishi's names.
+
+Text cells come from people outside (session CSVs, agents' session messages, the registry), and
+the evaluation office opens these files in a spreadsheet. A text that a spreadsheet would read
+as a formula (``=HYPERLINK(...)``, ``=cmd|' /C calc'!A0``, ``@SUM(...)``, ``+``/``-`` first)
+is neutralised: in CSV it gets a leading ``'`` (the OWASP rule), in XLSX it is stored as a
+string cell with Excel's quote prefix, so the text shows exactly as given and never runs.
 """
 
 from __future__ import annotations
@@ -15,6 +21,9 @@ from typing import Any, Literal
 Kind = Literal["text", "hours", "ratio", "int", "number"]
 _XLSX_FORMATS: dict[str, str] = {"hours": "0.00", "ratio": "0.0000", "int": "0", "number": "0.00"}
 _WIDTHS: dict[str, int] = {"text": 16, "hours": 12, "ratio": 10, "int": 8, "number": 10}
+# First characters that make a spreadsheet evaluate a cell: formula, DDE and the full-width
+# forms some CJK input methods give, plus tab and carriage return (which Excel skips).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +46,16 @@ class Sheet:
     notes: Sequence[str] = field(default_factory=tuple)
 
 
+def is_formula_like(text: str) -> bool:
+    """Whether a spreadsheet would evaluate ``text`` typed into a cell."""
+    return text.startswith(FORMULA_STARTS)
+
+
+def neutralise(text: str) -> str:
+    """``text`` as a CSV cell no spreadsheet evaluates (a leading ``'`` where needed)."""
+    return "'" + text if is_formula_like(text) else text
+
+
 def _text(value: Any, kind: Kind) -> str:
     if value is None:
         return ""
@@ -46,7 +65,7 @@ def _text(value: Any, kind: Kind) -> str:
         return f"{float(value):.4f}"
     if kind == "int":
         return str(int(value))
-    return str(value)
+    return neutralise(str(value))
 
 
 def render_csv(sheet: Sheet) -> bytes:
@@ -76,6 +95,7 @@ def render_xlsx(sheets: Sequence[Sheet]) -> bytes:
             cell.font = bold
         for row in sheet.rows:
             ws.append([_cell(row.get(c.key), c.kind) for c in sheet.columns])
+            _keep_as_text(ws[ws.max_row])
         if sheet.total is not None:
             ws.append([_cell(sheet.total.get(c.key), c.kind) for c in sheet.columns])
             for cell in ws[ws.max_row]:
@@ -104,3 +124,12 @@ def _cell(value: Any, kind: Kind) -> Any:
     if kind == "int":
         return int(value)
     return str(value)
+
+
+def _keep_as_text(cells: Sequence[Any]) -> None:
+    """openpyxl stores a string starting with ``=`` as a formula: make it a plain string cell
+    with the quote prefix (shown as typed, never evaluated, also after editing)."""
+    for cell in cells:
+        if isinstance(cell.value, str) and is_formula_like(cell.value):
+            cell.data_type = "s"
+            cell.quotePrefix = True
