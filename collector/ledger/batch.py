@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from jishi.agent.wire import Message
+from jishi.agent.wire import Message, MessageKind, build_topic, encode
 
 if TYPE_CHECKING:
     from jishi.collector.ledger.instruments import InstrumentRecord
@@ -32,6 +32,8 @@ class Reason(StrEnum):
     UNKNOWN_INSTRUMENT = "unknown_instrument"
     # A schema 2 boot id already used by another instrument (each has its own).
     BOOT_MISMATCH = "boot_mismatch"
+    # An instrument id that belongs to another site (ids are unique per collector).
+    FOREIGN_SITE = "foreign_site"
     # Valid by the schema but refused by the database (a value too large for a column).
     STORE_ERROR = "store_error"
 
@@ -53,6 +55,14 @@ class Incoming:
 
     message: Message
     received_at: float
+
+
+def refuse(item: Incoming, reason: Reason, detail: str, topic_root: str) -> DeadLetter:
+    """An accepted message that the ledger refuses after all, as a dead letter (its topic and
+    payload rebuilt from the message)."""
+    message = item.message
+    topic = build_topic(message.site, message.instrument, MessageKind(message.kind), topic_root)
+    return DeadLetter(item.received_at, topic, reason, detail, encode(message))
 
 
 @dataclass

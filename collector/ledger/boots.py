@@ -20,9 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from jishi.agent.wire import Message, MessageKind, build_topic, encode
 from jishi.collector.ledger import seqranges, tables
-from jishi.collector.ledger.batch import DeadLetter, Incoming, Reason
+from jishi.collector.ledger.batch import DeadLetter, Incoming, Reason, refuse
 from jishi.collector.ledger.sql import many, select_in, upsert
 from sqlalchemy import Connection
 
@@ -121,14 +120,7 @@ def new_boots(items: Iterable[Incoming], wanted: set[str]) -> dict[str, BootInfo
 
 def _refused(item: Incoming, owner: str | None, topic_root: str) -> DeadLetter:
     message = item.message
-    return DeadLetter(
-        item.received_at,
-        build_topic(message.site, message.instrument, _kind(message), topic_root),
-        Reason.BOOT_MISMATCH,
-        f"boot_id {message.boot_id!r} belongs to instrument {owner!r}, not {message.instrument!r}",
-        encode(message),
+    detail = (
+        f"boot_id {message.boot_id!r} belongs to instrument {owner!r}, not {message.instrument!r}"
     )
-
-
-def _kind(message: Message) -> MessageKind:
-    return MessageKind(message.kind)
+    return refuse(item, Reason.BOOT_MISMATCH, detail, topic_root)

@@ -7,13 +7,14 @@ or a new row sets ``full`` and the whole row is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import Any
 
 from jishi.collector.config import InstrumentEntry
 from jishi.collector.ledger import tables
+from jishi.collector.ledger.batch import DeadLetter, Incoming, Reason, refuse
 from jishi.collector.ledger.sql import assignments, many, quoted, select_in, upsert
 from jishi.collector.usage.freshness import stale_after_s
 from sqlalchemy import Boolean, Connection
@@ -150,3 +151,29 @@ def check_fields() -> None:
     names = tuple(f.name for f in fields(InstrumentRecord) if f.name != "full")
     if names != COLUMNS:
         raise AssertionError(f"InstrumentRecord fields {names} != instruments columns {COLUMNS}")
+
+
+def split_by_site(
+    instruments: Mapping[str, InstrumentRecord], items: Sequence[Incoming], topic_root: str
+) -> tuple[list[Incoming], list[DeadLetter]]:
+    """The messages of each instrument's own site, and the others as dead letters.
+
+    Instrument ids are unique per collector: an instrument belongs to the site of its registry
+    entry, else to the site of the first message it was heard from. A message naming another
+    site (an agent of site ``bio`` publishing for ``chem``'s ``nmr-600``, as the broker ACL
+    lets it) changes nothing of that instrument."""
+    own: list[Incoming] = []
+    foreign: list[DeadLetter] = []
+    claimed = {i: row.site for i, row in instruments.items() if row.site}
+    for item in items:
+        message = item.message
+        site = claimed.setdefault(message.instrument, message.site)
+        if message.site == site:
+            own.append(item)
+        else:
+            detail = (
+                f"instrument {message.instrument!r} belongs to site {site!r}, not "
+                f"{message.site!r} (instrument ids are unique per collector)"
+            )
+            foreign.append(refuse(item, Reason.FOREIGN_SITE, detail, topic_root))
+    return own, foreign

@@ -2,10 +2,10 @@
 
 Theory of operation. A batch is dead letters plus accepted wire messages. In one transaction:
 
-1. dedupe on ``(boot_id, seq)``, learn each boot's place in the order, refuse a schema 2 boot
+1. lock the instruments the batch touches (sorted, so two collectors cannot deadlock;
+   :mod:`.instruments`) and refuse messages naming another site than the instrument's;
+2. dedupe on ``(boot_id, seq)``, learn each boot's place in the order, refuse a schema 2 boot
    id used by another instrument (:mod:`.boots`);
-2. lock the instruments the batch touches (sorted, so two collectors cannot deadlock;
-   :mod:`.instruments`);
 3. store each ``state``/``hb`` message as evidence and keep the spans right, instrument by
    instrument (:mod:`.instrument_work`: the newest knowledge paints, anything else resolves
    its stretch again with the pure engine, :mod:`jishi.collector.usage.evidence`);
@@ -76,8 +76,14 @@ class LedgerWriter:
     ) -> BatchOutcome:
         outcome = BatchOutcome()
         incoming = [i for i in items if isinstance(i, Incoming)]
+        first: dict[str, str] = {}
+        for item in incoming:
+            first.setdefault(item.message.instrument, item.message.site)
+        instruments = instruments_store.lock(conn, self.registry, first, now)
+        # Before the dedupe: another site's message must not even mark a seq as seen.
+        incoming, foreign = instruments_store.split_by_site(instruments, incoming, self.topic_root)
         fresh, boots, refused = dedupe(conn, incoming, now, self.topic_root)
-        dead = [item for item in items if isinstance(item, DeadLetter)] + refused
+        dead = [item for item in items if isinstance(item, DeadLetter)] + foreign + refused
         if dead:
             conn.execute(
                 insert(tables.dead_letters),
@@ -97,18 +103,22 @@ class LedgerWriter:
         outcome.duplicates = len(incoming) - len(fresh) - len(refused)
         if fresh:
             outcome.fresh = fresh
-            outcome.rows, outcome.rewrites = self._apply(conn, fresh, boots, now)
+            outcome.rows, outcome.rewrites = self._apply(conn, fresh, instruments, boots, now)
         outcome.stored = len(fresh)
         return outcome
 
     def _apply(
-        self, conn: Connection, items: list[Incoming], boots: Mapping[str, BootInfo], now: float
+        self,
+        conn: Connection,
+        items: list[Incoming],
+        locked: Mapping[str, InstrumentRecord],
+        boots: Mapping[str, BootInfo],
+        now: float,
     ) -> tuple[dict[str, InstrumentRecord], list[tuple[str, float, float]]]:
         by_instrument: dict[str, list[Incoming]] = defaultdict(list)
         for item in items:
             by_instrument[item.message.instrument].append(item)
-        first = {i: batch[0].message.site for i, batch in by_instrument.items()}
-        instruments = instruments_store.lock(conn, self.registry, first, now)
+        instruments = {i: locked[i] for i in by_instrument}
         work = load_work(conn, instruments, by_instrument, self._top_runs(conn, instruments))
         sessions: list[dict[str, Any]] = []
         for instrument_id, incoming in by_instrument.items():
