@@ -124,10 +124,7 @@ def check_broker(mqtt: MqttConfig, out: list[str], timeout: float = 10.0) -> boo
 def check_agent(args: argparse.Namespace) -> int:
     path = Path(args.config)
     config, digest = load_agent_config(path)
-    if args.broker:
-        config = config.model_copy(
-            update={"mqtt": config.mqtt.model_copy(update={"broker": args.broker})}
-        )
+    config = config.with_broker(args.broker or None)
     lines = [f"config {path}: valid ({len(config.instruments)} instrument(s), hash {digest})"]
     ok = check_sources(config, max(1, args.reads), lines, path.resolve().parent)
     if not args.no_broker:

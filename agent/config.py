@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from jishi.agent.inference import (
     DISCRETE_PRIORITY,
@@ -217,6 +217,12 @@ class PublisherConfig(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+
+    def with_broker(self, broker: str | None) -> Self:
+        """This config with ``--broker`` in place of ``mqtt.broker`` (None: unchanged)."""
+        if broker is None:
+            return self
+        return self.model_copy(update={"mqtt": self.mqtt.model_copy(update={"broker": broker})})
 
 
 class AgentConfig(PublisherConfig):

@@ -88,11 +88,7 @@ class Agent:
     ) -> None:
         """``drivers`` replaces the config's sources of the named instruments with ready-made
         drivers (the firmware bridge feeds decoded node frames through such drivers)."""
-        if broker is not None:
-            config = config.model_copy(
-                update={"mqtt": config.mqtt.model_copy(update={"broker": broker})}
-            )
-        self.config = config
+        self.config = config = config.with_broker(broker)
         self.config_hash = config_hash
         self.data_dir = data_dir
         self.config_dir = config_dir

@@ -56,11 +56,7 @@ class Bridge:
         broker: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        if broker is not None:
-            config = config.model_copy(
-                update={"mqtt": config.mqtt.model_copy(update={"broker": broker})}
-            )
-        self.config = config
+        self.config = config = config.with_broker(broker)
         self.clock = clock
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
