@@ -26,7 +26,7 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -174,13 +174,7 @@ class Emitter:
         message = StatusMessage(
             **self._envelope(site, instrument, now, chained=False),
             online=True,
-            agent_version=about.agent_version,
-            config_hash=about.config_hash,
-            heartbeat_interval_s=about.heartbeat_interval_s,
-            name=about.name,
-            unit=about.unit,
-            category=about.category,
-            hostname=about.hostname,
+            **asdict(about),  # Birth's fields are the status message's, by name
         )
         return Outgoing(instrument, site, MessageKind.STATUS, message)
 
