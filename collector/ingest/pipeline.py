@@ -56,10 +56,19 @@ class ReceiveQueue:
     by the writer (:class:`Pipeline`) or by the sender to a worker process
     (:class:`~jishi.collector.ingest.worker.ProcessPipeline`)."""
 
-    def __init__(
-        self, metrics: IngestMetrics, batch_max: int, batch_wait_s: float, max_queued: int | None
+    def __init__(  # noqa: PLR0917 - the subclasses pass their own keyword arguments on
+        self,
+        metrics: IngestMetrics,
+        acker: Acker,
+        clock: Callable[[], float],
+        batch_max: int,
+        batch_wait_s: float,
+        max_queued: int | None,
     ) -> None:
         self.metrics = metrics
+        self.acker = acker  # PUBACKs, after the commit
+        self.clock = clock
+        self._stop = threading.Event()
         self.batch_max = batch_max
         self.batch_wait_s = batch_wait_s
         self.queue: queue.SimpleQueue[Received] = queue.SimpleQueue()
@@ -109,15 +118,12 @@ class Pipeline(ReceiveQueue):
         on_stored: StoredHook | None = None,
         max_queued: int | None = None,
     ) -> None:
-        super().__init__(metrics, batch_max, batch_wait_s, max_queued)
+        super().__init__(metrics, acker, clock, batch_max, batch_wait_s, max_queued)
         self.on_stored = on_stored
         self.engines = engines
         self.writer = writer
         self.limits = limits
         self.topic_root = topic_root
-        self.acker = acker
-        self.clock = clock
-        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # --- the writer thread ----------------------------------------------------------------

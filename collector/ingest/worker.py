@@ -148,11 +148,8 @@ class ProcessPipeline(ReceiveQueue):
         clock: Callable[[], float] = time.time,
         max_queued: int | None = None,
     ) -> None:
-        super().__init__(metrics, batch_max, batch_wait_s, max_queued)
+        super().__init__(metrics, acker, clock, batch_max, batch_wait_s, max_queued)
         self.settings = settings
-        self.acker = acker
-        self.clock = clock
-        self._stop = threading.Event()
         self._slots = threading.Semaphore(_IN_FLIGHT)
         self._sent: dict[int, list[Received]] = {}
         self._sent_lock = threading.Lock()
