@@ -23,7 +23,8 @@ from jishi.agent.wire import (
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jishi.config import BrokerSection
-from jishi.mqtt import MqttSettings, TlsFiles, check_topic_root
+from jishi.errors import ConfigError
+from jishi.mqtt import MqttSettings, TlsFiles, check_broker_url, check_topic_root
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 _MB = 1024 * 1024
@@ -222,6 +223,10 @@ class PublisherConfig(_Strict):
         """This config with ``--broker`` in place of ``mqtt.broker`` (None: unchanged)."""
         if broker is None:
             return self
+        try:
+            check_broker_url(broker)
+        except ValueError as exc:
+            raise ConfigError("command line", "--broker", str(exc)) from None
         return self.model_copy(update={"mqtt": self.mqtt.model_copy(update={"broker": broker})})
 
 

@@ -36,9 +36,17 @@ def _problem(error: Any) -> str:
         return "unknown key (check the spelling against the docs)"
     message = str(error.get("msg", "invalid value"))
     message = message.removeprefix("Value error, ")
-    if "input" in error and kind not in {"model_type", "dict_type"}:
+    if "input" in error and kind not in {"model_type", "dict_type"} and not _secret(error):
         message += f" (got {error['input']!r})"
     return message
+
+
+# Keys whose value may hold a secret (a password in a URL, a token): never echoed in errors.
+_SECRET_KEYS = ("broker", "url", "password", "token", "secret")
+
+
+def _secret(error: Any) -> bool:
+    return any(str(part).endswith(_SECRET_KEYS) for part in error.get("loc", ()))
 
 
 def read_toml(path: Path) -> tuple[dict[str, Any], bytes]:

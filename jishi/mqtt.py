@@ -52,6 +52,12 @@ class BrokerUrl(BaseModel):
     def parse(cls, url: str) -> BrokerUrl:
         """``mqtt://host[:port]`` or ``mqtts://host[:port]`` (TLS, default port 8883)."""
         parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        if "@" in parts.netloc:
+            # Never echo it: the part before '@' may be a password.
+            raise ValueError(
+                "the broker URL must not carry a user or password (user:password@host); "
+                "set mqtt.username and mqtt.password_file or mqtt.password_env instead"
+            )
         if parts.scheme not in {"mqtt", "mqtts", "tcp", "ssl"}:
             raise ValueError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
         scheme: Literal["mqtt", "mqtts"] = "mqtts" if parts.scheme in {"mqtts", "ssl"} else "mqtt"
