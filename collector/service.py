@@ -34,7 +34,7 @@ from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.ledger.registry import sync_registry
 from jishi.collector.ledger.writer import LedgerWriter
 
-from jishi.errors import JishiError
+from jishi.errors import ConfigError, JishiError
 from jishi.gctune import tune_for_throughput
 
 if TYPE_CHECKING:
@@ -369,6 +369,29 @@ def _start_api(collector: Collector, clock: Callable[[], float]) -> None:
         raise ApiStartError(f"the API did not start on port {collector.api_port}")
 
 
+MIN_ADMIN_TOKEN_CHARS = 16
+# Placeholders seen in examples and tutorials: an attacker tries these first.
+_PLACEHOLDERS = {"change-me", "changeme", "change_me", "admin", "password", "secret", "token"}
+
+
+def check_admin_token(token: str) -> None:
+    """Refuse an admin token anyone could guess: short, a placeholder, or one repeated
+    character. Raises :class:`ConfigError` saying how to make a good one."""
+    weak = (
+        len(token) < MIN_ADMIN_TOKEN_CHARS
+        or token.strip().lower() in _PLACEHOLDERS
+        or len(set(token)) < 4
+    )
+    if weak:
+        raise ConfigError(
+            ADMIN_TOKEN_ENV,
+            None,
+            f"the admin token is too easy to guess (at least {MIN_ADMIN_TOKEN_CHARS} random "
+            "characters are needed)",
+            'make one with: export JISHI_ADMIN_TOKEN="$(openssl rand -hex 24)"',
+        )
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     """``jishi collector run -c FILE [--broker URL] [--db URL] [--api-port P]``."""
     config = config_from_args(args)
@@ -378,7 +401,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     admin_token = os.environ.get(ADMIN_TOKEN_ENV) or None
-    if admin_token is None:
+    if admin_token is not None:
+        check_admin_token(admin_token)
+    else:
         log.warning(
             "%s is not set: only tokens made with 'jishi collector token create' are accepted",
             ADMIN_TOKEN_ENV,

@@ -58,7 +58,7 @@ def start(
         f'data_dir = "{tmp / name}"\n[mqtt]\nbroker = "{broker.url}"\nclient_id = "{name}"\n{share}'
         f'[database]\nurl = "{db_url}"\n[api]\nport = {port}\n'
     )
-    env = {**os.environ, "JISHI_ADMIN_TOKEN": "t0k"}
+    env = {**os.environ, "JISHI_ADMIN_TOKEN": "crash-test-admin-token-0001"}
     log = (tmp / f"{name}.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "jishi.cli", "collector", "run", "-c", str(conf)],
@@ -73,7 +73,7 @@ def stored(port: int) -> int:
     try:
         text = httpx.get(
             f"http://127.0.0.1:{port}/api/v1/metrics",
-            headers={"Authorization": "Bearer t0k"},
+            headers={"Authorization": "Bearer crash-test-admin-token-0001"},
             timeout=2,
         ).text
     except httpx.HTTPError:
