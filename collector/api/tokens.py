@@ -99,7 +99,7 @@ class TokenStore:
         t = tables.tokens
         with self.engines.write.begin() as conn:
             query = select(t).where(t.c.revoked_at.is_(None))
-            if ident.isdigit():
+            if ident.isdigit() and int(ident) < 2**63:
                 query = query.where(t.c.id == int(ident))
             else:
                 query = query.where(t.c.name == ident)

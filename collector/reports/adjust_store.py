@@ -99,6 +99,8 @@ def revoke_adjustment(
     engines: Engines, adjustment_id: int, *, reason: str, actor: str, now: float
 ) -> Adjustment:
     """Mark an adjustment revoked (it stays in the ledger and in the reports' trail)."""
+    if not 0 < adjustment_id < 2**63:  # no such row; the database could not even compare it
+        raise NotFoundError(f"no adjustment {adjustment_id}")
     reason = _check_text("reason", reason, MAX_REASON)
     actor = _check_text("actor", actor, MAX_ACTOR)
     a = tables.adjustments
