@@ -36,8 +36,18 @@ class CollectorMqtt(BrokerSection):
     share_group: Identifier | None = None
     # How long the broker keeps our session (and queues QoS 1 messages) while we are away.
     session_expiry_s: Annotated[int, Field(ge=60, le=2**32 - 1)] = 7 * 86_400
+    # paho's network thread reconnects after a lost connection, waiting from min to max
+    # (doubling); paho counts whole seconds.
+    reconnect_min_s: Annotated[int, Field(ge=1, le=60)] = 1
+    reconnect_max_s: Annotated[int, Field(ge=1, le=3600)] = 30
 
     _root = field_validator("topic_root")(check_topic_root)
+
+    @model_validator(mode="after")
+    def _reconnect(self) -> CollectorMqtt:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be at least reconnect_min_s")
+        return self
 
 
 class DatabaseConfig(_Strict):

@@ -29,9 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# paho's own network thread reconnects; these are its delays (whole seconds).
-RECONNECT_DELAYS_S = (1.0, 30.0)
-
 
 def source_settings(config: CollectorMqtt, password: str | None) -> MqttSettings:
     """A persistent session: not clean, kept by the broker for ``session_expiry_s``."""
@@ -71,7 +68,10 @@ class MqttSource(LoopedClient):
         self.settings = source_settings(config, password)
         # manual_ack: PUBACK only after the ledger commit (see the module docstring).
         self.client = make_client(
-            self.settings, manual_ack=True, reconnect_delays=RECONNECT_DELAYS_S
+            self.settings,
+            manual_ack=True,
+            # paho's own network thread reconnects.
+            reconnect_delays=(config.reconnect_min_s, config.reconnect_max_s),
         )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

@@ -2,8 +2,8 @@
 processes (SQLite and PostgreSQL ledgers, both subscribed to everything), the timeline and usage
 read back from their APIs and compared with the times written into the vendor files.
 
-* A TopSpin acquisition of >= 60 s whose ``audita.txt`` appears only when it ends, while the
-  agent sends heartbeats every 5 s that can only say "idle": counts in full.
+* A TopSpin acquisition of a dozen heartbeat intervals whose ``audita.txt`` appears only when it
+  ends, while every heartbeat can only say "idle": counts in full.
 * An FCS file written at the end of its acquisition, found on the next folder scan: counts.
 * A GBK log with two runs (90 and 60 min) already there before the agent's first start: both
   count in full.
@@ -32,7 +32,11 @@ from support.vendor_files import fcs_run, topspin_audita
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 ZONE = ZoneInfo("Asia/Shanghai")
-HEARTBEAT_S = 5.0
+# Every wait below is counted in heartbeats: stale_after is 2.5 of them, so a run of RUN_S
+# outlasts it five times and a dozen heartbeats that say "idle" come before its record.
+HEARTBEAT_S = 2.0
+RUN_S = 12 * HEARTBEAT_S + 2
+FLOW_S = 5.5 * HEARTBEAT_S
 
 
 def local(moment: datetime) -> str:
@@ -72,32 +76,29 @@ path = "{folders["flow"]}"
 timezone = "Asia/Shanghai"
 scan_interval_s = 5
 
-[[instruments]]
-id = "xrd"
-[instruments.source]
-driver = "logs"
-path = "{folders["xrd"]}"
-files = ["*.log"]
-encoding = "auto"
-timezone = "Asia/Shanghai"
-time_format = "%Y-%m-%d %H:%M:%S"
-rules = [
-    {{ pattern = '^(?P<ts>\\S+ \\S+) 开始测样', state = "running" }},
-    {{ pattern = '^(?P<ts>\\S+ \\S+) 测样结束', state = "idle" }},
-]
+{rule_instrument("xrd", folders["xrd"], "*.log", "开始测样", "测样结束", extra='encoding = "auto"')}
+{rule_instrument("rot", folders["rot"], "rot.log", "START", "END", extra="scan_interval_s = 5")}
+"""
 
+
+def rule_instrument(
+    name: str, folder: Path, files: str, start: str, end: str, *, extra: str
+) -> str:
+    """A log instrument of our own rules: ``<local time> <start>`` runs, ``<local time> <end>``
+    idles."""
+    return f"""
 [[instruments]]
-id = "rot"
+id = "{name}"
 [instruments.source]
 driver = "logs"
-path = "{folders["rot"]}"
-files = ["rot.log"]
+path = "{folder}"
+files = ["{files}"]
 timezone = "Asia/Shanghai"
 time_format = "%Y-%m-%d %H:%M:%S"
-scan_interval_s = 5
+{extra}
 rules = [
-    {{ pattern = '^(?P<ts>\\S+ \\S+) START', state = "running" }},
-    {{ pattern = '^(?P<ts>\\S+ \\S+) END', state = "idle" }},
+    {{ pattern = '^(?P<ts>\\S+ \\S+) {start}', state = "running" }},
+    {{ pattern = '^(?P<ts>\\S+ \\S+) {end}', state = "idle" }},
 ]
 """
 
@@ -179,7 +180,7 @@ def test_records_read_late_and_backlogs_count_in_full(
         rot_log.rename(folders["rot"] / "rot.log.1")
         rot_log.write_text(f"{local(rot_start)} START\n")
         flow_start = whole_second(datetime.now(UTC)) + timedelta(seconds=1)
-        time.sleep(28)
+        time.sleep(FLOW_S)
         flow_end = whole_second(datetime.now(UTC))
         # The cytometer writes the file when the acquisition ends; the agent finds it on its
         # next scan.
@@ -189,14 +190,27 @@ def test_records_read_late_and_backlogs_count_in_full(
         rot_end = whole_second(datetime.now(UTC))
         with rot_log.open("a") as handle:
             handle.write(f"{local(rot_end)} END\n")
-        time.sleep(max(0.0, 62 - (datetime.now(UTC) - run_start).total_seconds()))
+        time.sleep(max(0.0, RUN_S - (datetime.now(UTC) - run_start).total_seconds()))
         run_end = datetime.now(UTC)
         experiment = folders["nmr"] / "261202-a" / "2"
         experiment.mkdir()
         (experiment / "audita.txt").write_text(topspin_audita(run_start, run_end), encoding="utf-8")
         for collector in collectors:
             collector.wait_for("/api/v1/instruments/nmr", lambda r: r["state"] == "idle", 30)
-        time.sleep(2 * HEARTBEAT_S)  # the run reached the ledger; let heartbeats follow it
+            # The records found on the folders' next scans reach the ledger (the rotated log's
+            # run closed by its END line).
+            deadline = time.monotonic() + 30
+            while not (
+                running(timeline(collector, "nmr", t0, datetime.now(UTC)))
+                and running(timeline(collector, "flow", t0, datetime.now(UTC)))
+                and any(
+                    end <= rot_end
+                    for _, end in running(timeline(collector, "rot", t0, datetime.now(UTC)))
+                )
+            ):
+                assert time.monotonic() < deadline, collector.workdir.name
+                time.sleep(0.5)
+        time.sleep(2 * HEARTBEAT_S)  # let heartbeats follow the runs
         now = datetime.now(UTC)
         for collector in collectors:
             where = collector.workdir.name
@@ -234,13 +248,19 @@ def unknown_s(intervals: list[Any]) -> float:
 def test_a_broker_restart_is_not_an_outage_but_a_dead_agent_is(
     tmp_path: Path, mosquitto: Mosquitto, pg_url: str
 ) -> None:
-    """Mosquitto stopped with SIGTERM for 45 s publishes every agent connection's will; the
+    """Mosquitto stopped with SIGTERM for a while publishes every agent connection's will; the
     agent goes on observing and replays with its chain unbroken, so the wills are withdrawn:
     no unknown time. An agent killed with the broker up: unknown from its will until it is back.
     """
+    # The collectors retry the broker every second at most, so they are back soon after it.
+    again = "reconnect_max_s = 1"
     collectors = [
-        CollectorProcess(tmp_path / "c-sqlite", mosquitto.url, client_id="c-sqlite").start(),
-        CollectorProcess(tmp_path / "c-pg", mosquitto.url, db=pg_url, client_id="c-pg").start(),
+        CollectorProcess(
+            tmp_path / "c-sqlite", mosquitto.url, client_id="c-sqlite", extra_mqtt=again
+        ).start(),
+        CollectorProcess(
+            tmp_path / "c-pg", mosquitto.url, db=pg_url, client_id="c-pg", extra_mqtt=again
+        ).start(),
     ]
     config = tmp_path / "agent.toml"
     config.write_text(
@@ -258,7 +278,9 @@ def test_a_broker_restart_is_not_an_outage_but_a_dead_agent_is(
         time.sleep(6)
         stopped = datetime.now(UTC)
         mosquitto.stop()  # SIGTERM
-        time.sleep(45)
+        # Down three times stale_after (2.5 heartbeats of 2 s) and the agent's
+        # historical_after_s (5 s): the agent queues and replays its observations as history.
+        time.sleep(15)
         mosquitto.start()
         restarted = datetime.now(UTC)
         window = (stopped - timedelta(seconds=5), restarted + timedelta(seconds=5))

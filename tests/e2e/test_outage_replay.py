@@ -31,7 +31,10 @@ def unknown_s(intervals: list[dict[str, Any]]) -> float:
 
 
 def test_replay_turns_unknown_into_known(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    collector = CollectorProcess(tmp_path / "collector", mosquitto.url).start()
+    # The collector retries the broker every second at most, so it is back soon after it.
+    collector = CollectorProcess(
+        tmp_path / "collector", mosquitto.url, extra_mqtt="reconnect_max_s = 1"
+    ).start()
     config = tmp_path / "agent.toml"
     config.write_text(
         sim_agent_toml(

@@ -24,6 +24,8 @@ class CollectorProcess:
     client_id: str = "jishi-collector-test"
     share_group: str | None = None
     api_port: int = 0
+    # More [mqtt] lines, e.g. "reconnect_max_s = 1" for tests that restart the broker.
+    extra_mqtt: str = ""
     # A config file to use as it is (only --broker and --api-port are added), instead of a
     # generated one.
     config_file: Path | None = None
@@ -41,6 +43,8 @@ class CollectorProcess:
         ]
         if self.share_group:
             lines.append(f'share_group = "{self.share_group}"')
+        if self.extra_mqtt:
+            lines.append(self.extra_mqtt)
         path = self.workdir / "collector.toml"
         path.write_text("\n".join(lines) + "\n")
         return path
