@@ -8,13 +8,14 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from jishi.collector.sink import InfluxSink, InstrumentMeta, SinkConfig
+from jishi.collector.sink import InfluxSink, InstrumentMeta
 from jishi.collector.sink.spool import Spool
 from jishi.collector.sink.writers import V1Writer
 from support.influx import TEST_DB as DB
-from support.influx import InfluxDB1
+from support.influx import InfluxDB1, v1_sink_config
 
 pytestmark = pytest.mark.integration
 
@@ -39,18 +40,11 @@ class RecordingWriter:
         self.inner.close()
 
 
-def run_outage(influx: InfluxDB1, tmp_path: Path, outage_s: float) -> None:
-    config = SinkConfig(
-        api="v1",
-        url=influx.url,
-        database=DB,
-        flush_interval_s=0.2,
-        retry_min_s=0.2,
-        retry_max_s=2.0,
-        timeout_s=2.0,
-        self_report_interval_s=0,
-    )
-    writer = RecordingWriter(V1Writer(influx.url, DB, timeout_s=2.0))
+def run_outage(influx: InfluxDB1, tmp_path: Path, outage_s: float, **settings: Any) -> None:
+    """Ingest throughout, InfluxDB down for ``outage_s``; ``settings`` override the sink's."""
+    fast = {"flush_interval_s": 0.2, "retry_min_s": 0.2, "retry_max_s": 2.0, "timeout_s": 2.0}
+    config = v1_sink_config(influx, **{**fast, "self_report_interval_s": 0, **settings})
+    writer = RecordingWriter(V1Writer(influx.url, DB, timeout_s=config.timeout_s))
     spool = Spool(config.spool_file(tmp_path), config.max_spool_points)
     sink = InfluxSink(config=config, writer=writer, spool=spool).start()
     produced = 0
@@ -95,5 +89,9 @@ def test_short_outage_loses_nothing(influx: InfluxDB1, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sixty_second_outage_loses_nothing(influx: InfluxDB1, tmp_path: Path) -> None:
-    run_outage(influx, tmp_path, outage_s=60.0)
+def test_long_outage_at_the_longest_backoff_loses_nothing(
+    influx: InfluxDB1, tmp_path: Path
+) -> None:
+    """Thirty retries at the longest back-off and a backlog of two batches, as a minute's outage
+    with the short test's back-off (2 s) and the default batch size would give."""
+    run_outage(influx, tmp_path, outage_s=15.0, retry_min_s=0.05, retry_max_s=0.5, batch_size=1000)
