@@ -24,67 +24,16 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from jishi.agent.wire import HeartbeatMessage, StateMessage, StatusMessage
 from jishi.collector.ledger.batch import Incoming
 from jishi.collector.ledger.instruments import InstrumentRecord
-from jishi.collector.sink import DailyUsage, InstrumentMeta, StateInterval
+from jishi.collector.sink import DailyUsage, InfluxSink, InstrumentMeta, StateInterval
 from jishi.collector.usage.freshness import stale_after_of
 
 log = logging.getLogger(__name__)
 UNKNOWN = "unknown"
-
-
-class Sink(Protocol):
-    """The part of :class:`jishi.collector.sink.InfluxSink` the mirror uses."""
-
-    def write_state(
-        self,
-        meta: InstrumentMeta,
-        ts: datetime,
-        state: str,
-        *,
-        online: bool = True,
-        since: datetime | None = None,
-        last_seen: datetime | None = None,
-        reason: str | None = None,
-    ) -> None: ...
-
-    def write_heartbeat(
-        self,
-        meta: InstrumentMeta,
-        ts: datetime,
-        *,
-        state: str,
-        since: datetime | None = None,
-        readings: Mapping[str, object] | None = None,
-        health: Any = None,
-        heartbeat_interval_s: float | None = None,
-    ) -> None: ...
-
-    def write_readings(
-        self, meta: InstrumentMeta, ts: datetime, readings: Mapping[str, object]
-    ) -> None: ...
-
-    def write_health(
-        self,
-        meta: InstrumentMeta,
-        ts: datetime,
-        health: Any,
-        *,
-        heartbeat_interval_s: float | None = None,
-    ) -> None: ...
-
-    def write_daily_usage(self, meta: InstrumentMeta, usage: DailyUsage) -> None: ...
-
-    def rewrite_states(
-        self,
-        meta: InstrumentMeta,
-        start: datetime,
-        end: datetime,
-        intervals: Sequence[StateInterval],
-    ) -> None: ...
 
 
 def dt(epoch_s: float) -> datetime:
@@ -115,7 +64,7 @@ class _Mirrored:
 class SinkMirror:
     """Turns stored messages, staleness and roll-ups into sink calls; thread-safe."""
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: InfluxSink) -> None:
         self.sink = sink
         self._lock = threading.Lock()
         self._known: dict[str, _Mirrored] = {}

@@ -23,11 +23,16 @@ Measurements (every instrument point carries the tags ``site``, ``unit``, ``inst
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
+from typing import TypedDict, Unpack
+
+from jishi.agent.wire import AgentHealth
+from jishi.collector.usage.engine import UsageFigures
 
 MEASUREMENT_STATE = "jishi_state"
 MEASUREMENT_READING = "jishi_reading"
@@ -156,25 +161,29 @@ def encode_line(point: Point) -> str:
 # --- point builders -----------------------------------------------------------------------
 
 
+class StateFacts(TypedDict, total=False):
+    """What a state point says besides the state: ``online`` (default true), ``since`` and
+    ``last_seen`` (default: the point's time), a ``reason``."""
+
+    online: bool
+    since: datetime | None
+    last_seen: datetime | None
+    reason: str | None
+
+
 def state_point(
-    meta: InstrumentMeta,
-    ts: datetime,
-    state: str,
-    *,
-    online: bool = True,
-    since: datetime | None = None,
-    last_seen: datetime | None = None,
-    reason: str | None = None,
+    meta: InstrumentMeta, ts: datetime, state: str, **facts: Unpack[StateFacts]
 ) -> Point:
     """The instrument is in ``state`` from ``ts`` on (until the next state point)."""
     code = state_code(state)
     fields: dict[str, FieldValue] = {
         "code": code,
         "state": StateCode(code).name.lower(),
-        "online": 1 if online else 0,
-        "since": to_ms(since or ts),
+        "online": 1 if facts.get("online", True) else 0,
+        "since": to_ms(facts.get("since") or ts),
     }
-    fields["last_seen"] = to_ms(last_seen or ts)
+    fields["last_seen"] = to_ms(facts.get("last_seen") or ts)
+    reason = facts.get("reason")
     if reason:
         fields["reason"] = reason[:256]
     return Point(MEASUREMENT_STATE, meta.tags(), fields, to_ns(ts), state_key=meta.key)
@@ -204,13 +213,11 @@ def readings_point(
     return Point(MEASUREMENT_READING, meta.tags(), fields, to_ns(ts))
 
 
-HEALTH_FIELDS = (
-    "outbox_depth",
-    "oldest_unsent_s",
-    "dropped",
-    "read_errors",
-    "clock_offset_s",
-    "clock_jumps",
+# Every number of the agent's self-health, as the wire schema defines it.
+HEALTH_FIELDS = tuple(
+    name
+    for name, info in AgentHealth.model_fields.items()
+    if info.annotation in (int, float, int | None, float | None)
 )
 
 
@@ -242,18 +249,8 @@ def health_point(
     return Point(MEASUREMENT_HEALTH, meta.tags(), fields, to_ns(ts))
 
 
-USAGE_FIELDS = (
-    "running_s",
-    "idle_s",
-    "off_s",
-    "fault_s",
-    "maintenance_s",
-    "unknown_s",
-    "effective_s",
-    "service_s",
-    "external_service_s",
-    "quota_s",
-)
+# Every seconds figure of the usage engine; ``period_s`` is the day's own length (below).
+USAGE_FIELDS = tuple(f.name for f in dataclasses.fields(UsageFigures) if f.name != "period_s")
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,13 +25,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from jishi.collector.sink.config import SinkConfig
 from jishi.collector.sink.points import (
     DailyUsage,
     InstrumentMeta,
     Point,
+    StateFacts,
     StateInterval,
     daily_usage_point,
     encode_line,
@@ -165,28 +166,14 @@ class InfluxSink:
         self.stats.points_enqueued += len(items)
 
     def write_state(
-        self,
-        meta: InstrumentMeta,
-        ts: datetime,
-        state: str,
-        *,
-        online: bool = True,
-        since: datetime | None = None,
-        last_seen: datetime | None = None,
-        reason: str | None = None,
+        self, meta: InstrumentMeta, ts: datetime, state: str, **facts: Unpack[StateFacts]
     ) -> None:
         """A state from ``ts`` on: call at every transition, including ``unknown`` when the
         collector declares the instrument stale (``ts`` = when data stopped being fresh) or
         offline (``ts`` = receive time of the will, ``online=False``)."""
         with self._lock:
             self._reasserted[meta.key] = ts.timestamp()
-        self.write(
-            [
-                state_point(
-                    meta, ts, state, online=online, since=since, last_seen=last_seen, reason=reason
-                )
-            ]
-        )
+        self.write([state_point(meta, ts, state, **facts)])
 
     def write_heartbeat(
         self,
@@ -414,13 +401,7 @@ class InfluxSink:
                 delay = self._backoff.next_delay()
                 log.warning("influx sink: write failed (%s); retry in %.1f s", exc, delay)
                 return delay
-            except BatchTooLargeError as exc:
-                if len(batch) == 1:
-                    self._reject(batch, str(exc))
-                else:
-                    self._limit = max(1, len(batch) // 2)
-                continue
-            except RejectedWriteError as exc:
+            except (BatchTooLargeError, RejectedWriteError) as exc:
                 if len(batch) == 1:
                     self._reject(batch, str(exc))
                 else:

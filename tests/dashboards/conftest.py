@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from jishi.collector.sink import InfluxSink, SinkConfig
+from jishi.collector.sink import InfluxSink
 from support.dashboard_scenario import STATE_REFRESH_S, Loaded, feed
-from support.influx import TEST_DB, InfluxDB1
+from support.influx import TEST_DB, InfluxDB1, v1_sink_config
 
 DB = TEST_DB
 
@@ -20,10 +20,8 @@ def loaded_influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
     influx = InfluxDB1(workdir=workdir / "influxd").start()
     try:
         influx.create_database(DB)
-        config = SinkConfig(
-            api="v1",
-            url=influx.url,
-            database=DB,
+        config = v1_sink_config(
+            influx,
             flush_interval_s=0.1,
             spool_interval_s=0.05,
             state_refresh_s=STATE_REFRESH_S,

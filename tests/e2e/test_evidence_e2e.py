@@ -48,7 +48,7 @@ def whole_second(moment: datetime) -> datetime:
 
 
 def agent_toml(broker: str, folders: dict[str, Path]) -> str:
-    return f"""
+    header = f"""
 site = "lab"
 heartbeat_interval_s = {HEARTBEAT_S}
 poll_interval_s = 1.0
@@ -57,50 +57,28 @@ poll_interval_s = 1.0
 broker = "{broker}"
 reconnect_min_s = 0.2
 reconnect_max_s = 2
-
-[[instruments]]
-id = "nmr"
-[instruments.source]
-driver = "logs"
-profile = "bruker-topspin"
-path = "{folders["nmr"]}"
-record_flush_s = 1
-scan_interval_s = 2
-
-[[instruments]]
-id = "flow"
-[instruments.source]
-driver = "logs"
-profile = "fcs"
-path = "{folders["flow"]}"
-timezone = "Asia/Shanghai"
-scan_interval_s = 5
-
-{rule_instrument("xrd", folders["xrd"], "*.log", "开始测样", "测样结束", extra='encoding = "auto"')}
-{rule_instrument("rot", folders["rot"], "rot.log", "START", "END", extra="scan_interval_s = 5")}
 """
+    sources = {
+        "nmr": 'profile = "bruker-topspin"\nrecord_flush_s = 1\nscan_interval_s = 2',
+        "flow": 'profile = "fcs"\ntimezone = "Asia/Shanghai"\nscan_interval_s = 5',
+        "xrd": 'files = ["*.log"]\nencoding = "auto"\n' + own_rules("开始测样", "测样结束"),
+        "rot": 'files = ["rot.log"]\nscan_interval_s = 5\n' + own_rules("START", "END"),
+    }
+    return header + "".join(
+        f'\n[[instruments]]\nid = "{name}"\n[instruments.source]\ndriver = "logs"\n'
+        f'path = "{folders[name]}"\n{settings}\n'
+        for name, settings in sources.items()
+    )
 
 
-def rule_instrument(
-    name: str, folder: Path, files: str, start: str, end: str, *, extra: str
-) -> str:
-    """A log instrument of our own rules: ``<local time> <start>`` runs, ``<local time> <end>``
-    idles."""
-    return f"""
-[[instruments]]
-id = "{name}"
-[instruments.source]
-driver = "logs"
-path = "{folder}"
-files = ["{files}"]
-timezone = "Asia/Shanghai"
+def own_rules(start: str, end: str) -> str:
+    """Log rules of our own: ``<local time> <start>`` runs, ``<local time> <end>`` idles."""
+    return f"""timezone = "Asia/Shanghai"
 time_format = "%Y-%m-%d %H:%M:%S"
-{extra}
 rules = [
     {{ pattern = '^(?P<ts>\\S+ \\S+) {start}', state = "running" }},
     {{ pattern = '^(?P<ts>\\S+ \\S+) {end}', state = "idle" }},
-]
-"""
+]"""
 
 
 def timeline(collector: CollectorProcess, instrument: str, lo: datetime, hi: datetime) -> list[Any]:

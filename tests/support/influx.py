@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jishi.collector.sink import SinkConfig
+
 from support.servers import free_port, started_or_stopped
 from support.waiting import poll_until
 
@@ -164,6 +166,12 @@ class InfluxDB1(HttpServer):
 
     def create_database(self, name: str) -> None:
         self.query(f'CREATE DATABASE "{name}"')
+
+
+def v1_sink_config(influx: InfluxDB1, **settings: Any) -> SinkConfig:
+    """A sink writing to ``influx`` through the v1 API (the test database unless ``settings``
+    name another), with ``settings``."""
+    return SinkConfig(**{"api": "v1", "url": influx.url, "database": TEST_DB, **settings})
 
 
 @dataclass

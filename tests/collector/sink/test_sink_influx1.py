@@ -13,11 +13,10 @@ from jishi.collector.sink import (
     InfluxSink,
     InstrumentMeta,
     Point,
-    SinkConfig,
     StateInterval,
 )
 from support.influx import TEST_DB as DB
-from support.influx import InfluxDB1
+from support.influx import InfluxDB1, v1_sink_config
 
 pytestmark = pytest.mark.integration
 
@@ -27,9 +26,6 @@ META = InstrumentMeta("s1", "nmr-1", "chem", "general")
 
 def make_sink(influx: InfluxDB1, data_dir: Path, **overrides: Any) -> InfluxSink:
     settings: dict[str, Any] = {
-        "api": "v1",
-        "url": influx.url,
-        "database": DB,
         "flush_interval_s": 0.05,
         "spool_interval_s": 0.02,
         "retry_min_s": 0.1,
@@ -37,7 +33,7 @@ def make_sink(influx: InfluxDB1, data_dir: Path, **overrides: Any) -> InfluxSink
         "self_report_interval_s": 0,
     }
     settings.update(overrides)
-    return InfluxSink.from_config(SinkConfig(**settings), data_dir).start()
+    return InfluxSink.from_config(v1_sink_config(influx, **settings), data_dir).start()
 
 
 def values(influx: InfluxDB1, query: str) -> list[list[Any]]:
