@@ -41,6 +41,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--alone",
+        choices=("run", "skip", "only"),
+        default="run",
+        help="tests marked 'alone' measure CPU time and need the CPUs to themselves: 'skip' them "
+        "in a parallel run (pytest -n), then run 'only' them (scripts/test.sh does both)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    mode = config.getoption("--alone")
+    if mode == "run":
+        return
+    wanted = mode == "only"
+    kept, dropped = [], []
+    for item in items:
+        alone = item.get_closest_marker("alone") is not None
+        (kept if alone == wanted else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
     """The real vendor files in ../shared/samples (read from there, never copied). A checkout

@@ -49,6 +49,7 @@ def _docs_process_example(marker: str) -> str:
     return 'site = "lab"\npoll_interval_s = 0.5\n[mqtt]\nbroker = "mqtt://127.0.0.1:1"\n' + block
 
 
+@pytest.mark.alone  # a busy loop is "running" above a fifth of a core: no other test may crowd it
 @pytest.mark.parametrize(
     ("program", "state"),
     [
