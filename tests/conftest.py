@@ -28,7 +28,7 @@ SERVER_FIXTURES = frozenset(
 )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     unmarked = [
         item.nodeid
         for item in items
@@ -39,6 +39,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         raise pytest.UsageError(
             "these tests use a real server but are not marked integration: " + ", ".join(unmarked)
         )
+    select_alone(config, items)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,7 +52,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def select_alone(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--alone skip`` deselects the tests marked ``alone``, ``--alone only`` all others."""
     mode = config.getoption("--alone")
     if mode == "run":
         return
