@@ -16,7 +16,6 @@ from jishi.agent.config import AgentConfig, MqttConfig
 from jishi.agent.inference import StateInferrer
 from jishi.agent.sources import build_drivers, load_agent_config, read_source
 from jishi.drivers.base import Reading
-
 from jishi.errors import ConfigError
 from jishi.mqtt import MqttConnectError, MqttError
 from jishi.mqtt_client import await_connack, connect, make_client

@@ -16,7 +16,6 @@ from jishi.agent.outbox import read_stats
 from jishi.agent.paths import default_data_dir, resolve_data_dir
 from jishi.agent.runtime import OUTBOX_FILE, STATUS_FILE, Agent
 from jishi.agent.sources import load_agent_config
-
 from jishi.files import keep_private, tighten
 from jishi.logs import setup_logging
 

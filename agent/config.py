@@ -6,6 +6,8 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
 from jishi.agent.inference import (
     DISCRETE_PRIORITY,
     EVENT_PRIORITY,
@@ -20,8 +22,6 @@ from jishi.agent.wire import (
     ID_PATTERN,
     InstrumentState,
 )
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
 from jishi.config import BrokerSection
 from jishi.errors import ConfigError
 from jishi.mqtt import MqttSettings, TlsFiles, check_broker_url, check_topic_root

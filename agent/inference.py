@@ -37,7 +37,6 @@ from typing import Any
 
 from jishi.agent.wire import InstrumentState
 from jishi.drivers.base import Reading, StateEvent, Value
-
 from jishi.states import STRENGTH
 
 _LEVELS = (InstrumentState.OFF, InstrumentState.IDLE, InstrumentState.RUNNING)

@@ -26,11 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from jishi.agent.config import MqttConfig
 from jishi.agent.outbox import Outbox, OutboxRow
 from jishi.agent.wire import with_historical
-from pydantic import ValidationError
-
 from jishi.backoff import backoff_delay
 from jishi.errors import ConfigError
 from jishi.mqtt import MqttError

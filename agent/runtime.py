@@ -25,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from jishi import __version__
 from jishi.agent.config import AgentConfig, InstrumentConfig
 from jishi.agent.core import InstrumentCore, OutboxFigures
 from jishi.agent.emitter import Birth, Emitter, Outgoing
@@ -34,8 +35,6 @@ from jishi.agent.paths import DataDirLock
 from jishi.agent.sources import build_drivers, commit_sources, read_source
 from jishi.agent.wire import MessageKind, StateMessage, build_topic, encode
 from jishi.drivers.base import Driver
-
-from jishi import __version__
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ from xml.sax.saxutils import escape
 
 from jishi.agent.paths import resolve_data_dir
 from jishi.agent.sources import load_agent_config
-
 from jishi.errors import JishiError
 
 

@@ -8,11 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from jishi import config as config_io
 from jishi.agent.config import AgentConfig, InstrumentConfig
 from jishi.drivers.base import Committable, Driver, DriverConfigError, Reading
 from jishi.drivers.registry import create, kinds
-
-from jishi import config as config_io
 from jishi.errors import ConfigError
 
 log = logging.getLogger(__name__)

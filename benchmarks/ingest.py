@@ -29,9 +29,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from jishi.collector.config import CollectorConfig
 from jishi.collector.service import start_collector
-from support.servers import Mosquitto
-
 from jishi.gctune import tune_for_throughput
+
+from support.servers import Mosquitto
 
 
 def messages(instruments: int, beats: int, t0: float) -> list[tuple[str, bytes]]:

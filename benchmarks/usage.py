@@ -45,6 +45,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from rich.progress import Progress
+
 from jishi.collector.config import CollectorConfig
 from jishi.collector.ingest.metrics import IngestMetrics
 from jishi.collector.ingest.pipeline import Pipeline, Received
@@ -54,7 +56,6 @@ from jishi.collector.ledger.rollup import refresh_rollups
 from jishi.collector.ledger.writer import LedgerWriter
 from jishi.collector.service import _limits, start_collector
 from jishi.collector.usage.evidence import Claim, resolve
-from rich.progress import Progress
 
 SITE = "bench"
 YEAR_START = "2024-01-01"  # a leap year: 366 days

@@ -14,7 +14,6 @@ from jishi.collector.ingest.sessions_csv import parse_sessions_csv
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.ledger.session_input import SessionImportError
 from jishi.collector.ledger.sessions import store_sessions
-
 from jishi.errors import JishiError
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jishi.agent.wire import DEFAULT_TOPIC_ROOT, ID_PATTERN, MAX_PAYLOAD_BYTES
-from jishi.collector.reports.settings import ReportSettings
-from jishi.collector.sink.config import SinkConfig
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jishi import config as config_io
+from jishi.agent.wire import DEFAULT_TOPIC_ROOT, ID_PATTERN, MAX_PAYLOAD_BYTES
+from jishi.collector.reports.settings import ReportSettings
+from jishi.collector.sink.config import SinkConfig
 from jishi.config import BrokerSection
 from jishi.mqtt import check_topic_root
 

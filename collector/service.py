@@ -33,7 +33,6 @@ from jishi.collector.ledger.batch import BatchOutcome
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.ledger.registry import sync_registry
 from jishi.collector.ledger.writer import LedgerWriter
-
 from jishi.errors import ConfigError, JishiError
 from jishi.files import keep_private, tighten
 from jishi.gctune import tune_for_throughput
@@ -268,13 +267,14 @@ def _start_sink(
 ) -> None:
     """The InfluxDB mirror: the sink's threads, and a sweep that writes ``unknown`` for
     instruments gone stale and rewrites state points that late data corrected."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
     from jishi.collector.ledger import queries, tables
     from jishi.collector.sink import InfluxSink
     from jishi.collector.sink.mirror import SinkMirror
     from jishi.collector.sink.spool import SpoolError
     from jishi.collector.usage.timeline import build_timeline
-    from sqlalchemy import select
-    from sqlalchemy.exc import SQLAlchemyError
 
     try:
         sink = InfluxSink.from_config(influx, collector.config.data_dir).start()
@@ -319,8 +319,9 @@ def _start_sink(
 
 def _start_rollups(collector: Collector, clock: Callable[[], float], interval_s: float) -> None:
     """Daily roll-ups are refreshed in the background: dirty and missing closed days."""
-    from jishi.collector.ledger.rollup import refresh_rollups
     from sqlalchemy.exc import SQLAlchemyError
+
+    from jishi.collector.ledger.rollup import refresh_rollups
 
     mirror = collector.mirror
     on_day = None if mirror is None else mirror.on_rollup

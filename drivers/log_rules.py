@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from jishi.drivers.base import DriverConfigError, StateEvent
-
 from jishi.states import OBSERVED
 
 STATES = OBSERVED  # what a rule may give

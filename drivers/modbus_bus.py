@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from jishi.drivers.modbus_codec import Request
-
 from jishi.errors import JishiError
 
 Transport = Literal["tcp", "rtu", "rtu-over-tcp"]

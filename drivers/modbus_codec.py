@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from jishi.drivers.base import DriverConfigError, Value
-
 from jishi.errors import JishiError
 
 Table = Literal["coil", "discrete", "holding", "input"]

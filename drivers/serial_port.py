@@ -22,7 +22,6 @@ from jishi.drivers.serial_protocol import (
     load_serial_profile,
     parse_reply,
 )
-
 from jishi.errors import JishiError
 from jishi.states import STRENGTH
 

@@ -20,10 +20,9 @@ def _data_dir(cli: str | None, configured: Path | None, config_file: Path) -> Pa
 
 
 def run_bridge(args: argparse.Namespace) -> int:
+    from jishi.files import keep_private, tighten
     from jishi.firmware_bridge.config import load_bridge_config
     from jishi.firmware_bridge.service import Bridge
-
-    from jishi.files import keep_private, tighten
     from jishi.logs import setup_logging
 
     config_path = Path(args.config)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from jishi.agent.config import MqttConfig, PublisherConfig, RulesConfig
-from jishi.agent.wire import ID_PATTERN
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jishi import config as config_io
+from jishi.agent.config import MqttConfig, PublisherConfig, RulesConfig
+from jishi.agent.wire import ID_PATTERN
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 DEFAULT_UDP_PORT = 47800

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from jishi import __version__
 from jishi.agent.core import OutboxFigures, agent_health, heartbeat, heartbeat_due
 from jishi.agent.emitter import Birth, Emitter, Outgoing
 from jishi.agent.inference import StateInferrer
@@ -38,8 +39,6 @@ from jishi.firmware_bridge.frame import encode as encode_frame
 from jishi.firmware_bridge.sparkplug import Command, MetricMap, SparkplugHost
 from jishi.firmware_bridge.stream import RejectCounts
 from jishi.firmware_bridge.tracking import NodeEvent, NodeEventKind, NodeTracker
-
-from jishi import __version__
 
 log = logging.getLogger(__name__)
 

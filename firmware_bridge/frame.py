@@ -18,9 +18,8 @@ import struct
 from dataclasses import dataclass
 from enum import IntFlag, StrEnum
 
-from jishi.firmware_bridge.crc import crc16_modbus
-
 from jishi.errors import JishiError
+from jishi.firmware_bridge.crc import crc16_modbus
 
 VERSION = 1
 FRAME_V1_LENGTH = 28

@@ -26,12 +26,11 @@ from jishi.agent.core import OutboxFigures
 from jishi.agent.link import Link, LinkTimings, default_client_id, hostname
 from jishi.agent.outbox import Outbox
 from jishi.agent.wire import MessageKind, build_topic, encode
+from jishi.errors import JishiError
 from jishi.firmware_bridge.config import BridgeConfig
 from jishi.firmware_bridge.core import BridgeCore, Outgoing
 from jishi.firmware_bridge.sparkplug_client import SparkplugArrival, SparkplugClient
 from jishi.firmware_bridge.transports import FrameArrival, SerialReader, UdpReader
-
-from jishi.errors import JishiError
 
 log = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ from enum import StrEnum
 from typing import Any
 
 from google.protobuf.message import DecodeError
-from jishi.drivers.base import Value
-from jishi.firmware_bridge.sparkplug_pb import DataType, Payload
 
+from jishi.drivers.base import Value
 from jishi.errors import JishiError
+from jishi.firmware_bridge.sparkplug_pb import DataType, Payload
 
 NAMESPACE = "spBv1.0"
 REBIRTH_METRIC = "Node Control/Rebirth"

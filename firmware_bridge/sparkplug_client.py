@@ -17,7 +17,6 @@ from typing import Any
 
 from jishi.agent.config import MqttConfig
 from jishi.firmware_bridge.sparkplug import NAMESPACE, Command
-
 from jishi.mqtt import connack_of
 from jishi.mqtt_client import LoopedClient, make_client
 

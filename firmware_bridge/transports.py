@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from jishi.backoff import Backoff
 from jishi.firmware_bridge.frame import Frame
 from jishi.firmware_bridge.stream import RejectCounts, StreamDecoder, decode_datagram
-
-from jishi.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support.servers import Mosquitto, postgres_database
 
 # The vendor files live beside the repository, not in it; JISHI_SAMPLES_DIR points elsewhere.

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.cli import run_jishi
 
 from jishi.cli import build_parser, main
 from jishi.cli_parts import LazyHandler, handlers
+
+from support.cli import run_jishi
 
 
 def test_help_lists_commands() -> None:

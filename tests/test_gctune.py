@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from jishi.collector.config import CollectorConfig
 from jishi.collector.service import start_collector
+
 from support.servers import Mosquitto
 
 

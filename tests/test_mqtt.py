@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
-from support.servers import Mosquitto, free_port
 
 from jishi.mqtt import (
     BrokerUrl,
@@ -21,6 +20,8 @@ from jishi.mqtt import (
     connack_of,
 )
 from jishi.mqtt_client import await_connack, connect, make_client
+
+from support.servers import Mosquitto, free_port
 
 
 def settings(url: str, **kwargs: object) -> MqttSettings:

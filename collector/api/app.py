@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from jishi.collector.api import health, instruments, reports, sessions, usage
-from jishi.collector.api.auth import ApiContext
 from sqlalchemy.exc import SQLAlchemyError
 
 from jishi import __version__
+from jishi.collector.api import health, instruments, reports, sessions, usage
+from jishi.collector.api.auth import ApiContext
 
 
 def create_app(ctx: ApiContext) -> FastAPI:

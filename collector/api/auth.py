@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request
+
 from jishi.collector.api.tokens import TokenStore, allows
 from jishi.collector.config import CollectorConfig
 from jishi.collector.ingest.metrics import IngestMetrics

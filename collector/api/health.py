@@ -7,14 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
-from jishi.agent.wire import iso_utc
-from jishi.collector.api.auth import Admin, Ctx, Reader
-from jishi.collector.ingest.metrics import render_prometheus
-from jishi.collector.ledger import queries, tables
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from jishi import __version__
+from jishi.agent.wire import iso_utc
+from jishi.collector.api.auth import Admin, Ctx, Reader
+from jishi.collector.ingest.metrics import render_prometheus
+from jishi.collector.ledger import queries, tables
 
 router = APIRouter(prefix="/api/v1", tags=["operations"])
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException
+
 from jishi.agent.wire import iso_utc
 from jishi.collector.ingest.sessions_csv import parse_time
 

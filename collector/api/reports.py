@@ -13,6 +13,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
 from jishi.agent.wire import ID_PATTERN
 from jishi.collector.api.auth import Admin, Ctx, Reader
 from jishi.collector.api.tokens import hash_token
@@ -29,8 +32,6 @@ from jishi.collector.reports.period import bounds_if_asked, resolve_period
 from jishi.collector.reports.scope import ReportScope
 from jishi.collector.reports.trail import trail_json
 from jishi.collector.usage.timeline import STATES
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
 from jishi.agent.wire import ID_PATTERN
 from jishi.collector.api.auth import Ctx, Reader, Writer
 from jishi.collector.api.ranges import parse_param
@@ -15,7 +17,6 @@ from jishi.collector.ledger import queries
 from jishi.collector.ledger.session_input import SessionImportError, SessionRecord
 from jishi.collector.ledger.sessions import store_sessions
 from jishi.collector.usage.engine import Session
-from pydantic import BaseModel, ConfigDict, Field
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
 MAX_CSV_BYTES = 20 * 1024 * 1024

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jishi.collector.ledger import tables
-from jishi.collector.ledger.db import Engines
 from sqlalchemy import insert, select, update
 
+from jishi.collector.ledger import tables
+from jishi.collector.ledger.db import Engines
 from jishi.errors import JishiError
 
 ROLES = ("read", "write", "admin")

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query
+
 from jishi.collector.api.auth import Ctx, Reader
 from jishi.collector.api.ranges import iso, parse_range, until_now
 from jishi.collector.ledger import queries

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from pydantic import ValidationError
+
 from jishi.agent.wire import (
     MODEL_BY_KIND,
     HeartbeatMessage,
@@ -21,7 +23,6 @@ from jishi.agent.wire import (
     parse_topic,
 )
 from jishi.collector.ledger.batch import Reason
-from pydantic import ValidationError
 
 __all__ = ["Accepted", "Limits", "Reason", "Rejected", "classify"]
 

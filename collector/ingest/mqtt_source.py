@@ -20,7 +20,6 @@ from jishi.agent.wire import subscription
 from jishi.collector.config import CollectorMqtt
 from jishi.collector.ingest.metrics import IngestMetrics
 from jishi.collector.ingest.pipeline import Received
-
 from jishi.mqtt import MqttSettings, TlsFiles, connack_of
 from jishi.mqtt_client import LoopedClient, make_client
 

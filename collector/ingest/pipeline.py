@@ -17,14 +17,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from jishi.backoff import Backoff
 from jishi.collector.ingest.intake import Accepted, Limits, classify
 from jishi.collector.ingest.metrics import IngestMetrics
 from jishi.collector.ledger.batch import BatchOutcome, DeadLetter, Incoming, Reason
 from jishi.collector.ledger.db import Engines
 from jishi.collector.ledger.writer import LedgerWriter
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
-
-from jishi.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

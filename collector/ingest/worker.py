@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
+from jishi.backoff import Backoff
 from jishi.collector.config import InstrumentEntry
 from jishi.collector.ingest.intake import Limits
 from jishi.collector.ingest.metrics import IngestMetrics
@@ -40,8 +41,6 @@ from jishi.collector.ingest.pipeline import (
     Received,
     ReceiveQueue,
 )
-
-from jishi.backoff import Backoff
 from jishi.gctune import tune_for_throughput
 
 log = logging.getLogger(__name__)
@@ -76,9 +75,10 @@ def _watch_parent(parent: int) -> None:
 
 
 def _worker_main(inbox: Connection, outbox: Connection, parent: int) -> None:
+    from sqlalchemy.exc import OperationalError
+
     from jishi.collector.ledger.db import open_engines
     from jishi.collector.ledger.writer import LedgerWriter
-    from sqlalchemy.exc import OperationalError
 
     # `systemctl stop` signals every process of the service; the worker must not die first
     # (the parent would take that for a crash and exit with status 1). It ends when the

@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
+
 from jishi.collector.ledger import seqranges, tables
 from jishi.collector.ledger.batch import DeadLetter, Incoming, Reason, refuse
 from jishi.collector.ledger.sql import many, select_in, upsert
-from sqlalchemy import Connection
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
+from sqlalchemy import Connection, insert
+
 from jishi.collector.ledger import tables
 from jishi.collector.ledger.sql import assignments, fetch, many, quoted
 from jishi.collector.usage.evidence import Boot, Claim, Rank, Will
-from sqlalchemy import Connection, insert
 
 CLAIM_COLUMNS = (
     "instrument_id",

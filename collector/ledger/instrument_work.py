@@ -21,6 +21,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy import Connection
+
 from jishi.agent.wire import HeartbeatMessage, StateMessage, StatusMessage
 from jishi.collector.ledger import claims
 from jishi.collector.ledger.batch import Incoming
@@ -29,7 +31,6 @@ from jishi.collector.ledger.claims import ClaimRow, WillRow
 from jishi.collector.ledger.instruments import InstrumentRecord
 from jishi.collector.ledger.sql import fetch, select_in
 from jishi.collector.usage.evidence import Boot, Claim, Rank, Will, claim_of, known, paint
-from sqlalchemy import Connection
 
 _MAX_TEXT = 200
 _FOREVER = 1e300  # a time after every other (bound as a parameter: SQL has no infinity)

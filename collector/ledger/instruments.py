@@ -12,12 +12,13 @@ from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import Any
 
+from sqlalchemy import Boolean, Connection
+
 from jishi.collector.config import InstrumentEntry
 from jishi.collector.ledger import tables
 from jishi.collector.ledger.batch import DeadLetter, Incoming, Reason, refuse
 from jishi.collector.ledger.sql import assignments, many, quoted, select_in, upsert
 from jishi.collector.usage.freshness import stale_after_s
-from sqlalchemy import Boolean, Connection
 
 
 @dataclass(slots=True)

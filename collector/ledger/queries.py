@@ -6,12 +6,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Connection, func, or_, select
+
 from jishi.agent.wire import iso_utc
 from jishi.collector.ledger import tables
 from jishi.collector.usage.engine import Session
 from jishi.collector.usage.freshness import shown_state, stale_after_of
 from jishi.collector.usage.timeline import Coverage, Interval, build_timeline
-from sqlalchemy import Connection, func, or_, select
 
 
 def _iso(value: float | None) -> str | None:

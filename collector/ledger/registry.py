@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from sqlalchemy import select, update
+
 from jishi.collector.config import InstrumentEntry
 from jishi.collector.ledger import tables
 from jishi.collector.ledger.db import Engines
 from jishi.collector.ledger.sql import upsert
-from sqlalchemy import select, update
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from jishi.collector.config import CollectorConfig
-from jishi.collector.ledger import queries, tables
-from jishi.collector.ledger.db import Engines
-from jishi.collector.ledger.sql import upsert
-from jishi.collector.usage.engine import FIGURE_NAMES, UsageFigures, usage_by_buckets
-from jishi.collector.usage.periods import Bucket, split_by_day
-from jishi.collector.usage.policy import Policy, quota_h_for_category
-from jishi.collector.usage.timeline import build_timeline
 from sqlalchemy import (
     JSON,
     ColumnElement,
@@ -36,6 +28,15 @@ from sqlalchemy import (
     literal,
     select,
 )
+
+from jishi.collector.config import CollectorConfig
+from jishi.collector.ledger import queries, tables
+from jishi.collector.ledger.db import Engines
+from jishi.collector.ledger.sql import upsert
+from jishi.collector.usage.engine import FIGURE_NAMES, UsageFigures, usage_by_buckets
+from jishi.collector.usage.periods import Bucket, split_by_day
+from jishi.collector.usage.policy import Policy, quota_h_for_category
+from jishi.collector.usage.timeline import build_timeline
 
 
 def policy_for(row: Mapping[str, Any], config: CollectorConfig) -> Policy:

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from jishi.collector.usage.engine import Session
-
 from jishi.errors import JishiError
 
 

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
 from jishi.collector.ledger import tables
 from jishi.collector.ledger.db import Engines
 from jishi.collector.ledger.session_input import SessionImportError, SessionRecord
 from jishi.collector.ledger.sql import upsert
-from sqlalchemy import select
 
 
 def store_sessions(

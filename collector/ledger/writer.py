@@ -27,6 +27,8 @@ from datetime import time as dt_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Connection, insert
+
 from jishi.agent.wire import (
     DEFAULT_TOPIC_ROOT,
     HeartbeatMessage,
@@ -43,7 +45,6 @@ from jishi.collector.ledger.claims import ClaimRow
 from jishi.collector.ledger.instrument_work import InstrumentWork, TopKey, load_work, top_key
 from jishi.collector.ledger.instruments import InstrumentRecord
 from jishi.collector.ledger.sql import many, upsert
-from sqlalchemy import Connection, insert
 
 _MAX_TEXT = 200
 

@@ -12,12 +12,13 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import Connection, insert, select, update
+
 from jishi.collector.ledger import tables
 from jishi.collector.ledger.db import Engines
 from jishi.collector.reports.adjust import Adjustment
 from jishi.collector.reports.errors import AdjustmentError, NotFoundError
 from jishi.collector.usage.timeline import STATES
-from sqlalchemy import Connection, insert, select, update
 
 MAX_REASON = 2000
 MAX_ACTOR = 100

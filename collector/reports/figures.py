@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
+from sqlalchemy import Connection, select
+
 from jishi.collector.config import CollectorConfig
 from jishi.collector.ledger import queries, tables
 from jishi.collector.ledger.rollup import policy_for, usage_by_day_cached
@@ -27,7 +29,6 @@ from jishi.collector.usage.engine import Session, UsageFigures, sum_figures, usa
 from jishi.collector.usage.periods import split_by_day
 from jishi.collector.usage.policy import Policy
 from jishi.collector.usage.timeline import Interval, build_timeline
-from sqlalchemy import Connection, select
 
 
 def availability(figures: UsageFigures) -> float | None:

@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
+
 from jishi.collector.config import CollectorConfig
 from jishi.collector.reports import columns as col
 from jishi.collector.reports.figures import (
@@ -24,7 +26,6 @@ from jishi.collector.reports.figures import (
 )
 from jishi.collector.reports.output import Column, Sheet
 from jishi.collector.reports.scope import ReportHeader, ReportScope
-from sqlalchemy import Connection
 
 UNDER_USED = "under_used"
 UNDER_USED_OR_MISSING = "under_used_or_data_missing"

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sqlalchemy import Connection
+
 from jishi.collector.config import CollectorConfig
 from jishi.collector.reports.errors import ReportError
 from jishi.collector.reports.lowuse import build_lowuse_report, lowuse_json, lowuse_sheets
@@ -19,7 +21,6 @@ from jishi.collector.reports.saturation import (
 )
 from jishi.collector.reports.scope import ReportScope
 from jishi.collector.reports.yearly import build_figures_report, figures_json, figures_sheets
-from sqlalchemy import Connection
 
 ReportName = Literal["figures", "service-records", "low-utilization", "saturation"]
 Format = Literal["json", "csv", "xlsx"]

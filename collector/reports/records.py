@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sqlalchemy import Connection
+
 from jishi.collector.config import CollectorConfig
 from jishi.collector.reports import columns as col
 from jishi.collector.reports.adjust import Adjustment
@@ -33,7 +35,6 @@ from jishi.collector.reports.trail import local_time, trail_json, trail_sheet
 from jishi.collector.usage.engine import Session, compute_usage
 from jishi.collector.usage.periods import SECONDS_PER_HOUR
 from jishi.collector.usage.timeline import Interval
-from sqlalchemy import Connection
 
 
 @dataclass(frozen=True)

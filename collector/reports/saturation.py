@@ -12,6 +12,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
+
 from jishi.collector.config import CollectorConfig
 from jishi.collector.reports import columns as col
 from jishi.collector.reports.errors import NotFoundError
@@ -24,7 +26,6 @@ from jishi.collector.reports.figures import (
 from jishi.collector.reports.output import Column, Sheet
 from jishi.collector.reports.scope import ReportHeader, ReportScope
 from jishi.collector.usage.periods import SECONDS_PER_HOUR, prorated_quota_s
-from sqlalchemy import Connection
 
 UNCLASSIFIED = "未分类"
 

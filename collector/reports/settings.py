@@ -13,8 +13,9 @@ from functools import cache
 from importlib import resources
 from typing import Annotated, Any
 
-from jishi.collector.usage.engine import FIGURE_NAMES
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from jishi.collector.usage.engine import FIGURE_NAMES
 
 # Figures a yearly platform field may be mapped from (UsageFigures.as_dict keys + availability).
 FIGURE_KEYS = frozenset(

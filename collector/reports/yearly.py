@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
+
 from jishi.collector.config import CollectorConfig
 from jishi.collector.reports import columns as col
 from jishi.collector.reports.adjust import Adjustment
@@ -27,7 +29,6 @@ from jishi.collector.reports.scope import ReportHeader, ReportScope
 from jishi.collector.reports.settings import PlatformMapping, platform_mapping
 from jishi.collector.reports.trail import STATE_NAMES, trail_json, trail_sheet
 from jishi.collector.usage.engine import UsageFigures, sum_figures
-from sqlalchemy import Connection
 
 CATEGORY_NAMES = {"general": "通用", "specialised": "专用"}
 

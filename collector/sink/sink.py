@@ -27,6 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Unpack
 
+from pydantic import BaseModel
+
+from jishi.backoff import Backoff
 from jishi.collector.sink.config import SinkConfig
 from jishi.collector.sink.points import (
     DailyUsage,
@@ -53,9 +56,6 @@ from jishi.collector.sink.writers import (
     V2Writer,
     Writer,
 )
-from pydantic import BaseModel
-
-from jishi.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+
 from support.agentproc import AgentProcess, Recorder, agent_process, dedupe, sim_agent_toml
 from support.servers import Mosquitto
 

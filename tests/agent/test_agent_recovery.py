@@ -11,16 +11,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from jishi.agent.config import AgentConfig
 from jishi.agent.inference import Rules, StateInferrer
 from jishi.agent.runtime import Agent
 from jishi.agent.wire import decode_any
 from jishi.collector.usage.evidence import evidence_of, resolve
 from jishi.drivers.base import Reading, StateEvent
+from jishi.errors import JishiError
+
 from support.agentproc import agent_process, sim_agent_toml
 from support.servers import mosquitto
-
-from jishi.errors import JishiError
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support.agentproc import Recorder, agent_process, sim_agent_toml
 from support.cli import run_jishi
 from support.servers import Mosquitto, mosquitto

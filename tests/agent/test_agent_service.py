@@ -14,7 +14,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
 from jishi.agent.service import winsw_xml
+
 from support.agentproc import Recorder, sim_agent_toml
 from support.cli import run_jishi, start_jishi, stop
 from support.servers import Mosquitto

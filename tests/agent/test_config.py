@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from jishi.agent.config import AgentConfig
 from jishi.agent.sources import load_agent_config
-from support.paths import EXAMPLES
-
 from jishi.errors import ConfigError
 from jishi.mqtt import BrokerUrl
+
+from support.paths import EXAMPLES
 
 GOOD = """
 site = "lab"

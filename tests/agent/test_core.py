@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 
 import pytest
+
 from jishi.agent.core import (
     InstrumentCore,
     OutboxFigures,
@@ -24,6 +25,7 @@ from jishi.agent.wire import (
     StateMessage,
 )
 from jishi.drivers.base import Reading, SessionEvent, StateEvent
+
 from support.times import T0, at
 
 

@@ -14,6 +14,7 @@ from jishi.agent.wire import (
     decode_any,
     encode,
 )
+
 from support.times import T0, at
 
 

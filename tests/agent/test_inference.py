@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from jishi.agent.inference import DiscreteRule, Rules, StateInferrer, ThresholdRule
 from jishi.agent.wire import InstrumentState as S
 from jishi.drivers.base import Reading, StateEvent

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from jishi.agent.config import MqttConfig
 from jishi.agent.emitter import Emitter
 from jishi.agent.inference import Transition
@@ -20,6 +21,7 @@ from jishi.agent.wire import (
     decode_any,
     encode,
 )
+
 from support.agentproc import Recorder
 from support.servers import Mosquitto
 

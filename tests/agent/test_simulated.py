@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from jishi.agent.inference import Rules, StateInferrer, ThresholdRule
 from jishi.drivers.base import DriverConfigError
 from jishi.drivers.registry import create

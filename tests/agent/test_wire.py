@@ -6,9 +6,10 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from pydantic import ValidationError
+
 from jishi.agent import wire
 from jishi.agent.wire import MessageKind
-from pydantic import ValidationError
 
 T0 = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
 ENVELOPE = {

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 
 

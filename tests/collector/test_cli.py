@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from jishi.collector.api.tokens import TokenStore
-from jishi.collector.ledger.db import open_engines
-from support.paths import EXAMPLES
 
 from jishi.cli import main
+from jishi.collector.api.tokens import TokenStore
+from jishi.collector.ledger.db import open_engines
+
+from support.paths import EXAMPLES
 
 EXAMPLE = str(EXAMPLES / "collector.toml")
 

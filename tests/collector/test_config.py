@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from jishi.collector.config import apply_overrides, load_collector_config
-from support.paths import EXAMPLES
 
+from jishi.collector.config import apply_overrides, load_collector_config
 from jishi.errors import ConfigError
+
+from support.paths import EXAMPLES
 
 EXAMPLE = EXAMPLES / "collector.toml"
 

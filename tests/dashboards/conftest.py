@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from jishi.collector.sink import InfluxSink
+
 from support.dashboard_scenario import STATE_REFRESH_S, Loaded, feed
 from support.influx import TEST_DB, InfluxDB1, v1_sink_config
 

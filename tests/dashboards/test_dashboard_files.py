@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]  # no stubs in the dev environment
+
 from jishi.collector.sink import STATE_CODES
+
 from support.grafana import all_panels, dashboard_queries
 from support.paths import DASHBOARDS
 

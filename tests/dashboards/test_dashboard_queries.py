@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from support.dashboard_checks import (
     CONTEXTS,
     DASHBOARD_FILES,

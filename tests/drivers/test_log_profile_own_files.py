@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from jishi.drivers.logs import LogDriver
 from jishi.drivers.options import load_profile_tables
+
 from support.driver_runs import FakeClock, poll_until_quiet, transitions, utc
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from jishi.drivers.logs import LogDriver
+
 from support.driver_runs import FakeClock, intervals, poll_until_quiet, transitions, utc
 from support.vendor_files import fcs_bytes, topspin_audita
 

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from jishi.drivers.base import StateEvent
 from jishi.drivers.log_text import LogStream
 from jishi.drivers.logs import LogDriver
+
 from support.driver_runs import FakeClock
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

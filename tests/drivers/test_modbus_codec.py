@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from jishi.drivers.base import DriverConfigError, Value
 from jishi.drivers.modbus_codec import (
     FrameError,

@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from jishi.agent.inference import Rules, StateInferrer, ThresholdRule
 from jishi.agent.sources import load_agent_config
 from jishi.drivers.base import Driver
 from jishi.drivers.modbus_codec import encode_value
 from jishi.drivers.modbus_profiles import load_profile
 from jishi.drivers.registry import create
+
 from support.paths import EXAMPLES, MODBUS_SIM
 from support.ptys import PtyPair
 from support.servers import free_port, wait_for_port

@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from jishi.drivers.registry import create
+
 from support.paths import DOCS
 
 # Each test starts a real child program for the driver to find in the process table.

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from jishi.drivers.base import DriverConfigError
 from jishi.drivers.modbus_profiles import load_profile, profile_names
 from jishi.drivers.options import load_profile_tables

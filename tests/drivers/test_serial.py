@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 import serial
+
 from jishi.drivers.base import Driver, Reading
 from jishi.drivers.registry import create
 from jishi.drivers.serial_protocol import LineBuffer, load_serial_profile, parse_reply
+
 from support.ptys import PtyPair
 
 Responder = Callable[[str], str | None]

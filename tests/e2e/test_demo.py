@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from support.cli import run_jishi, start_jishi
 from support.servers import free_port
 

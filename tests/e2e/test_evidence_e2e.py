@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from support import messages as h
 from support.agentproc import AgentProcess, sim_agent_toml
 from support.collectorproc import CollectorProcess

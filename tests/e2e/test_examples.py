@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from support.agentproc import AgentProcess
 from support.collectorproc import CollectorProcess
 from support.paths import EXAMPLES

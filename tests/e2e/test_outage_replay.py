@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from support.agentproc import AgentProcess, sim_agent_toml
 from support.collectorproc import CollectorProcess
 from support.servers import Mosquitto

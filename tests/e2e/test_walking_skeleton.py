@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from jishi.drivers.simulated import Scenario, Step
+
 from support.agentproc import AgentProcess, sim_agent_toml
 from support.collectorproc import CollectorProcess
 from support.servers import Mosquitto

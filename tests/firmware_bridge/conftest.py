@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from jishi.config import validate
 from jishi.firmware_bridge.config import BridgeConfig
 from jishi.firmware_bridge.service import Bridge
+
 from support.bridge import RunningBridge, Watcher
 from support.ptys import PtyPair
 from support.servers import Mosquitto
-
-from jishi.config import validate
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from support.bridge import free_udp_port
 from support.cli import run_jishi, start_jishi
 from support.servers import Mosquitto

@@ -12,8 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+
 from jishi.collector.config import CollectorConfig
 from jishi.collector.service import start_collector
+
 from support.bridge import THRESHOLD, RunningBridge, free_udp_port, report
 from support.servers import Mosquitto
 from support.waiting import poll_until

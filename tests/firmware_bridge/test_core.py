@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from jishi.agent.wire import (
     HeartbeatMessage,
     InstrumentState,
@@ -16,15 +17,15 @@ from jishi.agent.wire import (
     decode_any,
     encode,
 )
+from jishi.config import validate
+from jishi.errors import ConfigErrors
 from jishi.firmware_bridge.config import BridgeConfig, load_bridge_config
 from jishi.firmware_bridge.core import BridgeCore, Outgoing
 from jishi.firmware_bridge.frame import Frame, StatusFlag
 from jishi.firmware_bridge.sparkplug_edge import EdgeNode
+
 from support.bridge import THRESHOLD, sparkplug_meter
 from support.times import T0, at
-
-from jishi.config import validate
-from jishi.errors import ConfigErrors
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bridge.toml"
 

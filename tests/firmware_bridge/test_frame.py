@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from jishi.firmware_bridge import cobs
 from jishi.firmware_bridge.crc import CHECK_INPUT, CHECK_VALUE, crc16_modbus
 from jishi.firmware_bridge.frame import (

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 import serial
+
 from jishi.firmware_bridge import cobs
 from jishi.firmware_bridge.crc import crc16_modbus
 from jishi.firmware_bridge.stream import frame_for_stream
+
 from support.bridge import THRESHOLD, RunningBridge, Watcher, free_udp_port, report
 from support.ptys import PtyPair
 from support.servers import Mosquitto

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from jishi.firmware_bridge.sparkplug import (
     REBIRTH_METRIC,
     HostEventKind,
@@ -16,6 +17,7 @@ from jishi.firmware_bridge.sparkplug import (
 )
 from jishi.firmware_bridge.sparkplug_edge import EdgeNode
 from jishi.firmware_bridge.sparkplug_pb import DataType, Payload
+
 from support.times import at
 
 MAPS = [

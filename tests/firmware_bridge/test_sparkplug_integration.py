@@ -11,10 +11,12 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
 from jishi.firmware_bridge.sparkplug import REBIRTH_METRIC
 from jishi.firmware_bridge.sparkplug_edge import EdgeNode
 from jishi.firmware_bridge.sparkplug_pb import Payload
-from paho.mqtt.enums import CallbackAPIVersion
+
 from support.bridge import RunningBridge, Watcher, sparkplug_meter
 from support.servers import Mosquitto
 from support.waiting import poll_until

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
 from jishi.firmware_bridge.frame import Frame
 from jishi.firmware_bridge.tracking import NodeEvent, NodeEventKind, NodeTracker
+
 from support.times import at
 
 

@@ -7,10 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
-from jishi.collector.service import check_admin_token
-from support.cli import run_jishi
 
+from jishi.collector.service import check_admin_token
 from jishi.errors import ConfigError
+
+from support.cli import run_jishi
 
 WEAK = [
     "change-me",

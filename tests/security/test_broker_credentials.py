@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from jishi.agent.config import AgentConfig
 from jishi.agent.sources import load_agent_config
 from jishi.collector.config import load_collector_config
-from support.cli import run_jishi
-
 from jishi.errors import ConfigError
+
+from support.cli import run_jishi
 
 SECRET = "s3cret-pw"
 URLS = [f"mqtt://bob:{SECRET}@127.0.0.1:1883", f"bob:{SECRET}@broker", "mqtts://bob@h:8883"]

@@ -7,9 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
+
 from jishi.collector.ledger.db import migrate, open_engines
 from jishi.collector.service import start_collector
-from sqlalchemy import text
+
 from support.ledger import feed, make_config, make_pipeline
 from support.messages import payload, topic
 

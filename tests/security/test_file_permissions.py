@@ -8,11 +8,12 @@ import stat
 from pathlib import Path
 
 import pytest
+
+from jishi.files import tighten
+
 from support.cli import start_jishi, stop
 from support.servers import free_port
 from support.waiting import wait_until
-
-from jishi.files import tighten
 
 AGENT = """site = "lab"
 data_dir = "{data}"

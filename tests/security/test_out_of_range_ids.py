@@ -7,9 +7,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from jishi.collector.api.tokens import TokenError, TokenStore
 from jishi.collector.ledger.db import migrate, open_engines
 from jishi.collector.service import start_collector
+
 from support.ledger import make_config
 
 ADMIN = "admin-secret-for-ids-0001"

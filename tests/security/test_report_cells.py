@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import openpyxl
 import pytest
+
 from jishi.collector.config import CollectorConfig
 from jishi.collector.reports.output import (
     FORMULA_STARTS,

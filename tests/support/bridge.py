@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
 from jishi.firmware_bridge.frame import Frame, encode
 from jishi.firmware_bridge.service import Bridge
-from paho.mqtt.enums import CallbackAPIVersion
 
 from support.waiting import poll_until
 

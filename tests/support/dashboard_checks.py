@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]  # no stubs in the dev environment
+
 from jishi.collector.sink import STATE_CODES, InstrumentMeta
 
 from support.dashboard_scenario import (

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
 from jishi.agent.wire import decode_any
 from jishi.collector.usage.evidence import evidence_of, resolve
 from jishi.collector.usage.timeline import Interval
-from paho.mqtt.enums import CallbackAPIVersion
 
 ROOT = "jishi/v1"
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
-from jishi.collector.ledger.tables import metadata
 from sqlalchemy.engine import Connection
+
+from jishi.collector.ledger.tables import metadata
 
 connection: Connection = context.config.attributes["connection"]
 context.configure(

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from jishi.collector.api.tokens import TokenStore
 from jishi.collector.ledger.db import Engines
 from jishi.collector.service import start_collector
+
 from support import messages as h
 from support.ledger import feed, make_config, make_pipeline
 

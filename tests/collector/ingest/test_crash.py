@@ -16,9 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
+
 from jishi.collector.ledger import queries, tables
 from jishi.collector.ledger.db import open_engines
-from sqlalchemy import func, select
+
 from support import messages as h
 from support.servers import Mosquitto, free_port
 from support.waiting import wait_until

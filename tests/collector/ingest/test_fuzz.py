@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import func, select
+
 from jishi.collector.ingest.intake import Accepted, Limits, Reason, Rejected, classify
 from jishi.collector.ingest.pipeline import Received
 from jishi.collector.ledger import tables
 from jishi.collector.ledger.db import migrate, open_engines
-from sqlalchemy import func, select
+
 from support import messages as h
 from support.ledger import make_pipeline
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
-from jishi.collector.service import Collector, start_collector
 from paho.mqtt.enums import CallbackAPIVersion
+
+from jishi.collector.service import Collector, start_collector
+
 from support import messages as h
 from support.ledger import make_config
 from support.servers import Mosquitto

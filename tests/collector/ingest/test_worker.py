@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+
 from support.collectorproc import CollectorProcess
 from support.servers import Mosquitto
 from support.waiting import poll_until

@@ -11,13 +11,15 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
+
 from jishi.collector.ingest.pipeline import Received
 from jishi.collector.ledger import queries, tables
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.ledger.rollup import refresh_rollups, usage_by_day_cached
 from jishi.collector.service import start_collector
-from sqlalchemy import func, select, text
-from sqlalchemy.exc import OperationalError
+
 from support import messages as h
 from support.ledger import feed, make_config, make_pipeline
 

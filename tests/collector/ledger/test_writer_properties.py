@@ -20,12 +20,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
 from jishi.collector.ingest.pipeline import Pipeline, Received
 from jishi.collector.ledger import queries, tables
 from jishi.collector.ledger.db import Engines
 from jishi.collector.ledger.rollup import live_buckets, refresh_rollups, usage_by_day_cached
-from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+
 from support import messages as h
 from support.ledger import make_config, make_pipeline
 

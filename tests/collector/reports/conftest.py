@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from collector.reports import scenario as sc
 from jishi.collector.config import CollectorConfig
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.service import start_collector
-
-from collector.reports import scenario as sc
 
 ADMIN = "admin-secret"
 

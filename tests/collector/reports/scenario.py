@@ -25,6 +25,7 @@ from jishi.collector.ingest.sessions_csv import parse_sessions_csv
 from jishi.collector.ledger.db import Engines
 from jishi.collector.ledger.sessions import store_sessions
 from jishi.collector.ledger.writer import LedgerWriter
+
 from support import messages as h
 
 TZ = "Asia/Shanghai"

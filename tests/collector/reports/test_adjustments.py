@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from jishi.collector.api.tokens import TokenStore
-from jishi.collector.ledger import tables
-from jishi.collector.ledger.db import migrate, open_engines
-from jishi.collector.ledger.rollup import refresh_rollups
 from sqlalchemy import Row, func, select
 
 from collector.reports import scenario as sc
 from collector.reports import truth
 from collector.reports.conftest import make_client
+from jishi.collector.api.tokens import TokenStore
+from jishi.collector.ledger import tables
+from jishi.collector.ledger.db import migrate, open_engines
+from jishi.collector.ledger.rollup import refresh_rollups
 
 
 def _post(

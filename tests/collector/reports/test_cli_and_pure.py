@@ -10,16 +10,16 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+
+from collector.reports import scenario as sc
+from collector.reports import truth
+from jishi.cli import main
 from jishi.collector.config import CollectorConfig
 from jishi.collector.ledger.db import Engines
 from jishi.collector.reports.adjust import Adjustment, overlay
 from jishi.collector.reports.errors import PeriodError
 from jishi.collector.reports.period import resolve_period
 from jishi.collector.usage.timeline import Interval
-
-from collector.reports import scenario as sc
-from collector.reports import truth
-from jishi.cli import main
 
 
 @pytest.fixture(scope="module")

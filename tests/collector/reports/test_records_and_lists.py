@@ -7,15 +7,15 @@ from collections import Counter
 
 import httpx
 import openpyxl
+
+from collector.reports import scenario as sc
+from collector.reports import truth
 from jishi.collector.config import CollectorConfig
 from jishi.collector.ledger.db import Engines
 from jishi.collector.reports.make import make_report
 from jishi.collector.reports.period import resolve_period
 from jishi.collector.reports.scope import ReportScope
 from jishi.collector.reports.settings import RECORD_KEYS, PlatformConfig
-
-from collector.reports import scenario as sc
-from collector.reports import truth
 
 NMR, SEM1, SEM2, XRD = sc.INSTRUMENTS
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support.influx import TEST_DB, InfluxDB1, VictoriaMetrics
 
 DB = TEST_DB

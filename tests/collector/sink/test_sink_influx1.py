@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from jishi.collector.sink import (
     DailyUsage,
     InfluxSink,
@@ -15,6 +16,7 @@ from jishi.collector.sink import (
     Point,
     StateInterval,
 )
+
 from support.influx import TEST_DB as DB
 from support.influx import InfluxDB1, v1_sink_config
 

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from jishi.collector.sink import InfluxSink, InstrumentMeta
 from jishi.collector.sink.spool import Spool
 from jishi.collector.sink.writers import V1Writer
+
 from support.influx import TEST_DB as DB
 from support.influx import InfluxDB1, v1_sink_config
 

@@ -7,7 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+
 from jishi.agent.wire import AgentHealth, InstrumentState
+from jishi.backoff import Backoff
 from jishi.collector.sink import STATE_CODES, DailyUsage, InstrumentMeta, SinkConfig, StateCode
 from jishi.collector.sink.points import (
     Point,
@@ -19,9 +22,6 @@ from jishi.collector.sink.points import (
     to_ns,
 )
 from jishi.collector.sink.stats import SinkStats
-from pydantic import ValidationError
-
-from jishi.backoff import Backoff
 from jishi.errors import ConfigError
 
 T = datetime(2024, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from jishi.collector.sink import DailyUsage, InfluxSink, InstrumentMeta, SinkConfig
+
 from support.influx import VictoriaMetrics
 
 pytestmark = pytest.mark.integration

@@ -24,12 +24,14 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-import support.dashboard_checks as tdq
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import select
+
 from jishi.collector.config import CollectorConfig
 from jishi.collector.ledger import tables
 from jishi.collector.service import Collector, start_collector
-from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import select
+
+import support.dashboard_checks as tdq
 from support import dashboard_scenario as sc
 from support.agentproc import AgentProcess, sim_agent_toml
 from support.grafana import dashboard_queries

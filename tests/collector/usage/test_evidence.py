@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from jishi.collector.usage.evidence import (
     Claim,
     Will,
@@ -23,6 +24,7 @@ from jishi.collector.usage.evidence import (
     will_withdrawn,
 )
 from jishi.collector.usage.timeline import UNKNOWN
+
 from support.usage_cases import T0, rows
 
 STALE = 10.0

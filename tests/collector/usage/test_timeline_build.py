@@ -7,6 +7,7 @@ import itertools
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from jishi.collector.usage.timeline import (
     STATES,
     UNKNOWN,
@@ -14,6 +15,7 @@ from jishi.collector.usage.timeline import (
     Interval,
     build_timeline,
 )
+
 from support.usage_cases import T0, coverage, rows
 
 Row = tuple[float, float, str]

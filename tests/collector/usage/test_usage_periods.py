@@ -6,6 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from jishi.collector.usage.engine import (
     FIGURE_NAMES,
     compute_usage,
@@ -20,6 +21,7 @@ from jishi.collector.usage.periods import (
     year_length_s,
 )
 from jishi.collector.usage.policy import Policy
+
 from support.usage_cases import HOUR, T0, intervals, sessions
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

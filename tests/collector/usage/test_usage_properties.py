@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from jishi.collector.usage.engine import (
     USER_TYPES,
     Session,
@@ -14,6 +15,7 @@ from jishi.collector.usage.engine import (
 )
 from jishi.collector.usage.policy import Policy
 from jishi.collector.usage.timeline import STATES, Interval
+
 from support.usage_cases import T0
 
 EPS = 1e-6

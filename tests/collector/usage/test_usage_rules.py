@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from jishi.collector.usage.engine import Session, UsageFigures, compute_usage, sum_figures
 from jishi.collector.usage.policy import Policy
 from jishi.collector.usage.timeline import Interval
+
 from support.usage_cases import HOUR, T0, intervals, sessions
 
 Row = tuple[float, float, str]

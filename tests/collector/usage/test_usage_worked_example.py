@@ -6,9 +6,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from jishi.collector.usage.engine import Session, UsageFigures, compute_usage
 from jishi.collector.usage.policy import Policy
 from jishi.collector.usage.timeline import Coverage, build_timeline
+
 from support.paths import DOCS
 
 DOC = DOCS / "usage-metrics.md"

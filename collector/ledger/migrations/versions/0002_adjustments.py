@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
 from jishi.collector.ledger.migrations.columns import EPOCH
 
 revision = "0002"
