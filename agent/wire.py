@@ -27,8 +27,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     TypeAdapter,
-    field_serializer,
     field_validator,
     model_validator,
 )
@@ -74,6 +74,15 @@ class UserType(StrEnum):
 Seq = Annotated[int, Field(ge=0, lt=2**63)]
 
 
+def iso_utc(value: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z`` suffix and millisecond precision: compact and sortable."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# A time on the wire: timezone-aware when read, ISO 8601 UTC with ``Z`` when written.
+WireTime = Annotated[AwareDatetime, PlainSerializer(iso_utc, return_type=str)]
+
+
 class _Envelope(BaseModel):
     """Fields every message carries."""
 
@@ -84,24 +93,16 @@ class _Envelope(BaseModel):
     site: Identifier
     boot_id: Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9\-]+$")]
     seq: Seq
-    ts: AwareDatetime
+    ts: WireTime
     historical: bool = False
     # Schema 2: when this boot (agent start) began. A later boot is later knowledge: where its
     # messages and an earlier boot's disagree, the later boot wins (DESIGN.md, "Freshness").
-    boot_at: AwareDatetime | None = None
+    boot_at: WireTime | None = None
 
     @field_validator("ts", "boot_at")
     @classmethod
     def _to_utc(cls, value: datetime | None) -> datetime | None:
         return None if value is None else value.astimezone(UTC)
-
-    @field_serializer("ts")
-    def _ts_iso(self, value: datetime) -> str:
-        return iso_utc(value)
-
-    @field_serializer("boot_at")
-    def _boot_at_iso(self, value: datetime | None) -> str | None:
-        return None if value is None else iso_utc(value)
 
 
 class StatusMessage(_Envelope):
@@ -143,21 +144,13 @@ class StateMessage(_Envelope):
     kind: Literal["state"] = "state"
     state: InstrumentState
     previous: InstrumentState | None = None
-    since: AwareDatetime
-    until: AwareDatetime | None = None
+    since: WireTime
+    until: WireTime | None = None
     evidence: Evidence = Evidence.READING
     source: Annotated[str, Field(max_length=64)] | None = None
     prev_seq: Seq | None = None
     reason: str = ""
     readings: dict[str, Reading] = Field(default_factory=dict)
-
-    @field_serializer("since")
-    def _since_iso(self, value: datetime) -> str:
-        return iso_utc(value)
-
-    @field_serializer("until")
-    def _until_iso(self, value: datetime | None) -> str | None:
-        return None if value is None else iso_utc(value)
 
     @model_validator(mode="after")
     def _until_after_since(self) -> StateMessage:
@@ -171,13 +164,9 @@ class SourceHealth(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    last_good_read: AwareDatetime | None = None
+    last_good_read: WireTime | None = None
     read_errors: int = 0
     last_error: str | None = None
-
-    @field_serializer("last_good_read")
-    def _iso(self, value: datetime | None) -> str | None:
-        return None if value is None else iso_utc(value)
 
 
 class AgentHealth(BaseModel):
@@ -188,15 +177,11 @@ class AgentHealth(BaseModel):
     outbox_depth: int = 0
     oldest_unsent_s: float | None = None
     dropped: int = 0
-    last_good_read: AwareDatetime | None = None
+    last_good_read: WireTime | None = None
     read_errors: int = 0
     clock_offset_s: float | None = None
     clock_jumps: int = 0
     sources: dict[str, SourceHealth] = Field(default_factory=dict)
-
-    @field_serializer("last_good_read")
-    def _iso(self, value: datetime | None) -> str | None:
-        return None if value is None else iso_utc(value)
 
 
 class HeartbeatMessage(_Envelope):
@@ -205,15 +190,11 @@ class HeartbeatMessage(_Envelope):
 
     kind: Literal["hb"] = "hb"
     state: InstrumentState
-    since: AwareDatetime
+    since: WireTime
     prev_seq: Seq | None = None
     interval_s: Annotated[float, Field(gt=0, le=86_400)] = DEFAULT_HEARTBEAT_INTERVAL_S
     readings: dict[str, Reading] = Field(default_factory=dict)
     health: AgentHealth = Field(default_factory=AgentHealth)
-
-    @field_serializer("since")
-    def _since_iso(self, value: datetime) -> str:
-        return iso_utc(value)
 
 
 class SessionMessage(_Envelope):
@@ -238,11 +219,6 @@ MODEL_BY_KIND: dict[MessageKind, type[_Envelope]] = {
     MessageKind.HEARTBEAT: HeartbeatMessage,
     MessageKind.SESSION: SessionMessage,
 }
-
-
-def iso_utc(value: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z`` suffix and millisecond precision: compact and sortable."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def encode(message: _Envelope) -> bytes:
