@@ -16,7 +16,7 @@ from jishi.agent.outbox import read_stats
 from jishi.agent.paths import default_data_dir, resolve_data_dir
 from jishi.agent.runtime import OUTBOX_FILE, STATUS_FILE, Agent
 from jishi.agent.sources import load_agent_config
-from jishi.files import keep_private, tighten
+from jishi.files import own_data_dir
 from jishi.logs import setup_logging
 
 
@@ -24,8 +24,7 @@ def run_agent(args: argparse.Namespace) -> int:
     config_path = Path(args.config)
     config, digest = load_agent_config(config_path)
     data_dir = resolve_data_dir(args.data_dir, config.data_dir, config_path)
-    keep_private()
-    tighten(data_dir)
+    own_data_dir(data_dir)
     setup_logging(config.log_level, data_dir / "logs" / "agent.log")
     agent = Agent(
         config,

@@ -34,7 +34,7 @@ from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.ledger.registry import sync_registry
 from jishi.collector.ledger.writer import LedgerWriter
 from jishi.errors import ConfigError, JishiError
-from jishi.files import keep_private, tighten
+from jishi.files import own_data_dir
 from jishi.gctune import tune_for_throughput
 
 if TYPE_CHECKING:
@@ -397,8 +397,7 @@ def check_admin_token(token: str) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     """``jishi collector run -c FILE [--broker URL] [--db URL] [--api-port P]``."""
     config = config_from_args(args)
-    keep_private()
-    tighten(config.data_dir)
+    own_data_dir(config.data_dir)
     # The MQTT thread allocates per message too: fewer, larger collections (see gctune).
     tune_for_throughput()
     logging.basicConfig(

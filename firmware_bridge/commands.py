@@ -20,7 +20,7 @@ def _data_dir(cli: str | None, configured: Path | None, config_file: Path) -> Pa
 
 
 def run_bridge(args: argparse.Namespace) -> int:
-    from jishi.files import keep_private, tighten
+    from jishi.files import own_data_dir
     from jishi.firmware_bridge.config import load_bridge_config
     from jishi.firmware_bridge.service import Bridge
     from jishi.logs import setup_logging
@@ -28,8 +28,7 @@ def run_bridge(args: argparse.Namespace) -> int:
     config_path = Path(args.config)
     config, digest = load_bridge_config(config_path)
     data_dir = _data_dir(args.data_dir, config.data_dir, config_path)
-    keep_private()
-    tighten(data_dir)
+    own_data_dir(data_dir)
     setup_logging("debug" if args.verbose else config.log_level, data_dir / "logs" / "bridge.log")
     bridge = Bridge(config, config_hash=digest, data_dir=data_dir, broker=args.broker)
 

@@ -39,3 +39,10 @@ def tighten(folder: Path) -> int:
         entry.chmod(stat.S_IMODE(mode) & ~0o077)
         changed += 1
     return changed
+
+
+def own_data_dir(data_dir: Path) -> None:
+    """What a long-running command does first: keep what it creates private, and close up the
+    data dir an earlier version may have left readable."""
+    keep_private()
+    tighten(data_dir)
