@@ -10,22 +10,16 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-from jishi.mqtt import (
-    BrokerUrl,
-    Connack,
-    MqttConnectError,
-    MqttSettings,
-    MqttSetupError,
-    TlsFiles,
-    connack_of,
-)
+from jishi import mqtt
 from jishi.mqtt_client import await_connack, connect, make_client
 
 from support.servers import Mosquitto, free_port
 
 
-def settings(url: str, **kwargs: object) -> MqttSettings:
-    return MqttSettings(url=BrokerUrl.parse(url), client_id="jishi-test-factory", **kwargs)  # type: ignore[arg-type]  # keyword overrides are MqttSettings fields by name
+def settings(url: str, **kwargs: object) -> mqtt.MqttSettings:
+    return mqtt.MqttSettings(
+        url=mqtt.BrokerUrl.parse(url), client_id="jishi-test-factory", **kwargs
+    )  # type: ignore[arg-type]  # keyword overrides are mqtt.MqttSettings fields by name
 
 
 def test_importing_the_settings_and_the_factory_does_not_import_paho() -> None:
@@ -40,12 +34,14 @@ def test_importing_the_settings_and_the_factory_does_not_import_paho() -> None:
 
 
 def test_tls_is_wanted_for_mqtts_or_a_ca_file(tmp_path: Path) -> None:
-    plain, tls = BrokerUrl.parse("mqtt://h"), BrokerUrl.parse("mqtts://h")
-    assert TlsFiles.wanted(plain) is None
-    assert TlsFiles.wanted(tls) == TlsFiles()
-    assert TlsFiles.wanted(plain, tmp_path / "ca.pem") == TlsFiles(ca_file=tmp_path / "ca.pem")
+    plain, tls = mqtt.BrokerUrl.parse("mqtt://h"), mqtt.BrokerUrl.parse("mqtts://h")
+    assert mqtt.TlsFiles.wanted(plain) is None
+    assert mqtt.TlsFiles.wanted(tls) == mqtt.TlsFiles()
+    assert mqtt.TlsFiles.wanted(plain, tmp_path / "ca.pem") == mqtt.TlsFiles(
+        ca_file=tmp_path / "ca.pem"
+    )
     assert settings("mqtts://h").describe() == "3.1.1, no TLS"  # the caller decides TLS
-    assert settings("mqtts://h", tls=TlsFiles(), protocol="5").describe() == "5, TLS"
+    assert settings("mqtts://h", tls=mqtt.TlsFiles(), protocol="5").describe() == "5, TLS"
 
 
 @pytest.mark.parametrize(
@@ -73,22 +69,24 @@ def test_tls_is_wanted_for_mqtts_or_a_ca_file(tmp_path: Path) -> None:
 def test_connack_codes_become_values_with_hints(
     reason: str, accepted: bool, hint: str | None
 ) -> None:
-    connack = connack_of(ReasonCode(PacketTypes.CONNACK, reason))
-    assert connack == Connack(accepted=accepted, reason=reason)
+    connack = mqtt.connack_of(ReasonCode(PacketTypes.CONNACK, reason))
+    assert connack == mqtt.Connack(accepted=accepted, reason=reason)
     assert connack.hint == hint
     assert connack.explain() == reason + (f"; {hint}" if hint else "")
 
 
 def test_unreadable_tls_files_are_a_setup_error(tmp_path: Path) -> None:
     missing = tmp_path / "missing-ca.pem"
-    with pytest.raises(MqttSetupError, match=r"missing-ca\.pem"):
-        make_client(settings("mqtts://127.0.0.1", tls=TlsFiles(ca_file=missing)))
+    with pytest.raises(mqtt.MqttSetupError, match=r"missing-ca\.pem"):
+        make_client(settings("mqtts://127.0.0.1", tls=mqtt.TlsFiles(ca_file=missing)))
 
 
 def test_nobody_listening_is_a_connect_error() -> None:
     target = settings(f"mqtt://127.0.0.1:{free_port()}")
     client = make_client(target)
-    with pytest.raises(MqttConnectError, match=r"cannot connect to mqtt://127\.0\.0\.1") as info:
+    with pytest.raises(
+        mqtt.MqttConnectError, match=r"cannot connect to mqtt://127\.0\.0\.1"
+    ) as info:
         connect(client, target)
     assert info.value.detail
 
