@@ -14,18 +14,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from jishi.collector.sink.points import StateCode
+
 DATASOURCE_UID = "jishi-influxdb"  # provisioning/datasources/jishi-influxdb.yaml
 DS = {"type": "influxdb", "uid": "${ds}"}
 
-# Codes of jishi.collector.sink.points.StateCode; unknown has its own colour on every timeline.
-STATES = [
-    ("0", "off", "#6E6E6E"),
-    ("1", "idle", "#5794F2"),
-    ("2", "running", "#73BF69"),
-    ("3", "maintenance", "#FADE2A"),
-    ("4", "fault", "#F2495C"),
-    ("5", "unknown", "#B877D9"),
-]
+# A colour per state of the sink's codes; unknown has its own on every timeline.
+STATE_COLOURS = {
+    StateCode.OFF: "#6E6E6E",
+    StateCode.IDLE: "#5794F2",
+    StateCode.RUNNING: "#73BF69",
+    StateCode.MAINTENANCE: "#FADE2A",
+    StateCode.FAULT: "#F2495C",
+    StateCode.UNKNOWN: "#B877D9",
+}
+# (code, state, colour) in code order, as the timelines' value mappings list them.
+STATES = [(str(int(code)), code.name.lower(), colour) for code, colour in STATE_COLOURS.items()]
 UNKNOWN = 5
 IS_UNKNOWN = f'"code" = {UNKNOWN}'
 
