@@ -100,6 +100,8 @@ class IngestConfig(_Strict):
     # Closed registry: messages about instruments not in [[instruments]] are dead-lettered.
     registry_closed: bool = False
     dead_letter_max_bytes: Annotated[int, Field(ge=0, le=1024 * 1024)] = 4096
+    # An agent whose clock is off by more than this is listed in /api/v1/health (clocks_off).
+    clock_warn_s: Annotated[float, Field(gt=0)] = 60.0
     # 1: validation and ledger writes in a worker process (a second core); 0: in process.
     workers: Literal[0, 1] = 1
 

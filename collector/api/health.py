@@ -28,6 +28,7 @@ def health(c: Ctx) -> JSONResponse:
             conn.execute(select(func.count()).select_from(tables.instruments)).scalar_one()
     except SQLAlchemyError:
         database = False
+    clocks_off = _clocks_off(c) if database else []
     checks = {name: bool(check()) for name, check in c.checks.items()}
     sink = None if c.sink is None else c.sink.status()
     if sink is not None:
@@ -40,9 +41,24 @@ def health(c: Ctx) -> JSONResponse:
         "database": {"ok": database, "dialect": c.engines.dialect},
         "checks": checks,
         "sink": sink,
+        # Agents whose clock is off by more than ingest.clock_warn_s: their states are
+        # misdated by that much (a warning, not a failure).
+        "clocks_off": clocks_off,
         "version": __version__,
     }
     return JSONResponse(status, status_code=200 if database else 503)
+
+
+def _clocks_off(c: Ctx) -> list[dict[str, Any]]:
+    t = tables.instruments
+    limit = c.config.ingest.clock_warn_s
+    with c.engines.read.connect() as conn:
+        rows = conn.execute(
+            select(t.c.id, t.c.clock_offset_s)
+            .where(func.abs(t.c.clock_offset_s) > limit)
+            .order_by(t.c.id)
+        ).all()
+    return [{"instrument": r.id, "clock_offset_s": round(r.clock_offset_s, 3)} for r in rows]
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

@@ -49,6 +49,7 @@ class InstrumentRecord:
     top_phase: int | None
     top_seq: int | None
     top_claim_lo: int | None
+    clock_offset_s: float | None = None
     full: bool = False  # more than the hot columns changed: write the whole row
 
     def stale_after(self) -> float:
@@ -78,6 +79,7 @@ HOT = (
     "top_phase",
     "top_seq",
     "top_claim_lo",
+    "clock_offset_s",
 )
 _FULL = tuple(c for c in COLUMNS if c not in ("id", "created_at"))
 # Column names from tables.py; values are bound parameters.

@@ -48,7 +48,12 @@ def instrument_view(row: Mapping[str, Any], now: float) -> dict[str, Any]:
         "heartbeat_interval_s": row["heartbeat_interval_s"],
         "inner_id": row["inner_id"],
         "quota_h": row["quota_h"],
+        "clock_offset_s": _rounded(row["clock_offset_s"]),
     }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def list_instruments(conn: Connection, now: float, unit: str | None = None) -> list[dict[str, Any]]:

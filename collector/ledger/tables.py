@@ -65,6 +65,9 @@ instruments = Table(
     Column("top_phase", Integer),
     Column("top_seq", BigInteger),
     Column("top_claim_lo", BigInteger),  # seq_lo of the claims row holding top_seq (to extend)
+    # How far the agent's clock is ahead of the collector's (seconds; estimated from live
+    # messages, see jishi.collector.ledger.clocks).
+    Column("clock_offset_s", EPOCH),
 )
 
 spans = Table(

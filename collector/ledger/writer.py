@@ -42,6 +42,7 @@ from jishi.collector.ledger import instruments as instruments_store
 from jishi.collector.ledger.batch import BatchOutcome, DeadLetter, Incoming
 from jishi.collector.ledger.boots import BootInfo, dedupe
 from jishi.collector.ledger.claims import ClaimRow
+from jishi.collector.ledger.clocks import next_offset
 from jishi.collector.ledger.instrument_work import InstrumentWork, TopKey, load_work, top_key
 from jishi.collector.ledger.instruments import InstrumentRecord
 from jishi.collector.ledger.sql import many, upsert
@@ -244,6 +245,8 @@ def _apply_one(
     message, received = item.message, item.received_at
     row = job.row
     row.last_seen = max(row.last_seen or 0.0, received)
+    if not message.historical and isinstance(message, StateMessage | HeartbeatMessage):
+        row.clock_offset_s = next_offset(row.clock_offset_s, message.ts.timestamp(), received)
     if not row.site:  # registered before it ever reported (registry_sync)
         row.site, row.full = message.site, True
     if isinstance(message, StatusMessage):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from jishi.agent.wire import HeartbeatMessage, StateMessage, StatusMessage
+from jishi.agent.wire import AgentHealth, HeartbeatMessage, StateMessage, StatusMessage
 from jishi.collector.ledger.batch import Incoming
 from jishi.collector.ledger.instruments import InstrumentRecord
 from jishi.collector.sink import DailyUsage, InfluxSink, InstrumentMeta, StateInterval
@@ -138,12 +138,18 @@ class SinkMirror:
         ):
             # Data stopped being fresh before this message: the gap is unknown, as in the ledger.
             self._write_unknown(entry, entry.fresh_until, online=entry.online)
-        self._write_live(entry, message)
+        self._write_live(entry, message, row.get("clock_offset_s"))
         entry.state, entry.online, entry.last_ts = message.state.value, True, ts
         entry.fresh_until = max(entry.fresh_until or ts, ts + entry.stale_s)
 
-    def _write_live(self, entry: _Mirrored, message: StateMessage | HeartbeatMessage) -> None:
-        """The state point (on a change), and the readings and health a message carries."""
+    def _write_live(
+        self,
+        entry: _Mirrored,
+        message: StateMessage | HeartbeatMessage,
+        clock_offset_s: float | None = None,
+    ) -> None:
+        """The state point (on a change), and the readings and health a message carries (with
+        the collector's estimate of the agent's clock offset where the agent gives none)."""
         state = message.state.value
         if isinstance(message, StateMessage) or entry.state != state:
             reason = message.reason if isinstance(message, StateMessage) else None
@@ -165,7 +171,7 @@ class SinkMirror:
             state=state,
             since=message.since,
             readings=message.readings,
-            health=message.health,
+            health=_with_offset(message.health, clock_offset_s),
             heartbeat_interval_s=message.interval_s,
         )
 
@@ -272,3 +278,9 @@ def _merge(
     if held is not None:
         lo, hi = min(lo, held[1]), max(hi, held[2])
     rewrites[meta.instrument] = (meta, lo, hi)
+
+
+def _with_offset(health: AgentHealth, clock_offset_s: float | None) -> AgentHealth:
+    if health.clock_offset_s is not None or clock_offset_s is None:
+        return health
+    return health.model_copy(update={"clock_offset_s": round(clock_offset_s, 3)})

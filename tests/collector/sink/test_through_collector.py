@@ -318,12 +318,19 @@ def test_ledger_rolled_up_the_history(mirrored: Mirrored) -> None:
             assert figures["quota_s"] > 0
 
 
+def _health_with_estimate(meta: sc.InstrumentMeta, minute: int) -> dict[str, object]:
+    return {"clock_offset_s": 0.0, **sc._health(meta, minute)}
+
+
 @pytest.mark.parametrize("path", tdq.DASHBOARD_FILES, ids=lambda p: p.stem)
 def test_every_panel_query_reads_what_the_collector_mirrored(
     mirrored: Mirrored, path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The panels' expectations with the ledger's daily figures in place of the synthetic ones.
+    # The panels' expectations with the ledger's daily figures in place of the synthetic ones,
+    # and the collector's clock-offset estimate where an agent reports none (0: the scenario's
+    # messages are received at the simulated time they were sent).
     monkeypatch.setattr(tdq, "DAILY", mirrored.daily)
+    monkeypatch.setattr(tdq, "_health", _health_with_estimate)
     dashboard = tdq.load(path)
     queries = dashboard_queries(dashboard)
     assert queries
