@@ -14,6 +14,18 @@ from jishi import __version__
 from jishi.collector.api import health, instruments, reports, sessions, usage
 from jishi.collector.api.auth import ApiContext
 
+# What every route may answer besides its success, in the OpenAPI document as well (a client
+# generated from it must expect them). 422: a parameter or body of the wrong type or shape
+# (FastAPI's validation); 400: well-formed but not meaningful (an inverted range, a date that
+# cannot be read, a year in the future).
+ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
+    400: {"description": "Bad request: the detail says which parameter and why"},
+    401: {"description": "No bearer token, or an unknown one"},
+    403: {"description": "The token's role does not allow this"},
+    404: {"description": "No such instrument, management unit, report or adjustment"},
+    503: {"description": "The ledger database is unavailable"},
+}
+
 
 def create_app(ctx: ApiContext) -> FastAPI:
     app = FastAPI(
@@ -30,5 +42,5 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return JSONResponse({"detail": f"ledger unavailable: {type(exc).__name__}"}, 503)
 
     for module in (health, instruments, usage, sessions, reports):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=ERROR_RESPONSES)
     return app

@@ -27,7 +27,7 @@ from jishi.collector.reports.adjust_store import (
     revoke_adjustment,
 )
 from jishi.collector.reports.errors import NotFoundError, ReportError
-from jishi.collector.reports.make import Format, ReportName, make_report, render
+from jishi.collector.reports.make import MEDIA_TYPES, Format, ReportName, make_report, render
 from jishi.collector.reports.period import bounds_if_asked, resolve_period
 from jishi.collector.reports.scope import ReportScope
 from jishi.collector.reports.trail import trail_json
@@ -143,7 +143,11 @@ def revoke(
     return trail_json([done], c.config.site.timezone)[0]
 
 
-@router.get("/{name}", response_model=None)
+@router.get(
+    "/{name}",
+    response_model=None,
+    responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()}}},
+)
 def report(  # noqa: PLR0917 - FastAPI passes query parameters by name; this is their list
     name: ReportName,
     c: Ctx,
