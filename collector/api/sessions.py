@@ -7,10 +7,11 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from jishi.agent.wire import ID_PATTERN
-from jishi.collector.api.auth import Ctx, Reader, Writer
+from jishi.collector.api.auth import ApiContext, Ctx, Reader, Writer
 from jishi.collector.api.ranges import parse_param
 from jishi.collector.ingest.sessions_csv import parse_sessions_csv
 from jishi.collector.ledger import queries
@@ -86,12 +87,25 @@ def create_session(body: SessionIn, c: Ctx, _role: Writer) -> dict[str, Any]:
     return {"instrument": body.instrument, "session_id": session_id, "source": "api"}
 
 
-@router.post("/sessions/import")
+@router.post(
+    "/sessions/import",
+    responses={413: {"description": "The CSV is larger than 20 MB: split it"}},
+)
 async def import_sessions(request: Request, c: Ctx, _role: Writer) -> dict[str, Any]:
-    """CSV body (text/csv), columns as docs/collector.md lists; all rows or none."""
-    raw = await request.body()
-    if len(raw) > MAX_CSV_BYTES:
-        raise HTTPException(413, detail="CSV larger than 20 MB; split it")
+    """CSV body (text/csv), columns as docs/collector.md lists; all rows or none.
+
+    Only reading the body happens on the event loop, and it stops at the size limit; parsing
+    and the ledger write run in the thread pool, so a large import never holds up other
+    requests (health included)."""
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_CSV_BYTES:
+            raise HTTPException(413, detail="CSV larger than 20 MB; split it")
+    return await run_in_threadpool(_import_csv, bytes(raw), c)
+
+
+def _import_csv(raw: bytes, c: ApiContext) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
