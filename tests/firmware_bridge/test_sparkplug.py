@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from jishi.firmware_bridge.sparkplug import (
     SparkplugTopicError,
     metric_value,
     parse_topic,
+    state_payload,
+    state_topic,
 )
 from jishi.firmware_bridge.sparkplug_edge import EdgeNode
 from jishi.firmware_bridge.sparkplug_pb import DataType, Payload
@@ -303,3 +306,15 @@ def test_after_the_hosts_reconnection_a_dead_node_may_be_asked_again() -> None:
     host.reconnected()
     out = feed(host, edge.data({"Meter/Power": 7.0}, at(20)), 20)
     assert [c.topic for c in out.commands] == ["spBv1.0/Lab/NCMD/gw1"]
+
+
+def test_primary_host_state_topic_and_payloads() -> None:
+    assert state_topic("jishi-host") == "spBv1.0/STATE/jishi-host"
+    assert json.loads(state_payload(online=True, timestamp_ms=1_700_000_000_123)) == {
+        "online": True,
+        "timestamp": 1_700_000_000_123,
+    }
+    assert json.loads(state_payload(online=False, timestamp_ms=5)) == {
+        "online": False,
+        "timestamp": 5,
+    }
