@@ -82,6 +82,7 @@ class SparkplugClient(LoopedClient):
         self.state_births = 0
         self._subscribe_mid: int | None = None
         self._state_ts_ms = 0
+        self._stopping = False
         if host_id is not None:
             self._register_state_will()
 
@@ -108,6 +109,8 @@ class SparkplugClient(LoopedClient):
         return info
 
     def stop(self) -> None:
+        # Our own offline comes back through the subscription: it must not be answered.
+        self._stopping = True
         if self.host_id is not None and self.connected:
             # A clean DISCONNECT discards the will: say offline ourselves first.
             info = self._publish_state(online=False)
@@ -154,7 +157,7 @@ class SparkplugClient(LoopedClient):
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         if self.host_id is not None and message.topic == state_topic(self.host_id):
-            if self.connected and not _says_online(message.payload):
+            if self.connected and not self._stopping and not _says_online(message.payload):
                 log.info("sparkplug: STATE says host %s offline; publishing birth", self.host_id)
                 self._publish_state(online=True)
             return

@@ -203,3 +203,26 @@ def test_primary_host_state_birth_retained_and_death_by_will(
     after.wait_for(lambda w: len(w.messages) == 1, what="retained STATE death")
     assert json.loads(after.messages[0][1])["online"] is False
     assert after.messages[0][2] is True
+
+
+def test_primary_host_clean_stop_publishes_state_death(
+    mosquitto: Mosquitto,
+    bridge_factory: Callable[[dict[str, Any]], RunningBridge],
+    watcher_factory: Callable[..., Watcher],
+) -> None:
+    """A DISCONNECT discards the will, so a clean stop must say offline itself."""
+    running = bridge_factory(
+        {
+            "site": "lab",
+            "mqtt": {"broker": mosquitto.url},
+            "sparkplug": {"host_id": "jishi-host", "instruments": [sparkplug_meter("Power")]},
+        }
+    )
+    sparkplug = running.bridge.sparkplug
+    assert sparkplug is not None
+    poll_until(lambda: sparkplug.state_births == 1, 5)
+    watcher = watcher_factory(mosquitto, "spBv1.0/STATE/#")
+    watcher.wait_for(lambda w: len(w.messages) == 1, what="retained STATE")
+    running.stop()
+    watcher.wait_for(lambda w: len(w.messages) == 2, what="STATE death at stop")
+    assert json.loads(watcher.messages[1][1])["online"] is False
