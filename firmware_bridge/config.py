@@ -96,7 +96,21 @@ class SparkplugConfig(_Strict):
     client_id: str | None = None
     rebirth_min_interval_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
     max_clock_skew_s: Annotated[float, Field(ge=0, le=86_400)] = 300.0
+    # An edge node that sends nothing of its own for this long is silent: its instruments stop
+    # heart-beating and the collector marks them unknown (a will with a wrong bdSeq is ignored,
+    # so silence is the only way such a node's death is seen). Set it above the longest quiet
+    # spell of the slowest edge node: Sparkplug reports by exception.
+    silence_after_s: Annotated[float, Field(gt=0, le=7 * 86_400)] = 900.0
+    # Act as the Primary Host with this id: STATE birth and will on spBv1.0/STATE/<host_id>.
+    host_id: str | None = None
     instruments: list[SparkplugInstrumentConfig] = Field(min_length=1)
+
+    @field_validator("host_id")
+    @classmethod
+    def _host_id_level(cls, value: str | None) -> str | None:
+        if value is not None and (not value or any(c in value for c in "/+#")):
+            raise ValueError("must be a non-empty topic level without '/', '+' or '#'")
+        return value
 
 
 class BridgeConfig(PublisherConfig):

@@ -9,7 +9,8 @@ its rules, fed readings built from sensor-node frames or Sparkplug metrics. The 
   frames keep coming (node silence stops heartbeats, so the collector marks the instrument
   unknown after its stale time; the first frame after silence sends one at once); for a
   Sparkplug instrument, between its birth and its death certificate (Sparkplug reports by
-  exception, so quiet is not dead);
+  exception, so quiet is not dead) unless its edge node sends nothing for the
+  ``[sparkplug] silence_after_s``: then heartbeats stop as for a silent sensor node;
 * a ``status`` ``online: false`` at NDEATH / DDEATH, and ``online: true`` at the next birth.
 
 Messages are built by the agent's :class:`jishi.agent.emitter.Emitter`: ``boot_id`` and
@@ -117,6 +118,7 @@ class BridgeCore:
                 maps,
                 rebirth_min_interval_s=cfg.sparkplug.rebirth_min_interval_s,
                 max_clock_skew_s=cfg.sparkplug.max_clock_skew_s,
+                silence_after_s=cfg.sparkplug.silence_after_s,
             )
 
     def _add(self, item: NodeConfig | SparkplugInstrumentConfig, source: str) -> BridgedInstrument:
@@ -211,6 +213,11 @@ class BridgeCore:
             out += self._heartbeat_if_due(self.instruments[instrument], now)
         return out, result.commands
 
+    def on_sparkplug_reconnected(self) -> None:
+        """The Sparkplug MQTT connection came back: births may have been missed meanwhile."""
+        if self.sparkplug is not None:
+            self.sparkplug.reconnected()
+
     def _feed(self, inst: BridgedInstrument, reading: Reading) -> list[Outgoing]:
         if not reading.ok:
             inst.read_errors += 1
@@ -235,13 +242,19 @@ class BridgeCore:
     def alive(self, inst: BridgedInstrument, now: datetime) -> bool:
         if isinstance(inst.config, NodeConfig):
             return self.tracker.is_fresh(inst.config.node_id, now)
-        return inst.online
+        host, cfg = self.sparkplug, inst.config
+        return inst.online and host is not None and host.is_fresh(cfg.group, cfg.edge_node, now)
 
     def tick(self, now: datetime) -> list[Outgoing]:
         """Silence detection and due heartbeats."""
         for event in self.tracker.check(now):
             inst = self.by_node.get(event.node_id)
             _log_node_event(event, inst.id if inst else None, "")
+        if self.sparkplug is not None:
+            for spb_event in self.sparkplug.check(now):
+                log.warning(
+                    "sparkplug %s: %s %s", spb_event.kind.value, spb_event.topic, spb_event.detail
+                )
         out: list[Outgoing] = []
         for inst in self.instruments.values():
             out += self._heartbeat_if_due(inst, now)

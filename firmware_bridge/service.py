@@ -29,7 +29,11 @@ from jishi.agent.wire import MessageKind, build_topic, encode
 from jishi.errors import JishiError
 from jishi.firmware_bridge.config import BridgeConfig
 from jishi.firmware_bridge.core import BridgeCore, Outgoing
-from jishi.firmware_bridge.sparkplug_client import SparkplugArrival, SparkplugClient
+from jishi.firmware_bridge.sparkplug_client import (
+    SparkplugArrival,
+    SparkplugClient,
+    SparkplugConnected,
+)
 from jishi.firmware_bridge.transports import FrameArrival, SerialReader, UdpReader
 
 log = logging.getLogger(__name__)
@@ -146,6 +150,7 @@ class Bridge:
                 client_id=cfg.sparkplug.client_id or f"jishi-{self.name}-spb",
                 out=self.arrivals,
                 clock=self.clock,
+                host_id=cfg.sparkplug.host_id,
             )
             self.sparkplug.start()
 
@@ -184,6 +189,8 @@ class Bridge:
                     )
                     self._store(out)
                     commands += sent
+                elif isinstance(arrival, SparkplugConnected):
+                    self.core.on_sparkplug_reconnected()
             try:
                 arrival = self.arrivals.get_nowait()
             except queue.Empty:
@@ -242,6 +249,8 @@ class Bridge:
             data["sparkplug"] = {
                 "connected": self.sparkplug.connected,
                 "commands_sent": self.sparkplug.commands_sent,
+                "host_id": self.sparkplug.host_id,
+                "state_births": self.sparkplug.state_births,
             }
         return data
 

@@ -15,14 +15,30 @@ Theory of operation (Eclipse Sparkplug 3.0, chapters 5 and 6):
   otherwise it is the late will of an earlier session and is ignored. NDEATH takes the node and
   all its devices offline; DDEATH one device.
 * Sparkplug reports by exception: a quiet node is not a dead one, so instruments stay online
-  with their last values until a death certificate.
+  with their last values until a death certificate, within a limit: a node that sends nothing
+  for ``silence_after_s`` is *silent* (:meth:`SparkplugHost.check`) and its instruments are no
+  longer fresh, as a silent sensor node's (``tracking.py``). Without it a node whose will
+  carries a wrong bdSeq (a peer library's bug, issue 17 item 7) would stay online for ever:
+  its NDEATH must still be ignored, since the host cannot tell it from a late will. Any message
+  of the node's own (everything but NDEATH, which the broker publishes) ends the silence.
+* A node is *dead* after an NDEATH whose bdSeq matched its NBIRTH's: its MQTT session is over,
+  and an edge node opens every new session with an NBIRTH, so anything else is a late message
+  of the ended session. It is dropped and answered with no Rebirth request (issue 17 item 7):
+  an NCMD to a node without a session goes nowhere, or starts a needless rebirth when it
+  reconnects. An NDEATH that cannot be checked (no NBIRTH seen, no bdSeq) still takes the
+  instruments offline but does not make the node dead. When the host's own connection comes
+  back it may have missed births, so :meth:`SparkplugHost.reconnected` forgets the deaths.
 
 Only edge nodes with a configured instrument are asked for rebirths: the bridge is a
-non-primary host and must not cause rebirth storms on nodes it does not use.
+non-primary host and must not cause rebirth storms on nodes it does not use. With a
+``host_id`` it also acts as a Primary Host: :func:`state_topic` and :func:`state_payload`
+build its STATE birth and will (specification 3.0, TCK assertions
+``tck-id-host-topic-phid-*``); the MQTT side is ``sparkplug_client.py``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -60,6 +76,9 @@ class HostEventKind(StrEnum):
     BAD_TOPIC = "bad_topic"
     UNKNOWN_ALIAS = "unknown_alias"
     REBIRTH_REQUESTED = "rebirth_requested"
+    SILENT = "silent"
+    RESUMED = "resumed"
+    AFTER_DEATH = "after_death"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +194,9 @@ class _EdgeNode:
     metrics: _Metrics = field(default_factory=_Metrics)
     devices: dict[str, _Metrics] = field(default_factory=dict)
     last_rebirth_request: datetime | None = None
+    last_heard: datetime | None = None  # its last message of its own (not NDEATH)
+    silent: bool = False
+    dead: bool = False  # after a valid NDEATH, until the next NBIRTH
 
 
 def metric_value(metric: Any, datatype: int | None) -> Value:
@@ -207,6 +229,18 @@ def _from_ms(ms: int, now: datetime, max_skew: timedelta) -> datetime:
     return now if ts > now + max_skew else ts
 
 
+def state_topic(host_id: str) -> str:
+    """A Primary Host's STATE topic (specification 3.0, tck-id-host-topic-phid-birth-topic)."""
+    return f"{NAMESPACE}/STATE/{host_id}"
+
+
+def state_payload(*, online: bool, timestamp_ms: int) -> bytes:
+    """A Primary Host's STATE birth or death: UTF-8 JSON ``{"online": .., "timestamp": ..}``.
+    The birth must carry the timestamp of the will registered for the same connection
+    (tck-id-host-topic-phid-birth-payload-timestamp)."""
+    return json.dumps({"online": online, "timestamp": timestamp_ms}).encode()
+
+
 def rebirth_command(group: str, edge_node: str, now: datetime) -> Command:
     payload = Payload(timestamp=int(now.timestamp() * 1000))
     payload.metrics.add(
@@ -227,8 +261,10 @@ class SparkplugHost:
         *,
         rebirth_min_interval_s: float = 5.0,
         max_clock_skew_s: float = 300.0,
+        silence_after_s: float = 900.0,
     ) -> None:
         self.maps = tuple(maps)
+        self.silence_after = timedelta(seconds=silence_after_s)
         self.rebirth_min_interval = timedelta(seconds=rebirth_min_interval_s)
         self.max_skew = timedelta(seconds=max_clock_skew_s)
         self.nodes: dict[tuple[str, str], _EdgeNode] = {}
@@ -254,34 +290,87 @@ class SparkplugHost:
         node = self.nodes.setdefault((where.group, where.edge_node), _EdgeNode())
         ctx = _Context(where, topic, message, now, out)
         kind = where.message_type
+        if kind != "NDEATH":
+            self._heard(ctx, node)
         if kind == "NBIRTH":
             self._nbirth(ctx, node)
         elif kind == "NDEATH":
             self._ndeath(ctx, node)
+        elif node.dead:
+            detail = "late message after the node's NDEATH; no rebirth request to a dead node"
+            out.events.append(HostEvent(HostEventKind.AFTER_DEATH, topic, detail))
         elif self._in_sequence(ctx, node):
-            device = where.device
-            if kind == "NDATA":
-                self._data(ctx, None, node.metrics)
-            elif kind == "DBIRTH" and device is not None:
-                node.devices[device] = _Metrics()
-                node.devices[device].learn(message.metrics)
-                self._data(ctx, device, node.devices[device])
-                self._set_online(ctx, device, online=True)
-            elif kind == "DDATA" and device is not None:
-                if device not in node.devices:
-                    self._not_born(ctx, node, f"device {device}")
-                else:
-                    self._data(ctx, device, node.devices[device])
-            elif kind == "DDEATH" and device is not None:
-                node.devices.pop(device, None)
-                self._set_online(ctx, device, online=False)
+            self._sequenced(ctx, node)
         return out
+
+    def _sequenced(self, ctx: _Context, node: _EdgeNode) -> None:
+        """NDATA and the device messages, once their seq proved nothing was lost."""
+        where, message, kind = ctx.where, ctx.message, ctx.where.message_type
+        device = where.device
+        if kind == "NDATA":
+            self._data(ctx, None, node.metrics)
+        elif kind == "DBIRTH" and device is not None:
+            node.devices[device] = _Metrics()
+            node.devices[device].learn(message.metrics)
+            self._data(ctx, device, node.devices[device])
+            self._set_online(ctx, device, online=True)
+        elif kind == "DDATA" and device is not None:
+            if device not in node.devices:
+                self._not_born(ctx, node, f"device {device}")
+            else:
+                self._data(ctx, device, node.devices[device])
+        elif kind == "DDEATH" and device is not None:
+            node.devices.pop(device, None)
+            self._set_online(ctx, device, online=False)
+
+    # --- liveness --------------------------------------------------------------------------
+
+    def check(self, now: datetime) -> list[HostEvent]:
+        """Configured edge nodes that fell silent since the last check (nothing of their own
+        for ``silence_after_s``); dead ones are not silent, they are dead already."""
+        events = []
+        for (group, edge_node), node in self.nodes.items():
+            if node.silent or node.dead or node.last_heard is None:
+                continue
+            if (group, edge_node) not in self._wanted_nodes:
+                continue
+            if now - node.last_heard >= self.silence_after:
+                node.silent = True
+                detail = f"nothing for {self.silence_after.total_seconds():g} s"
+                topic = f"{NAMESPACE}/{group}/+/{edge_node}"
+                events.append(HostEvent(HostEventKind.SILENT, topic, detail))
+        return events
+
+    def is_fresh(self, group: str, edge_node: str, now: datetime) -> bool:
+        """Whether the edge node is alive as far as the host knows: heard from within
+        ``silence_after_s`` and not dead."""
+        node = self.nodes.get((group, edge_node))
+        if node is None or node.dead or node.silent or node.last_heard is None:
+            return False
+        return now - node.last_heard < self.silence_after
+
+    def reconnected(self) -> None:
+        """The host's own MQTT connection came back: births, deaths and data of that gap are
+        lost, so a node seen dead may be alive in a session whose NBIRTH the host missed.
+        Forget the deaths; the next data from such a node gets a Rebirth request."""
+        for node in self.nodes.values():
+            if node.dead:
+                node.dead = False
+                node.born = False
+                node.seq = None
+
+    def _heard(self, ctx: _Context, node: _EdgeNode) -> None:
+        if node.silent:
+            node.silent = False
+            ctx.out.events.append(HostEvent(HostEventKind.RESUMED, ctx.topic, "heard again"))
+        node.last_heard = ctx.now
 
     # --- message kinds -------------------------------------------------------------------
 
     def _nbirth(self, ctx: _Context, node: _EdgeNode) -> None:
         message = ctx.message
         node.born = True
+        node.dead = False
         node.seq = int(message.seq) % SEQ_MODULUS if message.HasField("seq") else 0
         node.bd_seq = _bd_seq(message)
         node.metrics.learn(message.metrics)
@@ -297,7 +386,10 @@ class SparkplugHost:
             detail = f"bdSeq {bd_seq}, current {node.bd_seq}"
             ctx.out.events.append(HostEvent(HostEventKind.STALE_DEATH, ctx.topic, detail))
             return
+        # Dead only when the bdSeq proved this NDEATH ends the session the host saw born.
+        node.dead = node.bd_seq is not None and bd_seq is not None
         node.born = False
+        node.silent = False
         node.seq = None
         node.devices.clear()
         # The node's death is its devices' death too (specification 3.0, section 5.7).

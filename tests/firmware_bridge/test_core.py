@@ -182,3 +182,22 @@ def test_sparkplug_birth_data_death() -> None:
     assert kinds(out) == [MessageKind.STATUS]
     assert out[0].message.online is False  # type: ignore[union-attr]  # the message kind is asserted by the test
     assert core.tick(at(120)) == []
+
+
+def test_sparkplug_node_silence_stops_heartbeats_and_data_resumes_them() -> None:
+    cfg = config(sparkplug={"silence_after_s": 30, "instruments": [sparkplug_meter("Power")]})
+    core = BridgeCore(cfg, boot_at=T0, boot_id="boot-0001")
+    edge = EdgeNode("Lab", "gw1")
+    core.on_sparkplug(*edge.birth({"Uptime": 1}, at(0)), at(0))
+    core.on_sparkplug(*edge.device_birth("meter3", {"Power": 900.0}, at(1)), at(1))
+    assert kinds(core.tick(at(11))) == [MessageKind.HEARTBEAT]
+    assert kinds(core.tick(at(21))) == [MessageKind.HEARTBEAT]
+    # Nothing from the edge node since 1 s: silent at 31 s, no status, no more heartbeats.
+    assert core.tick(at(31)) == []
+    assert core.tick(at(300)) == []
+    assert core.snapshot(at(300))["instruments"]["icp-ms-01"]["alive"] is False
+    assert core.status("icp-ms-01", at(300)).online is True  # silent is unknown, not dead
+    # A sign of life in sequence (even a metric no instrument uses) brings heartbeats back.
+    out, commands = core.on_sparkplug(*edge.data({"Uptime": 2}, at(301)), at(301))
+    assert (out, commands) == ([], [])
+    assert kinds(core.tick(at(301))) == [MessageKind.HEARTBEAT]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from jishi.firmware_bridge.sparkplug import (
@@ -14,6 +17,8 @@ from jishi.firmware_bridge.sparkplug import (
     SparkplugTopicError,
     metric_value,
     parse_topic,
+    state_payload,
+    state_topic,
 )
 from jishi.firmware_bridge.sparkplug_edge import EdgeNode
 from jishi.firmware_bridge.sparkplug_pb import DataType, Payload
@@ -185,3 +190,131 @@ def test_metric_values(datatype: DataType, field: str, raw: object, expected: ob
 def test_null_metric() -> None:
     metric = Payload().metrics.add(datatype=DataType.DOUBLE, is_null=True)
     assert metric_value(metric, DataType.DOUBLE) is None
+
+
+# --- silence (issue 17 item 7): a node that sends nothing is no longer fresh -----------------
+
+SILENCE_S = 60
+
+
+def quiet_host() -> tuple[SparkplugHost, EdgeNode]:
+    """Born at 0 s (NBIRTH) and 1 s (DBIRTH rack2), with a 60 s silence limit."""
+    host = SparkplugHost(MAPS, rebirth_min_interval_s=5, silence_after_s=SILENCE_S)
+    edge = EdgeNode("Lab", "gw1", bd_seq=3)
+    feed(host, edge.birth({"Meter/Power": 1.0, "Alarm": False}, at(0)), 0)
+    feed(host, edge.device_birth("rack2", {"I_rms": 0.04}, at(1)), 1)
+    return host, edge
+
+
+def stale_will(_edge: EdgeNode, ts: float) -> tuple[str, bytes]:
+    return EdgeNode("Lab", "gw1", bd_seq=2).death()
+
+
+@pytest.mark.parametrize(
+    ("label", "messages", "check_at", "fresh"),
+    [
+        ("births only, within the limit", [], 60, True),
+        ("births only, limit reached", [], 61, False),
+        ("NDATA at 30 s", [lambda e, t: e.data({"Meter/Power": 2.0}, at(t))], 61, True),
+        ("NDATA at 30 s, limit reached", [lambda e, t: e.data({"Alarm": True}, at(t))], 90, False),
+        ("DDATA at 30 s", [lambda e, t: e.data({"I_rms": 1.0}, at(t), device="rack2")], 89, True),
+        (
+            "DDEATH at 30 s is the node's own",
+            [lambda e, t: e.device_death("rack2", at(t))],
+            89,
+            True,
+        ),
+        ("NBIRTH at 30 s", [lambda e, t: e.birth({"Meter/Power": 3.0}, at(t))], 89, True),
+        ("a stale NDEATH is no sign of life", [stale_will], 61, False),
+    ],
+)
+def test_silence_table(
+    label: str,
+    messages: list[Any],
+    check_at: float,
+    fresh: bool,
+) -> None:
+    host, edge = quiet_host()
+    for message in messages:
+        feed(host, message(edge, 30), 30)
+    events = host.check(at(check_at))
+    assert host.is_fresh("Lab", "gw1", at(check_at)) is fresh, label
+    assert [e.kind for e in events] == ([] if fresh else [HostEventKind.SILENT]), label
+
+
+def test_silence_is_reported_once_and_data_in_sequence_resumes_without_rebirth() -> None:
+    host, edge = quiet_host()
+    assert [e.kind for e in host.check(at(61))] == [HostEventKind.SILENT]
+    assert host.check(at(200)) == []
+    out = feed(host, edge.data({"Meter/Power": 5.0}, at(300)), 300)
+    assert updates(out) == [("hplc-01", {"power_w": 5.0})]
+    assert [e.kind for e in out.events] == [HostEventKind.RESUMED]
+    assert out.commands == []
+    assert host.is_fresh("Lab", "gw1", at(300))
+
+
+def test_only_configured_nodes_are_reported_silent() -> None:
+    host, _edge = quiet_host()
+    stranger = EdgeNode("Lab", "gw9")
+    feed(host, stranger.birth({"x": 1}, at(0)), 0)
+    events = host.check(at(61))
+    assert [(e.kind, e.topic) for e in events] == [(HostEventKind.SILENT, "spBv1.0/Lab/+/gw1")]
+
+
+def test_a_dead_node_is_not_fresh_nor_reported_silent() -> None:
+    host, edge = quiet_host()
+    feed(host, edge.death(), 10)
+    assert not host.is_fresh("Lab", "gw1", at(11))
+    assert host.check(at(100)) == []
+
+
+# --- no rebirth requests to dead nodes (issue 17 item 7) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "late",
+    [
+        lambda e: e.data({"Meter/Power": 7.0}, at(20)),
+        lambda e: e.data({"I_rms": 2.0}, at(20), device="rack2"),
+        lambda e: e.device_birth("rack2", {"I_rms": 2.0}, at(20)),
+        lambda e: e.device_death("rack2", at(20)),
+    ],
+    ids=["NDATA", "DDATA", "DBIRTH", "DDEATH"],
+)
+def test_no_rebirth_request_to_a_node_dead_by_a_valid_ndeath(late: Any) -> None:
+    host, edge = born()
+    feed(host, edge.death(), 5)
+    for second in (10, 20, 30):  # well past rebirth_min_interval_s
+        out = feed(host, late(edge), second)
+        assert (out.commands, out.updates, out.online) == ([], [], [])
+        assert [e.kind for e in out.events] == [HostEventKind.AFTER_DEATH]
+    # Its next session opens with an NBIRTH: alive again, and data is trusted.
+    edge.next_session()
+    out = feed(host, edge.birth({"Meter/Power": 8.0}, at(40)), 40)
+    assert online(out) == [("hplc-01", True)]
+    out = feed(host, edge.data({"Meter/Power": 9.0}, at(41)), 41)
+    assert updates(out) == [("hplc-01", {"power_w": 9.0})]
+    out = feed(host, edge.data({"I_rms": 1.0}, at(42), device="rack2"), 42)
+    assert len(out.commands) == 1  # alive but rack2 not yet born in this session: ask
+
+
+def test_after_the_hosts_reconnection_a_dead_node_may_be_asked_again() -> None:
+    host, edge = born()
+    feed(host, edge.death(), 5)
+    assert feed(host, edge.data({"Meter/Power": 7.0}, at(10)), 10).commands == []
+    # While the host was away the node may have reconnected and been born unseen.
+    host.reconnected()
+    out = feed(host, edge.data({"Meter/Power": 7.0}, at(20)), 20)
+    assert [c.topic for c in out.commands] == ["spBv1.0/Lab/NCMD/gw1"]
+
+
+def test_primary_host_state_topic_and_payloads() -> None:
+    assert state_topic("jishi-host") == "spBv1.0/STATE/jishi-host"
+    assert json.loads(state_payload(online=True, timestamp_ms=1_700_000_000_123)) == {
+        "online": True,
+        "timestamp": 1_700_000_000_123,
+    }
+    assert json.loads(state_payload(online=False, timestamp_ms=5)) == {
+        "online": False,
+        "timestamp": 5,
+    }
