@@ -58,10 +58,16 @@ class DataDirLock:
                 f"data dir {data_dir} is in use by {holder}; stop that agent or give this one "
                 "its own --data-dir"
             ) from None
-        self._file.seek(0)
-        self._file.truncate()
-        self._file.write(f"agent pid {os.getpid()}")
-        self._file.flush()
+        # Who holds the lock, for the next one's error message; the lock itself is the flock,
+        # so a full disk (the text cannot be written) must not stop the agent (issue 17, 5).
+        try:
+            self._file.seek(0)
+            self._file.truncate()
+            self._file.write(f"agent pid {os.getpid()}")
+            self._file.flush()
+        except OSError:
+            self._file.seek(0)
+            self._file.truncate()
 
     def release(self) -> None:
         if not self._file.closed:
