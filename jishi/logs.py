@@ -51,9 +51,10 @@ class SparingFileHandler(logging.handlers.RotatingFileHandler):
                 )
         self._lost += 1
         # Drop the stream with what it buffered: the next line opens the file afresh.
-        stream, self.stream = self.stream, None  # type: ignore[assignment]  # FileHandler reopens a None stream
-        with contextlib.suppress(OSError, ValueError):
-            stream.close()
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stream.close()
 
 
 def _line(message: str) -> str:

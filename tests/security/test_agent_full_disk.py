@@ -18,6 +18,7 @@ that can still be written, so it is where the transitions the agent decided are 
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import time
 import uuid
@@ -29,7 +30,7 @@ import pytest
 from jishi.agent.outbox import read_stats
 
 from support.agentproc import TRANSITION_RE, Recorder, dedupe, sim_agent_toml
-from support.cli import start_jishi, stop
+from support.cli import run_jishi, start_jishi, stop
 from support.servers import Mosquitto
 from support.waiting import poll_until, wait_until
 
@@ -172,6 +173,11 @@ def test_start_on_a_full_disk_runs_from_memory(tmp_path: Path) -> None:
             assert len(logged_transitions(stderr_log, "nmr-1")) - before >= 8
             text = stderr_log.read_text(errors="replace")
             assert "Traceback" not in text and "Logging error" not in text
+            # The status file cannot be written, yet `jishi agent status` tells it runs.
+            status = run_jishi("agent", "status", "--data-dir", str(data_dir), "--json")
+            assert status.returncode == 0, status.stderr
+            report = json.loads(status.stdout)
+            assert report["running"] and report["status_stale_but_running"]
             ballast.unlink()
             # It retries by itself: the held states reach the outbox without a restart.
             wait_until(
