@@ -1,12 +1,14 @@
 """``jishi agent check``: what a technician runs on site before leaving the instrument.
 
 Validates the config, reads every source, prints raw readings and the state the rules give,
-then tests the broker connection and credentials. Exit status 0 only if everything worked.
+then tests the broker connection and credentials, and says how much room the data dir's disk
+has. Exit status 0 only if everything worked (little room is a warning, not a failure).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 
 from jishi.agent.config import AgentConfig, MqttConfig
 from jishi.agent.inference import StateInferrer
+from jishi.agent.paths import resolve_data_dir
 from jishi.agent.sources import build_drivers, load_agent_config, read_source
 from jishi.drivers.base import Reading
 from jishi.errors import ConfigError
@@ -120,12 +123,37 @@ def check_broker(mqtt: MqttConfig, out: list[str], timeout: float = 10.0) -> boo
     return True
 
 
+def check_data_dir(data_dir: Path, outbox_max_bytes: int, out: list[str]) -> None:
+    """Room on the data dir's disk: on a full one the agent holds new messages in memory only
+    (issue 17, 5; docs/agent.md, "What a full disk costs")."""
+    existing = next((p for p in [data_dir, *data_dir.parents] if p.exists()), None)
+    if existing is None:
+        return
+    try:
+        free = shutil.disk_usage(existing).free
+    except OSError as exc:
+        out.append(f"data dir {data_dir}: cannot tell the free space ({exc})")
+        return
+    line = f"data dir {data_dir}: {free / 1e6:.0f} MB free"
+    if free < outbox_max_bytes:
+        line += (
+            f"; warning: less than the outbox may use ({outbox_max_bytes / 1e6:.0f} MB). On a "
+            "full disk the agent keeps new messages in memory only, lost if it is killed"
+        )
+    out.append(line)
+
+
 def check_agent(args: argparse.Namespace) -> int:
     path = Path(args.config)
     config, digest = load_agent_config(path)
     config = config.with_broker(args.broker or None)
     lines = [f"config {path}: valid ({len(config.instruments)} instrument(s), hash {digest})"]
     ok = check_sources(config, max(1, args.reads), lines, path.resolve().parent)
+    check_data_dir(
+        resolve_data_dir(getattr(args, "data_dir", None), config.data_dir, path),
+        config.outbox.max_bytes,
+        lines,
+    )
     if not args.no_broker:
         ok = check_broker(config.mqtt, lines) and ok
     for line in lines:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -13,7 +15,7 @@ from types import FrameType
 from typing import Any
 
 from jishi.agent.outbox import read_stats
-from jishi.agent.paths import default_data_dir, resolve_data_dir
+from jishi.agent.paths import data_dir_in_use, default_data_dir, resolve_data_dir
 from jishi.agent.runtime import OUTBOX_FILE, STATUS_FILE, Agent
 from jishi.agent.sources import load_agent_config
 from jishi.files import own_data_dir
@@ -88,7 +90,12 @@ def _age(seconds: float | None) -> str:
 def status_report(data_dir: Path) -> dict[str, Any]:
     """Everything ``jishi agent status`` shows, from the data dir alone."""
     now = time.time()
-    stats = read_stats(data_dir / OUTBOX_FILE)
+    outbox_error = None
+    try:
+        stats = read_stats(data_dir / OUTBOX_FILE)
+    except sqlite3.OperationalError as exc:
+        # A full disk: even reading a WAL database needs room for its shared-memory index.
+        stats, outbox_error = None, f"cannot read the outbox: {exc}"
     status: dict[str, Any] = {}
     status_path = data_dir / STATUS_FILE
     if status_path.exists():
@@ -97,6 +104,13 @@ def status_report(data_dir: Path) -> dict[str, Any]:
         except (OSError, json.JSONDecodeError):
             status = {}
     written = status.get("written")
+    fresh = written is not None and now - written < 10 and not status.get("stopped")
+    # A stale status file with the data dir's lock held: the agent runs but cannot write it.
+    locked = False if fresh else bool(data_dir_in_use(data_dir))
+    try:
+        free: int | None = shutil.disk_usage(data_dir).free
+    except OSError:
+        free = None
     return {
         "data_dir": str(data_dir),
         "outbox": None
@@ -116,7 +130,12 @@ def status_report(data_dir: Path) -> dict[str, Any]:
         "broker": status.get("broker"),
         "status_age_s": None if written is None else now - written,
         # The running agent rewrites its status file every 2 s.
-        "running": written is not None and now - written < 10 and not status.get("stopped"),
+        "running": fresh or locked,
+        "status_stale_but_running": locked,
+        "outbox_error": outbox_error or status.get("outbox_error"),
+        "outbox_unwritable_since": status.get("outbox_unwritable_since"),
+        "held_in_memory": status.get("held_in_memory", 0),
+        "disk_free_bytes": free,
         "instruments": status.get("instruments", []),
     }
 
@@ -152,11 +171,27 @@ def _print_status(report: dict[str, Any]) -> None:
     console = Console()
     outbox = report["outbox"]
     running = "running" if report["running"] else "not running (status file stale or missing)"
+    if report["status_stale_but_running"]:
+        running = "running, but its status file is stale (is the data dir's disk full?)"
     console.print(
         f"[bold]agent[/bold] {report['agent'] or '?'}  {running}  broker {report['broker'] or '?'}"
     )
-    console.print(f"data dir {report['data_dir']}")
-    if outbox is None:
+    free = report["disk_free_bytes"]
+    console.print(
+        f"data dir {report['data_dir']}"
+        + ("" if free is None else f"  ({free / 1e6:.1f} MB free on its disk)")
+    )
+    if report["outbox_unwritable_since"] is not None or report["held_in_memory"]:
+        since = report["outbox_unwritable_since"]
+        console.print(
+            f"[bold red]outbox cannot be written[/bold red]"
+            f"{'' if since is None else ' since ' + _age(time.time() - since)}: "
+            f"{report['held_in_memory']} message(s) held in memory, lost if the agent is "
+            f"killed before the disk has room ({report['outbox_error'] or 'no detail'})"
+        )
+    if outbox is None and report["outbox_error"]:
+        console.print(f"outbox: {report['outbox_error']}")
+    elif outbox is None:
         console.print("outbox: none yet")
     else:
         console.print(

@@ -43,14 +43,23 @@ class OutboxFigures:
     depth: int = 0
     oldest_unsent_s: float | None = None
     dropped: int = 0
+    held_in_memory: int = 0  # messages the outbox could not write yet (full disk)
 
     @classmethod
     def at(
-        cls, *, depth: int, oldest_created: float | None, dropped: int, now: float
+        cls,
+        *,
+        depth: int,
+        oldest_created: float | None,
+        dropped: int,
+        now: float,
+        held_in_memory: int = 0,
     ) -> OutboxFigures:
         """From the outbox's statistics; ``now`` on the clock of its rows' ``created``."""
         oldest = None if oldest_created is None else round(now - oldest_created, 3)
-        return cls(depth=depth, oldest_unsent_s=oldest, dropped=dropped)
+        return cls(
+            depth=depth, oldest_unsent_s=oldest, dropped=dropped, held_in_memory=held_in_memory
+        )
 
 
 def agent_health(
@@ -62,6 +71,7 @@ def agent_health(
         outbox_depth=figures.depth,
         oldest_unsent_s=figures.oldest_unsent_s,
         dropped=figures.dropped,
+        held_in_memory=figures.held_in_memory,
         last_good_read=max(good) if good else None,
         read_errors=sum(s.read_errors for s in sources.values()),
         clock_jumps=clock_jumps,

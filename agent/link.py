@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from jishi.agent.config import MqttConfig
-from jishi.agent.outbox import Outbox, OutboxRow
+from jishi.agent.outbox import Outbox, OutboxFullError, OutboxRow
 from jishi.agent.wire import with_historical
 from jishi.backoff import backoff_delay
 from jishi.errors import ConfigError
@@ -337,7 +337,15 @@ class Link(threading.Thread):
     def _flush_acks(self) -> None:
         if self._acked:
             acked, self._acked = self._acked, []
-            self.outbox.ack(acked)
+            try:
+                self.outbox.ack(acked)
+            except OutboxFullError as exc:
+                # A delete needs room in the WAL too (full disk): keep the ids and delete them
+                # at the next flush. They are past the cursor, so this connection does not send
+                # them again; a new one would, flagged historical, and the collector dedupes.
+                self._acked = acked + self._acked
+                self._note_error(str(exc))
+                return
             self.stats.acked += len(acked)
             self.stats.last_ack = self._clock()
 

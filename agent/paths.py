@@ -58,11 +58,35 @@ class DataDirLock:
                 f"data dir {data_dir} is in use by {holder}; stop that agent or give this one "
                 "its own --data-dir"
             ) from None
-        self._file.seek(0)
-        self._file.truncate()
-        self._file.write(f"agent pid {os.getpid()}")
-        self._file.flush()
+        # Who holds the lock, for the next one's error message; the lock itself is the flock,
+        # so a full disk (the text cannot be written) must not stop the agent (issue 17, 5).
+        try:
+            self._file.seek(0)
+            self._file.truncate()
+            self._file.write(f"agent pid {os.getpid()}")
+            self._file.flush()
+        except OSError:
+            self._file.seek(0)
+            self._file.truncate()
 
     def release(self) -> None:
         if not self._file.closed:
             self._file.close()
+
+
+def data_dir_in_use(data_dir: Path) -> bool | None:
+    """Whether a running agent holds ``data_dir``'s lock (None where that cannot be told).
+    ``jishi agent status`` asks, because a full disk keeps the status file stale while the
+    agent runs on. Takes the lock for an instant, so it is asked only when the file is stale."""
+    path = data_dir / "agent.lock"
+    if sys.platform == "win32" or not path.exists():
+        return None if sys.platform == "win32" else False
+    import fcntl
+
+    with path.open("rb") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return False

@@ -8,6 +8,11 @@ hands the readings, with the time, to that instrument's pure
 transitions, ``session`` messages, a ``hb`` every heartbeat interval. This shell writes them to
 the outbox, and one :class:`Link` thread per instrument publishes it. The loop also watches the
 wall clock for jumps and writes the status file ``jishi agent status`` reads.
+
+A full disk (issue 17, 5) stops nothing: the outbox holds what it cannot write in memory and
+the loop asks it to try again every few seconds. While anything of an instrument is held, its
+sources' positions and its inference state are not saved, so a restart re-reads rather than
+skips; the status file and heartbeats say how much is held.
 """
 
 from __future__ import annotations
@@ -101,7 +106,8 @@ class Agent:
         self.instruments = [self._build(i, injected.get(i.id)) for i in config.instruments]
         self.agent_name = config.agent_id or ""  # the host name's fallback is read at start
         self.host: str | None = None
-        self.outbox_errors = 0
+        self.outbox_errors = 0  # messages the outbox could not take at once (held in memory)
+        self._status_failing = False
         self.clock_jumps = 0
         self.started: float | None = None
         self._publish = publish
@@ -204,33 +210,29 @@ class Agent:
     def offline(self, inst: InstrumentRuntime) -> bytes:
         return encode(self.emitter.offline(inst.site, inst.id, self.clock()).message)
 
-    def _enqueue(self, inst: InstrumentRuntime, out: Outgoing, now: datetime) -> bool:
+    def _enqueue(self, inst: InstrumentRuntime, out: Outgoing, now: datetime) -> None:
         """Store one message durably (``created`` on the agent's clock, which the links'
-        age rule reads too); False if the disk refused it."""
-        try:
-            self.outbox.put(
-                instrument=inst.id,
-                kind=out.kind.value,
-                topic=self._topic(inst, out.kind),
-                payload=encode(out.message),
-                boot_id=out.message.boot_id,
-                seq=out.seq,
-                created=now.timestamp(),
-            )
-        except OutboxFullError:
-            # The disk refused the write (full, read-only): nothing can keep this message, but
-            # the agent must go on observing and say so loudly.
-            self.outbox_errors += 1
-            log.exception("%s: could not store a %s message in the outbox", inst.id, out.kind.value)
-            return False
-        if inst.link is not None:
+        age rule reads too), or, if the disk refuses, have the outbox hold it in memory."""
+        row_id = self.outbox.put_or_hold(
+            instrument=inst.id,
+            kind=out.kind.value,
+            topic=self._topic(inst, out.kind),
+            payload=encode(out.message),
+            boot_id=out.message.boot_id,
+            seq=out.seq,
+            created=now.timestamp(),
+        )
+        if row_id is None:
+            self.outbox_errors += 1  # the outbox logs the spell once; this counts messages
+        elif inst.link is not None:
             inst.link.wake()
-        return True
 
     def _store(self, inst: InstrumentRuntime, messages: Sequence[Outgoing], now: datetime) -> None:
         for out in messages:
-            # Logged once stored, so the log never shows a transition the outbox does not hold.
-            if self._enqueue(inst, out, now) and isinstance(out.message, StateMessage):
+            # Logged once stored or held: the log shows what the agent decided, and a message
+            # held in memory is written and sent once the disk takes it.
+            self._enqueue(inst, out, now)
+            if isinstance(out.message, StateMessage):
                 _log_state(inst.id, out.message)
 
     def _figures(self, inst: InstrumentRuntime, now: datetime) -> OutboxFigures:
@@ -240,7 +242,15 @@ class Agent:
             oldest_created=stats.oldest_created,
             dropped=stats.dropped,
             now=now.timestamp(),
+            held_in_memory=stats.held,
         )
+
+    def retry_outbox(self) -> None:
+        """Write what the outbox holds in memory if the disk has room again; wake the links."""
+        if self.outbox.retry():
+            for inst in self.instruments:
+                if inst.link is not None:
+                    inst.link.wake()
 
     # --- loop ----------------------------------------------------------------------------
 
@@ -261,12 +271,19 @@ class Agent:
         now = self.clock()
         polled = [(driver.name, read_source(driver, now)) for driver in inst.drivers]
         self._store(inst, inst.core.poll(now, polled), now)
+        if self.outbox.holding(inst.id):
+            # Some of what the readings caused is only in memory (full disk): saving offsets or
+            # the inference state now would make a restart skip it. Saved once it is written.
+            return
         # Only now that what the readings caused is durable may the sources forget them (log
         # offsets): a kill before this point re-reads, never skips. The inference state is
         # saved too, so a restart continues from it.
         snapshot = inst.core.to_save()
         if snapshot is not None:
-            self.outbox.set_meta(f"inference:{inst.id}", snapshot)
+            try:
+                self.outbox.set_meta(f"inference:{inst.id}", snapshot)
+            except OutboxFullError:
+                return  # the disk filled since: saved at a later poll, offsets with it
             inst.core.saved(snapshot)
         commit_sources(inst.drivers)
 
@@ -316,6 +333,7 @@ class Agent:
                 self.tick(mono)
                 if mono >= next_status:
                     next_status = mono + STATUS_EVERY_S
+                    self.retry_outbox()
                     self.write_status()
                 due = min(min(i.next_poll, i.core.next_wake()) for i in self.instruments)
                 self._stop.wait(max(0.01, min(1.0, due - time.monotonic())))
@@ -343,6 +361,7 @@ class Agent:
     # --- status file for `jishi agent status` ---------------------------------------------
 
     def status_snapshot(self) -> dict[str, Any]:
+        outbox = self._outbox
         return {
             "agent": self.agent_name,
             "boot_id": self.boot_id,
@@ -353,6 +372,9 @@ class Agent:
             "started": self.started,
             "clock_jumps": self.clock_jumps,
             "outbox_errors": self.outbox_errors,
+            "outbox_unwritable_since": outbox.unwritable_since if outbox else None,
+            "outbox_error": outbox.last_error if outbox else None,
+            "held_in_memory": outbox.holding() if outbox else 0,
             "stopped": self._stopped,
             "instruments": [_instrument_status(inst) for inst in self.instruments],
         }
@@ -364,7 +386,14 @@ class Agent:
             tmp.write_text(json.dumps(self.status_snapshot(), default=str, indent=1))
             os.replace(tmp, path)
         except OSError as exc:
-            log.warning("cannot write %s: %s", path, exc)
+            # Once per spell, not every 2 s: a full disk must not also fill the journal.
+            if not self._status_failing:
+                log.warning("cannot write %s (%s); 'jishi agent status' shows it stale", path, exc)
+            self._status_failing = True
+            return
+        if self._status_failing:
+            log.info("status file %s written again", path)
+            self._status_failing = False
 
 
 def _instrument_status(inst: InstrumentRuntime) -> dict[str, Any]:

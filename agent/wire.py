@@ -177,6 +177,9 @@ class AgentHealth(BaseModel):
     outbox_depth: int = 0
     oldest_unsent_s: float | None = None
     dropped: int = 0
+    # Messages the agent could not write to its outbox yet (full disk) and keeps in memory;
+    # optional, so older agents and collectors read each other's heartbeats (issue 17, 5).
+    held_in_memory: int = 0
     last_good_read: WireTime | None = None
     read_errors: int = 0
     clock_offset_s: float | None = None

@@ -96,6 +96,7 @@ def test_health_from_the_wire_model() -> None:
         {
             "outbox_depth": 4.0,
             "dropped": 1.0,
+            "held_in_memory": 0.0,
             "read_errors": 2.0,
             "clock_jumps": 0.0,
             "last_good_read_age_s": 3.0,
