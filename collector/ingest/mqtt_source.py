@@ -130,29 +130,13 @@ class MqttSource(LoopedClient):
         why = self.takeovers.disconnected(time.monotonic(), _reason_value(reason))
         if why is not None:
             self.metrics.on_takeover(self.clock())
+            # The id itself is not logged: it is the secret that keeps others out.
             log.error(
                 "%s; it may be discarding the messages queued for us. Keep mqtt.client_id "
-                "secret (the default is a generated id in data_dir/client_id) and look in the "
-                "broker log for who connected as %s",
+                "secret (by default a generated id in data_dir/client_id); the broker log "
+                "names the intruder's address ('already connected, closing old connection')",
                 why,
-                self.settings.client_id,
             )
-
-    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        try:
-            topic = message.topic
-        except UnicodeDecodeError:  # brokers refuse these; be safe, dead-letter as bad topic
-            topic = repr(message._topic)
-        self.on_message(
-            Received(
-                topic=topic,
-                payload=bytes(message.payload),
-                received_at=self.clock(),
-                mid=message.mid,
-                qos=message.qos,
-                generation=self.generation,
-            )
-        )
 
 
 def _reason_value(reason: Any) -> int | None:

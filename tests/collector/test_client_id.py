@@ -7,6 +7,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 from jishi.collector.client_id import (
     GENERATED,
@@ -14,6 +16,7 @@ from jishi.collector.client_id import (
     resolve_client_id,
     weak_client_id_reason,
 )
+from jishi.collector.ingest.mqtt_source import _reason_value
 from jishi.collector.ingest.takeover import SESSION_TAKEN_OVER, TakeoverWatch
 
 
@@ -74,3 +77,10 @@ def test_takeover_decisions() -> None:
     for start, lasted in ((500.0, 1.0), (510.0, 1.0), (520.0, 60.0), (600.0, 1.0)):
         watch.connected(start)
         assert watch.disconnected(start + lasted, 128) is None
+
+
+def test_paho_reason_codes_are_read_as_numbers() -> None:
+    # What paho hands on_disconnect for a broker's DISCONNECT "Session taken over".
+    assert _reason_value(ReasonCode(PacketTypes.DISCONNECT, identifier=0x8E)) == SESSION_TAKEN_OVER
+    assert _reason_value(7) == 7
+    assert _reason_value(None) is None
