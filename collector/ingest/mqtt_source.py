@@ -138,6 +138,22 @@ class MqttSource(LoopedClient):
                 why,
             )
 
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:  # brokers refuse these; be safe, dead-letter as bad topic
+            topic = repr(message._topic)
+        self.on_message(
+            Received(
+                topic=topic,
+                payload=bytes(message.payload),
+                received_at=self.clock(),
+                mid=message.mid,
+                qos=message.qos,
+                generation=self.generation,
+            )
+        )
+
 
 def _reason_value(reason: Any) -> int | None:
     """paho hands a ``ReasonCode`` (MQTT 5, and v2 callbacks) or a plain int."""
