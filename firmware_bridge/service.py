@@ -150,7 +150,10 @@ class Bridge:
         if cfg.sparkplug is not None:
             self.sparkplug = SparkplugClient(
                 mqtt=cfg.sparkplug.mqtt or cfg.mqtt,
-                client_id=cfg.sparkplug.client_id or f"jishi-{self.name}-spb",
+                # The random part keeps other broker users from guessing the id and taking the
+                # connection over (issue 17, item 3), as for the links.
+                client_id=cfg.sparkplug.client_id
+                or f"jishi-{self.name}-spb-{client_id_suffix(self.outbox)}",
                 out=self.arrivals,
                 clock=self.clock,
             )
