@@ -19,6 +19,8 @@ from jishi.collector.client_id import (
 from jishi.collector.ingest.mqtt_source import _reason_value
 from jishi.collector.ingest.takeover import SESSION_TAKEN_OVER, TakeoverWatch
 
+from support.cli import run_jishi
+
 
 def test_generated_id_is_made_once_private_and_reused(tmp_path: Path) -> None:
     first = resolve_client_id(GENERATED, tmp_path / "data")
@@ -84,3 +86,14 @@ def test_paho_reason_codes_are_read_as_numbers() -> None:
     assert _reason_value(ReasonCode(PacketTypes.DISCONNECT, identifier=0x8E)) == SESSION_TAKEN_OVER
     assert _reason_value(7) == 7
     assert _reason_value(None) is None
+
+
+@pytest.mark.parametrize(("line", "warned"), [("", False), ('client_id = "jishi-collector"', True)])
+def test_collector_check_warns_about_a_guessable_id(
+    tmp_path: Path, line: str, warned: bool
+) -> None:
+    config = tmp_path / "collector.toml"
+    config.write_text(f'data_dir = "{tmp_path}"\n[mqtt]\nbroker = "mqtt://127.0.0.1:1"\n{line}\n')
+    result = run_jishi("collector", "check", "-c", str(config))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("warning: mqtt.client_id 'jishi-collector'" in result.stdout) is warned, result.stdout
