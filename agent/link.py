@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import logging
 import random
+import secrets
 import socket
 import threading
 import time
@@ -404,12 +405,34 @@ def _close_quietly(client: Any) -> None:
         client._reset_sockets()  # paho keeps a socket pair per client
 
 
-def default_client_id(site: str, instrument: str, agent: str) -> str:
-    """Stable per instrument and agent, so a reconnecting agent replaces its old session."""
+# Outbox meta key of the random part of this data dir's client ids.
+CLIENT_ID_SUFFIX_KEY = "client_id_suffix"
+# Kept whole at the end of every id; what is before it is shortened to fit.
+MAX_CLIENT_ID_CHARS = 128
+
+
+def client_id_suffix(outbox: Outbox) -> str:
+    """The random part of this data dir's client ids: made once (48 random bits) and kept in the
+    outbox, so ids stay the same across restarts but cannot be guessed from the site,
+    instrument and agent names (issue 17, item 3: a broker user connecting with an agent's id
+    knocks its link off and makes the instrument look offline through the will)."""
+    suffix = outbox.get_meta(CLIENT_ID_SUFFIX_KEY)
+    if not suffix:
+        suffix = secrets.token_hex(6)
+        outbox.set_meta(CLIENT_ID_SUFFIX_KEY, suffix)
+    return suffix
+
+
+def default_client_id(site: str, instrument: str, agent: str, suffix: str) -> str:
+    """Stable per instrument and data dir, so a reconnecting agent replaces its old session;
+    ``suffix`` (:func:`client_id_suffix`) makes it unguessable. Long names are cut and hashed
+    to stay within what brokers accept, the suffix always kept whole."""
     raw = f"jishi-{site}-{instrument}-{agent}"
-    if len(raw) <= 128:
-        return raw
-    return raw[:100] + "-" + hashlib.sha256(raw.encode()).hexdigest()[:16]
+    room = MAX_CLIENT_ID_CHARS - len(suffix) - 1
+    if len(raw) > room:
+        digest = hashlib.sha256(raw.encode()).hexdigest()[:16]
+        raw = raw[: room - len(digest) - 1] + "-" + digest
+    return f"{raw}-{suffix}"
 
 
 def hostname() -> str:

@@ -34,7 +34,13 @@ from jishi import __version__
 from jishi.agent.config import AgentConfig, InstrumentConfig
 from jishi.agent.core import InstrumentCore, OutboxFigures
 from jishi.agent.emitter import Birth, Emitter, Outgoing
-from jishi.agent.link import Link, LinkTimings, default_client_id, hostname
+from jishi.agent.link import (
+    Link,
+    LinkTimings,
+    client_id_suffix,
+    default_client_id,
+    hostname,
+)
 from jishi.agent.outbox import Outbox, OutboxFullError
 from jishi.agent.paths import DataDirLock
 from jishi.agent.sources import build_drivers, commit_sources, read_source
@@ -288,10 +294,11 @@ class Agent:
         commit_sources(inst.drivers)
 
     def start_links(self) -> None:
+        suffix = client_id_suffix(self.outbox)
         for inst in self.instruments:
             inst.link = Link(
                 instrument=inst.id,
-                client_id=default_client_id(inst.site, inst.id, self.agent_name),
+                client_id=default_client_id(inst.site, inst.id, self.agent_name, suffix),
                 mqtt=self.config.mqtt,
                 outbox=self.outbox,
                 boot_id=self.emitter.boot_of(inst.site, inst.id),

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from jishi.collector.api.tokens import TokenStore
+from jishi.collector.client_id import weak_client_id_reason
 from jishi.collector.config import CollectorConfig, config_from_args
 from jishi.collector.ingest.sessions_csv import parse_sessions_csv
 from jishi.collector.ledger.db import Engines, migrate, open_engines
@@ -28,6 +29,11 @@ def check(args: argparse.Namespace) -> int:
     config, engines = _open(args)
     engines.dispose()
     print(f"{args.config}: OK; ledger {engines.dialect} is current; broker {config.mqtt.broker}")
+    weak = weak_client_id_reason(config.mqtt.client_id)
+    if weak is not None:
+        # A warning, not a failure: a running site keeps its session under this id until the
+        # operator moves it (docs/collector.md, "Broker set-up").
+        print(f"warning: {weak}")
     return 0
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from jishi import config as config_io
 from jishi.agent.wire import DEFAULT_TOPIC_ROOT, ID_PATTERN, MAX_PAYLOAD_BYTES
+from jishi.collector.client_id import GENERATED
 from jishi.collector.reports.settings import ReportSettings
 from jishi.collector.sink.config import SinkConfig
 from jishi.config import BrokerSection
@@ -31,7 +32,9 @@ class CollectorMqtt(BrokerSection):
     reader: ClassVar[str] = "collector"
 
     topic_root: str = DEFAULT_TOPIC_ROOT
-    client_id: Annotated[str, Field(min_length=1, max_length=64)] = "jishi-collector"
+    # "generated": a secret id kept in data_dir (collector/client_id.py says why); resolved
+    # there and nowhere else.
+    client_id: Annotated[str, Field(min_length=1, max_length=64)] = GENERATED
     # Several collectors with the same group split the stream ($share/{group}/...).
     share_group: Identifier | None = None
     # How long the broker keeps our session (and queues QoS 1 messages) while we are away.

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from jishi.collector.api.app import create_app
 from jishi.collector.api.auth import ApiContext
 from jishi.collector.api.tokens import TokenStore
+from jishi.collector.client_id import resolve_client_id
 from jishi.collector.config import CollectorConfig, config_from_args
 from jishi.collector.ingest.intake import Limits
 from jishi.collector.ingest.metrics import IngestMetrics
@@ -241,6 +242,7 @@ def _start_ingest(collector: Collector, clock: Callable[[], float]) -> None:
     source = MqttSource(
         config=config.mqtt,
         password=config.mqtt.password(),
+        client_id=resolve_client_id(config.mqtt.client_id, config.data_dir),
         on_message=pipeline.submit,
         metrics=collector.metrics,
         clock=clock,

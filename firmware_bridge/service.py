@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from jishi.agent.core import OutboxFigures
-from jishi.agent.link import Link, LinkTimings, default_client_id, hostname
+from jishi.agent.link import (
+    Link,
+    LinkTimings,
+    client_id_suffix,
+    default_client_id,
+    hostname,
+)
 from jishi.agent.outbox import Outbox
 from jishi.agent.wire import MessageKind, build_topic, encode
 from jishi.errors import JishiError
@@ -98,12 +104,13 @@ class Bridge:
             return encode(self.core.status(instrument, self.clock(), online=online))
 
     def _start_links(self) -> None:
+        suffix = client_id_suffix(self.outbox)
         for inst in self.core.instruments.values():
             topic = build_topic(inst.site, inst.id, MessageKind.STATUS, self.config.mqtt.topic_root)
             instrument = inst.id
             link = Link(
                 instrument=instrument,
-                client_id=default_client_id(inst.site, instrument, self.name),
+                client_id=default_client_id(inst.site, instrument, self.name, suffix),
                 mqtt=self.config.mqtt,
                 outbox=self.outbox,
                 boot_id=self.core.emitter.boot_of(inst.site, instrument),
@@ -147,7 +154,10 @@ class Bridge:
         if cfg.sparkplug is not None:
             self.sparkplug = SparkplugClient(
                 mqtt=cfg.sparkplug.mqtt or cfg.mqtt,
-                client_id=cfg.sparkplug.client_id or f"jishi-{self.name}-spb",
+                # The random part keeps other broker users from guessing the id and taking the
+                # connection over (issue 17, item 3), as for the links.
+                client_id=cfg.sparkplug.client_id
+                or f"jishi-{self.name}-spb-{client_id_suffix(self.outbox)}",
                 out=self.arrivals,
                 clock=self.clock,
                 host_id=cfg.sparkplug.host_id,

@@ -37,7 +37,13 @@ def health(c: Ctx) -> JSONResponse:
         "status": "ok"
         if database and c.metrics.broker_connected and all(checks.values())
         else "degraded",
-        "broker": {"connected": c.metrics.broker_connected, "url": c.config.mqtt.broker},
+        "broker": {
+            "connected": c.metrics.broker_connected,
+            "url": c.config.mqtt.broker,
+            # Another client using our client id (collector/ingest/takeover.py).
+            "takeovers": c.metrics.broker_takeovers,
+            "last_takeover_at": _iso(c.metrics.last_takeover_at),
+        },
         "database": {"ok": database, "dialect": c.engines.dialect},
         "checks": checks,
         "sink": sink,
@@ -59,6 +65,10 @@ def _clocks_off(c: Ctx) -> list[dict[str, Any]]:
             .order_by(t.c.id)
         ).all()
     return [{"instrument": r.id, "clock_offset_s": round(r.clock_offset_s, 3)} for r in rows]
+
+
+def _iso(at: float | None) -> str | None:
+    return None if at is None else iso_utc(datetime.fromtimestamp(at, UTC))
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

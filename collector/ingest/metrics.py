@@ -23,6 +23,9 @@ class IngestMetrics:
     last_commit_at: float | None = None
     broker_connected: bool = False
     broker_connects: int = 0
+    # Disconnections that look like another client using our client id (ingest/takeover.py).
+    broker_takeovers: int = 0
+    last_takeover_at: float | None = None
     database_ok: bool = True
     last_error: str | None = None
     _recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=600))
@@ -50,6 +53,11 @@ class IngestMetrics:
             self.store_errors += 1
             self.database_ok = False
             self.last_error = error
+
+    def on_takeover(self, at: float) -> None:
+        with self._lock:
+            self.broker_takeovers += 1
+            self.last_takeover_at = at
 
     def rate(self, now: float, window_s: float = 60.0) -> float:
         """Messages processed per second over the last ``window_s``."""
@@ -82,6 +90,7 @@ def render_prometheus(
         dead = dict(metrics.dead_letters)
         lag, errors, batches = metrics.last_commit_lag_s, metrics.store_errors, metrics.batches
         connected = metrics.broker_connected
+        takeovers = metrics.broker_takeovers
     metric("jishi_ingest_received_total", "counter", "MQTT messages received.", [("", received)])
     metric("jishi_ingest_stored_total", "counter", "Messages stored in the ledger.", [("", stored)])
     metric(
@@ -111,6 +120,12 @@ def render_prometheus(
         [("", lag)],
     )
     metric("jishi_broker_connected", "gauge", "1 if connected to the broker.", [("", connected)])
+    metric(
+        "jishi_broker_takeovers_total",
+        "counter",
+        "Disconnections that look like another client using the collector's client id.",
+        [("", takeovers)],
+    )
     metric(
         "jishi_instruments_online",
         "gauge",

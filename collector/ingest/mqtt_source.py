@@ -20,6 +20,7 @@ from jishi.agent.wire import subscription
 from jishi.collector.config import CollectorMqtt
 from jishi.collector.ingest.metrics import IngestMetrics
 from jishi.collector.ingest.pipeline import Received
+from jishi.collector.ingest.takeover import TakeoverWatch
 from jishi.mqtt import MqttSettings, TlsFiles, connack_of
 from jishi.mqtt_client import LoopedClient, make_client
 
@@ -29,12 +30,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def source_settings(config: CollectorMqtt, password: str | None) -> MqttSettings:
-    """A persistent session: not clean, kept by the broker for ``session_expiry_s``."""
+def source_settings(config: CollectorMqtt, password: str | None, client_id: str) -> MqttSettings:
+    """A persistent session: not clean, kept by the broker for ``session_expiry_s``.
+    ``client_id`` is the resolved one (collector/client_id.py), never ``generated``."""
     url = config.url
     return MqttSettings(
         url=url,
-        client_id=config.client_id,
+        client_id=client_id,
         protocol=config.protocol,
         clean_session=False,
         session_expiry_s=config.session_expiry_s,
@@ -53,6 +55,7 @@ class MqttSource(LoopedClient):
         *,
         config: CollectorMqtt,
         password: str | None,
+        client_id: str,
         on_message: Callable[[Received], None],
         metrics: IngestMetrics,
         clock: Callable[[], float] = time.time,
@@ -64,7 +67,9 @@ class MqttSource(LoopedClient):
         self.generation = 0
         self._lock = threading.Lock()
         self.subscribed = threading.Event()
-        self.settings = source_settings(config, password)
+        self.takeovers = TakeoverWatch()
+        self._stopping = False
+        self.settings = source_settings(config, password, client_id)
         # manual_ack: PUBACK only after the ledger commit (see the module docstring).
         self.client = make_client(
             self.settings,
@@ -79,6 +84,7 @@ class MqttSource(LoopedClient):
         self.topic_filter = subscription(config.topic_root, config.share_group)
 
     def stop(self) -> None:
+        self._stopping = True  # our own DISCONNECT is not a takeover
         super().stop()
         self.metrics.broker_connected = False
 
@@ -107,15 +113,30 @@ class MqttSource(LoopedClient):
             self.generation += 1
         self.metrics.broker_connected = True
         self.metrics.broker_connects += 1
+        self.takeovers.connected(time.monotonic())
         log.info("connected to %s, subscribing to %s", self.config.broker, self.topic_filter)
         client.subscribe(self.topic_filter, qos=1)
 
     def _on_subscribe(self, *_args: Any) -> None:
         self.subscribed.set()
 
-    def _on_disconnect(self, *_args: Any) -> None:
+    def _on_disconnect(
+        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
         self.metrics.broker_connected = False
         self.subscribed.clear()
+        if self._stopping:
+            return
+        why = self.takeovers.disconnected(time.monotonic(), _reason_value(reason))
+        if why is not None:
+            self.metrics.on_takeover(self.clock())
+            # The id itself is not logged: it is the secret that keeps others out.
+            log.error(
+                "%s; it may be discarding the messages queued for us. Keep mqtt.client_id "
+                "secret (by default a generated id in data_dir/client_id); the broker log "
+                "names the intruder's address ('already connected, closing old connection')",
+                why,
+            )
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
@@ -132,3 +153,11 @@ class MqttSource(LoopedClient):
                 generation=self.generation,
             )
         )
+
+
+def _reason_value(reason: Any) -> int | None:
+    """paho hands a ``ReasonCode`` (MQTT 5, and v2 callbacks) or a plain int."""
+    if isinstance(reason, int):
+        return reason
+    value = getattr(reason, "value", None)
+    return value if isinstance(value, int) else None

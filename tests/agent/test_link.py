@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,15 @@ import pytest
 from jishi.agent.config import MqttConfig
 from jishi.agent.emitter import Emitter
 from jishi.agent.inference import Transition
-from jishi.agent.link import Link, LinkTimings, is_historical, replay_payload
+from jishi.agent.link import (
+    MAX_CLIENT_ID_CHARS,
+    Link,
+    LinkTimings,
+    client_id_suffix,
+    default_client_id,
+    is_historical,
+    replay_payload,
+)
 from jishi.agent.outbox import Outbox
 from jishi.agent.wire import (
     HeartbeatMessage,
@@ -136,3 +145,27 @@ def test_a_link_replays_what_waited_and_sends_the_rest_live(
         outbox.close()
     received = recorder.of_kind("state", "nmr-link")
     assert [m["historical"] for m in received] == [True, True, False]
+
+
+def test_default_client_id_keeps_the_random_suffix_within_the_limit() -> None:
+    # Issue 17, item 3: the suffix makes the id unguessable; it must survive any cut.
+    short = default_client_id("chem", "nmr-600", "pc-1", "0123456789ab")
+    assert short == "jishi-chem-nmr-600-pc-1-0123456789ab"
+    long = default_client_id("s" * 60, "i" * 60, "a" * 60, "0123456789ab")
+    assert len(long) == MAX_CLIENT_ID_CHARS and long.endswith("-0123456789ab")
+    # Names that differ only past the cut still get different ids (the hash).
+    other = default_client_id("s" * 60, "i" * 60, "a" * 59 + "b", "0123456789ab")
+    assert other != long
+
+
+def test_client_id_suffix_is_made_once_per_outbox(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    first = client_id_suffix(outbox)
+    assert re.fullmatch(r"[0-9a-f]{12}", first)
+    outbox.close()
+    again = Outbox(tmp_path / "outbox.sqlite")
+    assert client_id_suffix(again) == first
+    again.close()
+    other = Outbox(tmp_path / "other.sqlite")
+    assert client_id_suffix(other) != first
+    other.close()
