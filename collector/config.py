@@ -100,6 +100,9 @@ class IngestConfig(_Strict):
     # Closed registry: messages about instruments not in [[instruments]] are dead-lettered.
     registry_closed: bool = False
     dead_letter_max_bytes: Annotated[int, Field(ge=0, le=1024 * 1024)] = 4096
+    # Dead letters are pruned (every minute, oldest first) beyond this age and total size.
+    dead_letter_max_age_days: Annotated[float, Field(gt=0)] = 30.0
+    dead_letter_max_total_mb: Annotated[float, Field(gt=0)] = 64.0
     # 1: validation and ledger writes in a worker process (a second core); 0: in process.
     workers: Literal[0, 1] = 1
 

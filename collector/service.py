@@ -317,8 +317,34 @@ def _start_sink(
     thread.start()
 
 
+@dataclass(frozen=True)
+class Housekeeping:
+    """What one housekeeping pass did."""
+
+    dead_letters: int  # pruned
+
+
+def housekeeping(engines: Engines, config: CollectorConfig, now: float) -> Housekeeping:
+    """Keep the ledger bounded: dead letters beyond ``ingest.dead_letter_max_age_days`` and
+    ``ingest.dead_letter_max_total_mb`` are deleted, oldest first (issue 17)."""
+    from jishi.collector.ledger.dead_letters import prune_dead_letters
+
+    ingest = config.ingest
+    with engines.write.begin() as conn:
+        pruned = prune_dead_letters(
+            conn,
+            now,
+            max_age_s=ingest.dead_letter_max_age_days * 86_400,
+            max_total_bytes=int(ingest.dead_letter_max_total_mb * 1024 * 1024),
+        )
+    if pruned:
+        log.info("pruned %d dead letters (age and size bounds of [ingest])", pruned)
+    return Housekeeping(dead_letters=pruned)
+
+
 def _start_rollups(collector: Collector, clock: Callable[[], float], interval_s: float) -> None:
-    """Daily roll-ups are refreshed in the background: dirty and missing closed days."""
+    """Daily roll-ups are refreshed in the background (dirty and missing closed days), and the
+    ledger's housekeeping runs after them."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from jishi.collector.ledger.rollup import refresh_rollups
@@ -332,6 +358,10 @@ def _start_rollups(collector: Collector, clock: Callable[[], float], interval_s:
                 refresh_rollups(collector.engines, collector.config, clock(), on_day=on_day)
             except SQLAlchemyError as exc:  # the next pass retries; ingest is unaffected
                 log.warning("roll-up refresh failed: %s", exc)
+            try:
+                housekeeping(collector.engines, collector.config, clock())
+            except SQLAlchemyError as exc:  # the next pass retries; ingest is unaffected
+                log.warning("ledger housekeeping failed: %s", exc)
 
     thread = threading.Thread(target=loop, name="jishi-rollups", daemon=True)
     collector._rollup_thread = thread
