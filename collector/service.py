@@ -158,16 +158,18 @@ def start_collector(
     clock: Callable[[], float] = time.time,
     rollup_interval_s: float = 60.0,
     sink_sweep_s: float = 5.0,
+    create_ledger: bool = False,
 ) -> Collector:
     """Migrate the ledger, then start the InfluxDB sink (if ``[influx]``), ingest and the API
     in background threads.
 
     ``config.api.port = 0`` picks a free port (see ``Collector.api_port``). ``sink_sweep_s`` is
-    how often instruments gone stale are mirrored as ``unknown``. Raises
+    how often instruments gone stale are mirrored as ``unknown``; ``create_ledger`` replaces an
+    existing SQLite file that is not a ledger (kept aside) instead of refusing it. Raises
     :class:`jishi.collector.db.DatabaseError`, :class:`ApiStartError`,
     :class:`jishi.errors.ConfigError` (sink secrets) or :class:`SinkStartError`.
     """
-    engines = open_engines(config.database_url)
+    engines = open_engines(config.database_url, create_ledger=create_ledger)
     migrate(engines)
     synced = sync_registry(engines, config.registry(), clock())
     if synced.added or synced.updated or synced.unregistered:
@@ -448,7 +450,9 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    collector = start_collector(config, admin_token=admin_token)
+    collector = start_collector(
+        config, admin_token=admin_token, create_ledger=bool(getattr(args, "create_ledger", False))
+    )
     if isinstance(collector.pipeline, ProcessPipeline):
         # Crash-only: if the worker dies, stop cleanly and let the service manager restart
         # us; unacknowledged messages wait in the broker's persistent session.
