@@ -58,6 +58,9 @@ class DatabaseConfig(_Strict):
     # Messages written per transaction at most; a batch also closes after ``batch_wait_s``.
     batch_max: Annotated[int, Field(ge=1, le=100_000)] = 2000
     batch_wait_s: Annotated[float, Field(ge=0, le=10)] = 0.05
+    # SQLite: /api/v1/health is "degraded" when the ledger's file system has less free space
+    # (a full disk fails every write; this warns before). 0: no check.
+    min_free_mb: Annotated[float, Field(ge=0)] = 512.0
 
     @field_validator("url")
     @classmethod

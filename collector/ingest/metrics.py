@@ -25,6 +25,9 @@ class IngestMetrics:
     broker_connects: int = 0
     database_ok: bool = True
     last_error: str | None = None
+    # Messages the database refused one by one (dead-lettered as store_error), and when.
+    refused_writes: int = 0
+    last_refused_at: float | None = None
     _recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=600))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -43,6 +46,10 @@ class IngestMetrics:
             self.last_commit_lag_s = lag_s
             self.last_commit_at = at
             self.database_ok = True
+            refused = dead.get("store_error", 0)
+            if refused:
+                self.refused_writes += refused
+                self.last_refused_at = at
             self._recent.append((at, stored + duplicates + sum(dead.values())))
 
     def on_store_error(self, error: str) -> None:
@@ -50,6 +57,24 @@ class IngestMetrics:
             self.store_errors += 1
             self.database_ok = False
             self.last_error = error
+
+    def write_problem(self, now: float, window_s: float = 600.0) -> str | None:
+        """Why ledger writes are not healthy now, or None: the newest batch failed (it is being
+        retried; the broker keeps its messages), or the database refused messages of a batch
+        within ``window_s`` (they are dead letters, not data)."""
+        with self._lock:
+            if not self.database_ok:
+                return (
+                    f"ledger writes are failing ({self.store_errors} failed attempts; "
+                    f"last: {self.last_error}); ingest retries, the broker keeps the messages"
+                )
+            if self.last_refused_at is not None and self.last_refused_at >= now - window_s:
+                return (
+                    f"the database refused {self.refused_writes} messages (dead-lettered as "
+                    "store_error), the last within the past "
+                    f"{window_s / 60:g} minutes"
+                )
+        return None
 
     def rate(self, now: float, window_s: float = 60.0) -> float:
         """Messages processed per second over the last ``window_s``."""

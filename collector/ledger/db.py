@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,24 @@ class Engines:
     @property
     def dialect(self) -> str:
         return self.write.dialect.name
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite ledger file (None: PostgreSQL or in memory)."""
+        parsed = make_url(self.url)
+        if parsed.get_backend_name() != "sqlite" or parsed.database in {None, "", ":memory:"}:
+            return None
+        return Path(str(parsed.database))
+
+    def free_bytes(self) -> int | None:
+        """Free space on the SQLite ledger's file system (None: PostgreSQL, or unknown)."""
+        path = self.sqlite_path
+        if path is None:
+            return None
+        try:
+            return shutil.disk_usage(path.parent).free
+        except OSError:
+            return None
 
     def dispose(self) -> None:
         self.write.dispose()
