@@ -130,5 +130,6 @@ class MqttSource(LoopedClient):
                 mid=message.mid,
                 qos=message.qos,
                 generation=self.generation,
+                retain=bool(message.retain),
             )
         )

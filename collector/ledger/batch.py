@@ -6,6 +6,7 @@ ledger writer stores them, the sink mirror reads the outcome.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -47,6 +48,18 @@ class DeadLetter:
     reason: Reason
     detail: str
     payload: bytes
+    # Delivered as retained: the broker sends it again at every subscription, so it is kept
+    # once per (topic, payload), not once per delivery (issue 17, 6).
+    retained: bool = False
+
+    def fingerprint(self) -> str | None:
+        """The key retained dead letters are kept once by (None: not retained)."""
+        if not self.retained:
+            return None
+        digest = hashlib.sha256(self.topic.encode("utf-8", "replace"))
+        digest.update(b"\0")
+        digest.update(self.payload)
+        return digest.hexdigest()
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs 4x, per message

@@ -27,7 +27,7 @@ from datetime import time as dt_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select
 
 from jishi.agent.wire import (
     DEFAULT_TOPIC_ROOT,
@@ -85,6 +85,7 @@ class LedgerWriter:
         incoming, foreign = instruments_store.split_by_site(instruments, incoming, self.topic_root)
         fresh, boots, refused = dedupe(conn, incoming, now, self.topic_root)
         dead = [item for item in items if isinstance(item, DeadLetter)] + foreign + refused
+        dead, repeated = _new_dead_letters(conn, dead)
         if dead:
             conn.execute(
                 insert(tables.dead_letters),
@@ -96,12 +97,13 @@ class LedgerWriter:
                         "detail": d.detail[:2000],
                         "size": len(d.payload),
                         "payload": d.payload[: self.dead_letter_max_bytes],
+                        "fingerprint": d.fingerprint(),
                     }
                     for d in dead
                 ],
             )
             outcome.dead.update(d.reason.value for d in dead)
-        outcome.duplicates = len(incoming) - len(fresh) - len(refused)
+        outcome.duplicates = len(incoming) - len(fresh) - len(refused) + repeated
         if fresh:
             outcome.fresh = fresh
             outcome.rows, outcome.rewrites = self._apply(conn, fresh, instruments, boots, now)
@@ -232,6 +234,32 @@ class LedgerWriter:
                     index_elements=["instrument_id", "source", "external_id"], set_=changes
                 )
             )
+
+
+def _new_dead_letters(
+    conn: Connection, dead: list[DeadLetter]
+) -> tuple[list[DeadLetter], int]:
+    """The dead letters to store, and how many were dropped: a retained message the ledger
+    already holds as a dead letter (the broker resends it at every subscription, so without
+    this each collector start added it again) is kept once per (topic, payload)."""
+    prints = {p for d in dead if (p := d.fingerprint()) is not None}
+    if not prints:
+        return dead, 0
+    d_table = tables.dead_letters
+    seen = set(
+        conn.execute(
+            select(d_table.c.fingerprint).where(d_table.c.fingerprint.in_(sorted(prints)))
+        ).scalars()
+    )
+    kept: list[DeadLetter] = []
+    for letter in dead:
+        fingerprint = letter.fingerprint()
+        if fingerprint is not None:
+            if fingerprint in seen:
+                continue
+            seen.add(fingerprint)  # twice in one batch: once
+        kept.append(letter)
+    return kept, len(dead) - len(kept)
 
 
 def _apply_one(
