@@ -236,9 +236,7 @@ class LedgerWriter:
             )
 
 
-def _new_dead_letters(
-    conn: Connection, dead: list[DeadLetter]
-) -> tuple[list[DeadLetter], int]:
+def _new_dead_letters(conn: Connection, dead: list[DeadLetter]) -> tuple[list[DeadLetter], int]:
     """The dead letters to store, and how many were dropped: a retained message the ledger
     already holds as a dead letter (the broker resends it at every subscription, so without
     this each collector start added it again) is kept once per (topic, payload)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from jishi.collector.ingest.metrics import IngestMetrics
 from jishi.collector.service import start_collector
 
 from support import messages as h
@@ -33,6 +34,10 @@ def dead_letters(url: str) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
+def received(metrics: IngestMetrics, count: int) -> None:
+    wait_until(lambda: metrics.received >= count, 10, f"{count} messages received")
+
+
 @pytest.mark.parametrize("workers", [0, 1])
 def test_a_retained_malformed_message_is_one_dead_letter_across_restarts(
     mosquitto: Mosquitto, tmp_path: Path, workers: int
@@ -44,12 +49,12 @@ def test_a_retained_malformed_message_is_one_dead_letter_across_restarts(
         collector = start_collector(config)
         try:
             # Each start receives the retained message once more (and the queued one first).
-            wait_until(lambda: collector.metrics.received >= 1, 10, "the retained message")
+            received(collector.metrics, 1)
             assert collector.wait_idle(10)
             if start == 0:
                 # Not retained, the same bytes twice: each one is an event, both are kept.
                 publisher.publish_all([OTHER, OTHER])
-                wait_until(lambda: collector.metrics.received >= 3, 10, "the other two")
+                received(collector.metrics, 3)
                 assert collector.wait_idle(10)
         finally:
             collector.stop()
