@@ -102,6 +102,10 @@ class IngestConfig(_Strict):
     max_age_days: Annotated[float, Field(gt=0)] = 400.0
     # Closed registry: messages about instruments not in [[instruments]] are dead-lettered.
     registry_closed: bool = False
+    # Open registry: new unregistered instrument ids per hour, and in all; messages about more
+    # are dead-lettered as registry_limit (issue 17: 10,000 invented ids made 10,000 rows).
+    max_new_instruments_per_hour: Annotated[int, Field(ge=1)] = 100
+    max_unregistered_instruments: Annotated[int, Field(ge=1)] = 5000
     dead_letter_max_bytes: Annotated[int, Field(ge=0, le=1024 * 1024)] = 4096
     # Dead letters are pruned (every minute, oldest first) beyond this age and total size.
     dead_letter_max_age_days: Annotated[float, Field(gt=0)] = 30.0

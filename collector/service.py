@@ -31,6 +31,7 @@ from jishi.collector.ingest.pipeline import Pipeline, Received
 from jishi.collector.ingest.worker import ProcessPipeline, WorkerSettings
 from jishi.collector.ledger.batch import BatchOutcome
 from jishi.collector.ledger.db import Engines, migrate, open_engines
+from jishi.collector.ledger.instruments import NewInstrumentLimit
 from jishi.collector.ledger.registry import sync_registry
 from jishi.collector.ledger.writer import LedgerWriter
 from jishi.errors import ConfigError, JishiError
@@ -132,6 +133,17 @@ def _limits(config: CollectorConfig) -> Limits:
     )
 
 
+def new_instrument_limit(config: CollectorConfig) -> NewInstrumentLimit | None:
+    """The open registry's bound on instruments made from messages (None: closed registry,
+    where unknown ids are refused anyway)."""
+    ingest = config.ingest
+    if ingest.registry_closed:
+        return None
+    return NewInstrumentLimit(
+        per_hour=ingest.max_new_instruments_per_hour, total=ingest.max_unregistered_instruments
+    )
+
+
 def _bind(host: str, port: int) -> socket.socket:
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
     # without it Nagle + delayed ACK add 40 ms to every response (head and body are two writes).
@@ -216,6 +228,7 @@ def _start_ingest(collector: Collector, clock: Callable[[], float]) -> None:
                 limits=_limits(config),
                 topic_root=config.mqtt.topic_root,
                 log_level=logging.getLogger().getEffectiveLevel(),
+                new_instruments=new_instrument_limit(config),
             ),
             metrics=collector.metrics,
             acker=ack,
@@ -230,6 +243,7 @@ def _start_ingest(collector: Collector, clock: Callable[[], float]) -> None:
                 config.site.timezone,
                 config.ingest.dead_letter_max_bytes,
                 topic_root=config.mqtt.topic_root,
+                new_instruments=new_instrument_limit(config),
             ),
             limits=_limits(config),
             topic_root=config.mqtt.topic_root,

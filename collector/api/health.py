@@ -41,6 +41,9 @@ def health(c: Ctx) -> JSONResponse:
     write_problem = c.metrics.write_problem(c.clock())
     if write_problem is not None:
         problems.append(write_problem)
+    registry_problem = c.metrics.registry_problem(c.clock())
+    if registry_problem is not None:
+        problems.append(registry_problem)
     free = c.engines.free_bytes()
     min_free_mb = c.config.database.min_free_mb
     if free is not None and free < min_free_mb * 1024 * 1024:

@@ -28,6 +28,9 @@ class IngestMetrics:
     # Messages the database refused one by one (dead-lettered as store_error), and when.
     refused_writes: int = 0
     last_refused_at: float | None = None
+    # Messages about new instruments beyond the open registry's limit, and when.
+    registry_limited: int = 0
+    last_registry_limit_at: float | None = None
     _recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=600))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -46,6 +49,10 @@ class IngestMetrics:
             self.last_commit_lag_s = lag_s
             self.last_commit_at = at
             self.database_ok = True
+            limited = dead.get("registry_limit", 0)
+            if limited:
+                self.registry_limited += limited
+                self.last_registry_limit_at = at
             refused = dead.get("store_error", 0)
             if refused:
                 self.refused_writes += refused
@@ -75,6 +82,18 @@ class IngestMetrics:
                     f"{window_s / 60:g} minutes"
                 )
         return None
+
+    def registry_problem(self, now: float, window_s: float = 3600.0) -> str | None:
+        """A warning while the open registry's limit refuses new instruments (within
+        ``window_s``): an agent misconfigured, or someone inventing ids."""
+        with self._lock:
+            if self.last_registry_limit_at is None or self.last_registry_limit_at < now - window_s:
+                return None
+            return (
+                f"{self.registry_limited} messages about new instruments refused since start "
+                "(registry_limit: more new instrument ids than the open registry allows); see "
+                "GET /api/v1/dead-letters"
+            )
 
     def rate(self, now: float, window_s: float = 60.0) -> float:
         """Messages processed per second over the last ``window_s``."""

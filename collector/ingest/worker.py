@@ -41,6 +41,7 @@ from jishi.collector.ingest.pipeline import (
     Received,
     ReceiveQueue,
 )
+from jishi.collector.ledger.instruments import NewInstrumentLimit
 from jishi.gctune import tune_for_throughput
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class WorkerSettings:
     limits: Limits
     topic_root: str
     log_level: int
+    new_instruments: NewInstrumentLimit | None = None
 
 
 # --- the worker process ---------------------------------------------------------------------
@@ -100,6 +102,7 @@ def _worker_main(inbox: Connection, outbox: Connection, parent: int) -> None:
             settings.timezone,
             settings.dead_letter_max_bytes,
             topic_root=settings.topic_root,
+            new_instruments=settings.new_instruments,
         ),
         limits=settings.limits,
         topic_root=settings.topic_root,

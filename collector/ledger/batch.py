@@ -35,6 +35,9 @@ class Reason(StrEnum):
     BOOT_MISMATCH = "boot_mismatch"
     # An instrument id that belongs to another site (ids are unique per collector).
     FOREIGN_SITE = "foreign_site"
+    # Open registry: more new instruments than ingest.max_new_instruments_per_hour or
+    # ingest.max_unregistered_instruments allow.
+    REGISTRY_LIMIT = "registry_limit"
     # Valid by the schema but refused by the database (a value too large for a column).
     STORE_ERROR = "store_error"
 

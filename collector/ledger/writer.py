@@ -39,11 +39,11 @@ from jishi.agent.wire import (
 from jishi.collector.config import InstrumentEntry
 from jishi.collector.ledger import claims, tables
 from jishi.collector.ledger import instruments as instruments_store
-from jishi.collector.ledger.batch import BatchOutcome, DeadLetter, Incoming
+from jishi.collector.ledger.batch import BatchOutcome, DeadLetter, Incoming, Reason, refuse
 from jishi.collector.ledger.boots import BootInfo, dedupe
 from jishi.collector.ledger.claims import ClaimRow
 from jishi.collector.ledger.instrument_work import InstrumentWork, TopKey, load_work, top_key
-from jishi.collector.ledger.instruments import InstrumentRecord
+from jishi.collector.ledger.instruments import InstrumentRecord, NewInstrumentLimit
 from jishi.collector.ledger.sql import many, upsert
 
 _MAX_TEXT = 200
@@ -61,8 +61,11 @@ class LedgerWriter:
         dead_letter_max_bytes: int,
         *,
         topic_root: str = DEFAULT_TOPIC_ROOT,
+        new_instruments: NewInstrumentLimit | None = None,
     ) -> None:
         self.registry = registry
+        # Open registry: how many instruments messages alone may create (None: no bound).
+        self.new_instruments = new_instruments
         self.topic_root = topic_root
         self.zone = ZoneInfo(timezone)
         self.dead_letter_max_bytes = dead_letter_max_bytes
@@ -80,11 +83,13 @@ class LedgerWriter:
         first: dict[str, str] = {}
         for item in incoming:
             first.setdefault(item.message.instrument, item.message.site)
-        instruments = instruments_store.lock(conn, self.registry, first, now)
+        instruments = instruments_store.lock(conn, self.registry, first, now, self.new_instruments)
+        incoming, limited = self._over_limit(instruments, incoming)
         # Before the dedupe: another site's message must not even mark a seq as seen.
         incoming, foreign = instruments_store.split_by_site(instruments, incoming, self.topic_root)
         fresh, boots, refused = dedupe(conn, incoming, now, self.topic_root)
-        dead = [item for item in items if isinstance(item, DeadLetter)] + foreign + refused
+        dead = [item for item in items if isinstance(item, DeadLetter)]
+        dead += limited + foreign + refused
         dead, repeated = _new_dead_letters(conn, dead)
         if dead:
             conn.execute(
@@ -109,6 +114,28 @@ class LedgerWriter:
             outcome.rows, outcome.rewrites = self._apply(conn, fresh, instruments, boots, now)
         outcome.stored = len(fresh)
         return outcome
+
+    def _over_limit(
+        self, instruments: Mapping[str, InstrumentRecord], incoming: list[Incoming]
+    ) -> tuple[list[Incoming], list[DeadLetter]]:
+        """Messages about instruments the open registry's limit left uncreated: dead letters."""
+        if len(instruments) == len({i.message.instrument for i in incoming}):
+            return incoming, []
+        limit = self.new_instruments
+        assert limit is not None  # without a limit every instrument is created
+        detail = (
+            f"a new instrument beyond the open registry's limit ({limit.per_hour} new per hour, "
+            f"{limit.total} unregistered in all); register it in [[instruments]] or raise "
+            "ingest.max_new_instruments_per_hour / ingest.max_unregistered_instruments"
+        )
+        kept: list[Incoming] = []
+        limited: list[DeadLetter] = []
+        for item in incoming:
+            if item.message.instrument in instruments:
+                kept.append(item)
+            else:
+                limited.append(refuse(item, Reason.REGISTRY_LIMIT, detail, self.topic_root))
+        return kept, limited
 
     def _apply(
         self,
