@@ -20,9 +20,13 @@ NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 JUNK = b"{" + b"x" * 3000  # malformed JSON, 3 kB kept of each
 
 
-def test_five_thousand_junk_messages_stay_within_the_bounds(tmp_path: Path) -> None:
+def test_five_thousand_junk_messages_stay_within_the_bounds(
+    tmp_path: Path, ledger_url: str
+) -> None:
     config = make_config(
-        tmp_path, ingest={"dead_letter_max_age_days": 7, "dead_letter_max_total_mb": 1}
+        tmp_path,
+        database={"url": ledger_url},
+        ingest={"dead_letter_max_age_days": 7, "dead_letter_max_total_mb": 1},
     )
     engines = open_engines(config.database_url)
     migrate(engines)

@@ -60,9 +60,12 @@ def counts(engines: Engines) -> tuple[int, int]:
     return int(instruments), int(limited)
 
 
-def test_ten_thousand_invented_ids_do_not_make_ten_thousand_instruments(tmp_path: Path) -> None:
+def test_ten_thousand_invented_ids_do_not_make_ten_thousand_instruments(
+    tmp_path: Path, ledger_url: str
+) -> None:
     config = make_config(
         tmp_path,
+        database={"url": ledger_url},
         ingest={"max_new_instruments_per_hour": 100, "max_unregistered_instruments": 250},
         instruments=[{"id": "nmr-600", "site": "lab"}],
     )
