@@ -20,7 +20,9 @@ from jishi.errors import JishiError
 
 def _open(args: argparse.Namespace) -> tuple[CollectorConfig, Engines]:
     config = config_from_args(args)
-    engines = open_engines(config.database_url)
+    engines = open_engines(
+        config.database_url, create_ledger=bool(getattr(args, "create_ledger", False))
+    )
     migrate(engines)
     return config, engines
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from jishi.cli_parts import Commands, broker_option, command, group, ledger_options
 
 
@@ -26,6 +28,7 @@ def register(sub: Commands) -> None:
     ledger_options(run)
     broker_option(run)
     run.add_argument("--api-port", type=int, metavar="P", help="override api.port")
+    _create_ledger_option(run)
     check = command(
         commands,
         "check",
@@ -34,8 +37,18 @@ def register(sub: Commands) -> None:
         handler="jishi.collector.admin:check",
     )
     ledger_options(check)
+    _create_ledger_option(check)
     _register_tokens(commands)
     _register_sessions(commands)
+
+
+def _create_ledger_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--create-ledger",
+        action="store_true",
+        help="if the SQLite ledger file exists but is empty or not a database, keep it aside "
+        "as .bad-<time> and create a new ledger (without this the collector refuses to start)",
+    )
 
 
 def _register_tokens(commands: Commands) -> None:

@@ -61,6 +61,9 @@ class DatabaseConfig(_Strict):
     # Messages written per transaction at most; a batch also closes after ``batch_wait_s``.
     batch_max: Annotated[int, Field(ge=1, le=100_000)] = 2000
     batch_wait_s: Annotated[float, Field(ge=0, le=10)] = 0.05
+    # SQLite: /api/v1/health is "degraded" when the ledger's file system has less free space
+    # (a full disk fails every write; this warns before). 0: no check.
+    min_free_mb: Annotated[float, Field(ge=0)] = 512.0
 
     @field_validator("url")
     @classmethod
@@ -102,9 +105,16 @@ class IngestConfig(_Strict):
     max_age_days: Annotated[float, Field(gt=0)] = 400.0
     # Closed registry: messages about instruments not in [[instruments]] are dead-lettered.
     registry_closed: bool = False
+    # Open registry: new unregistered instrument ids per hour, and in all; messages about more
+    # are dead-lettered as registry_limit (issue 17: 10,000 invented ids made 10,000 rows).
+    max_new_instruments_per_hour: Annotated[int, Field(ge=1)] = 100
+    max_unregistered_instruments: Annotated[int, Field(ge=1)] = 5000
     dead_letter_max_bytes: Annotated[int, Field(ge=0, le=1024 * 1024)] = 4096
     # An agent whose clock is off by more than this is listed in /api/v1/health (clocks_off).
     clock_warn_s: Annotated[float, Field(gt=0)] = 60.0
+    # Dead letters are pruned (every minute, oldest first) beyond this age and total size.
+    dead_letter_max_age_days: Annotated[float, Field(gt=0)] = 30.0
+    dead_letter_max_total_mb: Annotated[float, Field(gt=0)] = 64.0
     # 1: validation and ledger writes in a worker process (a second core); 0: in process.
     workers: Literal[0, 1] = 1
 

@@ -32,6 +32,7 @@ from jishi.collector.ingest.pipeline import Pipeline, Received
 from jishi.collector.ingest.worker import ProcessPipeline, WorkerSettings
 from jishi.collector.ledger.batch import BatchOutcome
 from jishi.collector.ledger.db import Engines, migrate, open_engines
+from jishi.collector.ledger.instruments import NewInstrumentLimit
 from jishi.collector.ledger.registry import sync_registry
 from jishi.collector.ledger.writer import LedgerWriter
 from jishi.errors import ConfigError, JishiError
@@ -133,6 +134,17 @@ def _limits(config: CollectorConfig) -> Limits:
     )
 
 
+def new_instrument_limit(config: CollectorConfig) -> NewInstrumentLimit | None:
+    """The open registry's bound on instruments made from messages (None: closed registry,
+    where unknown ids are refused anyway)."""
+    ingest = config.ingest
+    if ingest.registry_closed:
+        return None
+    return NewInstrumentLimit(
+        per_hour=ingest.max_new_instruments_per_hour, total=ingest.max_unregistered_instruments
+    )
+
+
 def _bind(host: str, port: int) -> socket.socket:
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
     # without it Nagle + delayed ACK add 40 ms to every response (head and body are two writes).
@@ -159,16 +171,18 @@ def start_collector(
     clock: Callable[[], float] = time.time,
     rollup_interval_s: float = 60.0,
     sink_sweep_s: float = 5.0,
+    create_ledger: bool = False,
 ) -> Collector:
     """Migrate the ledger, then start the InfluxDB sink (if ``[influx]``), ingest and the API
     in background threads.
 
     ``config.api.port = 0`` picks a free port (see ``Collector.api_port``). ``sink_sweep_s`` is
-    how often instruments gone stale are mirrored as ``unknown``. Raises
+    how often instruments gone stale are mirrored as ``unknown``; ``create_ledger`` replaces an
+    existing SQLite file that is not a ledger (kept aside) instead of refusing it. Raises
     :class:`jishi.collector.db.DatabaseError`, :class:`ApiStartError`,
     :class:`jishi.errors.ConfigError` (sink secrets) or :class:`SinkStartError`.
     """
-    engines = open_engines(config.database_url)
+    engines = open_engines(config.database_url, create_ledger=create_ledger)
     migrate(engines)
     synced = sync_registry(engines, config.registry(), clock())
     if synced.added or synced.updated or synced.unregistered:
@@ -215,6 +229,7 @@ def _start_ingest(collector: Collector, clock: Callable[[], float]) -> None:
                 limits=_limits(config),
                 topic_root=config.mqtt.topic_root,
                 log_level=logging.getLogger().getEffectiveLevel(),
+                new_instruments=new_instrument_limit(config),
             ),
             metrics=collector.metrics,
             acker=ack,
@@ -229,6 +244,7 @@ def _start_ingest(collector: Collector, clock: Callable[[], float]) -> None:
                 config.site.timezone,
                 config.ingest.dead_letter_max_bytes,
                 topic_root=config.mqtt.topic_root,
+                new_instruments=new_instrument_limit(config),
             ),
             limits=_limits(config),
             topic_root=config.mqtt.topic_root,
@@ -319,8 +335,34 @@ def _start_sink(
     thread.start()
 
 
+@dataclass(frozen=True)
+class Housekeeping:
+    """What one housekeeping pass did."""
+
+    dead_letters: int  # pruned
+
+
+def housekeeping(engines: Engines, config: CollectorConfig, now: float) -> Housekeeping:
+    """Keep the ledger bounded: dead letters beyond ``ingest.dead_letter_max_age_days`` and
+    ``ingest.dead_letter_max_total_mb`` are deleted, oldest first (issue 17)."""
+    from jishi.collector.ledger.dead_letters import prune_dead_letters
+
+    ingest = config.ingest
+    with engines.write.begin() as conn:
+        pruned = prune_dead_letters(
+            conn,
+            now,
+            max_age_s=ingest.dead_letter_max_age_days * 86_400,
+            max_total_bytes=int(ingest.dead_letter_max_total_mb * 1024 * 1024),
+        )
+    if pruned:
+        log.info("pruned %d dead letters (age and size bounds of [ingest])", pruned)
+    return Housekeeping(dead_letters=pruned)
+
+
 def _start_rollups(collector: Collector, clock: Callable[[], float], interval_s: float) -> None:
-    """Daily roll-ups are refreshed in the background: dirty and missing closed days."""
+    """Daily roll-ups are refreshed in the background (dirty and missing closed days), and the
+    ledger's housekeeping runs after them."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from jishi.collector.ledger.rollup import refresh_rollups
@@ -334,6 +376,10 @@ def _start_rollups(collector: Collector, clock: Callable[[], float], interval_s:
                 refresh_rollups(collector.engines, collector.config, clock(), on_day=on_day)
             except SQLAlchemyError as exc:  # the next pass retries; ingest is unaffected
                 log.warning("roll-up refresh failed: %s", exc)
+            try:
+                housekeeping(collector.engines, collector.config, clock())
+            except SQLAlchemyError as exc:  # the next pass retries; ingest is unaffected
+                log.warning("ledger housekeeping failed: %s", exc)
 
     thread = threading.Thread(target=loop, name="jishi-rollups", daemon=True)
     collector._rollup_thread = thread
@@ -420,7 +466,9 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    collector = start_collector(config, admin_token=admin_token)
+    collector = start_collector(
+        config, admin_token=admin_token, create_ledger=bool(getattr(args, "create_ledger", False))
+    )
     if isinstance(collector.pipeline, ProcessPipeline):
         # Crash-only: if the worker dies, stop cleanly and let the service manager restart
         # us; unacknowledged messages wait in the broker's persistent session.

@@ -21,22 +21,41 @@ router = APIRouter(prefix="/api/v1", tags=["operations"])
 
 @router.get("/health")
 def health(c: Ctx) -> JSONResponse:
-    """Liveness and readiness: broker, database and sink status. No token needed."""
+    """Liveness and readiness: broker, database, ledger writes, free space and sink status,
+    with ``problems`` saying in words why ``status`` is ``degraded``. No token needed."""
+    problems: list[str] = []
     database = True
     try:
         with c.engines.read.connect() as conn:
             conn.execute(select(func.count()).select_from(tables.instruments)).scalar_one()
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
         database = False
+        problems.append(f"the ledger cannot be read: {type(exc).__name__}")
+    if not c.metrics.broker_connected:
+        problems.append("not connected to the broker")
     clocks_off = _clocks_off(c) if database else []
     checks = {name: bool(check()) for name, check in c.checks.items()}
     sink = None if c.sink is None else c.sink.status()
     if sink is not None:
         checks["influx"] = bool(sink["healthy"])
+    problems.extend(f"check {name} failed" for name, ok in checks.items() if not ok)
+    write_problem = c.metrics.write_problem(c.clock())
+    if write_problem is not None:
+        problems.append(write_problem)
+    registry_problem = c.metrics.registry_problem(c.clock())
+    if registry_problem is not None:
+        problems.append(registry_problem)
+    free = c.engines.free_bytes()
+    min_free_mb = c.config.database.min_free_mb
+    if free is not None and free < min_free_mb * 1024 * 1024:
+        where = c.engines.sqlite_path
+        problems.append(
+            f"low free space for the ledger {where}: {free / 2**20:.0f} MB free, "
+            f"less than database.min_free_mb = {min_free_mb:g}"
+        )
     status = {
-        "status": "ok"
-        if database and c.metrics.broker_connected and all(checks.values())
-        else "degraded",
+        "status": "degraded" if problems else "ok",
+        "problems": problems,
         "broker": {
             "connected": c.metrics.broker_connected,
             "url": c.config.mqtt.broker,
@@ -45,6 +64,12 @@ def health(c: Ctx) -> JSONResponse:
             "last_takeover_at": _iso(c.metrics.last_takeover_at),
         },
         "database": {"ok": database, "dialect": c.engines.dialect},
+        "ledger": {
+            "writes_ok": write_problem is None,
+            "store_errors": c.metrics.store_errors,
+            "free_mb": None if free is None else round(free / 2**20, 1),
+            "min_free_mb": min_free_mb if free is not None else None,
+        },
         "checks": checks,
         "sink": sink,
         # Agents whose clock is off by more than ingest.clock_warn_s: their states are

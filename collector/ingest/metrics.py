@@ -28,6 +28,12 @@ class IngestMetrics:
     last_takeover_at: float | None = None
     database_ok: bool = True
     last_error: str | None = None
+    # Messages the database refused one by one (dead-lettered as store_error), and when.
+    refused_writes: int = 0
+    last_refused_at: float | None = None
+    # Messages about new instruments beyond the open registry's limit, and when.
+    registry_limited: int = 0
+    last_registry_limit_at: float | None = None
     _recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=600))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -46,6 +52,14 @@ class IngestMetrics:
             self.last_commit_lag_s = lag_s
             self.last_commit_at = at
             self.database_ok = True
+            limited = dead.get("registry_limit", 0)
+            if limited:
+                self.registry_limited += limited
+                self.last_registry_limit_at = at
+            refused = dead.get("store_error", 0)
+            if refused:
+                self.refused_writes += refused
+                self.last_refused_at = at
             self._recent.append((at, stored + duplicates + sum(dead.values())))
 
     def on_store_error(self, error: str) -> None:
@@ -58,6 +72,36 @@ class IngestMetrics:
         with self._lock:
             self.broker_takeovers += 1
             self.last_takeover_at = at
+
+    def write_problem(self, now: float, window_s: float = 600.0) -> str | None:
+        """Why ledger writes are not healthy now, or None: the newest batch failed (it is being
+        retried; the broker keeps its messages), or the database refused messages of a batch
+        within ``window_s`` (they are dead letters, not data)."""
+        with self._lock:
+            if not self.database_ok:
+                return (
+                    f"ledger writes are failing ({self.store_errors} failed attempts; "
+                    f"last: {self.last_error}); ingest retries, the broker keeps the messages"
+                )
+            if self.last_refused_at is not None and self.last_refused_at >= now - window_s:
+                return (
+                    f"the database refused {self.refused_writes} messages (dead-lettered as "
+                    "store_error), the last within the past "
+                    f"{window_s / 60:g} minutes"
+                )
+        return None
+
+    def registry_problem(self, now: float, window_s: float = 3600.0) -> str | None:
+        """A warning while the open registry's limit refuses new instruments (within
+        ``window_s``): an agent misconfigured, or someone inventing ids."""
+        with self._lock:
+            if self.last_registry_limit_at is None or self.last_registry_limit_at < now - window_s:
+                return None
+            return (
+                f"{self.registry_limited} messages about new instruments refused since start "
+                "(registry_limit: more new instrument ids than the open registry allows); see "
+                "GET /api/v1/dead-letters"
+            )
 
     def rate(self, now: float, window_s: float = 60.0) -> float:
         """Messages processed per second over the last ``window_s``."""

@@ -151,6 +151,7 @@ class MqttSource(LoopedClient):
                 mid=message.mid,
                 qos=message.qos,
                 generation=self.generation,
+                retain=bool(message.retain),
             )
         )
 

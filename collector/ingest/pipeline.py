@@ -44,6 +44,8 @@ class Received:
     mid: int = 0
     qos: int = 0
     generation: int = 0
+    # The broker's retain flag: a retained message comes again with every new subscription.
+    retain: bool = False
 
 
 Acker = Callable[[Sequence[Received]], None]
@@ -215,7 +217,12 @@ class Pipeline(ReceiveQueue):
         if isinstance(result, Accepted):
             return Incoming(result.message, received.received_at)
         return DeadLetter(
-            received.received_at, received.topic, result.reason, result.detail, received.payload
+            received.received_at,
+            received.topic,
+            result.reason,
+            result.detail,
+            received.payload,
+            retained=received.retain,
         )
 
 

@@ -6,8 +6,8 @@ ledger transaction. The worker is a fresh interpreter (``python -m``; the parent
 threads, so it is never forked) talking over two pipes with ``multiprocessing`` connections;
 unlike multiprocessing's ``spawn`` it does not re-import the parent's main module, so scripts
 without a ``__main__`` guard can start a collector. The
-parent sends batches of raw ``(topic, payload, received_at)`` tuples tagged with a batch number;
-the worker answers each committed batch with its counters, and only then does the parent
+parent sends batches of raw ``(topic, payload, received_at, retain)`` tuples tagged with a batch
+number; the worker answers each committed batch with its counters, and only then does the parent
 acknowledge the batch's MQTT messages (the guarantee of :mod:`jishi.collector.ingest.pipeline`).
 
 The worker dies with its parent: its pipe reaches end-of-file and a watchdog checks the parent
@@ -41,6 +41,7 @@ from jishi.collector.ingest.pipeline import (
     Received,
     ReceiveQueue,
 )
+from jishi.collector.ledger.instruments import NewInstrumentLimit
 from jishi.gctune import tune_for_throughput
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class WorkerSettings:
     limits: Limits
     topic_root: str
     log_level: int
+    new_instruments: NewInstrumentLimit | None = None
 
 
 # --- the worker process ---------------------------------------------------------------------
@@ -100,6 +102,7 @@ def _worker_main(inbox: Connection, outbox: Connection, parent: int) -> None:
             settings.timezone,
             settings.dead_letter_max_bytes,
             topic_root=settings.topic_root,
+            new_instruments=settings.new_instruments,
         ),
         limits=settings.limits,
         topic_root=settings.topic_root,
@@ -115,7 +118,9 @@ def _worker_main(inbox: Connection, outbox: Connection, parent: int) -> None:
             if message is None:
                 return  # orderly stop; everything sent before was answered
             number, rows = message
-            batch = [Received(topic, payload, at) for topic, payload, at in rows]
+            batch = [
+                Received(topic, payload, at, retain=retain) for topic, payload, at, retain in rows
+            ]
             backoff = Backoff(LEDGER_RETRY_MIN_S, LEDGER_RETRY_MAX_S)
             while True:
                 try:
@@ -217,7 +222,7 @@ class ProcessPipeline(ReceiveQueue):
                 number = next(numbers)
                 with self._sent_lock:
                     self._sent[number] = batch
-                rows = [(r.topic, r.payload, r.received_at) for r in batch]
+                rows = [(r.topic, r.payload, r.received_at, r.retain) for r in batch]
                 self._to_worker.send((number, rows))
             self._to_worker.send(None)
         except (OSError, ValueError) as exc:  # the worker died; its batches stay unacked

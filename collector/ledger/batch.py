@@ -6,6 +6,7 @@ ledger writer stores them, the sink mirror reads the outcome.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -34,6 +35,9 @@ class Reason(StrEnum):
     BOOT_MISMATCH = "boot_mismatch"
     # An instrument id that belongs to another site (ids are unique per collector).
     FOREIGN_SITE = "foreign_site"
+    # Open registry: more new instruments than ingest.max_new_instruments_per_hour or
+    # ingest.max_unregistered_instruments allow.
+    REGISTRY_LIMIT = "registry_limit"
     # Valid by the schema but refused by the database (a value too large for a column).
     STORE_ERROR = "store_error"
 
@@ -47,6 +51,18 @@ class DeadLetter:
     reason: Reason
     detail: str
     payload: bytes
+    # Delivered as retained: the broker sends it again at every subscription, so it is kept
+    # once per (topic, payload), not once per delivery (issue 17, 6).
+    retained: bool = False
+
+    def fingerprint(self) -> str | None:
+        """The key retained dead letters are kept once by (None: not retained)."""
+        if not self.retained:
+            return None
+        digest = hashlib.sha256(self.topic.encode("utf-8", "replace"))
+        digest.update(b"\0")
+        digest.update(self.payload)
+        return digest.hexdigest()
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs 4x, per message

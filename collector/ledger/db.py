@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,24 @@ class Engines:
     @property
     def dialect(self) -> str:
         return self.write.dialect.name
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite ledger file (None: PostgreSQL or in memory)."""
+        parsed = make_url(self.url)
+        if parsed.get_backend_name() != "sqlite" or parsed.database in {None, "", ":memory:"}:
+            return None
+        return Path(str(parsed.database))
+
+    def free_bytes(self) -> int | None:
+        """Free space on the SQLite ledger's file system (None: PostgreSQL, or unknown)."""
+        path = self.sqlite_path
+        if path is None:
+            return None
+        try:
+            return shutil.disk_usage(path.parent).free
+        except OSError:
+            return None
 
     def dispose(self) -> None:
         self.write.dispose()
@@ -69,8 +89,50 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     return engine
 
 
-def open_engines(url: str) -> Engines:
-    """Create the engines for ``url``; SQLite files get their folder created."""
+# The first 16 bytes of every SQLite database file (https://sqlite.org/fileformat.html, 1.3).
+SQLITE_HEADER = b"SQLite format 3\0"
+
+
+def _not_a_ledger(path: Path) -> str | None:
+    """Why an existing file cannot be the ledger (None: it looks like an SQLite database)."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if not head:
+        return "is empty (0 bytes)"
+    if head != SQLITE_HEADER:
+        return "is not an SQLite database"
+    return None
+
+
+def check_ledger_file(path: Path, *, create: bool) -> None:
+    """Refuse an existing ledger file that is empty, unreadable or not SQLite: SQLite would take
+    a 0-byte file for a new database, and the history and tokens the operator expects there
+    would be silently replaced by an empty ledger (issue 17, 6). With ``create`` the bad file
+    is renamed aside (never deleted) and a new ledger is made. A missing file is a first
+    start: it is created."""
+    if not path.exists():
+        return
+    problem = _not_a_ledger(path)
+    if problem is None:
+        return
+    if not create:
+        raise DatabaseError(
+            f"the ledger file {path} {problem}: refusing to start on it, as a new empty ledger "
+            "would replace the history and tokens it should hold. Restore it from a backup; "
+            "or, to start a new ledger, run 'jishi collector check --create-ledger' (the bad "
+            "file is kept beside it as .bad-<time>)"
+        )
+    aside = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%dT%H%M%S')}")
+    path.rename(aside)
+    log.warning("the ledger file %s %s: kept as %s, creating a new ledger", path, problem, aside)
+
+
+def open_engines(url: str, *, create_ledger: bool = False) -> Engines:
+    """Create the engines for ``url``; SQLite files get their folder created. An existing
+    SQLite file that is not a ledger is refused (:func:`check_ledger_file`)."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -78,6 +140,7 @@ def open_engines(url: str) -> Engines:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            check_ledger_file(Path(parsed.database), create=create_ledger)
         return Engines(
             write=_sqlite_engine(url, immediate=True),
             read=_sqlite_engine(url, immediate=False),

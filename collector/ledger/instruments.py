@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Boolean, Connection
+from sqlalchemy import Boolean, Connection, func, select
 
 from jishi.collector.config import InstrumentEntry
 from jishi.collector.ledger import tables
@@ -94,15 +94,41 @@ def _record(raw: Iterable[Any]) -> InstrumentRecord:
     return InstrumentRecord(**values)
 
 
+@dataclass(frozen=True, slots=True)
+class NewInstrumentLimit:
+    """How many instruments an open registry creates from messages alone: ``per_hour`` new
+    ones in any hour, ``total`` unregistered ones in all. Registered instruments never count.
+    Two collectors on one ledger may each admit a batch's worth past the limit (the counts
+    are not locked); the bound is against a flood, not an exact quota."""
+
+    per_hour: int
+    total: int
+
+
+def _room(conn: Connection, limit: NewInstrumentLimit, now: float) -> int:
+    """How many more unregistered instruments may be created now."""
+    i = tables.instruments
+    unregistered = i.c.registered.is_(False)
+    total, recent = conn.execute(
+        select(
+            func.count(),
+            func.count().filter(i.c.created_at > now - 3600.0),
+        ).where(unregistered)
+    ).one()
+    return max(0, min(limit.per_hour - recent, limit.total - total))
+
+
 def lock(
     conn: Connection,
     registry: Mapping[str, InstrumentEntry],
     first_site: Mapping[str, str],
     now: float,
+    limit: NewInstrumentLimit | None = None,
 ) -> dict[str, InstrumentRecord]:
     """The rows of the instruments in ``first_site`` (id -> the site its first message
     names), locked in id order (two collectors cannot deadlock); missing ones are created from
-    the registry, or from the message for an open registry."""
+    the registry, or from the message for an open registry within ``limit`` (ids beyond it
+    are left out of the result: their messages are dead letters)."""
     ids = sorted(first_site)
 
     def locked(wanted: list[str]) -> dict[str, InstrumentRecord]:
@@ -110,6 +136,12 @@ def lock(
 
     found = locked(ids)
     missing = [i for i in ids if i not in found]
+    if missing and limit is not None:
+        strangers = [i for i in missing if i not in registry]
+        if strangers:
+            room = _room(conn, limit, now)
+            refused = set(strangers[room:])
+            missing = [i for i in missing if i not in refused]
     if not missing:
         return found
     new_rows = []

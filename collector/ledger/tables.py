@@ -172,7 +172,10 @@ dead_letters = Table(
     Column("detail", Text, nullable=False),
     Column("size", Integer, nullable=False),
     Column("payload", LargeBinary, nullable=False),  # first ingest.dead_letter_max_bytes
+    # sha256 of topic and whole payload, for retained messages only: kept once (0006).
+    Column("fingerprint", String(64)),
     Index("ix_dead_letters_received", "received_at"),
+    Index("ix_dead_letters_fingerprint", "fingerprint"),
 )
 
 tokens = Table(

@@ -27,7 +27,7 @@ from datetime import time as dt_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select
 
 from jishi.agent.wire import (
     DEFAULT_TOPIC_ROOT,
@@ -39,12 +39,12 @@ from jishi.agent.wire import (
 from jishi.collector.config import InstrumentEntry
 from jishi.collector.ledger import claims, tables
 from jishi.collector.ledger import instruments as instruments_store
-from jishi.collector.ledger.batch import BatchOutcome, DeadLetter, Incoming
+from jishi.collector.ledger.batch import BatchOutcome, DeadLetter, Incoming, Reason, refuse
 from jishi.collector.ledger.boots import BootInfo, dedupe
 from jishi.collector.ledger.claims import ClaimRow
 from jishi.collector.ledger.clocks import next_offset
 from jishi.collector.ledger.instrument_work import InstrumentWork, TopKey, load_work, top_key
-from jishi.collector.ledger.instruments import InstrumentRecord
+from jishi.collector.ledger.instruments import InstrumentRecord, NewInstrumentLimit
 from jishi.collector.ledger.sql import many, upsert
 
 _MAX_TEXT = 200
@@ -62,8 +62,11 @@ class LedgerWriter:
         dead_letter_max_bytes: int,
         *,
         topic_root: str = DEFAULT_TOPIC_ROOT,
+        new_instruments: NewInstrumentLimit | None = None,
     ) -> None:
         self.registry = registry
+        # Open registry: how many instruments messages alone may create (None: no bound).
+        self.new_instruments = new_instruments
         self.topic_root = topic_root
         self.zone = ZoneInfo(timezone)
         self.dead_letter_max_bytes = dead_letter_max_bytes
@@ -81,11 +84,14 @@ class LedgerWriter:
         first: dict[str, str] = {}
         for item in incoming:
             first.setdefault(item.message.instrument, item.message.site)
-        instruments = instruments_store.lock(conn, self.registry, first, now)
+        instruments = instruments_store.lock(conn, self.registry, first, now, self.new_instruments)
+        incoming, limited = self._over_limit(instruments, incoming)
         # Before the dedupe: another site's message must not even mark a seq as seen.
         incoming, foreign = instruments_store.split_by_site(instruments, incoming, self.topic_root)
         fresh, boots, refused = dedupe(conn, incoming, now, self.topic_root)
-        dead = [item for item in items if isinstance(item, DeadLetter)] + foreign + refused
+        dead = [item for item in items if isinstance(item, DeadLetter)]
+        dead += limited + foreign + refused
+        dead, repeated = _new_dead_letters(conn, dead)
         if dead:
             conn.execute(
                 insert(tables.dead_letters),
@@ -97,17 +103,40 @@ class LedgerWriter:
                         "detail": d.detail[:2000],
                         "size": len(d.payload),
                         "payload": d.payload[: self.dead_letter_max_bytes],
+                        "fingerprint": d.fingerprint(),
                     }
                     for d in dead
                 ],
             )
             outcome.dead.update(d.reason.value for d in dead)
-        outcome.duplicates = len(incoming) - len(fresh) - len(refused)
+        outcome.duplicates = len(incoming) - len(fresh) - len(refused) + repeated
         if fresh:
             outcome.fresh = fresh
             outcome.rows, outcome.rewrites = self._apply(conn, fresh, instruments, boots, now)
         outcome.stored = len(fresh)
         return outcome
+
+    def _over_limit(
+        self, instruments: Mapping[str, InstrumentRecord], incoming: list[Incoming]
+    ) -> tuple[list[Incoming], list[DeadLetter]]:
+        """Messages about instruments the open registry's limit left uncreated: dead letters."""
+        if len(instruments) == len({i.message.instrument for i in incoming}):
+            return incoming, []
+        limit = self.new_instruments
+        assert limit is not None  # without a limit every instrument is created
+        detail = (
+            f"a new instrument beyond the open registry's limit ({limit.per_hour} new per hour, "
+            f"{limit.total} unregistered in all); register it in [[instruments]] or raise "
+            "ingest.max_new_instruments_per_hour / ingest.max_unregistered_instruments"
+        )
+        kept: list[Incoming] = []
+        limited: list[DeadLetter] = []
+        for item in incoming:
+            if item.message.instrument in instruments:
+                kept.append(item)
+            else:
+                limited.append(refuse(item, Reason.REGISTRY_LIMIT, detail, self.topic_root))
+        return kept, limited
 
     def _apply(
         self,
@@ -233,6 +262,30 @@ class LedgerWriter:
                     index_elements=["instrument_id", "source", "external_id"], set_=changes
                 )
             )
+
+
+def _new_dead_letters(conn: Connection, dead: list[DeadLetter]) -> tuple[list[DeadLetter], int]:
+    """The dead letters to store, and how many were dropped: a retained message the ledger
+    already holds as a dead letter (the broker resends it at every subscription, so without
+    this each collector start added it again) is kept once per (topic, payload)."""
+    prints = {p for d in dead if (p := d.fingerprint()) is not None}
+    if not prints:
+        return dead, 0
+    d_table = tables.dead_letters
+    seen = set(
+        conn.execute(
+            select(d_table.c.fingerprint).where(d_table.c.fingerprint.in_(sorted(prints)))
+        ).scalars()
+    )
+    kept: list[DeadLetter] = []
+    for letter in dead:
+        fingerprint = letter.fingerprint()
+        if fingerprint is not None:
+            if fingerprint in seen:
+                continue
+            seen.add(fingerprint)  # twice in one batch: once
+        kept.append(letter)
+    return kept, len(dead) - len(kept)
 
 
 def _apply_one(
