@@ -12,14 +12,17 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jishi.agent.outbox import read_stats
+from jishi.agent.outbox_stats import read_stats
 from jishi.agent.paths import data_dir_in_use, default_data_dir, resolve_data_dir
 from jishi.agent.runtime import OUTBOX_FILE, STATUS_FILE, Agent
 from jishi.agent.sources import load_agent_config
 from jishi.files import own_data_dir
 from jishi.logs import setup_logging
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def run_agent(args: argparse.Namespace) -> int:
@@ -166,7 +169,6 @@ def show_status(args: argparse.Namespace) -> int:
 def _print_status(report: dict[str, Any]) -> None:
     """The status report as a technician reads it: a summary and one row per source."""
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     outbox = report["outbox"]
@@ -199,6 +201,13 @@ def _print_status(report: dict[str, Any]) -> None:
             f"{', '.join(f'{k} {v}' for k, v in sorted(outbox['by_kind'].items())) or 'empty'}), "
             f"oldest {_age(outbox['oldest_unsent_age_s'])}, dropped heartbeats {outbox['dropped']}"
         )
+    console.print(_source_table(report))
+
+
+def _source_table(report: dict[str, Any]) -> Table:
+    """One row per source of each instrument, the instrument's columns on its first row."""
+    from rich.table import Table
+
     table = Table(
         "instrument",
         "state",
@@ -228,4 +237,4 @@ def _print_status(report: dict[str, Any]) -> None:
                 str(src.get("read_errors", 0)),
                 src.get("last_error") or "",
             )
-    console.print(table)
+    return table

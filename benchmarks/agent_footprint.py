@@ -23,7 +23,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from jishi.agent import wire
-from jishi.agent.outbox import Outbox, read_stats
+from jishi.agent.outbox import Outbox
+from jishi.agent.outbox_stats import read_stats
 
 from support.servers import Mosquitto
 

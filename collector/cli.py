@@ -23,7 +23,7 @@ def register(sub: Commands) -> None:
         description="Ingest agent messages from the MQTT broker into the ledger and serve the "
         "REST API. The admin bearer token may be given in the environment variable "
         "JISHI_ADMIN_TOKEN.",
-        handler="jishi.collector.service:run_from_args",
+        handler="jishi.collector.run:run_from_args",
     )
     ledger_options(run)
     broker_option(run)

@@ -26,7 +26,8 @@ from datetime import datetime
 from typing import Any
 
 from jishi.agent.config import MqttConfig
-from jishi.firmware_bridge.sparkplug import NAMESPACE, Command, state_payload, state_topic
+from jishi.firmware_bridge.sparkplug import Command
+from jishi.firmware_bridge.sparkplug_wire import NAMESPACE, state_payload, state_topic
 from jishi.mqtt import connack_of
 from jishi.mqtt_client import LoopedClient, make_client
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from jishi.firmware_bridge.sparkplug import BDSEQ_METRIC, NAMESPACE, SEQ_MODULUS
+from jishi.firmware_bridge.sparkplug import BDSEQ_METRIC, SEQ_MODULUS
 from jishi.firmware_bridge.sparkplug_pb import DataType, Payload
+from jishi.firmware_bridge.sparkplug_wire import NAMESPACE
 
 MetricValue = float | int | bool | str
 

@@ -122,59 +122,61 @@ def render_prometheus(
 ) -> str:
     """Prometheus text format 0.0.4 of the collector's figures."""
     now = time.time() if now is None else now
-    lines: list[str] = []
-
-    def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} {kind}")
-        lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
-
     with metrics._lock:
         received, stored, duplicates = metrics.received, metrics.stored, metrics.duplicates
         dead = dict(metrics.dead_letters)
         lag, errors, batches = metrics.last_commit_lag_s, metrics.store_errors, metrics.batches
         connected = metrics.broker_connected
         takeovers = metrics.broker_takeovers
-    metric("jishi_ingest_received_total", "counter", "MQTT messages received.", [("", received)])
-    metric("jishi_ingest_stored_total", "counter", "Messages stored in the ledger.", [("", stored)])
-    metric(
-        "jishi_ingest_duplicates_total",
-        "counter",
-        "Redelivered or replayed messages dropped by the (boot_id, seq) dedupe.",
-        [("", duplicates)],
-    )
-    metric(
-        "jishi_ingest_dead_letters_total",
-        "counter",
-        "Messages refused and kept in the dead-letter table, by reason.",
-        [(f'{{reason="{_escape(r)}"}}', n) for r, n in sorted(dead.items())] or [("", 0)],
-    )
-    metric("jishi_ingest_batches_total", "counter", "Ledger write transactions.", [("", batches)])
-    metric("jishi_ingest_store_errors_total", "counter", "Failed ledger writes.", [("", errors)])
-    metric(
-        "jishi_ingest_rate_msg_per_s",
-        "gauge",
-        "Messages processed per second over the last minute.",
-        [("", metrics.rate(now))],
-    )
-    metric(
-        "jishi_ingest_lag_seconds",
-        "gauge",
-        "Receive-to-commit delay of the newest batch.",
-        [("", lag)],
-    )
-    metric("jishi_broker_connected", "gauge", "1 if connected to the broker.", [("", connected)])
-    metric(
-        "jishi_broker_takeovers_total",
-        "counter",
-        "Disconnections that look like another client using the collector's client id.",
-        [("", takeovers)],
-    )
-    metric(
-        "jishi_instruments_online",
-        "gauge",
-        "Instruments whose agent is online with fresh data.",
-        [("", instruments_online)],
-    )
-    metric("jishi_instruments", "gauge", "Instruments in the ledger.", [("", instruments_total)])
+    by_reason = [(f'{{reason="{_escape(r)}"}}', float(n)) for r, n in sorted(dead.items())]
+    families: list[tuple[str, str, str, list[tuple[str, float]]]] = [
+        ("jishi_ingest_received_total", "counter", "MQTT messages received.", [("", received)]),
+        ("jishi_ingest_stored_total", "counter", "Messages stored in the ledger.", [("", stored)]),
+        (
+            "jishi_ingest_duplicates_total",
+            "counter",
+            "Redelivered or replayed messages dropped by the (boot_id, seq) dedupe.",
+            [("", duplicates)],
+        ),
+        (
+            "jishi_ingest_dead_letters_total",
+            "counter",
+            "Messages refused and kept in the dead-letter table, by reason.",
+            by_reason or [("", 0)],
+        ),
+        ("jishi_ingest_batches_total", "counter", "Ledger write transactions.", [("", batches)]),
+        ("jishi_ingest_store_errors_total", "counter", "Failed ledger writes.", [("", errors)]),
+        (
+            "jishi_ingest_rate_msg_per_s",
+            "gauge",
+            "Messages processed per second over the last minute.",
+            [("", metrics.rate(now))],
+        ),
+        (
+            "jishi_ingest_lag_seconds",
+            "gauge",
+            "Receive-to-commit delay of the newest batch.",
+            [("", lag)],
+        ),
+        ("jishi_broker_connected", "gauge", "1 if connected to the broker.", [("", connected)]),
+        (
+            "jishi_broker_takeovers_total",
+            "counter",
+            "Disconnections that look like another client using the collector's client id.",
+            [("", takeovers)],
+        ),
+        (
+            "jishi_instruments_online",
+            "gauge",
+            "Instruments whose agent is online with fresh data.",
+            [("", instruments_online)],
+        ),
+        ("jishi_instruments", "gauge", "Instruments in the ledger.", [("", instruments_total)]),
+    ]
+    return "".join(_family(*family) for family in families)
+
+
+def _family(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> str:
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+    lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
     return "\n".join(lines) + "\n"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jishi.agent.outbox import Outbox, read_stats
+from jishi.agent.outbox import Outbox
+from jishi.agent.outbox_stats import read_stats
 
 
 def put(outbox: Outbox, seq: int, kind: str = "hb", instrument: str = "i1", size: int = 100) -> int:

@@ -13,6 +13,10 @@ from jishi.firmware_bridge.sparkplug import (
     HostOutput,
     MetricMap,
     SparkplugHost,
+)
+from jishi.firmware_bridge.sparkplug_edge import EdgeNode
+from jishi.firmware_bridge.sparkplug_pb import DataType, Payload
+from jishi.firmware_bridge.sparkplug_wire import (
     SparkplugTopic,
     SparkplugTopicError,
     metric_value,
@@ -20,8 +24,6 @@ from jishi.firmware_bridge.sparkplug import (
     state_payload,
     state_topic,
 )
-from jishi.firmware_bridge.sparkplug_edge import EdgeNode
-from jishi.firmware_bridge.sparkplug_pb import DataType, Payload
 
 from support.times import at
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jishi.collector.service import check_admin_token
+from jishi.collector.run import check_admin_token
 from jishi.errors import ConfigError
 
 from support.cli import run_jishi

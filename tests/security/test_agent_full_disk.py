@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from jishi.agent.outbox import read_stats
+from jishi.agent.outbox_stats import read_stats
 
 from support.agentproc import TRANSITION_RE, Recorder, dedupe, sim_agent_toml
 from support.cli import run_jishi, start_jishi, stop
