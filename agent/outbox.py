@@ -61,17 +61,10 @@ REOPEN_EVERY_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """One message waiting in the outbox, with the boot id and seq it was stamped with."""
+class OutboxRow(HeldMessage):
+    """One message waiting in the outbox (stamped with its boot id and seq), and its row id."""
 
     id: int
-    instrument: str
-    kind: str
-    topic: str
-    payload: bytes
-    boot_id: str
-    seq: int
-    created: float
 
 
 class OutboxFullError(JishiError):
@@ -164,20 +157,9 @@ class Outbox:
 
     # --- writing -------------------------------------------------------------------------
 
-    def put_or_hold(
-        self,
-        *,
-        instrument: str,
-        kind: str,
-        topic: str,
-        payload: bytes,
-        boot_id: str,
-        seq: int,
-        created: float,
-    ) -> int | None:
+    def put_or_hold(self, message: HeldMessage) -> int | None:
         """Store one message durably and return its row id, or, if the disk refuses, hold it
         in memory behind any held before it and return None. Never raises for a full disk."""
-        message = HeldMessage(instrument, kind, topic, payload, boot_id, seq, created)
         with self._lock:
             self._held.hold(message)
             return self._write_held()
@@ -371,7 +353,7 @@ class Outbox:
                 )
                 .fetchall()
             )
-        return [OutboxRow(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], r[6], r[7]) for r in rows]
+        return [OutboxRow(r[1], r[2], r[3], bytes(r[4]), r[5], r[6], r[7], id=r[0]) for r in rows]
 
     def stats(self, instrument: str | None = None) -> OutboxStats:
         where, args = ("WHERE instrument = ?", (instrument,)) if instrument else ("", ())

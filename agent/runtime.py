@@ -34,6 +34,7 @@ from jishi import __version__
 from jishi.agent.config import AgentConfig, InstrumentConfig
 from jishi.agent.core import InstrumentCore, OutboxFigures
 from jishi.agent.emitter import Birth, Emitter, Outgoing
+from jishi.agent.held import HeldMessage
 from jishi.agent.link import (
     Link,
     LinkTimings,
@@ -220,13 +221,15 @@ class Agent:
         """Store one message durably (``created`` on the agent's clock, which the links'
         age rule reads too), or, if the disk refuses, have the outbox hold it in memory."""
         row_id = self.outbox.put_or_hold(
-            instrument=inst.id,
-            kind=out.kind.value,
-            topic=self._topic(inst, out.kind),
-            payload=encode(out.message),
-            boot_id=out.message.boot_id,
-            seq=out.seq,
-            created=now.timestamp(),
+            HeldMessage(
+                instrument=inst.id,
+                kind=out.kind.value,
+                topic=self._topic(inst, out.kind),
+                payload=encode(out.message),
+                boot_id=out.message.boot_id,
+                seq=out.seq,
+                created=now.timestamp(),
+            )
         )
         if row_id is None:
             self.outbox_errors += 1  # the outbox logs the spell once; this counts messages

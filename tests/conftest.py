@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from jishi.collector.ledger.db import Engines, migrate, open_engines
+
 from support.servers import Mosquitto, postgres_database
 
 # The vendor files live beside the repository, not in it; JISHI_SAMPLES_DIR points elsewhere.
@@ -111,3 +113,21 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on the SQLite default and on the local PostgreSQL (collector and attack
+    tests)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def engines(ledger_url: str) -> Iterator[Engines]:
+    engines = open_engines(ledger_url)
+    migrate(engines)
+    yield engines
+    engines.dispose()

@@ -15,12 +15,13 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from jishi.firmware_bridge.sparkplug import REBIRTH_METRIC
+from jishi.firmware_bridge.sparkplug_client import SparkplugClient
 from jishi.firmware_bridge.sparkplug_edge import EdgeNode
 from jishi.firmware_bridge.sparkplug_pb import Payload
 
 from support.bridge import RunningBridge, Watcher, sparkplug_meter
 from support.servers import Mosquitto
-from support.waiting import poll_until
+from support.waiting import poll_until, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -167,11 +168,10 @@ def test_a_node_whose_will_has_a_stale_bdseq_goes_silent(
     assert watcher.json("/icp-ms-01/status")[-1]["online"] is True  # no death was seen
 
 
-def test_primary_host_state_birth_retained_and_death_by_will(
-    mosquitto: Mosquitto,
-    bridge_factory: Callable[[dict[str, Any]], RunningBridge],
-    watcher_factory: Callable[..., Watcher],
-) -> None:
+def _primary_host(
+    mosquitto: Mosquitto, bridge_factory: Callable[[dict[str, Any]], RunningBridge]
+) -> tuple[RunningBridge, SparkplugClient]:
+    """A bridge acting as Primary Host ``jishi-host``, its STATE birth published."""
     running = bridge_factory(
         {
             "site": "lab",
@@ -181,7 +181,16 @@ def test_primary_host_state_birth_retained_and_death_by_will(
     )
     sparkplug = running.bridge.sparkplug
     assert sparkplug is not None
-    poll_until(lambda: sparkplug.state_births == 1, 5)
+    wait_until(lambda: sparkplug.state_births == 1, 5, "the STATE birth")
+    return running, sparkplug
+
+
+def test_primary_host_state_birth_retained_and_death_by_will(
+    mosquitto: Mosquitto,
+    bridge_factory: Callable[[dict[str, Any]], RunningBridge],
+    watcher_factory: Callable[..., Watcher],
+) -> None:
+    _, sparkplug = _primary_host(mosquitto, bridge_factory)
     # A subscriber arriving later gets the birth as the retained message (QoS 1, retained).
     late = watcher_factory(mosquitto, "spBv1.0/STATE/#")
     late.wait_for(lambda w: len(w.messages) == 1, what="retained STATE")
@@ -211,16 +220,7 @@ def test_primary_host_clean_stop_publishes_state_death(
     watcher_factory: Callable[..., Watcher],
 ) -> None:
     """A DISCONNECT discards the will, so a clean stop must say offline itself."""
-    running = bridge_factory(
-        {
-            "site": "lab",
-            "mqtt": {"broker": mosquitto.url},
-            "sparkplug": {"host_id": "jishi-host", "instruments": [sparkplug_meter("Power")]},
-        }
-    )
-    sparkplug = running.bridge.sparkplug
-    assert sparkplug is not None
-    poll_until(lambda: sparkplug.state_births == 1, 5)
+    running, _ = _primary_host(mosquitto, bridge_factory)
     watcher = watcher_factory(mosquitto, "spBv1.0/STATE/#")
     watcher.wait_for(lambda w: len(w.messages) == 1, what="retained STATE")
     running.stop()

@@ -35,7 +35,7 @@ def dead_letters(url: str) -> list[tuple[str, str]]:
 
 
 def received(metrics: IngestMetrics, count: int) -> None:
-    wait_until(lambda: metrics.received >= count, 10, f"{count} messages received")
+    wait_until(lambda: metrics.received >= count, 30, f"{count} messages received")
 
 
 @pytest.mark.parametrize("workers", [0, 1])
@@ -50,12 +50,12 @@ def test_a_retained_malformed_message_is_one_dead_letter_across_restarts(
         try:
             # Each start receives the retained message once more (and the queued one first).
             received(collector.metrics, 1)
-            assert collector.wait_idle(10)
+            assert collector.wait_idle(30)
             if start == 0:
                 # Not retained, the same bytes twice: each one is an event, both are kept.
                 publisher.publish_all([OTHER, OTHER])
                 received(collector.metrics, 3)
-                assert collector.wait_idle(10)
+                assert collector.wait_idle(30)
         finally:
             collector.stop()
         assert dead_letters(config.database_url).count((JUNK[0], "malformed_json")) == 1, start
