@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -251,17 +251,9 @@ class InstrumentCore:
             out.extend(self.emitter.state(self.site, self.id, t, now) for t in transitions)
         for reading in readings:
             for event in reading.sessions:
-                session = self.emitter.session(
-                    self.site,
-                    self.id,
-                    ts=event.ts,
-                    event=event.event,
-                    session_id=event.session_id,
-                    user=event.user,
-                    org=event.org,
-                    source="agent",
-                )
-                out.append(session)
+                # A source's session event carries the message's fields by name.
+                fields = asdict(event)
+                out.append(self.emitter.session(self.site, self.id, **fields, source="agent"))
         return out
 
     # --- heartbeats ------------------------------------------------------------------------
