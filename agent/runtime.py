@@ -220,17 +220,15 @@ class Agent:
     def _enqueue(self, inst: InstrumentRuntime, out: Outgoing, now: datetime) -> None:
         """Store one message durably (``created`` on the agent's clock, which the links'
         age rule reads too), or, if the disk refuses, have the outbox hold it in memory."""
-        row_id = self.outbox.put_or_hold(
-            HeldMessage(
-                instrument=inst.id,
-                kind=out.kind.value,
-                topic=self._topic(inst, out.kind),
-                payload=encode(out.message),
-                boot_id=out.message.boot_id,
-                seq=out.seq,
-                created=now.timestamp(),
-            )
+        topic, payload, boot_id = (
+            self._topic(inst, out.kind),
+            encode(out.message),
+            out.message.boot_id,
         )
+        message = HeldMessage(
+            inst.id, out.kind.value, topic, payload, boot_id, out.seq, now.timestamp()
+        )
+        row_id = self.outbox.put_or_hold(message)
         if row_id is None:
             self.outbox_errors += 1  # the outbox logs the spell once; this counts messages
         elif inst.link is not None:
