@@ -99,8 +99,13 @@ def usage_grouped(  # noqa: PLR0917 - the period and the grouping, as the API ha
     end: float,
     now: float,
     group_by: GroupBy,
+    *,
+    check: Callable[[], None] | None = None,
 ) -> dict[str, UsageFigures]:
     """Per-day figures of ``rows`` over ``[start, end)`` summed by instrument, unit, day or month.
+
+    ``check`` is called between pieces of work; it raises to abandon the query (the API's time
+    budget, or a client that left).
 
     Whole closed days with a clean roll-up are summed by the database: a fleet year is 365,000
     roll-ups, and only parsing their JSON in Python takes seconds. Other days are computed live.
@@ -130,6 +135,8 @@ def usage_grouped(  # noqa: PLR0917 - the period and the grouping, as the API ha
         counts[instrument_id] += count
         add_to(key(by_id[instrument_id], part), values)
     for instrument_id, row in by_id.items():
+        if check is not None:
+            check()
         present = whole if counts[instrument_id] == len(whole) else set()
         if counts[instrument_id] and not present:
             present = _present_days(conn, instrument_id, whole)
