@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 from jishi.collector.api.auth import Ctx, Reader
 from jishi.collector.api.ranges import iso, parse_range, until_now
 from jishi.collector.ledger import queries
-from jishi.collector.ledger.rollup import usage_grouped
+from jishi.collector.ledger.fleet import usage_grouped
 from jishi.collector.usage.engine import UsageFigures
 
 router = APIRouter(prefix="/api/v1", tags=["usage"])

@@ -26,6 +26,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from jishi.collector.ledger.migrations.columns import ROLLUP_FIGURES
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -189,12 +191,36 @@ tokens = Table(
     Column("revoked_at", EPOCH),
 )
 
+# The usage figures a roll-up stores, in seconds: ``usage.engine.FIGURE_NAMES`` (a test keeps
+# the two equal; the list is revision 0007's). Plain columns, so the database sums a fleet's
+# years without parsing anything.
+FIGURE_COLUMNS = ROLLUP_FIGURES
+
+
+def _figure_columns() -> list[Column[float]]:
+    return [Column(name, EPOCH, nullable=False, server_default="0") for name in FIGURE_COLUMNS]
+
+
 daily_usage = Table(
     "daily_usage",
     metadata,
     Column("instrument_id", String(64), primary_key=True),
     Column("day", String(10), primary_key=True),  # YYYY-MM-DD in the site time zone
-    Column("figures", Text, nullable=False),  # JSON of the usage figures in seconds
+    *_figure_columns(),
+    Column("computed_at", EPOCH, nullable=False),
+)
+
+# A closed month's roll-up: the sum of its daily roll-ups from ``first_day`` (the month's first
+# day, or the instrument's first observed day) to the month's end, written only when every one
+# of those ``days`` has a daily roll-up. Valid while no day of the month is in ``dirty_days``.
+monthly_usage = Table(
+    "monthly_usage",
+    metadata,
+    Column("instrument_id", String(64), primary_key=True),
+    Column("month", String(7), primary_key=True),  # YYYY-MM in the site time zone
+    Column("first_day", String(10), nullable=False),
+    Column("days", Integer, nullable=False),
+    *_figure_columns(),
     Column("computed_at", EPOCH, nullable=False),
 )
 

@@ -19,7 +19,8 @@ from sqlalchemy import Connection, select
 
 from jishi.collector.config import CollectorConfig
 from jishi.collector.ledger import queries, tables
-from jishi.collector.ledger.rollup import policy_for, usage_by_day_cached
+from jishi.collector.ledger.fleet import usage_by_day_cached
+from jishi.collector.ledger.live import policy_for
 from jishi.collector.reports.adjust import Adjustment, overlay
 from jishi.collector.reports.adjust_store import list_adjustments
 from jishi.collector.reports.errors import NotFoundError

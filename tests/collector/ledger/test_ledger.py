@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +16,8 @@ from sqlalchemy.exc import OperationalError
 from jishi.collector.ingest.pipeline import Received
 from jishi.collector.ledger import queries, tables
 from jishi.collector.ledger.db import Engines, migrate, open_engines
-from jishi.collector.ledger.rollup import refresh_rollups, usage_by_day_cached
+from jishi.collector.ledger.fleet import usage_by_day_cached
+from jishi.collector.ledger.rollup import refresh_rollups
 from jishi.collector.service import start_collector
 
 from support import messages as h
@@ -157,11 +157,10 @@ def test_agent_sessions_are_stored(engines: Engines, tmp_path: Path) -> None:
 
 def stored_figures(engines: Engines, day: str) -> dict[str, Any]:
     """The roll-up stored for ``day`` (the figures a report reads without recomputing)."""
+    d = tables.daily_usage
     with engines.read.connect() as conn:
-        figures = conn.execute(
-            select(tables.daily_usage.c.figures).where(tables.daily_usage.c.day == day)
-        ).scalar_one()
-    return dict(json.loads(figures))
+        row = conn.execute(select(d).where(d.c.day == day)).mappings().one()
+    return {name: row[name] for name in tables.FIGURE_COLUMNS}
 
 
 def test_rollups_are_recomputed_when_late_data_touches_a_closed_day(

@@ -26,7 +26,9 @@ from sqlalchemy.exc import OperationalError
 from jishi.collector.ingest.pipeline import Pipeline, Received
 from jishi.collector.ledger import queries, tables
 from jishi.collector.ledger.db import Engines
-from jishi.collector.ledger.rollup import live_buckets, refresh_rollups, usage_by_day_cached
+from jishi.collector.ledger.fleet import usage_by_day_cached
+from jishi.collector.ledger.live import live_buckets
+from jishi.collector.ledger.rollup import refresh_rollups
 
 from support import messages as h
 from support.ledger import make_config, make_pipeline

@@ -244,7 +244,9 @@ def ledger_daily(collector: Collector) -> dict[sc.InstrumentMeta, dict[int, dict
     with collector.engines.read.connect() as conn:
         for row in conn.execute(select(tables.daily_usage)).mappings():
             offset = (datetime.fromisoformat(row["day"]).date() - sc.T0.date()).days
-            out[metas[row["instrument_id"]]][offset] = json.loads(row["figures"])
+            out[metas[row["instrument_id"]]][offset] = {
+                name: row[name] for name in tables.FIGURE_COLUMNS
+            }
     return out
 
 

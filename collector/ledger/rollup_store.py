@@ -1,0 +1,278 @@
+"""Stored roll-ups: daily and monthly rows of usage figures, written and summed.
+
+``daily_usage`` holds each closed local day of an instrument; ``monthly_usage`` the sum of a
+closed month's daily rows from its ``first_day`` to its end, written only when every one of
+those days has a row (see ``tables.monthly_usage``). A row is used only while no day it covers
+is in ``dirty_days``. Figures are plain columns, so the database does the summing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, func, literal, select
+
+from jishi.collector.ledger import tables
+from jishi.collector.ledger.sql import upsert
+from jishi.collector.usage.engine import FIGURE_NAMES, UsageFigures
+from jishi.collector.usage.periods import Bucket
+
+CHUNK = 500  # instruments per query (bound parameters stay well under the databases' limits)
+
+Part = str  # the day, the month, or "" (summed over the period), as a query groups
+
+
+def figure_values(figures: UsageFigures) -> dict[str, float]:
+    return {name: getattr(figures, name) for name in FIGURE_NAMES}
+
+
+def month_end(month: str) -> str:
+    """The last day (``YYYY-MM-DD``) of ``YYYY-MM``."""
+    first = date.fromisoformat(month + "-01")
+    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return (following - timedelta(days=1)).isoformat()
+
+
+def days_between(first: str, last: str) -> int:
+    """Days from ``first`` to ``last``, both counted."""
+    return (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
+
+
+def store_days(
+    conn: Connection,
+    computed: Sequence[tuple[str, Bucket, UsageFigures]],
+    now: float,
+) -> None:
+    """Upsert daily rows ``(instrument, day bucket, figures)``."""
+    if not computed:
+        return
+    stmt = upsert(conn, tables.daily_usage)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["instrument_id", "day"],
+            set_={n: stmt.excluded[n] for n in (*FIGURE_NAMES, "computed_at")},
+        ),
+        [
+            {"instrument_id": i, "day": b.key, **figure_values(f), "computed_at": now}
+            for i, b, f in computed
+        ],
+    )
+
+
+def clear_marks(conn: Connection, marks: Mapping[tuple[str, str], float]) -> None:
+    """Clear dirty marks not renewed since they were read (late data keeps its mark)."""
+    if not marks:
+        return
+    dd = tables.dirty_days
+    conn.execute(
+        delete(dd).where(
+            dd.c.instrument_id == bindparam("d_instrument"),
+            dd.c.day == bindparam("d_day"),
+            dd.c.marked_at <= bindparam("d_marked_at"),
+        ),
+        [
+            {"d_instrument": i, "d_day": day, "d_marked_at": marked_at}
+            for (i, day), marked_at in marks.items()
+        ],
+    )
+
+
+def rebuild_months(conn: Connection, months: Mapping[str, Collection[str]], now: float) -> int:
+    """(Re)write the monthly rows of ``months`` (instrument -> closed ``YYYY-MM`` keys) from the
+    daily rows; a month whose daily rows do not reach from their first day to the month's end
+    loses its row. Returns the number of rows written."""
+    d, m = tables.daily_usage, tables.monthly_usage
+    sums = [func.sum(d.c[n]) for n in FIGURE_NAMES]
+    month_of = func.substr(d.c.day, 1, 7)
+    written: list[dict[str, Any]] = []
+    gone: list[dict[str, str]] = []
+    for instrument_id, keys in months.items():
+        if not keys:
+            continue
+        query = (
+            select(month_of, func.min(d.c.day), func.max(d.c.day), func.count(), *sums)
+            .where(
+                d.c.instrument_id == instrument_id,
+                d.c.day >= min(keys) + "-01",
+                d.c.day <= month_end(max(keys)),
+            )
+            .group_by(month_of)
+        )
+        found = {str(r[0]): r for r in conn.execute(query)}
+        for key in keys:
+            r = found.get(key)
+            if r is None or r[2] != month_end(key) or int(r[3]) != days_between(r[1], r[2]):
+                gone.append({"g_instrument": instrument_id, "g_month": key})
+                continue
+            values = dict(zip(FIGURE_NAMES, (float(v) for v in r[4:]), strict=True))
+            row = {"instrument_id": instrument_id, "month": key, "first_day": r[1]}
+            written.append({**row, "days": int(r[3]), **values, "computed_at": now})
+    if gone:
+        conn.execute(
+            delete(m).where(
+                m.c.instrument_id == bindparam("g_instrument"), m.c.month == bindparam("g_month")
+            ),
+            gone,
+        )
+    if written:
+        stmt = upsert(conn, m)
+        update = ("first_day", "days", *FIGURE_NAMES, "computed_at")
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["instrument_id", "month"],
+                set_={n: stmt.excluded[n] for n in update},
+            ),
+            written,
+        )
+    return len(written)
+
+
+def months_lacking(
+    conn: Connection, before_month: str, ids: Collection[str] | None
+) -> dict[str, set[str]]:
+    """Closed months (before ``before_month``) of instruments with fewer monthly rows than
+    months since their first daily row: all their closed months, to rebuild."""
+    d, m = tables.daily_usage, tables.monthly_usage
+    t = tables.instruments
+    firsts = conn.execute(
+        select(
+            t.c.id,
+            select(func.min(d.c.day)).where(d.c.instrument_id == t.c.id).scalar_subquery(),
+            select(func.count())
+            .select_from(m)
+            .where(m.c.instrument_id == t.c.id, m.c.month < before_month)
+            .scalar_subquery(),
+        )
+    ).all()
+    out: dict[str, set[str]] = {}
+    for instrument_id, first_day, have in firsts:
+        if first_day is None or (ids is not None and instrument_id not in ids):
+            continue
+        months = _months_from(first_day[:7], before_month)
+        if len(months) > int(have or 0):
+            out[instrument_id] = set(months)
+    return out
+
+
+def _months_from(first: str, before: str) -> list[str]:
+    out: list[str] = []
+    year, month = int(first[:4]), int(first[5:7])
+    while f"{year:04d}-{month:02d}" < before:
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+def _clean(days_from: ColumnElement[Any], days_to: ColumnElement[Any], owner: Any) -> Any:
+    """No dirty mark of ``owner``'s instrument between the two days (inclusive)."""
+    dd = tables.dirty_days
+    return ~(
+        select(dd.c.day)
+        .where(dd.c.instrument_id == owner, dd.c.day >= days_from, dd.c.day <= days_to)
+        .exists()
+    )
+
+
+def month_sums(
+    conn: Connection, ids: Sequence[str], first: str, last: str, by_month: bool
+) -> Iterator[tuple[str, Part, int, str, str, list[float]]]:
+    """Valid monthly rows of months ``first``..``last``: ``(instrument, month or "", days
+    covered, earliest first_day, latest month, figure sums)`` per instrument (and month)."""
+    m = tables.monthly_usage
+    part = m.c.month if by_month else literal("")
+    sums = [func.sum(m.c[n]) for n in FIGURE_NAMES]
+    keys = [m.c.instrument_id, m.c.month] if by_month else [m.c.instrument_id]
+    for k in range(0, len(ids), CHUNK):
+        query = select(
+            m.c.instrument_id,
+            part,
+            func.sum(m.c.days),
+            func.min(m.c.first_day),
+            func.max(m.c.month),
+            *sums,
+        ).where(
+            m.c.instrument_id.in_(ids[k : k + CHUNK]),
+            m.c.month >= first,
+            m.c.month <= last,
+            _clean(m.c.first_day, m.c.month + "-31", m.c.instrument_id),
+        )
+        for r in conn.execute(query.group_by(*keys)):
+            yield r[0], str(r[1]), int(r[2]), r[3], r[4], [float(v) for v in r[5:]]
+
+
+def day_sums(
+    conn: Connection, ids: Sequence[str], spans: Sequence[tuple[str, str]], part_of: str
+) -> Iterator[tuple[str, Part, int, str, str, list[float]]]:
+    """Clean daily rows in the day ranges ``spans`` (inclusive pairs): ``(instrument, part,
+    rows, first day, last day, figure sums)``; ``part_of`` is ``day``, ``month`` or ``""``."""
+    if not spans:
+        return
+    d = tables.daily_usage
+    part: ColumnElement[Any] = {"day": d.c.day, "month": func.substr(d.c.day, 1, 7)}.get(
+        part_of, literal("")
+    )
+    within = [and_(d.c.day >= lo, d.c.day <= hi) for lo, hi in spans]
+    sums = [func.sum(d.c[n]) for n in FIGURE_NAMES]
+    keys = [d.c.instrument_id] + ([part] if part_of else [])
+    for k in range(0, len(ids), CHUNK):
+        query = select(
+            d.c.instrument_id, part, func.count(), func.min(d.c.day), func.max(d.c.day), *sums
+        ).where(
+            d.c.instrument_id.in_(ids[k : k + CHUNK]),
+            within[0] if len(within) == 1 else within[0] | within[1],
+            _clean(d.c.day, d.c.day, d.c.instrument_id),
+        )
+        for r in conn.execute(query.group_by(*keys)):
+            yield r[0], str(r[1]), int(r[2]), r[3], r[4], [float(v) for v in r[5:]]
+
+
+def covered_days(
+    conn: Connection, instrument_id: str, first: str, last: str, month_range: tuple[str, str] | None
+) -> tuple[set[str], dict[str, list[float]]]:
+    """One instrument's stored coverage of ``first``..``last`` in detail: the days its valid
+    monthly rows (of ``month_range``) and clean daily rows outside them cover, and the figures
+    of the clean daily rows inside that month range that no valid monthly row covers (which the
+    fleet sums did not count)."""
+    m, d = tables.monthly_usage, tables.daily_usage
+    months: dict[str, str] = {}
+    if month_range is not None:
+        rows = conn.execute(
+            select(m.c.month, m.c.first_day).where(
+                m.c.instrument_id == instrument_id,
+                m.c.month >= month_range[0],
+                m.c.month <= month_range[1],
+                _clean(m.c.first_day, m.c.month + "-31", m.c.instrument_id),
+            )
+        ).all()
+        months = {r[0]: r[1] for r in rows}
+    covered: set[str] = set()
+    extra: dict[str, list[float]] = defaultdict(list)
+    daily = conn.execute(
+        select(d.c.day, *(d.c[n] for n in FIGURE_NAMES)).where(
+            d.c.instrument_id == instrument_id,
+            d.c.day >= first,
+            d.c.day <= last,
+            _clean(d.c.day, d.c.day, d.c.instrument_id),
+        )
+    ).all()
+    for r in daily:
+        day = r[0]
+        inside = month_range is not None and month_range[0] <= day[:7] <= month_range[1]
+        if inside and day[:7] in months and day >= months[day[:7]]:
+            continue  # the monthly row has it
+        covered.add(day)
+        if inside:
+            extra[day] = [float(v) for v in r[1:]]
+    for month, first_day in months.items():
+        covered.update(_days(first_day, month_end(month)))
+    return covered, dict(extra)
+
+
+def _days(first: str, last: str) -> Iterator[str]:
+    day, end = date.fromisoformat(first), date.fromisoformat(last)
+    while day <= end:
+        yield day.isoformat()
+        day += timedelta(days=1)
