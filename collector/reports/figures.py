@@ -19,7 +19,7 @@ from sqlalchemy import Connection, select
 
 from jishi.collector.config import CollectorConfig
 from jishi.collector.ledger import queries, tables
-from jishi.collector.ledger.fleet import usage_by_day_cached
+from jishi.collector.ledger.fleet import usage_grouped
 from jishi.collector.ledger.live import policy_for
 from jishi.collector.reports.adjust import Adjustment, overlay
 from jishi.collector.reports.adjust_store import list_adjustments
@@ -147,10 +147,21 @@ def compute_figures(
     """Raw and adjusted figures of every instrument in ``rows`` over the scope's period."""
     period, now = scope.period, scope.now
     by_instrument = adjustments_by_instrument(conn, config, [r["id"] for r in rows], period)
+    # The whole fleet at once (issue 18); the progress hook doubles as the abandon check.
+    progress = scope.progress
+    fleet = usage_grouped(
+        conn,
+        rows,
+        config,
+        period.start,
+        period.end,
+        now,
+        "instrument",
+        check=None if progress is None else lambda: progress(0),
+    )
     out: list[InstrumentFigures] = []
     for row in rows:
-        per_day = usage_by_day_cached(conn, row, config, period.start, period.end, now)
-        raw = sum_figures(f for _, f in per_day)
+        raw = fleet.get(str(row["id"]), UsageFigures())
         inputs = None
         adjusted = raw
         if by_instrument.get(row["id"]):
