@@ -24,6 +24,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import add
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -32,7 +33,7 @@ from sqlalchemy import Connection, func, select
 from jishi.collector.config import CollectorConfig
 from jishi.collector.ledger import rollup_store as store
 from jishi.collector.ledger import tables
-from jishi.collector.ledger.live import Check, live_many, policy_for
+from jishi.collector.ledger.live import Check, Policies, live_many
 from jishi.collector.usage.empty import EmptyStretches
 from jishi.collector.usage.engine import FIGURE_NAMES, UsageFigures
 from jishi.collector.usage.periods import Bucket, split_by_day
@@ -88,9 +89,11 @@ class _Totals:
         self.values: dict[str, list[float]] = {}
 
     def add(self, key: str, values: Iterable[float]) -> None:
-        total = self.values.setdefault(key, [0.0] * len(FIGURE_NAMES))
-        for k, value in enumerate(values):
-            total[k] += value
+        total = self.values.get(key)
+        if total is None:
+            self.values[key] = list(values)
+        else:
+            total[:] = map(add, total, values)
 
     def add_figures(self, key: str, figures: UsageFigures) -> None:
         self.add(key, (getattr(figures, n) for n in FIGURE_NAMES))
@@ -151,15 +154,16 @@ def usage_grouped(  # noqa: PLR0917 - the period and the grouping, as the API ha
     plan = _plan(days, now, zone, group_by)
     keys = _Keys(by_id, group_by)
     totals = _Totals()
-    covered = _stored(conn, list(by_id), plan, group_by, keys, totals)
+    covered = _stored(conn, list(by_id), plan, group_by, totals)
     empty = EmptyStretches(days, zone)
     wanted: dict[str, list[Bucket]] = {}
+    policies = Policies(config)
     for instrument_id, (first, last) in _extents(conn, list(by_id)).items():
         if check is not None:
             check()
         holes = _holes(conn, instrument_id, plan, covered.get(instrument_id), keys, totals)
         live = plan.reaching(first, last) if first is not None else (0, 0)
-        quota_h = policy_for(by_id[instrument_id], config).quota_h_per_year
+        quota_h = policies(by_id[instrument_id]).quota_h_per_year
         for i, j in holes:
             lo, hi = max(i, live[0]), min(j, live[1])
             for a, b in ((i, lo), (hi, j)) if lo < hi else ((i, j),):
@@ -199,31 +203,25 @@ class _Keys:
         return self.part(day)
 
 
-def _stored(  # noqa: PLR0917 - one step of usage_grouped, its state passed along
-    conn: Connection,
-    ids: list[str],
-    plan: _Plan,
-    group_by: GroupBy,
-    keys: _Keys,
-    totals: _Totals,
+def _stored(
+    conn: Connection, ids: list[str], plan: _Plan, group_by: GroupBy, totals: _Totals
 ) -> dict[str, _Coverage]:
     """Sum the stored roll-ups into ``totals``; returns each instrument's stored coverage."""
     covered: dict[str, _Coverage] = {}
     if not plan.whole:
         return covered
-    part_of = {"day": "day", "month": "month"}.get(group_by, "")
     outside = [(plan.whole[0], plan.whole[-1])]
+    parts: list[store.Stored] = []
     if plan.months is not None:
         first, last = plan.months
-        for instrument_id, part, days, lo, month, values in store.month_sums(
-            conn, ids, first, last, by_month=group_by == "month"
-        ):
-            covered.setdefault(instrument_id, _Coverage()).add(days, lo, store.month_end(month))
-            totals.add(keys.of(instrument_id, part), values)
+        parts.append(store.month_sums(conn, ids, first, last, group_by))
         outside = _outside(plan.whole, first, last)
-    for instrument_id, part, count, lo, hi, values in store.day_sums(conn, ids, outside, part_of):
-        covered.setdefault(instrument_id, _Coverage()).add(count, lo, hi)
-        totals.add(keys.of(instrument_id, part), values)
+    parts.append(store.day_sums(conn, ids, outside, group_by))
+    for part in parts:
+        for instrument_id, (count, lo, hi) in part.coverage.items():
+            covered.setdefault(instrument_id, _Coverage()).add(count, lo, hi)
+        for key, values in part.sums.items():
+            totals.add(key, values)
     return covered
 
 

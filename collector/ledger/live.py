@@ -41,6 +41,21 @@ def policy_for(row: Mapping[str, Any], config: CollectorConfig) -> Policy:
     )
 
 
+class Policies:
+    """Each instrument's rules, made once per distinct category and quota (a fleet has few)."""
+
+    def __init__(self, config: CollectorConfig) -> None:
+        self.config = config
+        self._made: dict[tuple[Any, Any], Policy] = {}
+
+    def __call__(self, row: Mapping[str, Any]) -> Policy:
+        key = (row["category"], row["quota_h"])
+        policy = self._made.get(key)
+        if policy is None:
+            policy = self._made[key] = policy_for(row, self.config)
+        return policy
+
+
 def live_buckets(
     conn: Connection,
     row: Mapping[str, Any],
@@ -81,13 +96,14 @@ def live_many(
     check: Check | None = None,
 ) -> Iterator[tuple[str, Bucket, UsageFigures]]:
     """``(instrument, bucket, figures)`` for every bucket in ``wanted`` (by instrument id)."""
+    policies = Policies(config)
     stretches: dict[tuple[float, float], list[tuple[str, list[Bucket]]]] = defaultdict(list)
     for instrument_id, buckets in wanted.items():
         for run in runs(buckets):
             stretches[(run[0].start, run[-1].end)].append((instrument_id, run))
     for (start, end), members in stretches.items():
         per_query = max(1, min(_MAX_IDS, _BUCKETS_PER_QUERY // len(members[0][1])))
-        context = policy_for(rows[members[0][0]], config).context_s  # the site's rules: shared
+        context = policies(rows[members[0][0]]).context_s  # the site's rules: shared
         lo, hi = start - context, end + context
         for k in range(0, len(members), per_query):
             if check is not None:
@@ -97,7 +113,7 @@ def live_many(
             spans = queries.coverage_many(conn, ids, lo, hi)
             sessions = queries.sessions_in(conn, ids, lo, hi, now)
             for instrument_id, run in chunk:
-                policy = policy_for(rows[instrument_id], config)
+                policy = policies(rows[instrument_id])
                 intervals = build_timeline(spans[instrument_id], lo, hi)
                 for bucket, figures in usage_by_buckets(
                     intervals, sessions[instrument_id], policy, run

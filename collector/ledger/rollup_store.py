@@ -10,10 +10,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+)
 
 from jishi.collector.ledger import tables
 from jishi.collector.ledger.sql import upsert
@@ -21,8 +32,6 @@ from jishi.collector.usage.engine import FIGURE_NAMES, UsageFigures
 from jishi.collector.usage.periods import Bucket
 
 CHUNK = 500  # instruments per query (bound parameters stay well under the databases' limits)
-
-Part = str  # the day, the month, or "" (summed over the period), as a query groups
 
 
 def figure_values(figures: UsageFigures) -> dict[str, float]:
@@ -176,57 +185,91 @@ def _clean(days_from: ColumnElement[Any], days_to: ColumnElement[Any], owner: An
     )
 
 
-def month_sums(
-    conn: Connection, ids: Sequence[str], first: str, last: str, by_month: bool
-) -> Iterator[tuple[str, Part, int, str, str, list[float]]]:
-    """Valid monthly rows of months ``first``..``last``: ``(instrument, month or "", days
-    covered, earliest first_day, latest month, figure sums)`` per instrument (and month)."""
-    m = tables.monthly_usage
-    part = m.c.month if by_month else literal("")
-    sums = [func.sum(m.c[n]) for n in FIGURE_NAMES]
-    keys = [m.c.instrument_id, m.c.month] if by_month else [m.c.instrument_id]
+Group = str  # "instrument", "unit", "day" or "month": what the sums are keyed by
+
+
+@dataclass
+class Stored:
+    """Stored roll-ups summed: each instrument's coverage ``(days, first day, last day)`` and
+    the figure sums per group key (instrument id, unit or "", day, or month)."""
+
+    coverage: dict[str, tuple[int, str, str]] = field(default_factory=dict)
+    sums: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _group_key(table: Table, group: Group) -> ColumnElement[Any]:
+    if group == "unit":
+        return func.coalesce(tables.instruments.c.unit, "")
+    if group == "instrument":
+        return table.c.instrument_id
+    if table is tables.monthly_usage:
+        return table.c.month
+    return table.c.day if group == "day" else func.substr(table.c.day, 1, 7)
+
+
+def _summed(  # noqa: PLR0917 - one query shape for both roll-up tables
+    conn: Connection,
+    table: Table,
+    ids: Sequence[str],
+    where: Sequence[ColumnElement[bool]],
+    cover: Sequence[ColumnElement[Any]],
+    group: Group,
+) -> Stored:
+    """``cover`` = (days, first day, last day) aggregates; the instruments' coverage and the
+    sums by ``group`` in one query per chunk (by instrument) or two (other groups: few rows
+    come back instead of one per instrument and month)."""
+    out = Stored()
+    sums = [func.sum(table.c[n]) for n in FIGURE_NAMES]
+    key = _group_key(table, group)
     for k in range(0, len(ids), CHUNK):
-        query = select(
-            m.c.instrument_id,
-            part,
-            func.sum(m.c.days),
-            func.min(m.c.first_day),
-            func.max(m.c.month),
-            *sums,
-        ).where(
-            m.c.instrument_id.in_(ids[k : k + CHUNK]),
-            m.c.month >= first,
-            m.c.month <= last,
-            _clean(m.c.first_day, m.c.month + "-31", m.c.instrument_id),
-        )
-        for r in conn.execute(query.group_by(*keys)):
-            yield r[0], str(r[1]), int(r[2]), r[3], r[4], [float(v) for v in r[5:]]
+        scope = [table.c.instrument_id.in_(ids[k : k + CHUNK]), *where]
+        by_instrument = select(table.c.instrument_id, *cover, *sums).where(*scope)
+        if group != "instrument":
+            by_instrument = select(table.c.instrument_id, *cover).where(*scope)
+        for r in conn.execute(by_instrument.group_by(table.c.instrument_id)):
+            out.coverage[r[0]] = (int(r[1]), r[2], r[3])
+            if group == "instrument":
+                out.sums[r[0]] = [float(v) for v in r[4:]]
+        if group == "instrument":
+            continue
+        query = select(key, *sums).where(*scope)
+        if group == "unit":
+            query = query.join_from(
+                table, tables.instruments, tables.instruments.c.id == table.c.instrument_id
+            )
+        for r in conn.execute(query.group_by(key)):
+            total = out.sums.setdefault(str(r[0]), [0.0] * len(FIGURE_NAMES))
+            total[:] = [a + float(b) for a, b in zip(total, r[1:], strict=True)]
+    return out
+
+
+def month_sums(conn: Connection, ids: Sequence[str], first: str, last: str, group: Group) -> Stored:
+    """Valid monthly rows of months ``first``..``last``; coverage up to each last month's end."""
+    m = tables.monthly_usage
+    valid = [
+        m.c.month >= first,
+        m.c.month <= last,
+        _clean(m.c.first_day, m.c.month + "-31", m.c.instrument_id),
+    ]
+    cover = [func.sum(m.c.days), func.min(m.c.first_day), func.max(m.c.month)]
+    stored = _summed(conn, m, ids, valid, cover, group)
+    stored.coverage = {
+        i: (days, lo, month_end(hi)) for i, (days, lo, hi) in stored.coverage.items()
+    }
+    return stored
 
 
 def day_sums(
-    conn: Connection, ids: Sequence[str], spans: Sequence[tuple[str, str]], part_of: str
-) -> Iterator[tuple[str, Part, int, str, str, list[float]]]:
-    """Clean daily rows in the day ranges ``spans`` (inclusive pairs): ``(instrument, part,
-    rows, first day, last day, figure sums)``; ``part_of`` is ``day``, ``month`` or ``""``."""
+    conn: Connection, ids: Sequence[str], spans: Sequence[tuple[str, str]], group: Group
+) -> Stored:
+    """Clean daily rows in the day ranges ``spans`` (inclusive pairs)."""
     if not spans:
-        return
+        return Stored()
     d = tables.daily_usage
-    part: ColumnElement[Any] = {"day": d.c.day, "month": func.substr(d.c.day, 1, 7)}.get(
-        part_of, literal("")
-    )
     within = [and_(d.c.day >= lo, d.c.day <= hi) for lo, hi in spans]
-    sums = [func.sum(d.c[n]) for n in FIGURE_NAMES]
-    keys = [d.c.instrument_id] + ([part] if part_of else [])
-    for k in range(0, len(ids), CHUNK):
-        query = select(
-            d.c.instrument_id, part, func.count(), func.min(d.c.day), func.max(d.c.day), *sums
-        ).where(
-            d.c.instrument_id.in_(ids[k : k + CHUNK]),
-            within[0] if len(within) == 1 else within[0] | within[1],
-            _clean(d.c.day, d.c.day, d.c.instrument_id),
-        )
-        for r in conn.execute(query.group_by(*keys)):
-            yield r[0], str(r[1]), int(r[2]), r[3], r[4], [float(v) for v in r[5:]]
+    valid = [or_(*within), _clean(d.c.day, d.c.day, d.c.instrument_id)]
+    cover = [func.count(), func.min(d.c.day), func.max(d.c.day)]
+    return _summed(conn, d, ids, valid, cover, group)
 
 
 def covered_days(

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 SECONDS_PER_HOUR = 3600.0
@@ -121,6 +122,7 @@ def year_length_s(year: int, tz: ZoneInfo | str) -> float:
     return end - start
 
 
+@lru_cache(maxsize=8192)  # a fleet's live day asks the same few (quota, day) pairs again
 def prorated_quota_s(
     quota_h_per_year: float, start: float, end: float, tz: ZoneInfo | str
 ) -> float:
