@@ -99,41 +99,42 @@ def _add_missing_days(
     zone: ZoneInfo,
     instruments: Collection[str] | None,
 ) -> None:
-    """Add to ``todo`` every closed day since an instrument's first span without a roll-up."""
-    t, s = tables.instruments, tables.spans
-    # One index lookup per instrument; a GROUP BY over all spans reads every span.
-    firsts = conn.execute(
+    """Add to ``todo`` every closed day since an instrument's first span without a roll-up.
+
+    An instrument is complete when its monthly rows cover every day from its first span to the
+    end of last month and this month's daily rows every day since; both are read through the
+    indexes, a few rows per instrument, so a pass over a large fleet with nothing to do is
+    cheap. Only the others have their days listed."""
+    t, s, d, m = tables.instruments, tables.spans, tables.daily_usage, tables.monthly_usage
+    today_start = _today_start(now, zone)
+    today = datetime.fromtimestamp(today_start, zone).date()
+    month_first = today.replace(day=1).isoformat()
+    rows = conn.execute(
         select(
             t.c.id,
             select(func.min(s.c.start)).where(s.c.instrument_id == t.c.id).scalar_subquery(),
+            select(func.sum(m.c.days))
+            .where(m.c.instrument_id == t.c.id, m.c.month < month_first[:7])
+            .scalar_subquery(),
+            select(func.count())
+            .select_from(d)
+            .where(d.c.instrument_id == t.c.id, d.c.day >= month_first)
+            .scalar_subquery(),
         )
     ).all()
-    if instruments is not None:
-        wanted = set(instruments)
-        firsts = [r for r in firsts if r[0] in wanted]
-    have = conn.execute(
-        select(
-            tables.daily_usage.c.instrument_id, func.count(), func.min(tables.daily_usage.c.day)
-        ).group_by(tables.daily_usage.c.instrument_id)
-    ).all()
-    counts = {r[0]: int(r[1]) for r in have}
-    today_start = _today_start(now, zone)
-    today_date = datetime.fromtimestamp(today_start, zone).date()
-    for instrument_id, first in firsts:
+    wanted = None if instruments is None else set(instruments)
+    for instrument_id, first, month_days, recent in rows:
         if first is None or first >= today_start:
             continue
-        # The closed days since the first span (what ``split_by_day`` would count).
-        if (
-            counts.get(instrument_id, 0)
-            >= (today_date - datetime.fromtimestamp(first, zone).date()).days
-        ):
+        if wanted is not None and instrument_id not in wanted:
+            continue
+        first_day = datetime.fromtimestamp(first, zone).date()
+        before = max(0, (today.replace(day=1) - first_day).days)
+        since = (today - max(first_day, today.replace(day=1))).days
+        if int(month_days or 0) == before and int(recent or 0) == since:
             continue
         present = set(
-            conn.execute(
-                select(tables.daily_usage.c.day).where(
-                    tables.daily_usage.c.instrument_id == instrument_id
-                )
-            ).scalars()
+            conn.execute(select(d.c.day).where(d.c.instrument_id == instrument_id)).scalars()
         )
         days = split_by_day(first, today_start, zone)
         todo[instrument_id].update(b.key for b in days if b.key not in present)

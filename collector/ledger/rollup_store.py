@@ -160,10 +160,14 @@ def months_lacking(
     for instrument_id, first_day, have in firsts:
         if first_day is None or (ids is not None and instrument_id not in ids):
             continue
-        months = _months_from(first_day[:7], before_month)
-        if len(months) > int(have or 0):
-            out[instrument_id] = set(months)
+        months = _month_number(before_month) - _month_number(first_day[:7])
+        if months > int(have or 0):
+            out[instrument_id] = set(_months_from(first_day[:7], before_month))
     return out
+
+
+def _month_number(month: str) -> int:
+    return int(month[:4]) * 12 + int(month[5:7]) - 1
 
 
 def _months_from(first: str, before: str) -> list[str]:

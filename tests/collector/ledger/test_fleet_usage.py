@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from jishi.collector.ingest.pipeline import Received
 from jishi.collector.ledger import queries, tables
@@ -239,3 +239,32 @@ def test_roll_ups_stored_as_json_become_columns_and_months_follow(
 
 def test_roll_up_columns_are_the_engine_figures() -> None:
     assert tables.FIGURE_COLUMNS == FIGURE_NAMES
+
+
+def test_the_roll_up_pass_fills_every_closed_day_and_month_then_rests(
+    engines: Engines, tmp_path: Path
+) -> None:
+    """Every closed day since the first observation gets a daily row and every closed month a
+    monthly row; a second pass finds nothing to do; a day marked dirty is recomputed and its
+    month rebuilt."""
+    config = make_config(tmp_path, instruments=[{"id": "xrd"}])
+    sync_registry(engines, config.registry(), DAY0)
+    start = DAY0 + 3 * DAY + 3600  # 2025-01-23 01:00
+    pipeline = make_pipeline(engines, tmp_path, start, instruments=[{"id": "xrd"}])
+    feed(pipeline, [h.birth("xrd", 0, start, hb=HB), h.state("xrd", 1, start, "running")], start)
+    now = DAY0 + 45 * DAY + 600  # 2025-03-06 00:10
+    assert refresh_rollups(engines, config, now) == 42  # 2025-01-23 .. 2025-03-05
+    d, m = tables.daily_usage, tables.monthly_usage
+    with engines.read.connect() as conn:
+        months = conn.execute(select(m.c.month, m.c.first_day, m.c.days)).all()
+    assert sorted(months) == [("2025-01", "2025-01-23", 9), ("2025-02", "2025-02-01", 28)]
+    assert refresh_rollups(engines, config, now) == 0
+    dd = tables.dirty_days
+    with engines.write.begin() as conn:
+        conn.execute(dd.insert().values(instrument_id="xrd", day="2025-02-11", marked_at=now))
+    assert refresh_rollups(engines, config, now + 60) == 1
+    with engines.read.connect() as conn:
+        rebuilt = conn.execute(select(m.c.days, m.c.computed_at).where(m.c.month == "2025-02"))
+        assert rebuilt.one() == (28, now + 60)
+        assert conn.execute(select(func.count()).select_from(dd)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(d)).scalar_one() == 42
