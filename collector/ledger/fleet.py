@@ -24,7 +24,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from operator import add
+from operator import add, attrgetter
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -82,6 +82,9 @@ class _Plan:
         return bisect_left(self.ends, first), bisect_right(self.starts, last)
 
 
+_figure_values = attrgetter(*FIGURE_NAMES)
+
+
 class _Totals:
     """Figure sums per group key."""
 
@@ -96,7 +99,7 @@ class _Totals:
             total[:] = map(add, total, values)
 
     def add_figures(self, key: str, figures: UsageFigures) -> None:
-        self.add(key, (getattr(figures, n) for n in FIGURE_NAMES))
+        self.add(key, _figure_values(figures))
 
     def result(self) -> dict[str, UsageFigures]:
         return {key: UsageFigures(*values) for key, values in self.values.items()}
