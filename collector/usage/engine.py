@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Literal
 
 from jishi.collector.usage.periods import (
@@ -127,9 +128,9 @@ class UsageFigures:
     def as_dict(self) -> dict[str, float | None]:
         """Every figure in seconds (``_s``, ms precision) and hours (``_h``) plus the ratios."""
         out: dict[str, float | None] = {}
-        for name, value in zip(FIGURE_NAMES, _values(self), strict=True):
+        for name, hours, value in zip(FIGURE_NAMES, _HOUR_NAMES, _values(self), strict=True):
             out[name] = round(value, 3)
-            out[name[:-2] + "_h"] = round(value / SECONDS_PER_HOUR, 6)
+            out[hours] = round(value / SECONDS_PER_HOUR, 6)
         out["completeness"] = round(self.completeness, 6)
         utilization, share = self.utilization, self.share_rate
         out["utilization"] = None if utilization is None else round(utilization, 6)
@@ -138,10 +139,8 @@ class UsageFigures:
 
 
 FIGURE_NAMES: tuple[str, ...] = tuple(UsageFigures.__dataclass_fields__)
-
-
-def _values(figures: UsageFigures) -> tuple[float, ...]:
-    return tuple(getattr(figures, name) for name in FIGURE_NAMES)
+_HOUR_NAMES = tuple(name[:-2] + "_h" for name in FIGURE_NAMES)
+_values: Callable[[UsageFigures], tuple[float, ...]] = attrgetter(*FIGURE_NAMES)
 
 
 def sum_figures(items: Iterable[UsageFigures]) -> UsageFigures:
