@@ -157,7 +157,8 @@ def usage_grouped(  # noqa: PLR0917 - the period and the grouping, as the API ha
     plan = _plan(days, now, zone, group_by)
     keys = _Keys(by_id, group_by)
     totals = _Totals()
-    covered = _stored(conn, list(by_id), plan, group_by, totals)
+    fleet = conn.execute(select(func.count()).select_from(tables.instruments)).scalar_one()
+    covered = _stored(conn, None if fleet == len(by_id) else list(by_id), plan, group_by, totals)
     empty = EmptyStretches(days, zone)
     wanted: dict[str, list[Bucket]] = {}
     policies = Policies(config)
@@ -207,9 +208,10 @@ class _Keys:
 
 
 def _stored(
-    conn: Connection, ids: list[str], plan: _Plan, group_by: GroupBy, totals: _Totals
+    conn: Connection, ids: list[str] | None, plan: _Plan, group_by: GroupBy, totals: _Totals
 ) -> dict[str, _Coverage]:
-    """Sum the stored roll-ups into ``totals``; returns each instrument's stored coverage."""
+    """Sum the stored roll-ups of ``ids`` (None: the whole fleet) into ``totals``; returns each
+    instrument's stored coverage."""
     covered: dict[str, _Coverage] = {}
     if not plan.whole:
         return covered

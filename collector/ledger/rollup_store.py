@@ -214,7 +214,7 @@ def _group_key(table: Table, group: Group) -> ColumnElement[Any]:
 def _summed(  # noqa: PLR0917 - one query shape for both roll-up tables
     conn: Connection,
     table: Table,
-    ids: Sequence[str],
+    ids: Sequence[str] | None,
     where: Sequence[ColumnElement[bool]],
     cover: Sequence[ColumnElement[Any]],
     group: Group,
@@ -225,8 +225,10 @@ def _summed(  # noqa: PLR0917 - one query shape for both roll-up tables
     out = Stored()
     sums = [func.sum(table.c[n]) for n in FIGURE_NAMES]
     key = _group_key(table, group)
-    for k in range(0, len(ids), CHUNK):
-        scope = [table.c.instrument_id.in_(ids[k : k + CHUNK]), *where]
+    for k in range(0, len(ids), CHUNK) if ids is not None else [0]:
+        scope = list(where)
+        if ids is not None:  # else the whole fleet: no list of ids to send and compile
+            scope.append(table.c.instrument_id.in_(ids[k : k + CHUNK]))
         by_instrument = select(table.c.instrument_id, *cover, *sums).where(*scope)
         if group != "instrument":
             by_instrument = select(table.c.instrument_id, *cover).where(*scope)
@@ -247,8 +249,11 @@ def _summed(  # noqa: PLR0917 - one query shape for both roll-up tables
     return out
 
 
-def month_sums(conn: Connection, ids: Sequence[str], first: str, last: str, group: Group) -> Stored:
-    """Valid monthly rows of months ``first``..``last``; coverage up to each last month's end."""
+def month_sums(
+    conn: Connection, ids: Sequence[str] | None, first: str, last: str, group: Group
+) -> Stored:
+    """Valid monthly rows of months ``first``..``last`` of ``ids`` (None: every instrument);
+    coverage up to each last month's end."""
     m = tables.monthly_usage
     valid = [
         m.c.month >= first,
@@ -264,9 +269,10 @@ def month_sums(conn: Connection, ids: Sequence[str], first: str, last: str, grou
 
 
 def day_sums(
-    conn: Connection, ids: Sequence[str], spans: Sequence[tuple[str, str]], group: Group
+    conn: Connection, ids: Sequence[str] | None, spans: Sequence[tuple[str, str]], group: Group
 ) -> Stored:
-    """Clean daily rows in the day ranges ``spans`` (inclusive pairs)."""
+    """Clean daily rows of ``ids`` (None: every instrument) in the day ranges ``spans``
+    (inclusive pairs)."""
     if not spans:
         return Stored()
     d = tables.daily_usage

@@ -208,6 +208,7 @@ daily_usage = Table(
     Column("day", String(10), primary_key=True),  # YYYY-MM-DD in the site time zone
     *_figure_columns(),
     Column("computed_at", EPOCH, nullable=False),
+    Index("ix_daily_usage_day", "day"),
 )
 
 # A closed month's roll-up: the sum of its daily roll-ups from ``first_day`` (the month's first

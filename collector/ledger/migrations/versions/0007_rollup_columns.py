@@ -37,6 +37,8 @@ def upgrade() -> None:
     op.execute(f"UPDATE daily_usage SET {assignments}")  # noqa: S608 - fixed names only
     with op.batch_alter_table("daily_usage") as batch:
         batch.drop_column("figures")
+    # A fleet's days are read by day range across all instruments (issue 18).
+    op.create_index("ix_daily_usage_day", "daily_usage", ["day"])
     op.create_table(
         "monthly_usage",
         sa.Column("instrument_id", sa.String(64), primary_key=True),
@@ -50,6 +52,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("monthly_usage")
+    op.drop_index("ix_daily_usage_day", "daily_usage")
     dialect = op.get_bind().dialect.name
     with op.batch_alter_table("daily_usage") as batch:
         batch.add_column(sa.Column("figures", sa.Text, nullable=False, server_default="{}"))
