@@ -11,6 +11,7 @@ are rebuilt from the extracted real headers and timeline.
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,12 @@ Span = tuple[datetime, datetime | None]
 
 # Our own files for each shipped profile (tests/fixtures/<folder>), used by the tests below.
 OWN_FILES: dict[str, tuple[str, ...]] = {
-    "illumina": ("illumina-nextseq", "illumina-novaseqx", "illumina-miseq"),
+    "illumina": (
+        "illumina-nextseq",
+        "illumina-nextseq-failed",
+        "illumina-novaseqx",
+        "illumina-miseq",
+    ),
     "bruker-topspin": ("bruker-topspin",),
     "minknow": ("ont-minknow",),
     "serialem": ("cryoem-serialem",),
@@ -104,6 +110,21 @@ def test_illumina_nextseq_run_from_rta_log_to_rtacomplete(
     changes = run_profile("illumina", lay_out(tmp_path), timezone=timezone)
     assert intervals(changes) == expected
     assert [c.state.value for c in changes] == ["running", "idle"]  # CompletedAsPlanned: no fault
+
+
+def test_illumina_run_that_ended_early_is_a_fault(tmp_path: Path) -> None:
+    """RunCompletionStatus other than CompletedAsPlanned: the run ends in a fault, dated by
+    the file's modification time (the status file holds no time). None of the vendor runs
+    failed, so only our files test this rule."""
+    folder = ours("illumina-nextseq-failed")(tmp_path)
+    ended = utc("2026-02-26T11:07:00+08:00")
+    status = next(folder.glob("*/RunCompletionStatus.xml"))
+    os.utime(status, (ended.timestamp(), ended.timestamp()))
+    changes = run_profile("illumina", folder, timezone="Asia/Shanghai")
+    assert [(c.state.value, c.since) for c in changes] == [
+        ("running", utc("2026-02-26T08:41:27+08:00")),
+        ("fault", ended),
+    ]
 
 
 def vendor_novaseqx(tmp_path: Path) -> Path:
