@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,9 +10,6 @@ import pytest
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 
 from support.servers import Mosquitto, postgres_database
-
-# The vendor files live beside the repository, not in it; JISHI_SAMPLES_DIR points elsewhere.
-DEFAULT_SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 
 # Fixtures that start or reach a real server or child process. A test that uses one must be
 # marked ``integration`` so that ``-m "not integration"`` never needs one (checked below).
@@ -68,19 +64,6 @@ def select_alone(config: pytest.Config, items: list[pytest.Item]) -> None:
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
-
-
-@pytest.fixture(scope="session")
-def samples_dir() -> Path:
-    """The real vendor files in ../shared/samples (read from there, never copied). A checkout
-    without them skips these tests; our own files in each format keep every profile tested."""
-    samples = Path(os.environ.get("JISHI_SAMPLES_DIR") or DEFAULT_SAMPLES)
-    if not samples.is_dir():
-        pytest.skip(
-            f"vendor samples not present at {samples}: clone them to ../shared/samples "
-            f"or set JISHI_SAMPLES_DIR"
-        )
-    return samples
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,9 @@
-"""Modbus codec: the real captured frames decode through the profiles to the values beside them."""
+"""Modbus codec: captured frames decode through the profiles to the values beside them.
+
+The frames come from two files in one format (``<meter> | response | <hex> | <decoded>``): ours
+(tests/fixtures/modbus/frames.txt, written here with invented values and valid CRCs, so every
+clone decodes through every profile) and the real captured frames in ../shared/samples (skipped,
+saying why, where they are absent)."""
 
 from __future__ import annotations
 
@@ -20,17 +25,24 @@ from jishi.drivers.modbus_codec import (
     parse_rtu_response,
     plan_requests,
 )
-from jishi.drivers.modbus_profiles import load_profile
+from jishi.drivers.modbus_profiles import load_profile, profile_names
+
+from support.samples import own_fixture, vendor_samples
 
 
-def frames(samples_dir: Path, meter: str) -> list[bytes]:
+def frames(folder: Path, meter: str) -> list[bytes]:
     """Response frames for ``meter`` from frames.txt (format: meter | direction | hex | decoded)."""
     out = []
-    for line in (samples_dir / "modbus-captured-frames" / "frames.txt").read_text().splitlines():
+    for line in (folder / "frames.txt").read_text().splitlines():
         parts = [p.strip() for p in line.split("|")]
         if len(parts) >= 3 and parts[0] == meter and parts[1] == "response":
             out.append(bytes.fromhex(parts[2]))
     return out
+
+
+def frames_folder(source: str) -> Path:
+    """Our frames.txt, or the real captured one (skipping the test when it is absent)."""
+    return own_fixture("modbus") if source == "ours" else vendor_samples("modbus-captured-frames")
 
 
 def decode_frame(profile_name: str, frame: bytes, start: int = 0) -> dict[str, Value]:
@@ -42,43 +54,92 @@ def decode_frame(profile_name: str, frame: bytes, start: int = 0) -> dict[str, V
     return decode_block(Request(specs[0].table, start, len(registers), specs), registers)
 
 
-def test_sdm120_voltage_frame(samples_dir: Path) -> None:
-    (frame,) = frames(samples_dir, "SDM")
-    assert decode_frame("sdm120", frame) == {"voltage_v": 230.2}
-    assert decode_frame("sdm630", frame) == {"voltage_l1_v": 230.2}
+PZEM = ("voltage_v", "current_a", "power_w", "energy_wh", "frequency_hz", "power_factor", "alarm")
+DDS238 = (
+    "total_energy_kwh", "export_energy_kwh", "import_energy_kwh", "voltage_v", "current_a",
+    "power_w", "reactive_power_var", "power_factor", "frequency_hz",
+)  # fmt: skip
 
 
-def test_pzem_frames(samples_dir: Path) -> None:
-    first, second = frames(samples_dir, "PZEM")
-    assert decode_frame("pzem-004t", first) == {
-        "voltage_v": 225.7, "current_a": 0.108, "power_w": 24.4, "energy_wh": 38,
-        "frequency_hz": 50.0, "power_factor": 1.0, "alarm": 0,
-    }  # fmt: skip
-    assert decode_frame("pzem-004t", second) == {
-        "voltage_v": 239.3, "current_a": 0.516, "power_w": 90.1, "energy_wh": 4649,
-        "frequency_hz": 49.9, "power_factor": 0.73, "alarm": 0,
-    }  # fmt: skip
+def values(names: tuple[str, ...], *row: Value) -> dict[str, Value]:
+    return dict(zip(names, row, strict=True))
 
 
-def test_dds238_frames_both_layouts(samples_dir: Path) -> None:
-    first, second = frames(samples_dir, "DDS238-2")
-    v2 = decode_frame("dds238", first)
-    assert v2 == {
-        "total_energy_kwh": 72.91, "export_energy_kwh": 12.67, "import_energy_kwh": 60.24,
-        "voltage_v": 242.3, "current_a": 4.22, "power_w": 1016, "reactive_power_var": 112,
-        "power_factor": 0.993, "frequency_hz": 50.02,
-    }  # fmt: skip
-    assert v2["export_energy_kwh"] + v2["import_energy_kwh"] == pytest.approx(72.91)  # type: ignore[operator]  # both readings are present in this frame
-    later = decode_frame("dds238", second)
-    assert (later["current_a"], later["power_w"], later["reactive_power_var"]) == (4.97, 1199, 108)
-    assert (later["power_factor"], later["frequency_hz"], later["total_energy_kwh"]) == (
-        0.995,
-        49.98,
-        73.41,
-    )
-    # Firmware v1 keeps the totals at 0x04/0x06, which are zero in this (v2) meter's frame.
-    v1 = decode_frame("dds238-v1", first)
-    assert (v1["export_energy_kwh"], v1["import_energy_kwh"], v1["power_w"]) == (0.0, 0.0, 1016)
+SDM_OURS = values(("voltage_v", "current_a", "power_w"), 228.5, 1.75, 399.875)
+SDM630 = ("voltage_l1_v", "voltage_l2_v", "voltage_l3_v", "current_l1_a", "current_l2_a",
+          "current_l3_a", "power_l1_w")  # fmt: skip
+SDM630_OURS = values(SDM630, 228.5, 0.0, 0.0, 1.75, 0.0, 0.0, 399.875)
+# 32-bit values above 65535 (energy, power) prove the PZEM's low-word-first order.
+PZEM_OURS = [
+    values(PZEM, 221.4, 2.345, 512.3, 123456, 50.1, 0.99, 0),
+    values(PZEM, 236.2, 31.25, 7012.4, 65535, 49.9, 0.95, 0),
+]
+PZEM_VENDOR = [
+    values(PZEM, 225.7, 0.108, 24.4, 38, 50.0, 1.0, 0),
+    values(PZEM, 239.3, 0.516, 90.1, 4649, 49.9, 0.73, 0),
+]
+DDS238_OURS = values(DDS238, 123.45, 23.45, 100.0, 229.8, 3.15, 701, -45, 0.981, 49.97)
+# Firmware v1 keeps the energy totals at 0x04/0x06; this meter exports (negative power).
+DDS238_V1_OURS = values(DDS238, 124.0, 24.0, 100.0, 230.1, 1.52, -350, 20, 0.962, 50.03)
+DDS238_VENDOR = [
+    values(DDS238, 72.91, 12.67, 60.24, 242.3, 4.22, 1016, 112, 0.993, 50.02),
+    values(DDS238, 73.41, 12.67, 60.74, 242.3, 4.97, 1199, 108, 0.995, 49.98),
+]
+NO_V1_TOTALS: dict[str, Value] = {"export_energy_kwh": 0.0, "import_energy_kwh": 0.0}
+
+# (meter in frames.txt, which response, profile, first register, the values it decodes to)
+Case = tuple[str, int, str, int, dict[str, Value]]
+OURS: list[Case] = [
+    ("SDM", 0, "sdm120", 0, SDM_OURS),
+    ("SDM", 0, "sdm230", 0, SDM_OURS),
+    ("SDM", 0, "sdm630", 0, SDM630_OURS),
+    ("SDM", 0, "sdm72", 0, SDM630_OURS),
+    ("SDM", 1, "sdm630", 0x34, {"power_w": 2417.25}),  # total system power
+    ("SDM", 1, "sdm72", 0x34, {"power_w": 2417.25}),
+    ("PZEM", 0, "pzem-004t", 0, PZEM_OURS[0]),
+    ("PZEM", 1, "pzem-004t", 0, PZEM_OURS[1]),
+    ("PZEM", 1, "pzem-016", 0, PZEM_OURS[1]),
+    ("DDS238-2", 0, "dds238", 0, DDS238_OURS),
+    ("DDS238-2", 1, "dds238-v1", 0, DDS238_V1_OURS),
+    # Each layout read with the other firmware's profile finds zeros where it looks.
+    ("DDS238-2", 1, "dds238", 0, DDS238_V1_OURS | NO_V1_TOTALS),
+]
+VENDOR: list[Case] = [
+    ("SDM", 0, "sdm120", 0, {"voltage_v": 230.2}),
+    ("SDM", 0, "sdm630", 0, {"voltage_l1_v": 230.2}),
+    ("PZEM", 0, "pzem-004t", 0, PZEM_VENDOR[0]),
+    ("PZEM", 1, "pzem-004t", 0, PZEM_VENDOR[1]),
+    ("DDS238-2", 0, "dds238", 0, DDS238_VENDOR[0]),
+    ("DDS238-2", 1, "dds238", 0, DDS238_VENDOR[1]),
+    ("DDS238-2", 0, "dds238-v1", 0, DDS238_VENDOR[0] | NO_V1_TOTALS),
+]
+
+
+@pytest.mark.parametrize(
+    ("source", "case"),
+    [pytest.param("ours", c, id=f"ours: {c[2]} {c[0]} #{c[1]}") for c in OURS]
+    + [pytest.param("vendor", c, id=f"vendor: {c[2]} {c[0]} #{c[1]}") for c in VENDOR],
+)
+def test_captured_frames_decode_through_the_profiles(source: str, case: Case) -> None:
+    meter, index, profile, start, expected = case
+    assert decode_frame(profile, frames(frames_folder(source), meter)[index], start) == expected
+
+
+@pytest.mark.parametrize("source", ["ours", "vendor"])
+def test_dds238_energy_totals_add_up(source: str) -> None:
+    """export + import = total in every DDS238 frame, read with its firmware's profile."""
+    for frame in frames(frames_folder(source), "DDS238-2"):
+        values = decode_frame("dds238", frame)
+        if values["export_energy_kwh"] == values["import_energy_kwh"] == 0:
+            values = decode_frame("dds238-v1", frame)  # firmware v1: totals at 0x04/0x06
+        export, imported = values["export_energy_kwh"], values["import_energy_kwh"]
+        assert isinstance(export, float)
+        assert isinstance(imported, float)
+        assert export + imported == pytest.approx(values["total_energy_kwh"])
+
+
+def test_our_frames_decode_through_every_shipped_profile() -> None:
+    assert {case[2] for case in OURS} == set(profile_names()) - {"generic"}
 
 
 def test_crc_is_checked() -> None:
