@@ -20,7 +20,7 @@ from jishi.collector.api.auth import ApiContext
 # What every route may answer besides its success, in the OpenAPI document as well (a client
 # generated from it must expect them). 422: a parameter or body of the wrong type or shape
 # (FastAPI's validation); 400: well-formed but not meaningful (an inverted range, a date that
-# cannot be read, a year in the future); 503: also a usage or report
+# cannot be read, a year in the future, a timeline too long); 503: also a usage or report
 # request stopped over its budget (api/bounded.py).
 ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
     400: {"description": "Bad request: the detail says which parameter and why"},

@@ -1,8 +1,8 @@
 """Per-request work is bounded (issue 17, 4): an 11-year usage query over a large fleet ran for
 minutes and kept computing after its client left. Usage and report requests now stop when
 ``api.max_request_s`` is spent (503 saying what to ask instead) or when the client disconnects,
-and the event loop keeps answering meanwhile. Real collector, real HTTP server, real
-sockets."""
+and the event loop keeps answering meanwhile; a timeline holding too many spans is refused
+(400) with an end that would be answered. Real collector, real HTTP server, real sockets."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import insert
 
+from jishi.collector.api.instruments import MAX_TIMELINE_SPANS
+from jishi.collector.ledger import tables
 from jishi.collector.service import Collector, start_collector
 
 from support.ledger import make_config
@@ -119,5 +122,36 @@ def test_a_client_that_leaves_stops_the_work(tmp_path: Path) -> None:
         wait_until(lambda: abandoned(collector, "client_left") == 1, 5, "the work to stop")
         assert time.monotonic() - left < 3.0
         assert abandoned(collector, "over_budget") == 0
+    finally:
+        collector.stop()
+
+
+def test_a_timeline_with_too_many_spans_is_refused_with_an_end_to_ask(tmp_path: Path) -> None:
+    collector = fleet(tmp_path, 1)
+    day0 = 1_700_000_000.0
+    spans = [
+        {
+            "instrument_id": "inst-000",
+            "state": ("running", "idle")[k % 2],
+            "start": day0 + 60 * k,
+            "end": day0 + 60 * (k + 1),
+        }
+        for k in range(MAX_TIMELINE_SPANS + 10)
+    ]
+    try:
+        with collector.engines.write.begin() as conn:
+            conn.execute(insert(tables.spans), spans)
+        url = f"{collector.api_url}/api/v1/instruments/inst-000/timeline"
+        params = {"start": "2023-11-01", "end": "2024-01-01"}
+        refused = httpx.get(url, params=params, headers=AUTH, timeout=60)
+        assert refused.status_code == 400, refused.text
+        detail = refused.json()["detail"]
+        assert f"more than {MAX_TIMELINE_SPANS} state spans" in detail
+        end = re.search(r"end=(\S+),", detail)
+        assert end, detail
+        answered = httpx.get(url, params={**params, "end": end.group(1)}, headers=AUTH, timeout=60)
+        assert answered.status_code == 200, answered.text
+        states = [i for i in answered.json()["intervals"] if i["state"] != "unknown"]
+        assert len(states) == MAX_TIMELINE_SPANS
     finally:
         collector.stop()
