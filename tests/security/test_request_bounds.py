@@ -100,11 +100,10 @@ def request_then_leave(collector: Collector, path: str, stay_s: float) -> None:
         sock.sendall(
             f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode()
         )
-        # Meanwhile the event loop answers others: the work runs in the thread pool.
-        health_started = time.monotonic()
+        # Meanwhile the event loop answers others (the work runs in the thread pool): health
+        # answers while the query is still computing (checked below).
         health = httpx.get(f"{collector.api_url}/api/v1/health", timeout=30)
         assert health.status_code == 200
-        assert time.monotonic() - health_started < 1.0
         time.sleep(stay_s)
         sock.settimeout(0.01)
         with pytest.raises(TimeoutError):
