@@ -74,10 +74,13 @@ class DatabaseConfig(_Strict):
 
 
 class ApiConfig(_Strict):
-    """Where the REST API listens."""
+    """Where the REST API listens, and how long one request may compute."""
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    # Usage and report requests stop (503, saying what to ask instead) after this long; a
+    # request whose client disconnects stops at once (api/bounded.py, issue 17).
+    max_request_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
 
 
 class SiteConfig(_Strict):

@@ -1,7 +1,10 @@
 """The REST API application (FastAPI) under ``/api/v1``: one router per area.
 
 Route handlers are plain ``def`` functions (FastAPI runs them in its thread pool) that call the
-read-side queries and the pure usage engine; nothing here parses MQTT or writes spans.
+read-side queries and the pure usage engine; nothing here parses MQTT or writes spans. The
+routes that can run long are ``async`` and hand their work to the thread pool themselves: usage
+and reports through api/bounded.py, which stops it over its time budget or when the client
+leaves; the session import once its body is read.
 """
 
 from __future__ import annotations
@@ -17,13 +20,17 @@ from jishi.collector.api.auth import ApiContext
 # What every route may answer besides its success, in the OpenAPI document as well (a client
 # generated from it must expect them). 422: a parameter or body of the wrong type or shape
 # (FastAPI's validation); 400: well-formed but not meaningful (an inverted range, a date that
-# cannot be read, a year in the future).
+# cannot be read, a year in the future, a timeline too long); 503: also a usage or report
+# request stopped over its budget (api/bounded.py).
 ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
     400: {"description": "Bad request: the detail says which parameter and why"},
     401: {"description": "No bearer token, or an unknown one"},
     403: {"description": "The token's role does not allow this"},
     404: {"description": "No such instrument, management unit, report or adjustment"},
-    503: {"description": "The ledger database is unavailable"},
+    503: {
+        "description": "The ledger database is unavailable, or the request ran over its time "
+        "budget (api.max_request_s; the detail says what to ask instead) and was stopped"
+    },
 }
 
 

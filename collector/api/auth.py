@@ -10,14 +10,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, HTTPException, Request
 
+from jishi.collector.api.bounded import AbandonedRequests, Check, run_bounded
 from jishi.collector.api.tokens import TokenStore, allows
 from jishi.collector.config import CollectorConfig
 from jishi.collector.ingest.metrics import IngestMetrics
 from jishi.collector.ledger.db import Engines
+
+T = TypeVar("T")
 
 
 class SinkView(Protocol):
@@ -41,6 +44,16 @@ class ApiContext:
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
     # The InfluxDB mirror, when [influx] is configured: ``sink`` in health, jishi_sink_* metrics.
     sink: SinkView | None = None
+    # Requests stopped over their time budget or because their client left (api/bounded.py).
+    abandoned: AbandonedRequests = field(default_factory=AbandonedRequests)
+
+    async def bounded(self, request: Request, work: Callable[[Check], T], advice: str) -> T:
+        """``work(check)`` in the thread pool within ``api.max_request_s``, stopped when the
+        client leaves; ``advice`` says what to ask instead when over budget (api/bounded.py)."""
+        budget_s = self.config.api.max_request_s
+        return await run_bounded(
+            request, work, budget_s=budget_s, abandoned=self.abandoned, advice=advice
+        )
 
 
 def _unauthorized(detail: str) -> HTTPException:

@@ -98,12 +98,13 @@ def _iso(at: float | None) -> str | None:
 
 @router.get("/metrics", response_class=PlainTextResponse)
 def metrics(c: Ctx, _role: Reader) -> PlainTextResponse:
-    """Prometheus text: ingest rate, dead letters by reason, lag, instruments online."""
+    """Prometheus text: ingest rate, dead letters by reason, lag, instruments online, API
+    requests stopped."""
     now = c.clock()
     with c.engines.read.connect() as conn:
         views = queries.list_instruments(conn, now)
     online = sum(1 for v in views if v["online"] and v["state"] != "unknown")
-    body = render_prometheus(c.metrics, online, len(views), now)
+    body = render_prometheus(c.metrics, online, len(views), now) + c.abandoned.metrics_text()
     if c.sink is not None:
         body = body.rstrip("\n") + "\n" + c.sink.metrics_text()
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4")

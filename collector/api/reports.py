@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from jishi.agent.wire import ID_PATTERN
-from jishi.collector.api.auth import Admin, Ctx, Reader
+from jishi.collector.api.auth import Admin, ApiContext, Ctx, Reader
+from jishi.collector.api.bounded import Check
 from jishi.collector.api.tokens import hash_token
 from jishi.collector.ledger import tables
 from jishi.collector.reports.adjust_store import (
@@ -27,7 +28,14 @@ from jishi.collector.reports.adjust_store import (
     revoke_adjustment,
 )
 from jishi.collector.reports.errors import NotFoundError, ReportError
-from jishi.collector.reports.make import MEDIA_TYPES, Format, ReportName, make_report, render
+from jishi.collector.reports.make import (
+    MEDIA_TYPES,
+    Format,
+    Rendered,
+    ReportName,
+    make_report,
+    render,
+)
 from jishi.collector.reports.period import bounds_if_asked, resolve_period
 from jishi.collector.reports.scope import ReportScope
 from jishi.collector.reports.trail import trail_json
@@ -143,13 +151,29 @@ def revoke(
     return trail_json([done], c.config.site.timezone)[0]
 
 
+def _made(  # noqa: PLR0917 - the report route's parameters, passed on
+    c: ApiContext, name: ReportName, scope: ReportScope, fmt: Format, table: int, check: Check
+) -> dict[str, Any] | Rendered:
+    """The report's JSON document, or the report rendered (in the thread pool)."""
+    try:
+        with c.engines.read.connect() as conn:
+            made = make_report(name, conn, c.config, scope)
+        if fmt == "json":
+            return made.document
+        check()  # rendering a large XLSX takes a while too
+        return render(made, fmt, scope.period, sheet=table)
+    except ReportError as exc:
+        raise _http(exc) from None
+
+
 @router.get(
     "/{name}",
     response_model=None,
     responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()}}},
 )
-def report(  # noqa: PLR0917 - FastAPI passes query parameters by name; this is their list
+async def report(  # noqa: PLR0917 - FastAPI passes query parameters by name; this is their list
     name: ReportName,
+    request: Request,
     c: Ctx,
     _role: Reader,
     year: int | None = None,
@@ -165,23 +189,30 @@ def report(  # noqa: PLR0917 - FastAPI passes query parameters by name; this is 
 
     The period is ``year`` or ``start``/``end`` (site time zone); none means last year.
     CSV holds one table (``table``: 0 is the main one); XLSX holds every table as a sheet.
+    Made in the thread pool within ``api.max_request_s`` (else 503), and stopped when the
+    client disconnects (api/bounded.py).
     """
     now = c.clock()
     try:
         period = resolve_period(
             year=year, start=start, end=end, timezone=c.config.site.timezone, now=now
         )
-        with c.engines.read.connect() as conn:
-            scope = ReportScope(period, now, unit=unit, instruments=instrument, kind=kind)
-            made = make_report(name, conn, c.config, scope)
-        if format == "json":
-            document: dict[str, Any] = made.document
-            return document
-        rendered = render(made, format, period, sheet=table)
     except ReportError as exc:
         raise _http(exc) from None
+
+    def work(check: Check) -> dict[str, Any] | Rendered:
+        # The reports call progress once per instrument: a place to stop.
+        scope = ReportScope(
+            period, now, unit=unit, instruments=instrument, kind=kind, progress=lambda _n: check()
+        )
+        return _made(c, name, scope, format, table, check)
+
+    advice = "ask for a shorter period, or one management unit (unit=) or a few instruments"
+    done = await c.bounded(request, work, advice)
+    if not isinstance(done, Rendered):
+        return done
     return Response(
-        rendered.body,
-        media_type=rendered.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{rendered.filename}"'},
+        done.body,
+        media_type=done.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{done.filename}"'},
     )

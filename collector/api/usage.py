@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from jishi.collector.api.auth import Ctx, Reader
+from jishi.collector.api.bounded import Check
 from jishi.collector.api.ranges import iso, parse_range, until_now
 from jishi.collector.ledger import queries
 from jishi.collector.ledger.fleet import usage_grouped
@@ -34,7 +35,8 @@ def _group(
 
 
 @router.get("/usage")
-def usage(
+async def usage(
+    request: Request,
     c: Ctx,
     _role: Reader,
     *,
@@ -44,19 +46,27 @@ def usage(
     unit: str | None = None,
     group_by: Literal["instrument", "unit", "day", "month"] = "instrument",
 ) -> dict[str, Any]:
-    """The DESIGN usage figures (seconds and hours) grouped as asked."""
+    """The DESIGN usage figures (seconds and hours) grouped as asked.
+
+    Computed in the thread pool within ``api.max_request_s`` (else 503), and stopped when the
+    client disconnects (api/bounded.py)."""
     zone = ZoneInfo(c.config.site.timezone)
     lo, asked = parse_range(start, end, zone)
     now = c.clock()
     hi, partial = until_now(lo, asked, now, start)
-    with c.engines.read.connect() as conn:
-        rows = queries.instrument_rows(conn, ids=instrument, unit=unit)
-        if instrument:
-            missing = sorted(set(instrument) - {r["id"] for r in rows})
-            if missing:
-                raise HTTPException(404, detail=f"no instrument(s) {', '.join(missing)}")
-        sums = usage_grouped(conn, rows, c.config, lo, hi, now, group_by)
-    results = _group(rows, sums, group_by)
+
+    def work(check: Check) -> list[dict[str, Any]]:
+        with c.engines.read.connect() as conn:
+            rows = queries.instrument_rows(conn, ids=instrument, unit=unit)
+            if instrument:
+                missing = sorted(set(instrument) - {r["id"] for r in rows})
+                if missing:
+                    raise HTTPException(404, detail=f"no instrument(s) {', '.join(missing)}")
+            sums = usage_grouped(conn, rows, c.config, lo, hi, now, group_by, check=check)
+        return _group(rows, sums, group_by)
+
+    advice = "ask for a shorter period, or fewer instruments (instrument=, unit=)"
+    results = await c.bounded(request, work, advice)
     return {
         "start": iso(lo),
         "end": iso(hi),

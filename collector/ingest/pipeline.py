@@ -3,7 +3,10 @@
 One writer thread drains a queue that the MQTT network thread fills. Batching adapts to load:
 the writer takes whatever has queued up (at most ``batch_max``), commits, then acknowledges the
 batch's messages to the broker. Bad input becomes dead letters; a database outage stops the
-acks (the broker keeps the messages) and is retried with back-off. Ingest never stops on input.
+acks (the broker keeps the messages) and is retried with back-off. Which failures are the
+database's (a lost connection, a missing table, permission denied, a full disk) and which are a
+message's (a value the database refuses) is decided in ledger/failures.py. Ingest never stops
+on input.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from jishi.backoff import Backoff
 from jishi.collector.ingest.intake import Accepted, Limits, classify
 from jishi.collector.ingest.metrics import IngestMetrics
 from jishi.collector.ledger.batch import BatchOutcome, DeadLetter, Incoming, Reason
 from jishi.collector.ledger.db import Engines
+from jishi.collector.ledger.failures import LedgerUnavailable, database_unavailable, reason_of
 from jishi.collector.ledger.writer import LedgerWriter
 
 log = logging.getLogger(__name__)
@@ -151,11 +155,12 @@ class Pipeline(ReceiveQueue):
                     continue
             try:
                 self.process(pending)
-            except OperationalError as exc:
-                # Database unreachable: keep the batch (unacked), retry after a pause.
-                self.metrics.on_store_error(str(exc.orig))
+            except LedgerUnavailable as exc:
+                # The database's failure (unreachable, a table missing, permission, disk
+                # full): keep the batch (unacked), retry after a pause.
+                self.metrics.on_store_error(str(exc))
                 delay = backoff.next_delay()
-                log.warning("ledger write failed, retrying in %.1f s: %s", delay, exc.orig)
+                log.warning("ledger write failed, retrying in %.1f s: %s", delay, exc)
                 if self._stop.wait(delay):
                     return
                 continue
@@ -164,39 +169,17 @@ class Pipeline(ReceiveQueue):
             pending = []
 
     def process(self, batch: Sequence[Received]) -> BatchOutcome:
-        """Classify and store one batch (one transaction); does not acknowledge."""
+        """Classify and store one batch (one transaction); does not acknowledge.
+
+        Raises :class:`LedgerUnavailable` when the database, not a message, is at fault
+        (ledger/failures.py): nothing of the batch may be acknowledged then."""
         items = [self._classify(r) for r in batch]
         try:
             outcome = self._write(items)
-        except OperationalError:
-            raise
         except SQLAlchemyError as exc:
             # A value the database refuses: find the message(s) one by one and dead-letter them.
             log.warning("batch refused by the database (%s); storing one by one", exc)
-            outcome = BatchOutcome()
-            for received, item in zip(batch, items, strict=True):
-                try:
-                    single = self._write([item])
-                except OperationalError:
-                    raise
-                except SQLAlchemyError as single_exc:
-                    single = self._write(
-                        [
-                            DeadLetter(
-                                received.received_at,
-                                received.topic,
-                                Reason.STORE_ERROR,
-                                str(single_exc)[:500],
-                                received.payload,
-                            )
-                        ]
-                    )
-                outcome.stored += single.stored
-                outcome.duplicates += single.duplicates
-                outcome.dead.update(single.dead)
-                outcome.fresh += single.fresh
-                outcome.rows.update(single.rows)
-                outcome.rewrites += single.rewrites
+            outcome = self._one_by_one(batch, items)
         now = self.clock()
         lag = now - min(r.received_at for r in batch)
         self.metrics.on_batch(outcome.stored, outcome.duplicates, Counter(outcome.dead), lag, now)
@@ -207,9 +190,43 @@ class Pipeline(ReceiveQueue):
                 log.exception("sink hook failed; the ledger is unaffected")
         return outcome
 
+    def _one_by_one(
+        self, batch: Sequence[Received], items: Sequence[Incoming | DeadLetter]
+    ) -> BatchOutcome:
+        outcome = BatchOutcome()
+        for received, item in zip(batch, items, strict=True):
+            try:
+                single = self._write([item])
+            except SQLAlchemyError as single_exc:
+                single = self._write(
+                    [
+                        DeadLetter(
+                            received.received_at,
+                            received.topic,
+                            Reason.STORE_ERROR,
+                            str(single_exc)[:500],
+                            received.payload,
+                        )
+                    ]
+                )
+            outcome.stored += single.stored
+            outcome.duplicates += single.duplicates
+            outcome.dead.update(single.dead)
+            outcome.fresh += single.fresh
+            outcome.rows.update(single.rows)
+            outcome.rewrites += single.rewrites
+        return outcome
+
     def _write(self, items: Sequence[Incoming | DeadLetter]) -> BatchOutcome:
-        with self.engines.write.begin() as conn:
-            return self.writer.write(conn, items, self.clock())
+        """One transaction; a failure of the database's own is raised as LedgerUnavailable,
+        a refused value as the SQLAlchemyError it is."""
+        try:
+            with self.engines.write.begin() as conn:
+                return self.writer.write(conn, items, self.clock())
+        except SQLAlchemyError as exc:
+            if database_unavailable(exc):
+                raise LedgerUnavailable(reason_of(exc)) from exc
+            raise
 
     def _classify(self, received: Received) -> Incoming | DeadLetter:
         at = datetime.fromtimestamp(received.received_at, UTC)

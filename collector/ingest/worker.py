@@ -41,6 +41,7 @@ from jishi.collector.ingest.pipeline import (
     Received,
     ReceiveQueue,
 )
+from jishi.collector.ledger.failures import LedgerUnavailable
 from jishi.collector.ledger.instruments import NewInstrumentLimit
 from jishi.gctune import tune_for_throughput
 
@@ -77,8 +78,6 @@ def _watch_parent(parent: int) -> None:
 
 
 def _worker_main(inbox: Connection, outbox: Connection, parent: int) -> None:
-    from sqlalchemy.exc import OperationalError
-
     from jishi.collector.ledger.db import open_engines
     from jishi.collector.ledger.writer import LedgerWriter
 
@@ -126,9 +125,10 @@ def _worker_main(inbox: Connection, outbox: Connection, parent: int) -> None:
                 try:
                     outcome = pipeline.process(batch)
                     break
-                except OperationalError as exc:
-                    # Database unreachable: keep the batch (unacked), retry after a pause.
-                    outbox.send(("error", str(exc.orig)))
+                except LedgerUnavailable as exc:
+                    # The database's failure (unreachable, a table missing, permission, disk
+                    # full): keep the batch (unacked), retry after a pause.
+                    outbox.send(("error", str(exc)))
                     time.sleep(backoff.next_delay())
             outbox.send(("done", number, outcome.stored, outcome.duplicates, dict(outcome.dead)))
     finally:

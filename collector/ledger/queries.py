@@ -112,6 +112,23 @@ def timeline(conn: Connection, instrument_id: str, start: float, end: float) -> 
     return build_timeline(coverage(conn, instrument_id, start, end), start, end)
 
 
+def span_cut(
+    conn: Connection, instrument_id: str, start: float, end: float, max_spans: int
+) -> float | None:
+    """None when at most ``max_spans`` spans reach into ``[start, end)``; else where the next
+    one starts, so that ``[start, cut)`` holds ``max_spans`` (a shorter range to ask for).
+    Skips at most ``max_spans`` rows in (instrument, start) order; builds nothing."""
+    s = tables.spans
+    cut = conn.execute(
+        select(s.c.start)
+        .where(s.c.instrument_id == instrument_id, s.c.end >= start, s.c.start < end)
+        .order_by(s.c.start)
+        .offset(max_spans)
+        .limit(1)
+    ).scalar()
+    return None if cut is None else float(cut)
+
+
 def sessions_in(
     conn: Connection, ids: Sequence[str], start: float, end: float, now: float
 ) -> dict[str, list[Session]]:

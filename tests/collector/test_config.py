@@ -29,6 +29,8 @@ def test_the_example_loads_with_defaults() -> None:
         ('[mqtt]\nbrokr = "x"\n', "mqtt.brokr", "unknown key"),
         ('[site]\ntimezone = "Mars/Olympus"\n', "site.timezone", "unknown time zone"),
         ("[api]\nport = 70000\n", "api.port", "less than or equal"),
+        ("[api]\nmax_request_s = 0\n", "api.max_request_s", "greater than 0"),
+        ('[api]\nmax_request_s = "1 min"\n', "api.max_request_s", "number"),
         ('[[instruments]]\nid = "a b"\n', "instruments[0].id", "pattern"),
         ('[database]\nurl = "mysql://x"\n', "database.url", "sqlite"),
     ],

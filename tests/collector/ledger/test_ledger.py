@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from jishi.collector.ingest.pipeline import Received
 from jishi.collector.ledger import queries, tables
 from jishi.collector.ledger.db import Engines, migrate, open_engines
+from jishi.collector.ledger.failures import LedgerUnavailable
 from jishi.collector.ledger.fleet import usage_by_day_cached
 from jishi.collector.ledger.rollup import refresh_rollups
 from jishi.collector.service import start_collector
@@ -275,8 +276,8 @@ def test_driver_errors_inside_a_batch_are_retried_not_fatal(
 ) -> None:
     """The writer talks to the DBAPI cursor directly for speed; a lock timeout (PostgreSQL) or
     a vanished table (SQLite) there must still reach the pipeline as SQLAlchemy's
-    OperationalError, which keeps the batch unacknowledged and retries it, instead of a raw
-    driver error that would end the writer."""
+    OperationalError, which the pipeline raises as LedgerUnavailable (the batch kept
+    unacknowledged and retried), instead of a raw driver error that would end the writer."""
     now = T0 + 100
     setup = make_pipeline(engines, tmp_path, now)
     feed(setup, [h.birth("nmr", 0, T0, boot="boot-nmr")], now)
@@ -289,8 +290,9 @@ def test_driver_errors_inside_a_batch_are_retried_not_fatal(
         holder.begin()
         holder.execute(text("SELECT * FROM boots WHERE boot_id = 'boot-nmr' FOR UPDATE"))
         try:
-            with pytest.raises(OperationalError):
+            with pytest.raises(LedgerUnavailable) as failed:
                 pipeline.process(batch)
+            assert isinstance(failed.value.__cause__, OperationalError)
         finally:
             holder.rollback()
             holder.close()
@@ -298,8 +300,9 @@ def test_driver_errors_inside_a_batch_are_retried_not_fatal(
     else:
         with engines.write.begin() as conn:
             conn.execute(text("ALTER TABLE boots RENAME TO boots_away"))
-        with pytest.raises(OperationalError):
+        with pytest.raises(LedgerUnavailable) as failed:
             make_pipeline(engines, tmp_path, now).process(batch)
+        assert isinstance(failed.value.__cause__, OperationalError)
         with engines.write.begin() as conn:
             conn.execute(text("ALTER TABLE boots_away RENAME TO boots"))
     # Once the obstacle is gone the same batch goes through.

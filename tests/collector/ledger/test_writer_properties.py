@@ -26,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 from jishi.collector.ingest.pipeline import Pipeline, Received
 from jishi.collector.ledger import queries, tables
 from jishi.collector.ledger.db import Engines
+from jishi.collector.ledger.failures import LedgerUnavailable
 from jishi.collector.ledger.fleet import usage_by_day_cached
 from jishi.collector.ledger.live import live_buckets
 from jishi.collector.ledger.rollup import refresh_rollups
@@ -299,7 +300,7 @@ def test_a_batch_that_fails_midway_leaves_no_trace(
     failing = h.hb(name, 2, T0 + 5, "idle", interval=HB_INTERVAL, boot=boot)
     with monkeypatch.context() as patch:
         patch.setattr(pipeline.writer, "_flush", broken_flush)
-        with pytest.raises(OperationalError):
+        with pytest.raises(LedgerUnavailable):  # the database's failure: kept, retried
             pipeline.process([Received(*failing, T0 + 6)])
     later = h.hb(name, 3, T0 + 6, "idle", interval=HB_INTERVAL, boot=boot)
     pipeline.process([Received(*later, T0 + 7)])
