@@ -20,8 +20,7 @@ from jishi.agent.paths import resolve_data_dir
 from jishi.agent.sources import build_drivers, load_agent_config, read_source
 from jishi.drivers.base import Reading
 from jishi.errors import ConfigError
-from jishi.mqtt import MqttConnectError, MqttError
-from jishi.mqtt_client import await_connack, connect, make_client
+from jishi.mqtt_client import probe
 
 
 def _format_values(values: dict[str, Any]) -> str:
@@ -93,34 +92,14 @@ def check_sources(
 
 def check_broker(mqtt: MqttConfig, out: list[str], timeout: float = 10.0) -> bool:
     """Connect once with the configured credentials and TLS; report what the broker said."""
-    url = mqtt.url
     try:
         settings = mqtt.settings(f"jishi-check-{int(time.time())}")
-        client = make_client(settings)
-        connect(client, settings)
     except ConfigError as exc:
-        out.append(f"broker {url}: {exc}")
+        out.append(f"broker {mqtt.url}: {exc}")
         return False
-    except MqttConnectError as exc:
-        out.append(
-            f"broker {url}: cannot connect ({exc.detail}); check the host and port, that the "
-            "broker runs, and that a firewall allows the port"
-        )
-        return False
-    except MqttError as exc:
-        out.append(f"broker {url}: {exc}")
-        return False
-    connack = await_connack(client, timeout)
-    client.disconnect()
-    if not connack.answered:
-        out.append(f"broker {url}: {connack.reason} (TLS or protocol mismatch?)")
-        return False
-    if not connack.accepted:
-        hint = connack.hint or "check mqtt.username, the password and the broker ACL"
-        out.append(f"broker {url}: refused: {connack.reason}; {hint}")
-        return False
-    out.append(f"broker {url}: connected ({settings.describe()})")
-    return True
+    ok, said = probe(settings, timeout)
+    out.append(f"broker {mqtt.url}: {said}")
+    return ok
 
 
 def check_data_dir(data_dir: Path, outbox_max_bytes: int, out: list[str]) -> None:

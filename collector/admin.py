@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from jishi.collector.api.tokens import TokenStore
+from jishi.collector.checks import check_broker, check_influx
 from jishi.collector.client_id import weak_client_id_reason
 from jishi.collector.config import CollectorConfig, config_from_args
 from jishi.collector.ingest.sessions_csv import parse_sessions_csv
@@ -28,15 +29,26 @@ def _open(args: argparse.Namespace) -> tuple[CollectorConfig, Engines]:
 
 
 def check(args: argparse.Namespace) -> int:
+    """The config, the ledger (migrated), then the broker and InfluxDB tried for real: a
+    broker that is down or refuses the password fails the check (issue 14)."""
     config, engines = _open(args)
     engines.dispose()
-    print(f"{args.config}: OK; ledger {engines.dialect} is current; broker {config.mqtt.broker}")
+    print(f"{args.config}: OK; ledger {engines.dialect} is current")
     weak = weak_client_id_reason(config.mqtt.client_id)
     if weak is not None:
         # A warning, not a failure: a running site keeps its session under this id until the
         # operator moves it (docs/collector.md, "Broker set-up").
         print(f"warning: {weak}")
-    return 0
+    ok = True
+    if not args.no_broker:
+        ok, said = check_broker(config.mqtt)
+        print(f"broker {config.mqtt.url}: {said}")
+    if config.influx is not None and config.influx.enabled and not args.no_influx:
+        influx_ok, said = check_influx(config.influx)
+        print(f"influx {config.influx.url}: {said}")
+        ok = ok and influx_ok
+    print("check passed" if ok else "check FAILED: fix the problems above and run the check again")
+    return 0 if ok else 1
 
 
 def _when(value: float | None) -> str:
