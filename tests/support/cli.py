@@ -18,9 +18,13 @@ def jishi_command(*args: str) -> list[str]:
 
 
 def run_jishi(
-    *args: str, timeout: float = 60, check: bool = False, env: Mapping[str, str] | None = None
+    *args: str,
+    timeout: float = 60,
+    check: bool = False,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``jishi ARGS`` to completion, its output captured as text."""
+    """``jishi ARGS`` to completion (in ``cwd``, default ours), its output captured as text."""
     return subprocess.run(
         jishi_command(*args),
         capture_output=True,
@@ -28,6 +32,7 @@ def run_jishi(
         timeout=timeout,
         check=check,
         env=None if env is None else {**os.environ, **env},
+        cwd=cwd,
     )
 
 
