@@ -19,7 +19,7 @@ from jishi.agent.inference import StateInferrer
 from jishi.agent.paths import resolve_data_dir
 from jishi.agent.sources import build_drivers, load_agent_config, read_source
 from jishi.drivers.base import Reading
-from jishi.errors import ConfigError
+from jishi.errors import ConfigError, says_missing_package
 from jishi.mqtt_client import probe
 
 
@@ -60,6 +60,7 @@ def check_sources(
         drivers = build_drivers(instrument, config_dir=config_dir)
         inferrer = StateInferrer(instrument.rules.to_rules())
         good = {driver.name: 0 for driver in drivers}
+        uninstalled: set[str] = set()
         try:
             for attempt in range(reads):
                 if attempt:
@@ -67,6 +68,8 @@ def check_sources(
                 for driver in drivers:
                     readings = read_source(driver, datetime.now(UTC))
                     good[driver.name] += _report(driver.name, readings, out)
+                    if any(says_missing_package(r.error) for r in readings):
+                        uninstalled.add(driver.name)
                     for reading in readings:
                         inferrer.feed(reading)
         finally:
@@ -76,8 +79,7 @@ def check_sources(
             if count == 0:
                 ok = False
                 out.append(
-                    f"  problem: source {name} gave no good reading; check wiring, port, address "
-                    "and the driver options in docs/drivers.md"
+                    f"  problem: source {name} gave no good reading; " + _fix(name, uninstalled)
                 )
         if inferrer.state is None:
             ok = False
@@ -88,6 +90,12 @@ def check_sources(
         else:
             out.append(f"  state: {inferrer.state.value}  ({inferrer.reason})")
     return ok
+
+
+def _fix(name: str, uninstalled: set[str]) -> str:
+    if name in uninstalled:
+        return "a package it needs is not installed (see the read error above)"
+    return "check wiring, port, address and the driver options in docs/drivers.md"
 
 
 def check_broker(mqtt: MqttConfig, out: list[str], timeout: float = 10.0) -> bool:
