@@ -12,10 +12,9 @@ from jishi.collector.api.tokens import TokenStore
 from jishi.collector.checks import check_broker, check_influx
 from jishi.collector.client_id import weak_client_id_reason
 from jishi.collector.config import CollectorConfig, config_from_args
-from jishi.collector.ingest.sessions_csv import parse_sessions_csv
+from jishi.collector.ingest.session_import import import_sessions_csv
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.ledger.session_input import SessionImportError
-from jishi.collector.ledger.sessions import store_sessions
 from jishi.errors import JishiError
 
 
@@ -84,14 +83,12 @@ def import_sessions(args: argparse.Namespace) -> int:
     config, engines = _open(args)
     path = Path(args.file)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        raw = path.read_bytes()
     except OSError as exc:
+        engines.dispose()
         raise JishiError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise JishiError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
     try:
-        records = parse_sessions_csv(text, config.site.timezone)
-        count = store_sessions(engines, records, "import", time.time(), config.site.timezone)
+        count = import_sessions_csv(engines, raw, config.site.timezone, time.time())
     except SessionImportError as exc:
         print(f"{path}: {exc}", file=sys.stderr)
         return 1

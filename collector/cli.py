@@ -92,4 +92,4 @@ def _register_sessions(commands: Commands) -> None:
         handler="jishi.collector.admin:import_sessions",
     )
     ledger_options(sessions)
-    sessions.add_argument("file", metavar="FILE", help="CSV file (UTF-8)")
+    sessions.add_argument("file", metavar="FILE", help="CSV file (UTF-8 or GBK/GB18030)")
