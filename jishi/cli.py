@@ -11,6 +11,7 @@ import io
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TextIO
 
 from jishi import __version__
 from jishi.errors import EXTRA_OF_COMMAND, ConfigError, JishiError, missing_package
@@ -91,7 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = _run(handler, args)
         # Flushed here, where a reader that has gone (``| head -1``) can still be handled.
-        sys.stdout.flush()
+        # (pythonw and some service wrappers start us with no stdout at all: None.)
+        stdout: TextIO | None = sys.stdout
+        if stdout is not None:
+            stdout.flush()
     except BrokenPipeError:
         return _reader_gone()
     return code
