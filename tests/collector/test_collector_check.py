@@ -9,7 +9,8 @@ import pytest
 
 from support.cli import run_jishi
 from support.influx import TEST_DB, InfluxDB1
-from support.servers import Mosquitto, free_port, password_broker
+from support.servers import Mosquitto, free_port, mosquitto, password_broker
+from support.tls import make_pki
 
 pytestmark = pytest.mark.integration
 
@@ -83,3 +84,32 @@ def test_a_stopped_influx_fails(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"influx {url}: cannot write to database" in result.stdout
     assert "that InfluxDB runs" in result.stdout
+
+
+def test_tls_files_relative_to_the_config_file(tmp_path: Path) -> None:
+    """Client certificate and CA named relative to collector.toml, checked from another
+    folder: TLS is set up from them; a missing one is named by its absolute path."""
+    pki = make_pki(tmp_path / "sub" / "pki")
+    listener = [
+        f"cafile {pki.ca}",
+        f"certfile {pki.server_cert}",
+        f"keyfile {pki.server_key}",
+        "require_certificate true",
+    ]
+    with mosquitto(tmp_path / "mosquitto", listener_extra=listener) as broker:
+        tls = 'tls_ca_file = "pki/{}"\ntls_cert_file = "pki/{}"\ntls_key_file = "pki/{}"\n'
+        names = (pki.ca.name, pki.client_cert.name, pki.client_key.name)
+        config = _config(tmp_path / "sub", f"mqtts://127.0.0.1:{broker.port}", None, "")
+        config.write_text(config.read_text().replace("[mqtt]\n", "[mqtt]\n" + tls.format(*names)))
+        (tmp_path / "elsewhere").mkdir()
+        result = run_jishi(
+            "collector", "check", "-c", "../sub/collector.toml", cwd=tmp_path / "elsewhere"
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "connected (3.1.1, TLS)" in result.stdout
+        pki.client_key.rename(pki.client_key.with_suffix(".gone"))
+        result = run_jishi(
+            "collector", "check", "-c", "../sub/collector.toml", cwd=tmp_path / "elsewhere"
+        )
+        assert result.returncode == 1
+        assert f"TLS setup failed ({pki.ca}, {pki.client_cert}, {pki.client_key})" in result.stdout
