@@ -15,8 +15,9 @@ from jishi.errors import ConfigError
 from jishi.firmware_bridge.config import load_bridge_config
 
 from support.agentproc import sim_agent_toml
-from support.cli import run_jishi
-from support.servers import Mosquitto, password_broker
+from support.cli import run_jishi, start_jishi, stop
+from support.servers import Mosquitto, free_port, password_broker
+from support.waiting import poll_until
 
 SCENARIO = {"nmr-1": [("running", 3600.0)]}
 COLLECTOR_TOML = """data_dir = "data"
@@ -179,3 +180,19 @@ def _collector_toml(folder: Path, broker: Mosquitto) -> None:
         f'data_dir = "data"\n[mqtt]\nbroker = "{broker.url}"\nusername = "recorder"\n'
         'password_file = "pw"\n[database]\nurl = "sqlite:///db/ledger.sqlite3"\n'
     )
+
+
+@pytest.mark.integration
+def test_bridge_run_from_another_folder(tmp_path: Path) -> None:
+    """The bridge has no check command: ``jishi bridge run -c sub/bridge.toml`` started
+    elsewhere keeps its data dir beside the config and names the password file it tried."""
+    text = BRIDGE_TOML.replace("port = 47800", f'host = "127.0.0.1"\nport = {free_port()}')
+    text = text.split("[sparkplug.mqtt]")[0]  # serial-free, no plant broker
+    root = _in_sub(tmp_path, "bridge.toml", text.replace("[mqtt]", '[mqtt]\nusername = "b"'))
+    bridge = start_jishi("bridge", "run", "-c", "sub/bridge.toml", cwd=tmp_path)
+    log = root / "data" / "logs" / "bridge.log"
+    try:
+        poll_until(lambda: log.exists() and "password_file" in log.read_text(), 20)
+    finally:
+        stop(bridge)
+    assert f"{root / 'pw'}: mqtt.password_file: cannot read" in log.read_text()

@@ -41,9 +41,11 @@ def start_jishi(
     output: Path | int | None = subprocess.DEVNULL,
     env: Mapping[str, str] | None = None,
     new_session: bool = False,
+    cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """``jishi ARGS`` in the background; ``output`` is a log file (appended to), a
-    ``subprocess`` constant (DEVNULL, PIPE) or None to inherit; stderr goes with stdout."""
+    """``jishi ARGS`` in the background (in ``cwd``, default ours); ``output`` is a log file
+    (appended to), a ``subprocess`` constant (DEVNULL, PIPE) or None to inherit; stderr goes
+    with stdout."""
     target: IO[bytes] | int | None = output.open("ab") if isinstance(output, Path) else output
     return subprocess.Popen(
         jishi_command(*args),
@@ -51,6 +53,7 @@ def start_jishi(
         stderr=subprocess.STDOUT,
         env=None if env is None else {**os.environ, **env},
         start_new_session=new_session,
+        cwd=cwd,
     )
 
 
