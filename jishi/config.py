@@ -80,7 +80,10 @@ def read_toml(path: Path) -> tuple[dict[str, Any], bytes]:
         data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
-            str(path), None, "file not found", "check the path given with -c"
+            str(path),
+            None,
+            "file not found",
+            f"looked for {path.absolute()}; check the path given with -c",
         ) from None
     except OSError as exc:
         raise ConfigError(str(path), None, f"cannot read file: {exc.strerror}") from None

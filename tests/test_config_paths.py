@@ -114,6 +114,15 @@ def test_bridge_paths_are_relative_to_the_config_file(tmp_path: Path, elsewhere:
     assert config.sparkplug.mqtt.tls_ca_file == root / "plant-ca.pem"
 
 
+def test_a_missing_config_file_is_named_in_full(elsewhere: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        read_toml(Path("sub/agent.toml"))
+    assert str(caught.value) == (
+        f"sub/agent.toml: file not found (looked for {elsewhere / 'sub' / 'agent.toml'}; "
+        "check the path given with -c)"
+    )
+
+
 @pytest.mark.parametrize(
     "value", [r'"C:\ProgramData\XRD\Logs"', r'"C:\Users\lab\logs"', r'"\\pc-7\xrd\Logs"']
 )
