@@ -49,15 +49,6 @@ metrics = { power_w = "Power" }
 """
 
 
-@pytest.fixture
-def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working directory that is not the config file's folder."""
-    cwd = tmp_path / "elsewhere"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    return cwd
-
-
 def _in_sub(tmp_path: Path, name: str, text: str) -> Path:
     """Write ``sub/NAME`` beside the working directory; returns sub's absolute path."""
     sub = tmp_path / "sub"

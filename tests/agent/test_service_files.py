@@ -12,8 +12,6 @@ import argparse
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
-
 from jishi.agent.service import install_for_platform
 
 from support.agentproc import sim_agent_toml
@@ -32,30 +30,24 @@ def _args(tmp_path: Path, unit_dir: Path | None) -> argparse.Namespace:
     )
 
 
-@pytest.fixture
-def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cwd"
-    folder.mkdir()
-    monkeypatch.chdir(folder)
-    return folder
-
-
-def test_windows_writes_its_xml_into_the_unit_dir(tmp_path: Path, cwd: Path) -> None:
+def test_windows_writes_its_xml_into_the_unit_dir(tmp_path: Path, elsewhere: Path) -> None:
     target = tmp_path / "winsw" / "new"  # created when missing
     assert install_for_platform(_args(tmp_path, target), "win32") == 0
     root = ET.fromstring((target / "xrd-agent.xml").read_text(encoding="utf-8"))
     assert root.findtext("id") == "xrd-agent"
     assert str(tmp_path / "agent.toml") in (root.findtext("arguments") or "")
-    assert list(cwd.iterdir()) == []  # nothing left in the current folder
+    assert list(elsewhere.iterdir()) == []  # nothing left in the current folder
 
 
-def test_windows_without_unit_dir_writes_into_the_current_folder(tmp_path: Path, cwd: Path) -> None:
+def test_windows_without_unit_dir_writes_into_the_current_folder(
+    tmp_path: Path, elsewhere: Path
+) -> None:
     assert install_for_platform(_args(tmp_path, None), "win32") == 0
-    assert [p.name for p in cwd.iterdir()] == ["xrd-agent.xml"]
+    assert [p.name for p in elsewhere.iterdir()] == ["xrd-agent.xml"]
 
 
-def test_linux_writes_its_unit_into_the_unit_dir(tmp_path: Path, cwd: Path) -> None:
+def test_linux_writes_its_unit_into_the_unit_dir(tmp_path: Path, elsewhere: Path) -> None:
     target = tmp_path / "units"
     assert install_for_platform(_args(tmp_path, target), "linux") == 0
     assert "Restart=always" in (target / "xrd-agent.service").read_text()
-    assert list(cwd.iterdir()) == []
+    assert list(elsewhere.iterdir()) == []
