@@ -19,9 +19,8 @@ from jishi.agent.inference import StateInferrer
 from jishi.agent.paths import resolve_data_dir
 from jishi.agent.sources import build_drivers, load_agent_config, read_source
 from jishi.drivers.base import Reading
-from jishi.errors import ConfigError
-from jishi.mqtt import MqttConnectError, MqttError
-from jishi.mqtt_client import await_connack, connect, make_client
+from jishi.errors import ConfigError, says_missing_package
+from jishi.mqtt_client import probe
 
 
 def _format_values(values: dict[str, Any]) -> str:
@@ -61,6 +60,7 @@ def check_sources(
         drivers = build_drivers(instrument, config_dir=config_dir)
         inferrer = StateInferrer(instrument.rules.to_rules())
         good = {driver.name: 0 for driver in drivers}
+        uninstalled: set[str] = set()
         try:
             for attempt in range(reads):
                 if attempt:
@@ -68,6 +68,8 @@ def check_sources(
                 for driver in drivers:
                     readings = read_source(driver, datetime.now(UTC))
                     good[driver.name] += _report(driver.name, readings, out)
+                    if any(says_missing_package(r.error) for r in readings):
+                        uninstalled.add(driver.name)
                     for reading in readings:
                         inferrer.feed(reading)
         finally:
@@ -77,8 +79,7 @@ def check_sources(
             if count == 0:
                 ok = False
                 out.append(
-                    f"  problem: source {name} gave no good reading; check wiring, port, address "
-                    "and the driver options in docs/drivers.md"
+                    f"  problem: source {name} gave no good reading; " + _fix(name, uninstalled)
                 )
         if inferrer.state is None:
             ok = False
@@ -91,36 +92,22 @@ def check_sources(
     return ok
 
 
+def _fix(name: str, uninstalled: set[str]) -> str:
+    if name in uninstalled:
+        return "a package it needs is not installed (see the read error above)"
+    return "check wiring, port, address and the driver options in docs/drivers.md"
+
+
 def check_broker(mqtt: MqttConfig, out: list[str], timeout: float = 10.0) -> bool:
     """Connect once with the configured credentials and TLS; report what the broker said."""
-    url = mqtt.url
     try:
         settings = mqtt.settings(f"jishi-check-{int(time.time())}")
-        client = make_client(settings)
-        connect(client, settings)
     except ConfigError as exc:
-        out.append(f"broker {url}: {exc}")
+        out.append(f"broker {mqtt.url}: {exc}")
         return False
-    except MqttConnectError as exc:
-        out.append(
-            f"broker {url}: cannot connect ({exc.detail}); check the host and port, that the "
-            "broker runs, and that a firewall allows the port"
-        )
-        return False
-    except MqttError as exc:
-        out.append(f"broker {url}: {exc}")
-        return False
-    connack = await_connack(client, timeout)
-    client.disconnect()
-    if not connack.answered:
-        out.append(f"broker {url}: {connack.reason} (TLS or protocol mismatch?)")
-        return False
-    if not connack.accepted:
-        hint = connack.hint or "check mqtt.username, the password and the broker ACL"
-        out.append(f"broker {url}: refused: {connack.reason}; {hint}")
-        return False
-    out.append(f"broker {url}: connected ({settings.describe()})")
-    return True
+    ok, said = probe(settings, timeout)
+    out.append(f"broker {mqtt.url}: {said}")
+    return ok
 
 
 def check_data_dir(data_dir: Path, outbox_max_bytes: int, out: list[str]) -> None:

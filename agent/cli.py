@@ -88,9 +88,10 @@ def _add_install_service(commands: Commands) -> None:
     service.add_argument("--user", default=None, help="run as this user (default root)")
     service.add_argument(
         "--unit-dir",
-        default="/etc/systemd/system",
+        default=None,
         metavar="DIR",
-        help="where to write the unit (default /etc/systemd/system)",
+        help="where to write the systemd unit (default /etc/systemd/system) or, on Windows, "
+        "the WinSW XML (default the current folder)",
     )
     service.add_argument(
         "--no-enable", action="store_true", help="write the unit only; do not call systemctl"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -22,7 +21,7 @@ from jishi.agent.wire import (
     ID_PATTERN,
     InstrumentState,
 )
-from jishi.config import BrokerSection
+from jishi.config import BrokerSection, ConfigPath
 from jishi.errors import ConfigError
 from jishi.mqtt import MqttSettings, TlsFiles, check_broker_url, check_topic_root
 
@@ -213,7 +212,7 @@ class PublisherConfig(_Strict):
     site, data dir, heartbeat, log level, broker and outbox."""
 
     site: Identifier
-    data_dir: Path | None = None
+    data_dir: ConfigPath | None = None
     heartbeat_interval_s: Annotated[float, Field(gt=0, le=3600)] = DEFAULT_HEARTBEAT_INTERVAL_S
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     mqtt: MqttConfig = Field(default_factory=MqttConfig)

@@ -19,6 +19,8 @@ from jishi.agent.paths import resolve_data_dir
 from jishi.agent.sources import load_agent_config
 from jishi.errors import JishiError
 
+SYSTEMD_UNIT_DIR = "/etc/systemd/system"
+
 
 def jishi_command() -> list[str]:
     """How to start this jishi: the console script next to the interpreter, else ``-m``."""
@@ -90,15 +92,24 @@ def winsw_xml(config: Path, data_dir: Path, service_id: str = "jishi-agent") -> 
 
 
 def install_service(args: argparse.Namespace) -> int:
+    return install_for_platform(args, sys.platform)
+
+
+def install_for_platform(args: argparse.Namespace, platform: str) -> int:
+    """``install-service`` for ``platform`` (``sys.platform``; tests pass ``win32`` to check
+    the Windows branch, which has no service manager to run here)."""
     config_path = Path(args.config).resolve()
     config, _ = load_agent_config(config_path)  # refuse to install a broken config
     data_dir = resolve_data_dir(args.data_dir, config.data_dir, config_path)
-    if sys.platform == "win32":
-        xml = Path(f"{args.name}.xml").resolve()
+    if platform == "win32":
+        # WinSW wants the XML beside its renamed executable: --unit-dir, else this folder.
+        xml_dir = Path(args.unit_dir or ".").resolve()
+        xml_dir.mkdir(parents=True, exist_ok=True)
+        xml = xml_dir / f"{args.name}.xml"
         xml.write_text(winsw_xml(config_path, data_dir, args.name), encoding="utf-8")
         print(f"wrote {xml}; install it with WinSW as described in docs/agent.md (Windows)")
         return 0
-    unit_dir = Path(args.unit_dir)
+    unit_dir = Path(args.unit_dir or SYSTEMD_UNIT_DIR)
     unit_dir.mkdir(parents=True, exist_ok=True)
     data_dir.mkdir(parents=True, exist_ok=True)
     unit = unit_dir / f"{args.name}.service"

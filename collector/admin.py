@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from jishi.collector.api.tokens import TokenStore
+from jishi.collector.checks import check_broker, check_influx
 from jishi.collector.client_id import weak_client_id_reason
 from jishi.collector.config import CollectorConfig, config_from_args
-from jishi.collector.ingest.sessions_csv import parse_sessions_csv
+from jishi.collector.ingest.session_import import import_sessions_csv
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.ledger.session_input import SessionImportError
-from jishi.collector.ledger.sessions import store_sessions
 from jishi.errors import JishiError
 
 
@@ -28,15 +28,26 @@ def _open(args: argparse.Namespace) -> tuple[CollectorConfig, Engines]:
 
 
 def check(args: argparse.Namespace) -> int:
+    """The config, the ledger (migrated), then the broker and InfluxDB tried for real: a
+    broker that is down or refuses the password fails the check (issue 14)."""
     config, engines = _open(args)
     engines.dispose()
-    print(f"{args.config}: OK; ledger {engines.dialect} is current; broker {config.mqtt.broker}")
+    print(f"{args.config}: OK; ledger {engines.dialect} is current")
     weak = weak_client_id_reason(config.mqtt.client_id)
     if weak is not None:
         # A warning, not a failure: a running site keeps its session under this id until the
         # operator moves it (docs/collector.md, "Broker set-up").
         print(f"warning: {weak}")
-    return 0
+    ok = True
+    if not args.no_broker:
+        ok, said = check_broker(config.mqtt)
+        print(f"broker {config.mqtt.url}: {said}")
+    if config.influx is not None and config.influx.enabled and not args.no_influx:
+        influx_ok, said = check_influx(config.influx)
+        print(f"influx {config.influx.url}: {said}")
+        ok = ok and influx_ok
+    print("check passed" if ok else "check FAILED: fix the problems above and run the check again")
+    return 0 if ok else 1
 
 
 def _when(value: float | None) -> str:
@@ -72,14 +83,12 @@ def import_sessions(args: argparse.Namespace) -> int:
     config, engines = _open(args)
     path = Path(args.file)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        raw = path.read_bytes()
     except OSError as exc:
+        engines.dispose()
         raise JishiError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise JishiError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
     try:
-        records = parse_sessions_csv(text, config.site.timezone)
-        count = store_sessions(engines, records, "import", time.time(), config.site.timezone)
+        count = import_sessions_csv(engines, raw, config.site.timezone, time.time())
     except SessionImportError as exc:
         print(f"{path}: {exc}", file=sys.stderr)
         return 1

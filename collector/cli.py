@@ -32,12 +32,18 @@ def register(sub: Commands) -> None:
     check = command(
         commands,
         "check",
-        summary="validate collector.toml and migrate the ledger",
-        description="Validate the config file, open the ledger and bring its schema up to date.",
+        summary="validate collector.toml, migrate the ledger, test the broker and InfluxDB",
+        description="Validate the config file, open the ledger and bring its schema up to date, "
+        "then connect to the broker with the configured credentials and TLS, and write an "
+        "empty batch to InfluxDB when [influx] is configured. Exits non-zero with what to fix "
+        "when anything fails.",
         handler="jishi.collector.admin:check",
     )
     ledger_options(check)
+    broker_option(check)
     _create_ledger_option(check)
+    check.add_argument("--no-broker", action="store_true", help="skip the broker test")
+    check.add_argument("--no-influx", action="store_true", help="skip the InfluxDB test")
     _register_tokens(commands)
     _register_sessions(commands)
 
@@ -86,4 +92,4 @@ def _register_sessions(commands: Commands) -> None:
         handler="jishi.collector.admin:import_sessions",
     )
     ledger_options(sessions)
-    sessions.add_argument("file", metavar="FILE", help="CSV file (UTF-8)")
+    sessions.add_argument("file", metavar="FILE", help="CSV file (UTF-8 or GBK/GB18030)")

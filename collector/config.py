@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from jishi import config as config_io
 from jishi.agent.wire import DEFAULT_TOPIC_ROOT, ID_PATTERN, MAX_PAYLOAD_BYTES
 from jishi.collector.client_id import GENERATED
 from jishi.collector.reports.settings import ReportSettings
 from jishi.collector.sink.config import SinkConfig
-from jishi.config import BrokerSection
+from jishi.config import BrokerSection, ConfigPath
 from jishi.mqtt import check_topic_root
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -67,10 +75,28 @@ class DatabaseConfig(_Strict):
 
     @field_validator("url")
     @classmethod
-    def _url(cls, value: str | None) -> str | None:
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and not value.startswith(("sqlite", "postgresql")):
             raise ValueError("database url must start with sqlite:/// or postgresql+psycopg://")
-        return value
+        config_dir = (info.context or {}).get("config_dir")
+        if value is None or config_dir is None:
+            return value
+        return sqlite_relative_to(value, Path(config_dir))
+
+
+_SQLITE_FILE = re.compile(r"^(sqlite[+\w]*:///)([^?]*)(.*)$")
+
+
+def sqlite_relative_to(url: str, config_dir: Path) -> str:
+    """``sqlite:///ledger.db`` in a config file means the file beside it, like every other
+    relative path there (issue 14); absolute paths and in-memory databases are unchanged."""
+    found = _SQLITE_FILE.match(url)
+    if found is None:
+        return url
+    prefix, file, query = found.groups()
+    if not file or file == ":memory:" or Path(file).is_absolute():
+        return url
+    return f"{prefix}{(config_dir / file).as_posix()}{query}"
 
 
 class ApiConfig(_Strict):
@@ -151,7 +177,8 @@ class PolicyConfig(_Strict):
 class CollectorConfig(_Strict):
     """``collector.toml``, validated once at start (errors name file, key and problem)."""
 
-    data_dir: Path = Path("./.jishi-collector")
+    # Relative: to the config file's folder (validated even as the default, for that).
+    data_dir: Annotated[ConfigPath, Field(validate_default=True)] = Path("./.jishi-collector")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     mqtt: CollectorMqtt = Field(default_factory=CollectorMqtt)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -185,16 +212,9 @@ class CollectorConfig(_Strict):
 
 def load_collector_config(path: Path) -> CollectorConfig:
     """Parse and validate ``collector.toml``; errors name the file, the key and the problem."""
+    # Relative paths (data_dir, a SQLite file, secrets, TLS files, the spool) are taken from
+    # the file's folder, not from wherever the command was started (jishi/config.py).
     config, _digest = config_io.load(path, CollectorConfig)
-    if not config.data_dir.is_absolute():
-        # Relative data dirs are relative to the config file, not to wherever we were started.
-        config = config.model_copy(update={"data_dir": (path.parent / config.data_dir)})
-    influx = config.influx
-    if influx is not None and influx.spool_path is not None and not influx.spool_path.is_absolute():
-        spool = path.parent / influx.spool_path  # like data_dir: relative to the config file
-        config = config.model_copy(
-            update={"influx": influx.model_copy(update={"spool_path": spool})}
-        )
     return config
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from jishi.drivers.modbus_codec import Request
-from jishi.errors import JishiError
+from jishi.errors import JishiError, missing_package
 
 Transport = Literal["tcp", "rtu", "rtu-over-tcp"]
 
@@ -76,7 +76,7 @@ class ModbusBus:
             from pymodbus.client import ModbusSerialClient, ModbusTcpClient
             from pymodbus.framer import FramerType
         except ImportError as exc:  # pragma: no cover - depends on the install
-            raise BusError("connect", f"pymodbus is not installed ({exc})") from None
+            raise BusError("connect", missing_package(exc, "agent")) from None
         # pymodbus retries a request itself; its timeout is per attempt.
         client: ModbusSerialClient | ModbusTcpClient
         if s.transport == "rtu":

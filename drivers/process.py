@@ -15,6 +15,7 @@ from typing import Any
 
 from jishi.drivers.base import Reading
 from jishi.drivers.options import Options
+from jishi.errors import missing_package
 
 
 class ProcessDriver:
@@ -57,7 +58,7 @@ class ProcessDriver:
         try:
             import psutil
         except ImportError as exc:  # pragma: no cover - depends on the install
-            return [Reading(ts=now, error=f"psutil is not installed ({exc})")]
+            return [Reading(ts=now, error=missing_package(exc, "agent"))]
         found: dict[int, Any] = {}
         try:
             for proc in psutil.process_iter(["name", "cmdline"]):

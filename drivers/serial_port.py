@@ -22,7 +22,7 @@ from jishi.drivers.serial_protocol import (
     load_serial_profile,
     parse_reply,
 )
-from jishi.errors import JishiError
+from jishi.errors import JishiError, missing_package
 from jishi.states import STRENGTH
 
 
@@ -175,7 +175,9 @@ class SerialDriver:
             raise PortError(f"unavailable; next try in {self._retry_at - self._clock():.1f} s")
         try:
             import serial
-
+        except ImportError as exc:
+            raise PortError(missing_package(exc, "agent")) from None
+        try:
             port = serial.serial_for_url(self.port, do_not_open=True)
             port.baudrate = self.params["baudrate"]
             port.bytesize = self.params["bytesize"]

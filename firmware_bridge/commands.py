@@ -27,6 +27,10 @@ def run_bridge(args: argparse.Namespace) -> int:
 
     config_path = Path(args.config)
     config, digest = load_bridge_config(config_path)
+    if config.serial:
+        # pyserial is opened in the ports' threads; missing, say so now (and which extra
+        # brings it, jishi/cli.py) rather than in a thread's traceback.
+        import serial  # noqa: F401
     data_dir = _data_dir(args.data_dir, config.data_dir, config_path)
     own_data_dir(data_dir)
     setup_logging("debug" if args.verbose else config.log_level, data_dir / "logs" / "bridge.log")

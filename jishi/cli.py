@@ -7,11 +7,14 @@ handler imports what it needs when it runs, so ``jishi agent ...`` never loads F
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TextIO
 
 from jishi import __version__
-from jishi.errors import ConfigError, JishiError
+from jishi.errors import EXTRA_OF_COMMAND, ConfigError, JishiError, missing_package
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -87,6 +90,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         help_parser.print_help()
         return 2
     try:
+        code = _run(handler, args)
+        # Flushed here, where a reader that has gone (``| head -1``) can still be handled.
+        # (pythonw and some service wrappers start us with no stdout at all: None.)
+        stdout: TextIO | None = sys.stdout
+        if stdout is not None:
+            stdout.flush()
+    except BrokenPipeError:
+        return _reader_gone()
+    return code
+
+
+def _run(handler: Handler, args: argparse.Namespace) -> int:
+    """The handler, with jishi's errors and a missing optional library as one-line messages."""
+    try:
         return handler(args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -94,8 +111,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except JishiError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.partition(".")[0] == "jishi":
+            raise  # our own module missing is a broken install or a bug: keep the traceback
+        extra = EXTRA_OF_COMMAND.get(getattr(args, "command", None) or "", "all")
+        print(f"error: {missing_package(exc, extra)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+
+
+# The exit status of a command whose reader closed the pipe: 128 + SIGPIPE, as for any Unix
+# command killed by it (``yes | head -1``).
+CLOSED_PIPE_EXIT = 141
+
+
+def _reader_gone() -> int:
+    """Stdout's reader closed the pipe: stop quietly. Python would report the failed flush
+    again at exit, so stdout is pointed at the null device first (Python docs, "Note on
+    SIGPIPE")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # stdout is not a file descriptor (a test's capture): nothing is flushed at exit
+    return CLOSED_PIPE_EXIT
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from jishi.errors import ConfigError, ConfigErrors
 from jishi.mqtt import BrokerUrl, check_broker_url
@@ -49,28 +59,71 @@ def _secret(error: Any) -> bool:
     return any(str(part).endswith(_SECRET_KEYS) for part in error.get("loc", ()))
 
 
+def _relative_to_config(value: Path, info: ValidationInfo) -> Path:
+    # A service runs in its data dir, a technician's check wherever the shell was: a relative
+    # path in a config file must mean the same to both (issue 14), so it is taken from the
+    # config file's folder, passed in by :func:`validate` as ``config_dir``.
+    value = value.expanduser()
+    base = (info.context or {}).get("config_dir")
+    if base is not None and not value.is_absolute():
+        return Path(base) / value
+    return value
+
+
+# A file or folder named in a config file: relative paths are relative to the file's folder.
+ConfigPath = Annotated[Path, AfterValidator(_relative_to_config)]
+
+
 def read_toml(path: Path) -> tuple[dict[str, Any], bytes]:
     """Read a TOML file; raises :class:`ConfigError` naming the file and the syntax problem."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
-            str(path), None, "file not found", "check the path given with -c"
+            str(path),
+            None,
+            "file not found",
+            f"looked for {path.absolute()}; check the path given with -c",
         ) from None
     except OSError as exc:
         raise ConfigError(str(path), None, f"cannot read file: {exc.strerror}") from None
     try:
-        return tomllib.loads(data.decode("utf-8-sig")), data
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError(str(path), None, "not UTF-8 text", "save the file as UTF-8") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), None, f"TOML syntax error: {exc}") from None
-
-
-def validate(file: str, model: type[M], data: dict[str, Any]) -> M:
-    """Validate parsed TOML into ``model``; all problems are reported at once."""
     try:
-        return model.model_validate(data)
+        return tomllib.loads(text), data
+    except tomllib.TOMLDecodeError as exc:
+        raise syntax_error(str(path), text, exc) from None
+
+
+def syntax_error(file: str, text: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
+    """The syntax error as a :class:`ConfigError`; a backslash in a double-quoted string (a
+    Windows path, ``"C:\\ProgramData\\XRD"``) is an escape in TOML, so that case gets a hint."""
+    line_no = _error_line(str(exc))
+    lines = text.splitlines()
+    line = lines[line_no - 1] if line_no is not None and 0 < line_no <= len(lines) else ""
+    hint = None
+    if "\\" in line and '"' in line:
+        hint = (
+            f"line {line_no}: in double quotes a backslash starts an escape; write a Windows "
+            'path with / ("C:/ProgramData/XRD/Logs") or in single quotes '
+            "('C:\\ProgramData\\XRD\\Logs')"
+        )
+    return ConfigError(file, None, f"TOML syntax error: {exc}", hint)
+
+
+def _error_line(message: str) -> int | None:
+    """The line number tomllib puts in its messages: ``... (at line 3, column 12)``."""
+    found = re.search(r"at line (\d+)", message)
+    return int(found.group(1)) if found else None
+
+
+def validate(file: str, model: type[M], data: dict[str, Any], config_dir: Path | None = None) -> M:
+    """Validate parsed TOML into ``model``; all problems are reported at once. Relative
+    :data:`ConfigPath` values are joined to ``config_dir`` (None: left as they are)."""
+    try:
+        return model.model_validate(data, context={"config_dir": config_dir})
     except ValidationError as exc:
         errors = [
             ConfigError(file, key_path(tuple(error["loc"])), _problem(error))
@@ -82,7 +135,7 @@ def validate(file: str, model: type[M], data: dict[str, Any]) -> M:
 def load(path: Path, model: type[M]) -> tuple[M, str]:
     """Read and validate a config file; returns the model and a short hash of the file."""
     data, raw = read_toml(path)
-    return validate(str(path), model, data), config_hash(raw)
+    return validate(str(path), model, data, path.resolve().parent), config_hash(raw)
 
 
 def config_hash(raw: bytes) -> str:
@@ -124,12 +177,12 @@ class BrokerSection(BaseModel):
     broker: str = "mqtt://127.0.0.1:1883"
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     username: str | None = None
-    password_file: Path | None = None
+    password_file: ConfigPath | None = None
     password_env: str | None = None
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
-    tls_ca_file: Path | None = None
-    tls_cert_file: Path | None = None
-    tls_key_file: Path | None = None
+    tls_ca_file: ConfigPath | None = None
+    tls_cert_file: ConfigPath | None = None
+    tls_key_file: ConfigPath | None = None
 
     _broker_url = field_validator("broker")(check_broker_url)
 

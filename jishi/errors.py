@@ -33,3 +33,28 @@ class ConfigErrors(ConfigError):  # noqa: N818 - a collection of ConfigError
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+# Which ``pip install 'jishi[...]'`` extra each command's optional libraries come from
+# (pyproject.toml): a command run on the wrong install says which extra to add (issue 14).
+EXTRA_OF_COMMAND = {
+    "agent": "agent",
+    "collector": "collector",
+    "report": "collector",
+    "bridge": "bridge",
+    "demo": "demo",
+}
+
+
+def missing_package(exc: ImportError, extra: str) -> str:
+    """``No module named 'serial'`` as advice: the extra that brings it, and how to add it."""
+    name = exc.name or str(exc)
+    return (
+        f"the Python module {name!r} is not installed (it comes with the {extra} extra); "
+        f"install it with: pip install 'jishi[{extra}]'"
+    )
+
+
+def says_missing_package(text: str | None) -> bool:
+    """Whether an error text (a read error) is :func:`missing_package`'s advice."""
+    return text is not None and "install it with: pip install 'jishi[" in text

@@ -17,6 +17,7 @@ from jishi.mqtt import (
     NO_CONNACK,
     Connack,
     MqttConnectError,
+    MqttError,
     MqttSettings,
     MqttSetupError,
     TlsFiles,
@@ -126,6 +127,30 @@ def await_connack(
     if time.monotonic() >= deadline:
         return Connack(False, f"no answer to CONNECT within {timeout_s:.0f} s", answered=False)
     return NO_CONNACK
+
+
+def probe(settings: MqttSettings, timeout_s: float = 10.0) -> tuple[bool, str]:
+    """Connect once with ``settings`` (credentials, TLS) and disconnect: whether the broker
+    accepted us, and what a technician reads about it (``jishi agent check``, ``jishi
+    collector check``)."""
+    try:
+        client = make_client(settings)
+        connect(client, settings)
+    except MqttConnectError as exc:
+        return False, (
+            f"cannot connect ({exc.detail}); check the host and port, that the broker runs, "
+            "and that a firewall allows the port"
+        )
+    except MqttError as exc:
+        return False, str(exc)
+    connack = await_connack(client, timeout_s)
+    client.disconnect()
+    if not connack.answered:
+        return False, f"{connack.reason} (TLS or protocol mismatch?)"
+    if not connack.accepted:
+        hint = connack.hint or "check mqtt.username, the password and the broker ACL"
+        return False, f"refused: {connack.reason}; {hint}"
+    return True, f"connected ({settings.describe()})"
 
 
 class LoopedClient:

@@ -98,6 +98,16 @@ def data_dir(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The current directory moved to an empty ``tmp_path / "elsewhere"``: not the folder of
+    the config files a test writes (relative paths must not depend on it, issue 14)."""
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    return cwd
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The same test on the SQLite default and on the local PostgreSQL (collector and attack

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from jishi.agent.wire import ID_PATTERN
 from jishi.collector.api.auth import ApiContext, Ctx, Reader, Writer
 from jishi.collector.api.ranges import parse_param
-from jishi.collector.ingest.sessions_csv import parse_sessions_csv
+from jishi.collector.ingest.session_import import import_sessions_csv
 from jishi.collector.ledger import queries
 from jishi.collector.ledger.session_input import SessionImportError, SessionRecord
 from jishi.collector.ledger.sessions import store_sessions
@@ -107,12 +107,7 @@ async def import_sessions(request: Request, c: Ctx, _role: Writer) -> dict[str, 
 
 def _import_csv(raw: bytes, c: ApiContext) -> dict[str, Any]:
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise HTTPException(400, detail="the CSV is not UTF-8 text") from None
-    try:
-        records = parse_sessions_csv(text, c.config.site.timezone)
-        count = store_sessions(c.engines, records, "import", c.clock(), c.config.site.timezone)
+        count = import_sessions_csv(c.engines, raw, c.config.site.timezone, c.clock())
     except SessionImportError as exc:
         raise HTTPException(
             400,

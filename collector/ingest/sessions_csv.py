@@ -1,6 +1,7 @@
 """CSV import of user sessions from booking systems: parse and check every row, all-or-nothing.
 
-Columns (header row required, order free, UTF-8 with or without BOM; see docs/collector.md):
+Columns (header row required, order free; UTF-8 with or without BOM, or GBK / GB18030 as
+Chinese Excel saves "CSV"; see docs/collector.md):
 ``instrument`` (required), ``start`` (required), ``end`` (required), ``user``, ``org``,
 ``contact`` (phone or e-mail, at most 200 characters), ``user_type`` (internal / external /
 staff, also 校内 / 校外 / 内部 / 外部), ``service_way``, ``direction``, ``satisfaction``
@@ -52,29 +53,64 @@ def parse_time(text: str, zone: ZoneInfo) -> float:
     return value.timestamp()
 
 
+def decode_csv(raw: bytes) -> str:
+    """The file's text: UTF-8 (with or without BOM), else GB18030, which covers GBK and GB2312
+    (what Excel on a Chinese Windows writes as "CSV", issue 14). Bytes valid in neither raise
+    :class:`SessionImportError`."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise SessionImportError(
+            [(None, f"neither UTF-8 nor GBK/GB18030 text (byte {exc.start}); save it as UTF-8")]
+        ) from None
+
+
 def parse_sessions_csv(text: str, timezone: str) -> list[SessionRecord]:
     """Every row as a record, or :class:`SessionImportError` listing every bad row."""
-    zone = ZoneInfo(timezone)
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip() for name in (reader.fieldnames or [])]
-    missing = [name for name in REQUIRED if name not in header]
-    if missing:
-        raise SessionImportError([(1, f"header lacks column(s): {', '.join(missing)}")])
-    unknown = [name for name in header if name not in REQUIRED + OPTIONAL]
-    if unknown:
-        raise SessionImportError([(1, f"unknown column(s): {', '.join(unknown)}")])
-    records: list[SessionRecord] = []
-    problems: list[tuple[int, str]] = []
-    for row in reader:
-        line = reader.line_num
-        values = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
-        try:
-            records.append(_record(line, values, zone))
-        except ValueError as exc:
-            problems.append((line, str(exc)))
+    records, problems = read_sessions_csv(text, timezone)
     if problems:
         raise SessionImportError(problems)
     return records
+
+
+def read_sessions_csv(
+    text: str, timezone: str
+) -> tuple[list[SessionRecord], list[tuple[int | None, str]]]:
+    """The good rows as records and every bad row's ``(line, problem)``, so that a caller can
+    add its own checks of the good rows (known instruments) and report all at once."""
+    zone = ZoneInfo(timezone)
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        header = [name.strip() for name in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        return [], [(1, f"not a CSV header: {exc}")]
+    missing = [name for name in REQUIRED if name not in header]
+    if missing:
+        return [], [(1, f"header lacks column(s): {', '.join(missing)}")]
+    unknown = [name for name in header if name not in REQUIRED + OPTIONAL]
+    if unknown:
+        return [], [(1, f"unknown column(s): {', '.join(unknown)}")]
+    records: list[SessionRecord] = []
+    problems: list[tuple[int | None, str]] = []
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a NUL byte, an unclosed quote at the end
+            problems.append((reader.line_num, f"not CSV: {exc}"))
+            break
+        values = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        try:
+            records.append(_record(reader.line_num, values, zone))
+        except ValueError as exc:
+            problems.append((reader.line_num, str(exc)))
+    return records, problems
 
 
 def _record(line: int, values: dict[str, str], zone: ZoneInfo) -> SessionRecord:

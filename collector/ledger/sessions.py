@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from jishi.collector.ledger import tables
 from jishi.collector.ledger.db import Engines
@@ -22,14 +22,7 @@ def store_sessions(
         return 0
     zone = ZoneInfo(timezone)
     with engines.write.begin() as conn:
-        ids = sorted({r.instrument for r in records})
-        t = tables.instruments
-        known = set(conn.execute(select(t.c.id).where(t.c.id.in_(ids))).scalars())
-        problems: list[tuple[int | None, str]] = [
-            (r.line, f"unknown instrument {r.instrument!r}")
-            for r in records
-            if r.instrument not in known
-        ]
+        problems = _unknown(conn, records)
         if problems:
             raise SessionImportError(problems)
         dirty: set[tuple[str, str]] = set()
@@ -58,6 +51,29 @@ def store_sessions(
                 [{"instrument_id": i, "day": d, "marked_at": now} for i, d in sorted(dirty)],
             )
     return len(records)
+
+
+def unknown_instruments(
+    engines: Engines, records: Sequence[SessionRecord]
+) -> list[tuple[int | None, str]]:
+    """``(line, problem)`` for each record whose instrument the ledger does not know, so a
+    CSV import can report these with its other bad rows at once (``store_sessions`` checks
+    again in its transaction)."""
+    if not records:
+        return []
+    with engines.read.connect() as conn:
+        return _unknown(conn, records)
+
+
+def _unknown(conn: Connection, records: Sequence[SessionRecord]) -> list[tuple[int | None, str]]:
+    ids = sorted({r.instrument for r in records})
+    t = tables.instruments
+    known = set(conn.execute(select(t.c.id).where(t.c.id.in_(ids))).scalars())
+    return [
+        (r.line, f"unknown instrument {r.instrument!r}")
+        for r in records
+        if r.instrument not in known
+    ]
 
 
 def _row(record: SessionRecord, source: str) -> dict[str, object]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -162,6 +162,13 @@ def _instrument_records(
     return out
 
 
+def shown_sum(hours: Iterable[float]) -> float:
+    """The total of hours as the records show them (each rounded to 0.01 h): a reader who adds
+    up the column gets the total row (issue 14; rounding the exact sum could differ by a few
+    hundredths over many records)."""
+    return round(sum(round(value, 2) for value in hours), 2)
+
+
 def _record_values(record: ServiceRecord, mapping: PlatformMapping, tz: str) -> dict[str, Any]:
     """The record's values under the names the platform mapping reads (RECORD_KEYS)."""
     values = asdict(record)
@@ -169,7 +176,7 @@ def _record_values(record: ServiceRecord, mapping: PlatformMapping, tz: str) -> 
     values.update({name: session[name] for name in SESSION_FIELDS}, user_type=record.user_type)
     values["start"] = local_time(record.start, tz, mapping.time_format)
     values["end"] = local_time(record.end, tz, mapping.time_format)
-    values["hours"] = round(record.hours, 2)
+    values["hours"] = round(record.hours, 2)  # as shown_sum adds them up
     values["hours_raw"] = round(record.hours_raw, 2)
     return values
 
@@ -187,10 +194,10 @@ def records_json(report: RecordsReport) -> dict[str, Any]:
         "records": records,
         "total": {
             "records": len(report.records),
-            "hours": round(sum(r.hours for r in report.records), 2),
-            "hours_raw": round(sum(r.hours_raw for r in report.records), 2),
-            "external_hours": round(
-                sum(r.hours for r in report.records if r.user_type == "external"), 2
+            "hours": shown_sum(r.hours for r in report.records),
+            "hours_raw": shown_sum(r.hours_raw for r in report.records),
+            "external_hours": shown_sum(
+                r.hours for r in report.records if r.user_type == "external"
             ),
         },
         "excluded_sessions": report.excluded,
@@ -224,8 +231,8 @@ def records_sheets(report: RecordsReport) -> list[Sheet]:
     rows = [_record_values(r, mapping, tz) for r in report.records]
     total = {
         "inner_id": "合计",
-        "hours": round(sum(r.hours for r in report.records), 2),
-        "hours_raw": round(sum(r.hours_raw for r in report.records), 2),
+        "hours": shown_sum(r.hours for r in report.records),
+        "hours_raw": shown_sum(r.hours_raw for r in report.records),
         "session_id": f"{len(report.records)} 条",
     }
     note = "服务类型 120 校内 / 130 校外；服务方向 135 科研 / 136 开发 / 137 教学 / 138 其他。"

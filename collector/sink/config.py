@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from jishi.config import read_secret
+from jishi.config import ConfigPath, read_secret
 
 DEFAULT_SPOOL_NAME = "influx-spool.sqlite"
 
@@ -27,16 +27,16 @@ class SinkConfig(BaseModel):
     # v2
     org: str = ""
     bucket: str = ""
-    token_file: Path | None = None
+    token_file: ConfigPath | None = None
     token_env: str | None = None
     # v1
     database: str = "jishi"
     retention_policy: str | None = None
     username: str | None = None
-    password_file: Path | None = None
+    password_file: ConfigPath | None = None
     password_env: str | None = None
     # Behaviour
-    spool_path: Path | None = None  # default: <collector data dir>/influx-spool.sqlite
+    spool_path: ConfigPath | None = None  # default: <collector data dir>/influx-spool.sqlite
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5000
     flush_interval_s: Annotated[float, Field(gt=0, le=300)] = 1.0
     spool_interval_s: Annotated[float, Field(gt=0, le=10)] = 0.2

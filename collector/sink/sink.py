@@ -52,9 +52,8 @@ from jishi.collector.sink.writers import (
     BatchTooLargeError,
     RejectedWriteError,
     RetryableWriteError,
-    V1Writer,
-    V2Writer,
     Writer,
+    writer_for,
 )
 
 log = logging.getLogger(__name__)
@@ -99,20 +98,7 @@ class InfluxSink:
     @classmethod
     def from_config(cls, config: SinkConfig, data_dir: Path) -> InfluxSink:
         """The writer for ``config.api`` (secrets are read here, at the edge) and the spool."""
-        writer: Writer
-        if config.api == "v2":
-            writer = V2Writer(
-                config.url, config.token(), config.org, config.bucket, timeout_s=config.timeout_s
-            )
-        else:
-            writer = V1Writer(
-                config.url,
-                config.database,
-                retention_policy=config.retention_policy,
-                username=config.username,
-                password=config.password(),
-                timeout_s=config.timeout_s,
-            )
+        writer = writer_for(config)
         spool = Spool(config.spool_file(data_dir), config.max_spool_points)
         return cls(config=config, writer=writer, spool=spool)
 

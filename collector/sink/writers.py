@@ -20,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 
 import urllib3
 
+from jishi.collector.sink.config import SinkConfig
 from jishi.errors import JishiError
 
 
@@ -152,3 +153,20 @@ class V2Writer:
 
     def close(self) -> None:
         self._client.close()
+
+
+def writer_for(config: SinkConfig) -> Writer:
+    """The writer for ``config.api``; secrets are read here, at the edge (``ConfigError`` when
+    a secret file or variable cannot be read)."""
+    if config.api == "v2":
+        return V2Writer(
+            config.url, config.token(), config.org, config.bucket, timeout_s=config.timeout_s
+        )
+    return V1Writer(
+        config.url,
+        config.database,
+        retention_policy=config.retention_policy,
+        username=config.username,
+        password=config.password(),
+        timeout_s=config.timeout_s,
+    )

@@ -3,37 +3,20 @@ looping, never a crash; TLS with a CA (and client certificate) made by the test.
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from support.agentproc import Recorder, agent_process, sim_agent_toml
 from support.cli import run_jishi
-from support.servers import Mosquitto, mosquitto
+from support.servers import Mosquitto, mosquitto, password_broker
 from support.tls import make_pki
 from support.waiting import poll_until
 
 pytestmark = pytest.mark.integration
 
 SCENARIO = {"nmr-1": [("running", 3600.0)]}
-
-
-@contextlib.contextmanager
-def password_broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    """A broker that knows agent-1 (password "right") and a recorder, and no anonymous users."""
-    passwords = tmp_path / "passwd"
-    for index, (user, password) in enumerate((("agent-1", "right"), ("recorder", "rec"))):
-        flags = ["-c"] if index == 0 else []
-        subprocess.run(
-            ["mosquitto_passwd", "-b", *flags, str(passwords), user, password], check=True
-        )
-    extra_conf = ["allow_anonymous false", f"password_file {passwords}"]
-    with mosquitto(tmp_path / "mosquitto", extra_conf=extra_conf) as broker:
-        yield broker
 
 
 def agent_with_wrong_password(tmp_path: Path, broker: Mosquitto) -> Path:

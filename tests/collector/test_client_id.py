@@ -94,6 +94,6 @@ def test_collector_check_warns_about_a_guessable_id(
 ) -> None:
     config = tmp_path / "collector.toml"
     config.write_text(f'data_dir = "{tmp_path}"\n[mqtt]\nbroker = "mqtt://127.0.0.1:1"\n{line}\n')
-    result = run_jishi("collector", "check", "-c", str(config))
+    result = run_jishi("collector", "check", "-c", str(config), "--no-broker")
     assert result.returncode == 0, result.stdout + result.stderr
     assert ("warning: mqtt.client_id 'jishi-collector'" in result.stdout) is warned, result.stdout

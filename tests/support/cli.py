@@ -18,9 +18,13 @@ def jishi_command(*args: str) -> list[str]:
 
 
 def run_jishi(
-    *args: str, timeout: float = 60, check: bool = False, env: Mapping[str, str] | None = None
+    *args: str,
+    timeout: float = 60,
+    check: bool = False,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``jishi ARGS`` to completion, its output captured as text."""
+    """``jishi ARGS`` to completion (in ``cwd``, default ours), its output captured as text."""
     return subprocess.run(
         jishi_command(*args),
         capture_output=True,
@@ -28,6 +32,7 @@ def run_jishi(
         timeout=timeout,
         check=check,
         env=None if env is None else {**os.environ, **env},
+        cwd=cwd,
     )
 
 
@@ -36,9 +41,11 @@ def start_jishi(
     output: Path | int | None = subprocess.DEVNULL,
     env: Mapping[str, str] | None = None,
     new_session: bool = False,
+    cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """``jishi ARGS`` in the background; ``output`` is a log file (appended to), a
-    ``subprocess`` constant (DEVNULL, PIPE) or None to inherit; stderr goes with stdout."""
+    """``jishi ARGS`` in the background (in ``cwd``, default ours); ``output`` is a log file
+    (appended to), a ``subprocess`` constant (DEVNULL, PIPE) or None to inherit; stderr goes
+    with stdout."""
     target: IO[bytes] | int | None = output.open("ab") if isinstance(output, Path) else output
     return subprocess.Popen(
         jishi_command(*args),
@@ -46,6 +53,7 @@ def start_jishi(
         stderr=subprocess.STDOUT,
         env=None if env is None else {**os.environ, **env},
         start_new_session=new_session,
+        cwd=cwd,
     )
 
 

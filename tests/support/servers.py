@@ -156,6 +156,21 @@ def mosquitto(workdir: Path, **kwargs: object) -> Iterator[Mosquitto]:
         broker.stop()
 
 
+@contextlib.contextmanager
+def password_broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A broker that knows agent-1 (password "right") and a recorder (password "rec"), and no
+    anonymous users."""
+    passwords = tmp_path / "passwd"
+    for index, (user, password) in enumerate((("agent-1", "right"), ("recorder", "rec"))):
+        flags = ["-c"] if index == 0 else []
+        subprocess.run(
+            ["mosquitto_passwd", "-b", *flags, str(passwords), user, password], check=True
+        )
+    extra_conf = ["allow_anonymous false", f"password_file {passwords}"]
+    with mosquitto(tmp_path / "mosquitto", extra_conf=extra_conf) as broker:
+        yield broker
+
+
 PG_ADMIN_URL = os.environ.get("JISHI_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

@@ -1,0 +1,50 @@
+"""What ``jishi collector check`` tries for real besides the ledger: the broker (the collector's
+credentials and TLS, as ``jishi agent check`` does for an agent) and InfluxDB when ``[influx]``
+is configured. Each check answers ``(ok, what a technician reads)`` and never raises."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from jishi.collector.config import CollectorMqtt
+from jishi.collector.ingest.mqtt_source import source_settings
+from jishi.collector.sink.config import SinkConfig
+from jishi.collector.sink.writers import SinkWriteError, writer_for
+from jishi.errors import ConfigError
+from jishi.mqtt_client import probe
+
+
+def check_broker(mqtt: CollectorMqtt, timeout_s: float = 10.0) -> tuple[bool, str]:
+    """Connect once as the collector would, with a clean session under a throwaway id: the
+    collector's own persistent session (its queued messages) must not be touched."""
+    try:
+        password = mqtt.password()
+    except ConfigError as exc:
+        return False, str(exc)
+    settings = dataclasses.replace(
+        source_settings(mqtt, password, f"jishi-check-{int(time.time())}"),
+        clean_session=True,
+        session_expiry_s=None,
+    )
+    return probe(settings, timeout_s)
+
+
+def check_influx(config: SinkConfig) -> tuple[bool, str]:
+    """Write an empty batch: InfluxDB checks the credentials and that the database (v1) or
+    bucket (v2) exists, and stores nothing."""
+    target = f"bucket {config.bucket!r}" if config.api == "v2" else f"database {config.database!r}"
+    try:
+        writer = writer_for(config)
+    except ConfigError as exc:
+        return False, str(exc)
+    try:
+        writer.write([])
+    except SinkWriteError as exc:
+        return False, (
+            f"cannot write to {target} ({exc}); check influx.url, that InfluxDB runs, the "
+            "credentials and that the database or bucket exists"
+        )
+    finally:
+        writer.close()
+    return True, f"writes accepted ({config.api} API, {target})"
