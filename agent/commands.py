@@ -12,17 +12,15 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jishi.agent.outbox_stats import read_stats
 from jishi.agent.paths import data_dir_in_use, default_data_dir, resolve_data_dir
 from jishi.agent.runtime import OUTBOX_FILE, STATUS_FILE, Agent
 from jishi.agent.sources import load_agent_config
+from jishi.agent.status_text import status_lines
 from jishi.files import own_data_dir
 from jishi.logs import setup_logging
-
-if TYPE_CHECKING:
-    from rich.table import Table
 
 
 def run_agent(args: argparse.Namespace) -> int:
@@ -78,16 +76,6 @@ def _arm_shutdown_watchdog(log_file: Path) -> None:
     timer = threading.Timer(SHUTDOWN_DEADLINE_S, force_exit)
     timer.daemon = True
     timer.start()
-
-
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 120:
-        return f"{seconds:.0f} s ago"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
 
 
 def status_report(data_dir: Path) -> dict[str, Any]:
@@ -168,73 +156,4 @@ def show_status(args: argparse.Namespace) -> int:
 
 def _print_status(report: dict[str, Any]) -> None:
     """The status report as a technician reads it: a summary and one row per source."""
-    from rich.console import Console
-
-    console = Console()
-    outbox = report["outbox"]
-    running = "running" if report["running"] else "not running (status file stale or missing)"
-    if report["status_stale_but_running"]:
-        running = "running, but its status file is stale (is the data dir's disk full?)"
-    console.print(
-        f"[bold]agent[/bold] {report['agent'] or '?'}  {running}  broker {report['broker'] or '?'}"
-    )
-    free = report["disk_free_bytes"]
-    console.print(
-        f"data dir {report['data_dir']}"
-        + ("" if free is None else f"  ({free / 1e6:.1f} MB free on its disk)")
-    )
-    if report["outbox_unwritable_since"] is not None or report["held_in_memory"]:
-        since = report["outbox_unwritable_since"]
-        console.print(
-            f"[bold red]outbox cannot be written[/bold red]"
-            f"{'' if since is None else ' since ' + _age(time.time() - since)}: "
-            f"{report['held_in_memory']} message(s) held in memory, lost if the agent is "
-            f"killed before the disk has room ({report['outbox_error'] or 'no detail'})"
-        )
-    if outbox is None and report["outbox_error"]:
-        console.print(f"outbox: {report['outbox_error']}")
-    elif outbox is None:
-        console.print("outbox: none yet")
-    else:
-        console.print(
-            f"outbox: {outbox['depth']} unsent ({outbox['bytes']} bytes; "
-            f"{', '.join(f'{k} {v}' for k, v in sorted(outbox['by_kind'].items())) or 'empty'}), "
-            f"oldest {_age(outbox['oldest_unsent_age_s'])}, dropped heartbeats {outbox['dropped']}"
-        )
-    console.print(_source_table(report))
-
-
-def _source_table(report: dict[str, Any]) -> Table:
-    """One row per source of each instrument, the instrument's columns on its first row."""
-    from rich.table import Table
-
-    table = Table(
-        "instrument",
-        "state",
-        "since",
-        "connected",
-        "last publish",
-        "source",
-        "last good read",
-        "errors",
-        "last error",
-    )
-    now = time.time()
-    for inst in report["instruments"]:
-        sources = inst.get("sources", {}) or {"-": {}}
-        for index, (name, src) in enumerate(sources.items()):
-            first = index == 0
-            table.add_row(
-                inst["id"] if first else "",
-                (inst.get("state") or "-") if first else "",
-                (inst.get("since") or "-") if first else "",
-                ("yes" if inst.get("connected") else "no") if first else "",
-                _age(None if inst.get("last_publish") is None else now - inst["last_publish"])
-                if first
-                else "",
-                name,
-                src.get("last_good_read") or "-",
-                str(src.get("read_errors", 0)),
-                src.get("last_error") or "",
-            )
-    return table
+    print("\n".join(status_lines(report, time.time())))

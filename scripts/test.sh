@@ -13,6 +13,8 @@ echo "== lint (ruff), types (mypy --strict) and architecture (import-linter)"
 .venv/bin/ruff check .
 scripts/typecheck.sh
 scripts/importlint.sh
+echo "== package: sdist and wheel build, twine check"
+scripts/package_check.sh
 echo "== tests"
 set +e
 .venv/bin/python -m pytest -n "${JISHI_TEST_WORKERS:-4}" --alone skip "$@"

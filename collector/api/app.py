@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from jishi import __version__
 from jishi.collector.api import health, instruments, reports, sessions, usage
 from jishi.collector.api.auth import ApiContext
+from jishi.collector.api.docs_pages import add_offline_docs
 
 # What every route may answer besides its success, in the OpenAPI document as well (a client
 # generated from it must expect them). 422: a parameter or body of the wrong type or shape
@@ -39,9 +40,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
         title="jishi collector",
         version=__version__,
         description="Instrument states, timelines and usage figures (机时) from the jishi ledger.",
-        docs_url="/docs",
+        docs_url=None,  # /docs and /redoc with assets served here, not from a CDN
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
+    add_offline_docs(app, openapi_url="/openapi.json")
     app.state.ctx = ctx
 
     @app.exception_handler(SQLAlchemyError)
