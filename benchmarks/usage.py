@@ -247,7 +247,7 @@ def build_ledger(args: argparse.Namespace, config: CollectorConfig) -> tuple[flo
                     direct_rows(i, obs[:-1]),
                 )
                 cursor.executemany(
-                    "INSERT INTO claims (instrument_id, boot_at, boot_id, seq_lo, seq_hi, "
+                    "INSERT INTO claims (instrument_id, boot_key, boot_id, seq_lo, seq_hi, "
                     'prev_seq, linked, ts_lo, ts_hi, start, "end", state, closed, observations, '
                     "historical) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     direct_claims(i, obs[:-1], start - 60),
