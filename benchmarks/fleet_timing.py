@@ -100,18 +100,19 @@ class Api:
 class Timed:
     name: str
     target_s: float
+    timeout_s: float
     runs: list[float] = field(default_factory=list)
     timed_out: bool = False
     note: str = ""
 
     def figure(self) -> str:
         if not self.runs:
-            return "timeout"
+            return f"timeout>{self.timeout_s:g}"
         return f"{statistics.median(self.runs):.2f}"
 
     def row(self) -> str:
         if not self.runs:
-            measured = "timeout"
+            measured = f"timeout (no answer in {self.timeout_s:g} s)"
         else:
             runs = ", ".join(f"{r:.2f}" for r in self.runs)
             measured = f"median {self.figure()} s, max {max(self.runs):.2f} s (runs: {runs})"
@@ -155,7 +156,7 @@ def time_request(
     api: Api, args: argparse.Namespace, name: str, spec: tuple[str, dict[str, str], float]
 ) -> Timed:
     path, params, target = spec
-    timed = Timed(name, target)
+    timed = Timed(name, target, args.timeout)
     headers = {"Authorization": f"Bearer {TOKEN}"}
     for _ in range(args.repeat):
         with httpx.Client(base_url=api.url, headers=headers, timeout=args.timeout) as client:
@@ -178,7 +179,7 @@ def time_request(
 def time_report(args: argparse.Namespace, config: Path, now: float) -> tuple[Timed, float]:
     """``jishi report figures`` for the last complete year; (timing, the report's peak RSS)."""
     year = datetime.fromtimestamp(now, ZONE).year - 1
-    timed = Timed(f"report figures {year}", 10.0)
+    timed = Timed(f"report figures {year}", 10.0, args.timeout)
     command = [str(JISHI), "report", "figures", "-c", str(config), "--year", str(year)]
     peak = 0.0
     for _ in range(args.repeat):
