@@ -62,6 +62,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,9 @@ def ledger_urls(dbs: list[str], where: Path) -> dict[str, str]:
     urls = {}
     for db in dbs:
         if db == "sqlite":
+            # A build that failed part way left no fleet.json: start that file afresh.
+            for leftover in where.glob("ledger.sqlite3*"):
+                leftover.unlink()
             urls[db] = f"sqlite:///{where / 'ledger.sqlite3'}"
         else:
             name = f"jishi_fleet_{os.getpid()}"
@@ -138,10 +142,14 @@ def run(args: argparse.Namespace, where: Path, *, keep: bool) -> None:
         print(f"reusing the ledgers of {path}: {manifest['summary']}")
     else:
         urls = ledger_urls(dbs, where)
+        t0 = time.perf_counter()
         try:
             manifest = build(args, urls)
+            print(f"built in {time.perf_counter() - t0:.0f} s")
         except BaseException:
-            if not keep:
+            if keep:
+                print(f"build failed; its ledgers are kept: {', '.join(urls.values())}")
+            else:
                 drop(urls)
             raise
         path.write_text(json.dumps(manifest, indent=1))

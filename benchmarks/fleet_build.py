@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from fleet_data import (
@@ -199,6 +199,13 @@ def check_timelines(
     return len(sample)
 
 
+def create_indexes(job: tuple[str, list[str]]) -> None:
+    url, statements = job
+    with Loader(url) as loader:
+        for statement in statements:
+            loader.query(statement)
+
+
 def write_path(
     url: str, config: CollectorConfig, messages: Callable[[], list[Received]], label: str
 ) -> None:
@@ -232,10 +239,8 @@ def build(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
             indexes[url] = loader.drop_indexes(("spans", "claims"))
     changes = load(args, fleet, list(urls.values()), now)
     t1 = time.perf_counter()
-    for url, statements in indexes.items():
-        with Loader(url) as loader:
-            for statement in statements:
-                loader.query(statement)
+    with ThreadPoolExecutor(len(indexes)) as pool:  # both databases at once
+        list(pool.map(create_indexes, indexes.items()))
     print(f"indexes of spans and claims built again in {time.perf_counter() - t1:.0f} s")
     for db, url in urls.items():
         write_path(
