@@ -27,12 +27,15 @@ slices of instruments) on the first database. On the second (same seed, same clo
 rows) they are copied, except for a sample of instruments that ``refresh_rollups`` computes
 there too and that must give the same figures to the last digit.
 
-Why 3 changes a day and the copy: the default fleet is ~6 million instrument-days. Roll-ups
-cost about 60 us per instrument-day plus 10 us per change (pure Python; measured on this
-2-core machine), i.e. 5-8 minutes of the two cores for one database whatever the density, and
-each change costs ~20 us of client CPU to generate and store in both databases (about 19
-million changes at 3 a day). Computing the roll-ups twice, or the ~20 changes a day of
-benchmarks/usage.py, would put the default build of both databases far beyond 15 minutes.
+Why 3 changes a day and the copy: the default fleet is 6.2 million instrument-days and 18.5
+million changes. ``refresh_rollups`` costs about 60 us per instrument-day plus 10 us per change
+(pure Python): on this 2-core machine, shared with other work, it took 18 minutes for one
+database (5,800 days/s in 2 processes) whatever the density; storing a change in both databases
+costs ~20 us of client CPU (the fill took 10.5 minutes, 2.7 of them rebuilding indexes).
+Computing the roll-ups twice, or the ~20 changes a day of benchmarks/usage.py, would double
+that. The default build of both databases still took 30 minutes here (2026-12-02), not the 15
+hoped for: the roll-ups alone exceed that budget, so only a faster ``refresh_rollups`` brings
+it there. Build once with ``--keep DIR`` and re-time the queries on it.
 
 Then a child process runs the collector's API (``start_collector(..., ingest=False)``, real
 uvicorn over HTTP; ``jishi collector run`` always ingests) with its clock fixed at the build's
