@@ -159,26 +159,15 @@ def usage_grouped(  # noqa: PLR0917 - the period and the grouping, as the API ha
     totals = _Totals()
     fleet = conn.execute(select(func.count()).select_from(tables.instruments)).scalar_one()
     covered = _stored(conn, None if fleet == len(by_id) else list(by_id), plan, group_by, totals)
-    empty = EmptyStretches(days, zone)
-    wanted: dict[str, list[Bucket]] = {}
-    policies = Policies(config)
-    for instrument_id, (first, last) in _extents(conn, list(by_id)).items():
+    holes_of: dict[str, list[Range]] = {}
+    for instrument_id in by_id:
         if check is not None:
             check()
         holes = _holes(conn, instrument_id, plan, covered.get(instrument_id), keys, totals)
-        live = plan.reaching(first, last) if first is not None else (0, 0)
-        quota_h = policies(by_id[instrument_id]).quota_h_per_year
-        for i, j in holes:
-            lo, hi = max(i, live[0]), min(j, live[1])
-            for a, b in ((i, lo), (hi, j)) if lo < hi else ((i, j),):
-                if a >= b:
-                    continue
-                if group_by in ("instrument", "unit"):
-                    totals.add_figures(keys.group(instrument_id), empty.stretch(a, b, quota_h))
-                else:
-                    empty.add(a, b, quota_h)
-            if lo < hi:
-                wanted.setdefault(instrument_id, []).extend(days[lo:hi])
+        if holes:  # the others are served by their roll-ups alone
+            holes_of[instrument_id] = holes
+    empty = EmptyStretches(days, zone)
+    wanted = _split_holes(conn, holes_of, plan, empty, (Policies(config), by_id), keys, totals)
     for instrument_id, bucket, figures in live_many(conn, by_id, config, wanted, now, check=check):
         totals.add_figures(keys.of(instrument_id, bucket.key), figures)
     if group_by in ("day", "month"):
@@ -205,6 +194,37 @@ class _Keys:
         if self.group_by in ("instrument", "unit"):
             return self.group(instrument_id)
         return self.part(day)
+
+
+def _split_holes(  # noqa: PLR0917 - one step of usage_grouped, its state passed along
+    conn: Connection,
+    holes_of: Mapping[str, list[Range]],
+    plan: _Plan,
+    empty: EmptyStretches,
+    rules: tuple[Policies, Mapping[str, Mapping[str, Any]]],
+    keys: _Keys,
+    totals: _Totals,
+) -> dict[str, list[Bucket]]:
+    """Cut each instrument's holes at its observed extent: the unobserved ends are summed as
+    arithmetic (into ``totals``, or tallied in ``empty`` for day and month groups), the rest
+    is returned to be computed live."""
+    policies, by_id = rules
+    wanted: dict[str, list[Bucket]] = {}
+    for instrument_id, (first, last) in _extents(conn, list(holes_of)).items():
+        live = plan.reaching(first, last) if first is not None else (0, 0)
+        quota_h = policies(by_id[instrument_id]).quota_h_per_year
+        for i, j in holes_of[instrument_id]:
+            lo, hi = max(i, live[0]), min(j, live[1])
+            for a, b in ((i, lo), (hi, j)) if lo < hi else ((i, j),):
+                if a >= b:
+                    continue
+                if keys.group_by in ("instrument", "unit"):
+                    totals.add_figures(keys.group(instrument_id), empty.stretch(a, b, quota_h))
+                else:
+                    empty.add(a, b, quota_h)
+            if lo < hi:
+                wanted.setdefault(instrument_id, []).extend(plan.days[lo:hi])
+    return wanted
 
 
 def _stored(

@@ -25,6 +25,8 @@ from jishi.collector.usage.timeline import build_timeline
 # Instruments per query: many for short runs, fewer for long ones (spans held at once).
 _MAX_IDS = 500
 _BUCKETS_PER_QUERY = 20_000
+# A stretch starting this close to now is read by span ends (few end later than its start).
+_RECENT_S = 90 * 86_400.0
 
 Check = Callable[[], None]
 
@@ -110,7 +112,7 @@ def live_many(
                 check()
             chunk = members[k : k + per_query]
             ids = [instrument_id for instrument_id, _ in chunk]
-            spans = queries.coverage_many(conn, ids, lo, hi)
+            spans = queries.coverage_many(conn, ids, lo, hi, recent=now - lo < _RECENT_S)
             sessions = queries.sessions_in(conn, ids, lo, hi, now)
             for instrument_id, run in chunk:
                 policy = policies(rows[instrument_id])

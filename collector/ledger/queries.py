@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
@@ -94,17 +95,25 @@ def coverage(conn: Connection, instrument_id: str, start: float, end: float) -> 
 
 
 def coverage_many(
-    conn: Connection, ids: Sequence[str], start: float, end: float
+    conn: Connection, ids: Sequence[str], start: float, end: float, *, recent: bool = False
 ) -> dict[str, list[Coverage]]:
+    """Spans of ``ids`` that can reach into ``[start, end)``. ``recent``: the range is near the
+    newest data, so few spans end after ``start``: the condition on starts is written as an
+    expression (``start + 0``) that no index serves, so the database reads the index on ends
+    (SQLite otherwise walks each instrument's whole history by start, 10 times slower)."""
     s = tables.spans
     out: dict[str, list[Coverage]] = {i: [] for i in ids}
-    rows = conn.execute(
-        select(s.c.instrument_id, s.c.start, s.c.end, s.c.state)
-        .where(s.c.instrument_id.in_(ids), s.c.end >= start, s.c.start < end)
-        .order_by(s.c.instrument_id, s.c.start)
+    starts = (s.c.start + 0) if recent else s.c.start
+    query = select(s.c.instrument_id, s.c.start, s.c.end, s.c.state).where(
+        s.c.instrument_id.in_(ids), s.c.end >= start, starts < end
     )
-    for r in rows:
+    if not recent:  # else sorted here: an ORDER BY on starts would draw SQLite to that index
+        query = query.order_by(s.c.instrument_id, s.c.start)
+    for r in conn.execute(query):
         out[r.instrument_id].append(Coverage(r.start, r.end, r.state))
+    if recent:
+        for spans in out.values():
+            spans.sort(key=attrgetter("start"))
     return out
 
 
