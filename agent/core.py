@@ -24,8 +24,9 @@ from typing import Any, Protocol, TypeVar
 
 from jishi.agent.emitter import Emitter, Outgoing
 from jishi.agent.inference import Rules, StateInferrer, Transition
+from jishi.agent.sessions import SessionTracker
 from jishi.agent.wire import AgentHealth, InstrumentState, SourceHealth
-from jishi.drivers.base import Reading
+from jishi.drivers.base import Reading, SessionEvent
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,7 @@ class InstrumentCore:
         poll_s: float,
         sources: Sequence[str],
         emitter: Emitter,
+        session_close_after_s: float = 0.0,
     ) -> None:
         self.id = instrument
         self.site = site
@@ -189,6 +191,7 @@ class InstrumentCore:
         self.poll_s = poll_s
         self.sources = {name: SourceFigures(name) for name in sources}
         self.emitter = emitter
+        self.sessions = SessionTracker(session_close_after_s)
         self.next_heartbeat = 0.0  # on the caller's monotonic clock
         self.silent = False
         self.resumed: Transition | None = None  # a record's state to say again after a restart
@@ -249,12 +252,21 @@ class InstrumentCore:
         for reading in readings:
             transitions = self.inferrer.feed(reading)
             out.extend(self.emitter.state(self.site, self.id, t, now) for t in transitions)
-        for reading in readings:
-            for event in reading.sessions:
-                # A source's session event carries the message's fields by name.
-                fields = asdict(event)
-                out.append(self.emitter.session(self.site, self.id, **fields, source="agent"))
+        for name, got in polled:
+            for reading in got:
+                for event in reading.sessions:
+                    kept = self.sessions.feed(event, name)
+                    if kept is not None:
+                        out.append(self._session(kept, name))
+        inferrer = self.inferrer
+        for event, name in self.sessions.expire(now, inferrer.state, inferrer.since):
+            log.info("%s: session %s closed: %s", self.id, event.session_id, event.reason)
+            out.append(self._session(event, name))
         return out
+
+    def _session(self, event: SessionEvent, source: str) -> Outgoing:
+        # A source's session event carries the message's fields by name.
+        return self.emitter.session(self.site, self.id, **asdict(event), source=source)
 
     # --- heartbeats ------------------------------------------------------------------------
 

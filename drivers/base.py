@@ -41,13 +41,24 @@ class StateEvent:
 
 @dataclass(frozen=True, slots=True)
 class SessionEvent:
-    """A user session start or end seen by a source."""
+    """A user session start or end seen by a source (an OS login, a log record naming the user,
+    a sign-in at the agent or a card reader).
+
+    ``user_type`` (``internal``, ``external``, ``staff``) when the source knows it; ``reason``
+    says why a session ended when it was not the user (``forgot_sign_out``, ``replaced``,
+    ``logged_out``); ``outcome`` (``normal`` / ``fault``, 正常 / 故障) and ``sample_count`` are
+    the feedback a user gives at sign-out.
+    """
 
     ts: datetime
     event: str  # "start" | "end"
     session_id: str
     user: str | None = None
     org: str | None = None
+    user_type: str | None = None
+    reason: str | None = None
+    outcome: str | None = None
+    sample_count: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
