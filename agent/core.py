@@ -154,7 +154,8 @@ class SourceFigures:
 
     def observe(self, reading: Reading) -> None:
         if reading.ok:
-            self.last_good_read = reading.ts
+            if reading.vouches:
+                self.last_good_read = reading.ts
             self.last_values.update(reading.values)
             self.last_raw = reading.raw
         else:

@@ -67,7 +67,8 @@ class Reading:
 
     ``values`` are named numeric or text readings (``power_w``, ``status_word``), ``raw`` the
     bytes or text they came from (kept so a wrong rule can be seen and re-run), ``events`` any
-    explicit state transitions, and ``error`` a description when the read failed.
+    explicit state transitions, ``sessions`` user sessions seen, and ``error`` a description
+    when the read failed.
     """
 
     ts: datetime
@@ -76,6 +77,9 @@ class Reading:
     events: Sequence[StateEvent] = ()
     sessions: Sequence[SessionEvent] = ()
     error: str | None = None
+    # False for sources that say who used the instrument, not what it does (sign-in points,
+    # login lists): their good reads must not keep vouching for a state nobody observes.
+    vouches: bool = True
 
     @property
     def ok(self) -> bool:

@@ -128,7 +128,7 @@ class OsLoginDriver:
         shared = sorted({x.user for x in logins if x.user.lower() in self.sign_in_required})
         raw = "logged in: " + (", ".join(sorted(x.key for x in logins)) or "nobody")
         values = {"logins": len(current), "sign_in_required": ", ".join(shared) or None}
-        return [Reading(ts=now, values=values, raw=raw, sessions=events)] if events else []
+        return [Reading(ts=now, values=values, raw=raw, sessions=events, vouches=False)]
 
     def _event(
         self, ts: datetime, kind: str, held: Mapping[str, Any], **extra: Any

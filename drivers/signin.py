@@ -114,11 +114,8 @@ class SignInDriver:
         sessions: list[SessionEvent] = []
         for req in requests:
             sessions.extend(self.desk.apply(req))
-        if problems:
-            return [Reading(ts=now, sessions=sessions, error="; ".join(problems))]
-        # Nothing to say is no reading: a sign-in point that always "reads well" would keep
-        # vouching for the instrument's state after its real sources went silent.
-        return [Reading(ts=now, raw=self._who(), sessions=sessions)] if sessions else []
+        error = "; ".join(problems) or None
+        return [Reading(ts=now, raw=self._who(), sessions=sessions, error=error, vouches=False)]
 
     def _who(self) -> str:
         active = self.desk.active

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from jishi.agent.core import InstrumentCore
+from jishi.agent.core import InstrumentCore, OutboxFigures
 from jishi.agent.emitter import Emitter
 from jishi.agent.inference import Rules, ThresholdRule
 from jishi.agent.sessions import FORGOT_SIGN_OUT, SessionTracker
@@ -102,3 +102,14 @@ def test_zero_turns_closing_off() -> None:
     tracker.feed(SessionEvent(at(0), "start", "s-1"), "x")
     assert tracker.expire(at(10**6), InstrumentState.OFF, at(0)) == []
     assert "s-1" in tracker.open
+
+
+def test_a_sign_in_point_does_not_vouch_for_the_state() -> None:
+    """Its reads say who, not what the instrument does: with the meter silent the heartbeats
+    stop although the sign-in point still reads well."""
+    inst = core()
+    inst.poll(at(0), [("meter", [Reading(ts=at(0), values={"power_w": 800.0})])])
+    for t in range(1, 200, 10):
+        inst.poll(at(t), [("signin", [Reading(ts=at(t), raw="nobody signed in", vouches=False)])])
+    assert inst.heartbeat(at(200), 200.0, OutboxFigures()) is None
+    assert inst.silent

@@ -49,7 +49,7 @@ def test_logins_from_a_real_utmp_file_start_and_end_sessions(tmp_path: Path) -> 
         datetime(2026, 3, 1, 8, tzinfo=UTC),
     )
     assert reading.values["sign_in_required"] == "labuser"
-    assert driver.poll(at(7300)) == []  # nothing changed
+    assert [list(r.sessions) for r in driver.poll(at(7300))] == [[]]  # nothing changed
     driver.commit()
 
     # zhang logs out while the agent is stopped: the next agent ends the session.

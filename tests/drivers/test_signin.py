@@ -69,6 +69,10 @@ data_dir = "data"
 [[instruments]]
 id = "nmr-1"
 
+[[instruments.rules.threshold]]
+reading = "power_w"
+running_above = 300
+
 [[instruments.sources]]
 driver = "simulated"
 scenario = [["running", 60]]
@@ -119,10 +123,8 @@ def test_sign_in_and_out_commands_reach_the_source_and_survive_a_crash(tmp_path:
     assert [e.session_id for e in reading2.sessions] == [start.session_id] * 2
     again.commit()
     assert list(state_dir.glob("spool/*.json")) == []
-    assert (
-        SignInDriver.from_options("desk", {"state_dir": str(state_dir)}).poll(datetime.now(UTC))
-        == []
-    )
+    [after] = SignInDriver.from_options("desk", {"state_dir": str(state_dir)}).poll(at(0))
+    assert (list(after.sessions), after.raw, after.vouches) == ([], "nobody signed in", False)
 
 
 def test_sign_in_reads_a_card_typed_by_a_usb_reader(tmp_path: Path) -> None:
@@ -169,7 +171,9 @@ def test_card_reader_on_a_serial_port(tmp_path: Path) -> None:
         },
     )
     try:
-        assert driver.poll(datetime.now(UTC)) == []  # opens the port, nobody swiped
+        assert [list(r.sessions) for r in driver.poll(datetime.now(UTC))] == [
+            []
+        ]  # opens the port, nobody swiped
         fd = os.open(pair.device, os.O_WRONLY | os.O_NOCTTY)
         os.write(fd, b"CARD:0012345678\r\nnoise\r\nCARD:00123")  # a swipe, noise, half a swipe
         time.sleep(0.2)
@@ -181,6 +185,7 @@ def test_card_reader_on_a_serial_port(tmp_path: Path) -> None:
         time.sleep(0.2)
         [reading] = driver.poll(datetime.now(UTC))
         assert [(e.event, e.user) for e in reading.sessions] == [("end", "0012345678")]
+        assert reading.raw == "nobody signed in"
         os.close(fd)
         pair.stop()  # the reader unplugged: a read error, not a crash
         time.sleep(0.2)
@@ -189,3 +194,10 @@ def test_card_reader_on_a_serial_port(tmp_path: Path) -> None:
     finally:
         driver.close()
         pair.stop()
+
+
+def test_agent_check_shows_the_sign_in_point(tmp_path: Path) -> None:
+    result = run_jishi("agent", "check", "-c", str(_config(tmp_path)), "--no-broker")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "source desk: (no values)" in result.stdout
+    assert "raw: nobody signed in" in result.stdout
