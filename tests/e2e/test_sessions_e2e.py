@@ -1,0 +1,81 @@
+"""Who used it, end to end (issue 13): a simulated instrument running throughout and a sign-in
+point on one agent, Mosquitto, a collector. Users sign in and out with ``jishi agent
+sign-in`` / ``sign-out`` (real processes); ``/api/v1/usage`` must give the service, external
+service and share-rate figures computed by hand from the sign-in times the commands recorded.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from support.agentproc import AgentProcess, sim_agent_toml
+from support.cli import run_jishi
+from support.collectorproc import CollectorProcess
+from support.servers import Mosquitto
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+SIGNIN = '\n[[instruments.sources]]\ndriver = "signin"\nname = "desk"\n'
+STAMP = re.compile(r"\((\d{8}T\d{12})-[0-9a-f]+\.json\)")
+
+
+def _signed(*args: str) -> datetime:
+    """Run a sign-in command; the time it recorded (its request file is named after it)."""
+    result = run_jishi("agent", *args)
+    assert result.returncode == 0, result.stderr
+    found = STAMP.search(result.stdout)
+    assert found, result.stdout
+    return datetime.strptime(found[1], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_usage_service_figures_from_sign_ins(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    collector = CollectorProcess(tmp_path / "collector", mosquitto.url).start()
+    toml = sim_agent_toml(mosquitto.url, instruments={"nmr-1": [("running", 86_400.0)]})
+    config = tmp_path / "agent.toml"
+    config.write_text(toml.replace("[instruments.source]", "[[instruments.sources]]") + SIGNIN)
+    data_dir = tmp_path / "agent"
+    cli = ("-c", str(config), "--data-dir", str(data_dir))
+    agent = AgentProcess(config, data_dir).start()
+    try:
+        collector.wait_for(
+            "/api/v1/instruments", lambda rows: [r["state"] for r in rows] == ["running"], 20
+        )
+        time.sleep(1)
+        internal_in = _signed("sign-in", *cli, "zhang", "--user-type", "internal")
+        time.sleep(3)
+        external_in = _signed("sign-in", *cli, "li", "--user-type", "external")  # zhang ends
+        time.sleep(4)
+        signed_out = _signed("sign-out", *cli, "--outcome", "normal", "--samples", "5")
+        time.sleep(2)
+        period = f"start={_iso(internal_in - timedelta(hours=1))}&end={_iso(signed_out + timedelta(hours=1))}"
+        rows = collector.wait_for(
+            "/api/v1/sessions",
+            lambda rows: len(rows) == 2 and all(r["end"] for r in rows),
+            20,
+        )
+        status, usage = collector.get(f"/api/v1/usage?{period}&instrument=nmr-1")
+    finally:
+        agent.stop()
+        collector.stop()
+    assert status == 200, usage
+    assert {(r["user"], r["user_type"]) for r in rows} == {
+        ("zhang", "internal"),
+        ("li", "external"),
+    }
+    [row] = usage["results"]
+    # The instrument ran throughout, so all session time is effective (DESIGN.md).
+    service = (signed_out - internal_in).total_seconds()
+    external = (signed_out - external_in).total_seconds()
+    assert row["service_s"] == pytest.approx(service, abs=0.01)
+    assert row["external_service_s"] == pytest.approx(external, abs=0.01)
+    assert row["share_rate"] == pytest.approx(external / row["effective_s"], abs=1e-4)
+    assert row["effective_s"] > service  # it ran before the first sign-in and after the last
