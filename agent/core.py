@@ -207,8 +207,10 @@ class InstrumentCore:
         if saved is None:
             return
         try:
-            self.inferrer.restore(json.loads(saved))
-        except (ValueError, TypeError):
+            data = json.loads(saved)
+            self.inferrer.restore(data)
+            self.sessions.restore(data.get("sessions"))
+        except (ValueError, TypeError, AttributeError):
             log.warning("%s: ignoring an unreadable saved inference state", self.id)
             return
         self._saved = saved
@@ -225,7 +227,8 @@ class InstrumentCore:
     def to_save(self) -> str | None:
         """The inference state to persist when it changed since it was last saved, else None;
         the shell calls :meth:`saved` once it is durable."""
-        snapshot = json.dumps(self.inferrer.snapshot(), sort_keys=True)
+        state = {**self.inferrer.snapshot(), "sessions": self.sessions.snapshot()}
+        snapshot = json.dumps(state, sort_keys=True)
         return None if snapshot == self._saved else snapshot
 
     def saved(self, snapshot: str) -> None:

@@ -7,15 +7,17 @@ the day as their use; so a session is closed for them once the instrument has be
 that quiet spell began (the last moment the instrument was doing anything for the user, or the
 session's start if later), and says ``reason = "forgot_sign_out"``. The user's own sign-out of
 a session closed this way arrives later and is dropped, so it cannot stretch the session back
-to the sign-out time. ``close_after_s = 0`` turns this off (an OS login on a PC where people
-really do stay logged in while the instrument waits is still a session).
+to the sign-out time. Both survive a restart (saved with the inference state).
+``close_after_s = 0`` turns this off (an OS login on a PC where people really do stay logged
+in while the instrument waits is still a session).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from jishi.drivers.base import SessionEvent
 from jishi.states import InstrumentState
@@ -75,6 +77,32 @@ class SessionTracker:
             self._remember(session_id)
             ended.append((end, held.source))
         return ended
+
+    def snapshot(self) -> dict[str, Any]:
+        """What survives a restart (with the inference state): the open sessions, so one a
+        user forgot is still closed, and the ids closed here, so a late sign-out stays out."""
+        return {
+            "open": [
+                {**asdict(held.start), "ts": held.start.ts.isoformat(), "source": held.source}
+                for held in self.open.values()
+            ],
+            "closed": list(self._closed),
+        }
+
+    def restore(self, saved: Any) -> None:
+        """Continue from a :meth:`snapshot`; anything unreadable is skipped."""
+        if not isinstance(saved, dict):
+            return
+        for item in saved.get("open") or []:
+            try:
+                fields = {**item, "ts": datetime.fromisoformat(item["ts"])}
+                source = fields.pop("source")
+                self.open[fields["session_id"]] = OpenSession(SessionEvent(**fields), source)
+            except (KeyError, TypeError, ValueError):
+                continue
+        for session_id in saved.get("closed") or []:
+            if isinstance(session_id, str):
+                self._remember(session_id)
 
     def _remember(self, session_id: str) -> None:
         self._closed[session_id] = None

@@ -113,3 +113,24 @@ def test_a_sign_in_point_does_not_vouch_for_the_state() -> None:
         inst.poll(at(t), [("signin", [Reading(ts=at(t), raw="nobody signed in", vouches=False)])])
     assert inst.heartbeat(at(200), 200.0, OutboxFigures()) is None
     assert inst.silent
+
+
+def test_open_and_closed_sessions_survive_a_restart() -> None:
+    first = core(close_after_s=600)
+    _poll(first, 0, 800, SessionEvent(at(0), "start", "s-1", user="wang", user_type="internal"))
+    _poll(first, 0, 800, SessionEvent(at(0), "start", "s-2", user="li"))
+    _poll(first, 10, 800, SessionEvent(at(10), "end", "s-2"))
+    saved = first.to_save()
+    assert saved is not None
+
+    again = core(close_after_s=600)
+    again.restore(saved)
+    _poll(again, 100, 120)  # idle from 100 s, in the new agent
+    [ended] = _poll(again, 700, 120)
+    assert (ended.session_id, ended.user, ended.user_type, ended.ts) == (
+        "s-1",
+        "wang",
+        "internal",
+        at(100),
+    )
+    assert _poll(again, 800, 120, SessionEvent(at(800), "end", "s-2")) == []  # ended before
