@@ -38,8 +38,11 @@ def _submit(args: argparse.Namespace, action: str) -> int:
 
     config_path = Path(args.config)
     config, _ = load_agent_config(config_path)
-    instrument, source = _signin_source(config, args.instrument)
+    instrument, source, configured = _signin_source(config, args.instrument)
     data_dir = resolve_data_dir(args.data_dir, config.data_dir, config_path)
+    spool = spool_dir(data_dir, instrument.id, source)
+    if configured is not None:  # relative to the config file, as the agent reads it
+        spool = config_path.resolve().parent / Path(configured).expanduser()
     account = args.account
     if account is None and action == "sign-in":
         account = _ask("账号或刷卡 / account or card: ")
@@ -60,26 +63,29 @@ def _submit(args: argparse.Namespace, action: str) -> int:
         outcome=outcome,
         sample_count=samples,
     )
-    path = write_request(spool_dir(data_dir, instrument.id, source), request)
+    path = write_request(spool, request)
     who = f" {account}" if account else ""
     print(f"{action}{who} at {instrument.id}: queued for the agent ({path.name})")
     return 0
 
 
-def _signin_source(config: AgentConfig, wanted: str | None) -> tuple[InstrumentConfig, str]:
-    """The instrument (``--instrument``, or the only one with a ``signin`` source) and the name
-    of its ``signin`` source."""
+def _signin_source(
+    config: AgentConfig, wanted: str | None
+) -> tuple[InstrumentConfig, str, str | None]:
+    """The instrument (``--instrument``, or the only one with a ``signin`` source), the name
+    of its ``signin`` source and the source's ``spool_dir`` if set."""
     found = []
     for inst in config.instruments:
         for name, source in zip(inst.source_names(), inst.all_sources(), strict=True):
             if source.driver == "signin" and (wanted is None or wanted == inst.id):
-                found.append((inst, name))
+                spool = source.options.get("spool_dir")
+                found.append((inst, name, spool if isinstance(spool, str) else None))
     if len(found) == 1:
         return found[0]
     if not found:
         which = f"instrument {wanted!r}" if wanted else "any instrument"
         raise JishiError(f"no 'signin' source on {which} in the config (docs/drivers.md)")
-    ids = ", ".join(inst.id for inst, _ in found)
+    ids = ", ".join(inst.id for inst, _, _ in found)
     raise JishiError(f"several instruments have a sign-in point ({ids}): give --instrument")
 
 

@@ -2,7 +2,8 @@
 
 Two inputs feed one :class:`SignInDesk` per instrument:
 
-* a **spool folder** (``<data dir>/sources/<instrument>/<source>/spool``) where
+* a **spool folder** (``spool_dir``, default ``<data dir>/sources/<instrument>/<source>/spool``;
+  the data dir is private to the agent's account, so kiosk users need a folder of their own) where
   ``jishi agent sign-in`` / ``sign-out`` drop one small JSON file per action (written to a
   temporary name, then renamed, so the agent never reads half a file). The command works while
   the agent runs, before it starts or while the broker is away; the agent reads the files in
@@ -57,9 +58,11 @@ class SignInDriver:
         card_pattern: str = DEFAULT_CARD_PATTERN,
         baudrate: int = 9600,
         user_type: str | None = None,
+        spool: Path | None = None,
     ) -> None:
         self.name = name
         self.state_dir = state_dir
+        self._spool = spool
         self.card_port = card_port
         self.card_pattern = re.compile(card_pattern)
         self.baudrate = baudrate
@@ -85,12 +88,15 @@ class SignInDriver:
             card_pattern=pattern,
             baudrate=opts.integer("baudrate", 9600, lo=50, hi=4_000_000),
             user_type=opts.opt_text("user_type", choices=("internal", "external", "staff")),
+            spool=opts.path("spool_dir"),
         )
         opts.check_unused()
         return driver
 
     @property
     def spool(self) -> Path | None:
+        if self._spool is not None:
+            return self._spool
         return None if self.state_dir is None else self.state_dir / SPOOL
 
     def _restore(self) -> None:

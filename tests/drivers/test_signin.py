@@ -201,3 +201,18 @@ def test_agent_check_shows_the_sign_in_point(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "source desk: (no values)" in result.stdout
     assert "raw: nobody signed in" in result.stdout
+
+
+def test_a_spool_folder_outside_the_private_data_dir(tmp_path: Path) -> None:
+    """The data dir is private to the agent's account; a kiosk user signs in through a folder
+    of its own (relative to the config file, for the command and the agent alike)."""
+    from jishi.agent.sources import build_drivers, load_agent_config
+
+    config = _config(tmp_path, 'spool_dir = "kiosk-spool"')
+    result = run_jishi("agent", "sign-in", "-c", str(config), "wang")
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "kiosk-spool").glob("*.json"))) == 1
+    loaded, _ = load_agent_config(config)
+    desk = build_drivers(loaded.instruments[0], tmp_path / "data" / "sources", tmp_path)[1]
+    [reading] = desk.poll(datetime.now(UTC))
+    assert [(e.event, e.user) for e in reading.sessions] == [("start", "wang")]
