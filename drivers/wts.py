@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 from jishi.drivers.os_logins import Login
 
-WTS_CURRENT_SERVER_HANDLE = 0
 WTS_USER_NAME = 5
 WTS_DOMAIN_NAME = 7
 LOGGED_IN_STATES = {0: "active", 4: "disconnected"}
@@ -58,17 +57,27 @@ class _SessionInfo(ctypes.Structure):
 class WtsApi:
     """wtsapi32 through ctypes (Windows only: constructing it elsewhere raises OSError)."""
 
-    def __init__(self) -> None:
-        windll: Any = getattr(ctypes, "windll", None)
-        if windll is None:
-            raise OSError("the WTS session API exists only on Windows")
-        self._dll: Any = windll.wtsapi32
+    def __init__(self, dll: Any = None) -> None:
+        if dll is None:
+            windll: Any = getattr(ctypes, "windll", None)
+            if windll is None:
+                raise OSError("the WTS session API exists only on Windows")
+            dll = windll.wtsapi32
+        self._dll: Any = dll  # tests pass C callbacks standing in for wtsapi32
+        # Declared so the server handle (NULL) and out-pointers are passed pointer-sized.
+        handle, dword, out = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p
+        self._dll.WTSEnumerateSessionsW.argtypes = [handle, dword, dword, out, out]
+        self._dll.WTSEnumerateSessionsW.restype = ctypes.c_int
+        self._dll.WTSQuerySessionInformationW.argtypes = [handle, dword, ctypes.c_int, out, out]
+        self._dll.WTSQuerySessionInformationW.restype = ctypes.c_int
+        self._dll.WTSFreeMemory.argtypes = [ctypes.c_void_p]
+        self._dll.WTSFreeMemory.restype = None
 
     def enumerate_sessions(self) -> list[tuple[int, str, int]]:
         info = ctypes.POINTER(_SessionInfo)()
         count = ctypes.c_uint32()
         ok = self._dll.WTSEnumerateSessionsW(
-            WTS_CURRENT_SERVER_HANDLE, 0, 1, ctypes.byref(info), ctypes.byref(count)
+            None, 0, 1, ctypes.addressof(info), ctypes.addressof(count)
         )
         if not ok:
             raise OSError("WTSEnumerateSessionsW failed")
@@ -78,21 +87,21 @@ class WtsApi:
                 for i in range(count.value)
             ]
         finally:
-            self._dll.WTSFreeMemory(info)
+            self._dll.WTSFreeMemory(ctypes.cast(info, ctypes.c_void_p))
 
     def query(self, session_id: int, info_class: int) -> str:
         buffer = ctypes.c_wchar_p()
         size = ctypes.c_uint32()
         ok = self._dll.WTSQuerySessionInformationW(
-            WTS_CURRENT_SERVER_HANDLE,
+            None,
             session_id,
             info_class,
-            ctypes.byref(buffer),
-            ctypes.byref(size),
+            ctypes.addressof(buffer),
+            ctypes.addressof(size),
         )
         if not ok:
             return ""
         try:
             return buffer.value or ""
         finally:
-            self._dll.WTSFreeMemory(buffer)
+            self._dll.WTSFreeMemory(ctypes.cast(buffer, ctypes.c_void_p))

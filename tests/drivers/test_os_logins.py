@@ -4,6 +4,7 @@ two WTS calls, because no Windows runs here."""
 
 from __future__ import annotations
 
+import ctypes
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from jishi.drivers.os_logins import Login, OsLoginDriver
-from jishi.drivers.wts import WTS_DOMAIN_NAME, WTS_USER_NAME, wts_logins
+from jishi.drivers.wts import WTS_DOMAIN_NAME, WTS_USER_NAME, WtsApi, _SessionInfo, wts_logins
 
 from support.times import at
 
@@ -92,3 +93,51 @@ def test_windows_sessions_through_the_wts_calls() -> None:
     driver = OsLoginDriver("logins", lister=lambda: wts_logins(FakeWts()), ignore=["wang"])
     [reading] = driver.poll(at(0))
     assert [(e.user, e.ts) for e in reading.sessions] == [("nmr-user", at(0))]  # first seen
+
+
+class FakeWtsapi32:
+    """wtsapi32's three functions as C callbacks, so :class:`WtsApi`'s ctypes marshalling (out
+    pointers, the session array, freeing) runs for real, on Linux (no Windows here)."""
+
+    def __init__(self) -> None:
+        self.keep: list[object] = []
+        self.freed: list[int] = []
+        out = ctypes.c_void_p
+        self.WTSEnumerateSessionsW = ctypes.CFUNCTYPE(
+            ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, out, out
+        )(self._enumerate)
+        self.WTSQuerySessionInformationW = ctypes.CFUNCTYPE(
+            ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, out, out
+        )(self._query)
+        self.WTSFreeMemory = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(self._free)
+
+    def _enumerate(
+        self, server: int | None, reserved: int, version: int, info: int, count: int
+    ) -> int:
+        assert server is None and version == 1
+        sessions = (_SessionInfo * 2)((0, "Services", 4), (1, "Console", 0))
+        self.keep.append(sessions)
+        ctypes.cast(info, ctypes.POINTER(ctypes.c_void_p))[0] = ctypes.addressof(sessions)
+        ctypes.cast(count, ctypes.POINTER(ctypes.c_uint32))[0] = 2
+        return 1
+
+    def _query(
+        self, server: int | None, session: int, info_class: int, buffer: int, size: int
+    ) -> int:
+        text = {(1, WTS_USER_NAME): "nmr-user", (1, WTS_DOMAIN_NAME): "LAB"}.get(
+            (session, info_class), ""
+        )
+        value = ctypes.create_unicode_buffer(text)
+        self.keep.append(value)
+        ctypes.cast(buffer, ctypes.POINTER(ctypes.c_void_p))[0] = ctypes.addressof(value)
+        ctypes.cast(size, ctypes.POINTER(ctypes.c_uint32))[0] = ctypes.sizeof(value)
+        return 1
+
+    def _free(self, address: int) -> None:
+        self.freed.append(address)
+
+
+def test_the_ctypes_wrapper_reads_what_wtsapi32_returns() -> None:
+    dll = FakeWtsapi32()
+    assert wts_logins(WtsApi(dll)) == [Login(user="nmr-user", line="Console", domain="LAB")]
+    assert len(dll.freed) == 1 + 3  # the session array, and each string queried
