@@ -1,12 +1,15 @@
-"""Who used it, end to end (issue 13): a simulated instrument running throughout and a sign-in
+"""Who used it, end to end (issue 13): a simulated instrument running throughout with a sign-in
 point on one agent, Mosquitto, a collector. Users sign in and out with ``jishi agent
 sign-in`` / ``sign-out`` (real processes); ``/api/v1/usage`` must give the service, external
 service and share-rate figures computed by hand from the sign-in times the commands recorded.
+A second instrument, measured from TopSpin's audit trail, gets a session per acquisition for
+the user each entry names.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,11 +19,25 @@ import pytest
 from support.agentproc import AgentProcess, sim_agent_toml
 from support.cli import run_jishi
 from support.collectorproc import CollectorProcess
+from support.samples import FIXTURES
 from support.servers import Mosquitto
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 SIGNIN = '\n[[instruments.sources]]\ndriver = "signin"\nname = "desk"\n'
+# A second instrument measured from TopSpin's audit trail, whose entries name the user.
+TOPSPIN = """
+[[instruments]]
+id = "nmr-600"
+[instruments.source]
+driver = "logs"
+profile = "bruker-topspin"
+path = "{path}"
+"""
+ACQUISITIONS = [  # tests/fixtures/bruker-topspin: (start, end) of each acquisition by nmr-user
+    ("2026-02-27T01:14:05.120Z", "2026-02-27T01:40:51.007Z"),
+    ("2026-02-27T02:02:30.500Z", "2026-02-27T03:17:12.994Z"),
+]
 STAMP = re.compile(r"\((\d{8}T\d{12})-[0-9a-f]+\.json\)")
 
 
@@ -41,13 +58,19 @@ def test_usage_service_figures_from_sign_ins(tmp_path: Path, mosquitto: Mosquitt
     collector = CollectorProcess(tmp_path / "collector", mosquitto.url).start()
     toml = sim_agent_toml(mosquitto.url, instruments={"nmr-1": [("running", 86_400.0)]})
     config = tmp_path / "agent.toml"
-    config.write_text(toml.replace("[instruments.source]", "[[instruments.sources]]") + SIGNIN)
+    shutil.copytree(FIXTURES / "bruker-topspin", tmp_path / "topspin")
+    topspin = TOPSPIN.format(path=tmp_path / "topspin")
+    config.write_text(
+        toml.replace("[instruments.source]", "[[instruments.sources]]") + SIGNIN + topspin
+    )
     data_dir = tmp_path / "agent"
     cli = ("-c", str(config), "--data-dir", str(data_dir))
     agent = AgentProcess(config, data_dir).start()
     try:
         collector.wait_for(
-            "/api/v1/instruments", lambda rows: [r["state"] for r in rows] == ["running"], 20
+            "/api/v1/instruments",
+            lambda rows: {r["id"]: r["state"] for r in rows}.get("nmr-1") == "running",
+            20,
         )
         time.sleep(1)
         internal_in = _signed("sign-in", *cli, "zhang", "--user-type", "internal")
@@ -58,7 +81,12 @@ def test_usage_service_figures_from_sign_ins(tmp_path: Path, mosquitto: Mosquitt
         time.sleep(2)
         period = f"start={_iso(internal_in - timedelta(hours=1))}&end={_iso(signed_out + timedelta(hours=1))}"
         rows = collector.wait_for(
-            "/api/v1/sessions",
+            "/api/v1/sessions?instrument=nmr-1",
+            lambda rows: len(rows) == 2 and all(r["end"] for r in rows),
+            20,
+        )
+        logged = collector.wait_for(
+            "/api/v1/sessions?instrument=nmr-600",
             lambda rows: len(rows) == 2 and all(r["end"] for r in rows),
             20,
         )
@@ -71,6 +99,9 @@ def test_usage_service_figures_from_sign_ins(tmp_path: Path, mosquitto: Mosquitt
         ("zhang", "internal"),
         ("li", "external"),
     }
+    assert sorted((r["user"], r["start"], r["end"]) for r in logged) == [
+        ("nmr-user", start, end) for start, end in ACQUISITIONS
+    ]
     [row] = usage["results"]
     # The instrument ran throughout, so all session time is effective (DESIGN.md).
     service = (signed_out - internal_in).total_seconds()
