@@ -87,6 +87,7 @@ name = "desk"
     return config
 
 
+@pytest.mark.integration  # runs jishi commands as processes
 def test_sign_in_and_out_commands_reach_the_source_and_survive_a_crash(tmp_path: Path) -> None:
     config = _config(tmp_path)
     result = run_jishi(
@@ -127,6 +128,7 @@ def test_sign_in_and_out_commands_reach_the_source_and_survive_a_crash(tmp_path:
     assert (list(after.sessions), after.raw, after.vouches) == ([], "nobody signed in", False)
 
 
+@pytest.mark.integration  # runs jishi commands as processes
 def test_sign_in_reads_a_card_typed_by_a_usb_reader(tmp_path: Path) -> None:
     config = _config(tmp_path)
     result = run_jishi_stdin(["agent", "sign-in", "-c", str(config)], "0012345678\n")
@@ -138,6 +140,7 @@ def test_sign_in_reads_a_card_typed_by_a_usb_reader(tmp_path: Path) -> None:
     assert [(e.event, e.user) for e in reading.sessions] == [("start", "0012345678")]
 
 
+@pytest.mark.integration  # runs jishi commands as processes
 def test_sign_in_without_a_signin_source_says_what_to_add(tmp_path: Path) -> None:
     config = tmp_path / "agent.toml"
     config.write_text(
@@ -196,6 +199,7 @@ def test_card_reader_on_a_serial_port(tmp_path: Path) -> None:
         pair.stop()
 
 
+@pytest.mark.integration  # runs jishi commands as processes
 def test_agent_check_shows_the_sign_in_point(tmp_path: Path) -> None:
     result = run_jishi("agent", "check", "-c", str(_config(tmp_path)), "--no-broker")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -203,6 +207,7 @@ def test_agent_check_shows_the_sign_in_point(tmp_path: Path) -> None:
     assert "raw: nobody signed in" in result.stdout
 
 
+@pytest.mark.integration  # runs jishi commands as processes
 def test_a_spool_folder_outside_the_private_data_dir(tmp_path: Path) -> None:
     """The data dir is private to the agent's account; a kiosk user signs in through a folder
     of its own (relative to the config file, for the command and the agent alike)."""
