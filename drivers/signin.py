@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -59,6 +60,7 @@ class SignInDriver:
         baudrate: int = 9600,
         user_type: str | None = None,
         spool: Path | None = None,
+        reconnect_s: float = 2.0,
     ) -> None:
         self.name = name
         self.state_dir = state_dir
@@ -69,6 +71,8 @@ class SignInDriver:
         self.user_type = user_type  # for card swipes, which say nothing of the user
         self.desk = SignInDesk(name)
         self._port: Any = None
+        self._retry_at = 0.0
+        self.reconnect_s = reconnect_s
         self._lines = LineBuffer(b"\n")
         self._read: list[Path] = []
         self._restore()
@@ -89,6 +93,7 @@ class SignInDriver:
             baudrate=opts.integer("baudrate", 9600, lo=50, hi=4_000_000),
             user_type=opts.opt_text("user_type", choices=("internal", "external", "staff")),
             spool=opts.path("spool_dir"),
+            reconnect_s=opts.number("reconnect_s", 2.0, lo=0, hi=3600),
         )
         opts.check_unused()
         return driver
@@ -142,6 +147,9 @@ class SignInDriver:
 
     def _swipes(self) -> list[str]:
         if self._port is None:
+            if time.monotonic() < self._retry_at:
+                return []  # the failure was reported when it happened; try again later
+            self._retry_at = time.monotonic() + self.reconnect_s
             try:
                 import serial
             except ImportError as exc:

@@ -171,6 +171,7 @@ def test_card_reader_on_a_serial_port(tmp_path: Path) -> None:
             "card_port": str(pair.host),
             "card_pattern": r"^CARD:(?P<card>\d{8,10})$",
             "user_type": "internal",
+            "reconnect_s": 0.5,
         },
     )
     try:
@@ -194,6 +195,17 @@ def test_card_reader_on_a_serial_port(tmp_path: Path) -> None:
         time.sleep(0.2)
         readings = driver.poll(datetime.now(UTC))
         assert readings and readings[0].error is not None
+        pair.start()  # plugged in again: reopened after reconnect_s, swipes read again
+        [reading] = driver.poll(datetime.now(UTC))
+        assert reading.error is None  # not retried yet, and the failure was already said
+        time.sleep(0.6)
+        driver.poll(datetime.now(UTC))  # reopens
+        fd = os.open(pair.device, os.O_WRONLY | os.O_NOCTTY)
+        os.write(fd, b"CARD:0099999999\r\n")
+        os.close(fd)
+        time.sleep(0.2)
+        [reading] = driver.poll(datetime.now(UTC))
+        assert [(e.event, e.user) for e in reading.sessions] == [("start", "0099999999")]
     finally:
         driver.close()
         pair.stop()
