@@ -1,5 +1,5 @@
-"""Who used it, end to end (issue 13): a simulated instrument running throughout with a sign-in
-point on one agent, Mosquitto, a collector. Users sign in and out with ``jishi agent
+"""Who used it, end to end (issue 13): an instrument whose Modbus meter (a real pymodbus server)
+says it ran throughout, with a sign-in point, on one agent; Mosquitto; a collector. Users sign in and out with ``jishi agent
 sign-in`` / ``sign-out`` (real processes); ``/api/v1/usage`` must give the service, external
 service and share-rate figures computed by hand from the sign-in times the commands recorded.
 A second instrument, measured from TopSpin's audit trail, gets a session per acquisition for
@@ -8,23 +8,35 @@ the user each entry names.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from jishi.drivers.modbus_codec import encode_value
+from jishi.drivers.modbus_profiles import load_profile
+
 from support.agentproc import AgentProcess, sim_agent_toml
 from support.cli import run_jishi
 from support.collectorproc import CollectorProcess
+from support.paths import MODBUS_SIM
 from support.samples import FIXTURES
-from support.servers import Mosquitto
+from support.servers import Mosquitto, free_port, wait_for_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 SIGNIN = '\n[[instruments.sources]]\ndriver = "signin"\nname = "desk"\n'
+SIMULATED = 'driver = "simulated"\nscenario = [["running", 86400.0]]'
+METER = (
+    'driver = "modbus"\nhost = "127.0.0.1"\nport = {port}\nprofile = "sdm120"\nonly = ["power_w"]'
+)
 # A second instrument measured from TopSpin's audit trail, whose entries name the user.
 TOPSPIN = """
 [[instruments]]
@@ -54,9 +66,53 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_usage_service_figures_from_sign_ins(tmp_path: Path, mosquitto: Mosquitto) -> None:
+def _sdm120_drawing(folder: Path, power_w: float) -> Path:
+    """A register image for tests/support/modbus_sim.py: an SDM120 (device 1) at ``power_w``."""
+    tables: dict[str, dict[str, int]] = {"input": {}, "holding": {}}
+    for spec in load_profile("sdm120").registers:
+        if spec.name == "power_w":
+            for offset, word in enumerate(encode_value(spec, power_w)):
+                tables[spec.table][str(spec.address + offset)] = word
+    path = folder / "images.json"
+    path.write_text(json.dumps({"1": tables}), "utf-8")
+    return path
+
+
+@pytest.fixture
+def meter_port(tmp_path: Path) -> Iterator[int]:
+    """A real Modbus TCP server (pymodbus) with an SDM120 in the instrument's supply, drawing
+    the power of a measurement throughout."""
+    port = free_port()
+    images = _sdm120_drawing(tmp_path, 850.0)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            str(MODBUS_SIM),
+            "--images",
+            str(images),
+            "--devices",
+            "1",
+            "--tcp",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_usage_service_figures_from_sign_ins(
+    tmp_path: Path, mosquitto: Mosquitto, meter_port: int
+) -> None:
     collector = CollectorProcess(tmp_path / "collector", mosquitto.url).start()
     toml = sim_agent_toml(mosquitto.url, instruments={"nmr-1": [("running", 86_400.0)]})
+    toml = toml.replace(SIMULATED, METER.format(port=meter_port))
+    assert f"port = {meter_port}" in toml
     config = tmp_path / "agent.toml"
     shutil.copytree(FIXTURES / "bruker-topspin", tmp_path / "topspin")
     topspin = TOPSPIN.format(path=tmp_path / "topspin")
