@@ -47,6 +47,11 @@ def _report(name: str, readings: list[Reading], out: list[str]) -> int:
             f"    event: {event.ts.isoformat()} -> {event.state} ({event.reason})"
             for event in reading.events
         )
+        out.extend(
+            f"    session: {s.event} {s.session_id} user={s.user} type={s.user_type} "
+            f"at {s.ts.isoformat()}" + (f" ({s.reason})" if s.reason else "")
+            for s in reading.sessions
+        )
     return good
 
 

@@ -19,6 +19,35 @@ def register(sub: Commands) -> None:
     _add_check(commands)
     _add_status(commands)
     _add_install_service(commands)
+    _add_sign_in(commands)
+
+
+def _add_sign_in(commands: Commands) -> None:
+    for name, summary in (
+        ("sign-in", "sign a user in at the instrument (account or card number)"),
+        ("sign-out", "sign the user out, with optional feedback (normal/fault, samples)"),
+    ):
+        cmd = command(
+            commands,
+            name,
+            summary=summary,
+            description="The sign-in point for PCs without per-user accounts: the request is "
+            "queued in the data dir of the instrument's 'signin' source and sent by the agent "
+            "as a session (docs/drivers.md). Without an account, sign-in reads one line from "
+            "the keyboard, which is what a USB card reader types.",
+            handler=f"jishi.agent.signin_cli:{name.replace('-', '_')}",
+        )
+        config_option(cmd, "agent.toml")
+        cmd.add_argument("account", nargs="?", help="account or card number")
+        cmd.add_argument("--instrument", metavar="ID", help="needed if several have a sign-in")
+        cmd.add_argument("--data-dir", metavar="DIR", help="the agent's data dir")
+        if name == "sign-in":
+            cmd.add_argument("--user-type", choices=("internal", "external", "staff"))
+            cmd.add_argument("--org", metavar="ORG", help="the user's organisation")
+        else:
+            cmd.add_argument("--outcome", choices=("normal", "fault"), help="正常 / 故障")
+            cmd.add_argument("--samples", type=int, metavar="N", help="samples measured")
+            cmd.add_argument("--ask", action="store_true", help="ask for the feedback")
 
 
 def _add_run(commands: Commands) -> None:

@@ -168,6 +168,9 @@ class InstrumentConfig(_Strict):
     source: SourceConfig | None = None
     sources: list[SourceConfig] = Field(default_factory=list)
     rules: RulesConfig = Field(default_factory=RulesConfig)
+    # A session left open while the instrument is off or idle this long is closed with the
+    # reason ``forgot_sign_out`` (docs/sessions.md); 0 keeps sessions open until they end.
+    session_close_after_s: Annotated[float, Field(ge=0, le=7 * 86_400)] = 3600.0
 
     @model_validator(mode="after")
     def _one_way_to_give_sources(self) -> InstrumentConfig:

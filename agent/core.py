@@ -24,8 +24,9 @@ from typing import Any, Protocol, TypeVar
 
 from jishi.agent.emitter import Emitter, Outgoing
 from jishi.agent.inference import Rules, StateInferrer, Transition
+from jishi.agent.sessions import SessionTracker
 from jishi.agent.wire import AgentHealth, InstrumentState, SourceHealth
-from jishi.drivers.base import Reading
+from jishi.drivers.base import Reading, SessionEvent
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,8 @@ class SourceFigures:
 
     def observe(self, reading: Reading) -> None:
         if reading.ok:
-            self.last_good_read = reading.ts
+            if reading.vouches:
+                self.last_good_read = reading.ts
             self.last_values.update(reading.values)
             self.last_raw = reading.raw
         else:
@@ -181,6 +183,7 @@ class InstrumentCore:
         poll_s: float,
         sources: Sequence[str],
         emitter: Emitter,
+        session_close_after_s: float = 0.0,
     ) -> None:
         self.id = instrument
         self.site = site
@@ -189,6 +192,7 @@ class InstrumentCore:
         self.poll_s = poll_s
         self.sources = {name: SourceFigures(name) for name in sources}
         self.emitter = emitter
+        self.sessions = SessionTracker(session_close_after_s)
         self.next_heartbeat = 0.0  # on the caller's monotonic clock
         self.silent = False
         self.resumed: Transition | None = None  # a record's state to say again after a restart
@@ -203,8 +207,10 @@ class InstrumentCore:
         if saved is None:
             return
         try:
-            self.inferrer.restore(json.loads(saved))
-        except (ValueError, TypeError):
+            data = json.loads(saved)
+            self.inferrer.restore(data)
+            self.sessions.restore(data.get("sessions"))
+        except (ValueError, TypeError, AttributeError):
             log.warning("%s: ignoring an unreadable saved inference state", self.id)
             return
         self._saved = saved
@@ -221,7 +227,8 @@ class InstrumentCore:
     def to_save(self) -> str | None:
         """The inference state to persist when it changed since it was last saved, else None;
         the shell calls :meth:`saved` once it is durable."""
-        snapshot = json.dumps(self.inferrer.snapshot(), sort_keys=True)
+        state = {**self.inferrer.snapshot(), "sessions": self.sessions.snapshot()}
+        snapshot = json.dumps(state, sort_keys=True)
         return None if snapshot == self._saved else snapshot
 
     def saved(self, snapshot: str) -> None:
@@ -249,12 +256,21 @@ class InstrumentCore:
         for reading in readings:
             transitions = self.inferrer.feed(reading)
             out.extend(self.emitter.state(self.site, self.id, t, now) for t in transitions)
-        for reading in readings:
-            for event in reading.sessions:
-                # A source's session event carries the message's fields by name.
-                fields = asdict(event)
-                out.append(self.emitter.session(self.site, self.id, **fields, source="agent"))
+        for name, got in polled:
+            for reading in got:
+                for event in reading.sessions:
+                    kept = self.sessions.feed(event, name)
+                    if kept is not None:
+                        out.append(self._session(kept, name))
+        inferrer = self.inferrer
+        for event, name in self.sessions.expire(now, inferrer.state, inferrer.since):
+            log.info("%s: session %s closed: %s", self.id, event.session_id, event.reason)
+            out.append(self._session(event, name))
         return out
+
+    def _session(self, event: SessionEvent, source: str) -> Outgoing:
+        # A source's session event carries the message's fields by name.
+        return self.emitter.session(self.site, self.id, **asdict(event), source=source)
 
     # --- heartbeats ------------------------------------------------------------------------
 

@@ -156,17 +156,24 @@ class Emitter:
         session_id: str,
         user: str | None = None,
         org: str | None = None,
-        user_type: UserType | None = None,
+        user_type: UserType | str | None = None,
         source: str | None = None,
+        reason: str | None = None,
+        outcome: str | None = None,
+        sample_count: int | None = None,
     ) -> Outgoing:
+        known_type = user_type if user_type in set(UserType) else None
         message = SessionMessage(
             **self._envelope(site, instrument, ts, chained=False),
             event="start" if event == "start" else "end",
             session_id=session_id,
             user=user,
             org=org,
-            user_type=user_type,
+            user_type=UserType(known_type) if known_type else None,
             source=source,
+            reason=reason,
+            outcome="fault" if outcome == "fault" else "normal" if outcome == "normal" else None,
+            sample_count=sample_count,
         )
         return Outgoing(instrument, site, MessageKind.SESSION, message)
 

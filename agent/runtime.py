@@ -3,16 +3,15 @@
 Theory of operation. :class:`Agent` is built without touching the disk; :meth:`Agent.start`
 takes the data dir's lock, opens the durable outbox and restores every instrument's saved
 inference state. One thread then polls every instrument's drivers on its poll interval and
-hands the readings, with the time, to that instrument's pure
-:class:`jishi.agent.core.InstrumentCore`, which says what they mean: ``state`` messages at
-transitions, ``session`` messages, a ``hb`` every heartbeat interval. This shell writes them to
-the outbox, and one :class:`Link` thread per instrument publishes it. The loop also watches the
-wall clock for jumps and writes the status file ``jishi agent status`` reads.
+hands the readings, with the time, to its pure :class:`jishi.agent.core.InstrumentCore`, which
+says what they mean: ``state`` messages at transitions, ``session`` messages (and the ends of
+sessions a user forgot), a ``hb`` every heartbeat interval. This shell writes them to the
+outbox, one :class:`Link` thread per instrument publishes it; the loop watches the wall clock
+for jumps and writes the status file ``jishi agent status`` reads.
 
-A full disk (issue 17, 5) stops nothing: the outbox holds what it cannot write in memory and
-the loop asks it to try again every few seconds. While anything of an instrument is held, its
-sources' positions and its inference state are not saved, so a restart re-reads rather than
-skips; the status file and heartbeats say how much is held.
+A full disk (issue 17, 5) stops nothing: the outbox holds what it cannot write in memory, the
+loop asks it to try again every few seconds. While anything of an instrument is held, neither
+its sources' positions nor its inference state are saved (a restart re-reads, never skips).
 """
 
 from __future__ import annotations
@@ -139,6 +138,7 @@ class Agent:
             poll_s=self.config.poll_of(instrument),
             sources=[d.name for d in drivers],
             emitter=self.emitter,
+            session_close_after_s=instrument.session_close_after_s,
         )
         return InstrumentRuntime(config=instrument, core=core, drivers=drivers)
 

@@ -210,6 +210,11 @@ class SessionMessage(_Envelope):
     org: str | None = None
     user_type: UserType | None = None
     source: str | None = None
+    # Optional (issue 13): why an ``end`` was not the user's own (``forgot_sign_out`` when the
+    # instrument stayed off or idle too long), and the feedback given at sign-out.
+    reason: Annotated[str, Field(max_length=64)] | None = None
+    outcome: Literal["normal", "fault"] | None = None
+    sample_count: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
 
 
 Message = StatusMessage | StateMessage | HeartbeatMessage | SessionMessage

@@ -41,13 +41,24 @@ class StateEvent:
 
 @dataclass(frozen=True, slots=True)
 class SessionEvent:
-    """A user session start or end seen by a source."""
+    """A user session start or end seen by a source (an OS login, a log record naming the user,
+    a sign-in at the agent or a card reader).
+
+    ``user_type`` (``internal``, ``external``, ``staff``) when the source knows it; ``reason``
+    says why a session ended when it was not the user (``forgot_sign_out``, ``replaced``,
+    ``logged_out``); ``outcome`` (``normal`` / ``fault``, 正常 / 故障) and ``sample_count`` are
+    the feedback a user gives at sign-out.
+    """
 
     ts: datetime
     event: str  # "start" | "end"
     session_id: str
     user: str | None = None
     org: str | None = None
+    user_type: str | None = None
+    reason: str | None = None
+    outcome: str | None = None
+    sample_count: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +67,8 @@ class Reading:
 
     ``values`` are named numeric or text readings (``power_w``, ``status_word``), ``raw`` the
     bytes or text they came from (kept so a wrong rule can be seen and re-run), ``events`` any
-    explicit state transitions, and ``error`` a description when the read failed.
+    explicit state transitions, ``sessions`` user sessions seen, and ``error`` a description
+    when the read failed.
     """
 
     ts: datetime
@@ -65,6 +77,9 @@ class Reading:
     events: Sequence[StateEvent] = ()
     sessions: Sequence[SessionEvent] = ()
     error: str | None = None
+    # False for sources that say who used the instrument, not what it does (sign-in points,
+    # login lists): their good reads must not keep vouching for a state nobody observes.
+    vouches: bool = True
 
     @property
     def ok(self) -> bool:

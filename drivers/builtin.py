@@ -39,6 +39,18 @@ def _process(name: str, options: Mapping[str, Any]) -> Driver:
     return ProcessDriver.from_options(name, options)
 
 
+def _signin(name: str, options: Mapping[str, Any]) -> Driver:
+    from jishi.drivers.signin import SignInDriver
+
+    return SignInDriver.from_options(name, options)
+
+
+def _os_logins(name: str, options: Mapping[str, Any]) -> Driver:
+    from jishi.drivers.os_logins import OsLoginDriver
+
+    return OsLoginDriver.from_options(name, options)
+
+
 def register_all(
     register: Callable[[str, Callable[[str, Mapping[str, Any]], Driver]], None],
 ) -> None:
@@ -47,3 +59,5 @@ def register_all(
     register("serial", _serial)
     register("logs", _logs)
     register("process", _process)
+    register("signin", _signin)
+    register("os-logins", _os_logins)

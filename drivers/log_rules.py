@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -133,6 +133,8 @@ class Match:
     reason: str
     activity: Activity | None = None
     until: datetime | None = None
+    user: str | None = None  # the record names who ran it (a ``user`` group), issue 13
+    session: str | None = None  # the rule's ``session``: "start" or "end" (sign-in / out)
 
 
 def close_pairs(matches: Sequence[Match]) -> list[Match]:
@@ -154,7 +156,7 @@ def close_pairs(matches: Sequence[Match]) -> list[Match]:
             and after.ts > match.ts
         )
         if closes and after is not None:
-            out.append(Match(match.ts, match.state, match.reason, None, after.ts))
+            out.append(replace(match, activity=None, until=after.ts))
         else:
             out.append(match)
     return out
@@ -165,11 +167,12 @@ class LineRule:
     """A regex on each log record that gives a state (and its time)."""
 
     patterns: tuple[re.Pattern[str], ...]
-    state: str
+    state: str  # "" for a session-only rule
     formats: tuple[str, ...]
     name: str
     once_per_file: bool = False
     activity: Activity | None = None
+    session: str | None = None  # "start" / "end": a sign-in / sign-out record (no state)
 
     @classmethod
     def from_table(
@@ -178,16 +181,20 @@ class LineRule:
         raw = table.get("pattern")
         patterns = tuple(_compile(p, where) for p in (raw if isinstance(raw, list) else [raw]))
         activity = _activity(table, where)
+        session = table.get("session")
+        if session not in (None, "start", "end"):
+            raise DriverConfigError(f"{where}: session must be start or end")
         state = _state(table.get("state", "running" if activity else None), where)
-        if state is None:
-            raise DriverConfigError(f"{where}: give state (or activity = true)")
+        if state is None and session is None:
+            raise DriverConfigError(f"{where}: give state (or activity = true, or session)")
         return cls(
             patterns=patterns,
-            state=state,
+            state=state or "",
             formats=_formats(table.get("time_format", defaults.get("time_format")), where),
             name=str(table.get("name") or patterns[0].pattern[:40]),
             once_per_file=bool(table.get("once_per_file", False)),
             activity=activity,
+            session=session,
         )
 
     def apply(self, text: str, zone: tzinfo, fallback: datetime) -> Match | None:
@@ -198,8 +205,19 @@ class LineRule:
             moment = time_of(found, self.formats, zone, fallback)
             if moment is None:
                 return None
-            return Match(moment, self.state, f"{self.name}: {found.group(0)[:120]}", self.activity)
+            reason = f"{self.name}: {found.group(0)[:120]}"
+            user = account_of(found.groupdict().get("user"))
+            return Match(moment, self.state, reason, self.activity, user=user, session=self.session)
         return None
+
+
+def account_of(text: str | None) -> str | None:
+    """The account a log names: ``NMRLAB\\nmr-user`` (TopSpin's WHO) -> ``nmr-user``, as the
+    OS logins give it; None when empty."""
+    if text is None:
+        return None
+    account = text.strip().strip("<>").rsplit("\\", 1)[-1].strip()
+    return account or None
 
 
 def time_of(

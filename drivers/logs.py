@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jishi.drivers.base import Reading, StateEvent
+from jishi.drivers.base import Reading, SessionEvent, StateEvent
 from jishi.drivers.fcs import FcsError, acquisition_span, parse_fcs
 from jishi.drivers.log_config import LogConfig, log_config
 from jishi.drivers.log_rules import ActivityTracker, FileRule, Match, close_pairs
+from jishi.drivers.log_sessions import LogSessions
 from jishi.drivers.log_state import (
     HEAD_BYTES,
     FileMemo,
@@ -64,6 +65,8 @@ class LogDriver:
         self._next_scan = 0.0
         self._attempts: dict[str, tuple[int, float]] = {}
         self._activity = ActivityTracker()
+        self._log_sessions = LogSessions(name)
+        self._sessions: list[SessionEvent] = []
 
     @classmethod
     def from_options(cls, name: str, options: Mapping[str, Any]) -> LogDriver:
@@ -120,7 +123,8 @@ class LogDriver:
             return [Reading(ts=now, raw="; ".join(raw) or None, error="; ".join(problems))]
         values = {"log_files": len(self._tracks), "log_records": records, "log_events": len(events)}
         text = " | ".join([*raw[-3:], *(f"problem: {p}" for p in problems)]) or None
-        return [Reading(ts=now, values=values, raw=text, events=tuple(events))]
+        sessions, self._sessions = self._sessions, []
+        return [Reading(ts=now, values=values, raw=text, events=tuple(events), sessions=sessions)]
 
     def commit(self) -> None:
         """Save offsets now that the agent has stored what the last poll returned."""
@@ -241,7 +245,8 @@ class LogDriver:
                     state.once.add(key)
                 in_record.append(match)
                 raw.append(f"{track.path.name}: {record.text[:200]}")
-            found.extend(close_pairs(in_record))
+            self._sessions.extend(self._log_sessions.record(in_record))
+            found.extend(close_pairs([m for m in in_record if m.state]))
         return found
 
     def _emit(self, match: Match) -> list[StateEvent]:

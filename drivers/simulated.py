@@ -1,5 +1,6 @@
 """A simulated instrument: a repeating scenario of ``[state, seconds]`` steps turned into power
-readings that the agent's threshold rules turn back into states.
+readings that the agent's threshold rules turn back into states, and simulated sign-ins
+(``sessions``: who used it when in each cycle, internal or external) as session events.
 
 Deterministic: the reading at time ``t`` depends only on ``t - epoch``, the scenario, the time
 scale and the seed, so tests can compute the truth of any instant.
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from jishi.drivers.base import DriverConfigError, Reading
+from jishi.drivers.base import DriverConfigError, Reading, SessionEvent
+from jishi.drivers.simulated_sessions import SimulatedSessions, parse_sessions
 
 # Nominal power drawn in each state (W). Chosen to sit well inside the default threshold bands
 # (off < 5 W, running >= 300 W) so that noise never crosses a boundary.
@@ -120,9 +122,11 @@ class SimulatedDriver:
         noise_w: float = 0.0,
         seed: int | None = None,
         voltage_v: float = 220.0,
+        sessions: SimulatedSessions | None = None,
     ) -> None:
         self.name = name
         self.scenario = scenario
+        self.sessions = sessions
         self.noise_w = noise_w
         self.voltage_v = voltage_v
         self._random = random.Random(seed)
@@ -146,11 +150,14 @@ class SimulatedDriver:
         seed = options.get("seed")
         if seed is not None and not isinstance(seed, int):
             raise DriverConfigError(f"{where}.seed: must be an integer, got {seed!r}")
+        scenario = Scenario(steps=steps, time_scale=float(time_scale), epoch=epoch)
+        specs = parse_sessions(options.get("sessions", []), f"{where}.sessions", scenario.cycle_s)
         return cls(
             name,
-            scenario=Scenario(steps=steps, time_scale=float(time_scale), epoch=epoch),
+            scenario=scenario,
             noise_w=float(noise),
             seed=seed,
+            sessions=SimulatedSessions(name, scenario, specs) if specs else None,
         )
 
     def poll(self, now: datetime) -> Sequence[Reading]:
@@ -160,11 +167,13 @@ class SimulatedDriver:
             power = max(0.0, power + self._random.uniform(-self.noise_w, self.noise_w))
         power = round(power, 1)
         current = round(power / self.voltage_v, 3)
+        sessions: list[SessionEvent] = self.sessions.poll(now) if self.sessions else []
         return [
             Reading(
                 ts=now,
                 values={"power_w": power, "current_a": current},
                 raw=f"sim state={state} power_w={power}",
+                sessions=sessions,
             )
         ]
 

@@ -83,6 +83,29 @@ STATE_STYLE = {
 }
 
 
+# Simulated sign-ins (issue 13): users of the centre and from outside, so the demo's service
+# hours, external service hours and share rate are not zero.
+DEMO_USERS: tuple[dict[str, str], ...] = (
+    {"user": "zhang.wei", "org": "School of Chemistry", "user_type": "internal"},
+    {"user": "li.na", "org": "Hengrui Pharma (external)", "user_type": "external"},
+    {"user": "wang.fang", "org": "School of Materials", "user_type": "internal"},
+    {"user": "chen.jie", "org": "Provincial CDC (external)", "user_type": "external"},
+)
+SESSION_SLOT_S = 45.0  # a sign-in of 40 s every 45 scenario seconds, alternating users
+
+
+def demo_sessions(cycle_s: float, index: int) -> list[dict[str, Any]]:
+    """Back-to-back sign-ins over one scenario cycle, internal and external in turn (instrument
+    ``index`` starts at its own user, so the instruments' external slots differ)."""
+    sessions = []
+    start, slot = 0.0, 0
+    while start < cycle_s - 5:
+        user = DEMO_USERS[(index + slot) % len(DEMO_USERS)]
+        sessions.append({**user, "start_s": start, "seconds": min(40.0, cycle_s - start)})
+        start, slot = start + SESSION_SLOT_S, slot + 1
+    return sessions
+
+
 def demo_instruments(count: int, speed: float) -> list[dict[str, Any]]:
     """``count`` instrument configs (the catalogue repeats with numbered ids past 8)."""
     instruments = []
@@ -101,6 +124,7 @@ def demo_instruments(count: int, speed: float) -> list[dict[str, Any]]:
                     "time_scale": speed,
                     "noise_w": 10,
                     "seed": index,
+                    "sessions": demo_sessions(sum(s for _, s in base["scenario"]), index),
                 },
                 "rules": {
                     "threshold": [

@@ -266,6 +266,25 @@ def test_a_topspin_audit_entry_is_one_closed_run(
     assert sorted(e.ts for e in events if e.state == "idle") == [end for _, end in expected]
 
 
+@pytest.mark.parametrize(("lay_out", "expected"), TOPSPIN)
+def test_a_topspin_acquisition_is_a_session_of_the_user_its_audit_entry_names(
+    lay_out: Layout, expected: list[Span], tmp_path: Path
+) -> None:
+    """Issue 13: the entry's WHO field (``<NMRLAB\\nmr-user>``) makes each acquisition a
+    session of that account, from the acquisition's start to its end."""
+    clock = FakeClock()
+    driver = LogDriver.from_options(
+        "bruker-topspin", {"profile": "bruker-topspin", "path": str(lay_out(tmp_path))}
+    )
+    driver._clock = clock
+    sessions = [s for r in poll_until_quiet(driver, clock, NOW) for s in r.sessions]
+    driver.close()
+    starts = sorted((s.ts, s.session_id) for s in sessions if s.event == "start")
+    ends = {s.session_id: s.ts for s in sessions if s.event == "end"}
+    assert {s.user for s in sessions} == {"nmr-user"}
+    assert [(ts, ends[sid]) for ts, sid in starts] == expected
+
+
 def vendor_minknow(excerpt: str) -> Layout:
     def lay_out(tmp_path: Path) -> Path:
         src = vendor_samples("ont-minknow-log-excerpts-issues")
@@ -512,7 +531,8 @@ def test_every_shipped_log_profile_has_our_own_files() -> None:
     """A clone without ../shared still tests every profile: each has files of ours above."""
     assert set(OWN_FILES) == set(load_profile_tables("logs.toml", None, "t"))
     listed = {folder for folders in OWN_FILES.values() for folder in folders}
-    assert listed == {p.name for p in FIXTURES.iterdir() if p.is_dir()} - {"modbus"}
+    not_logs = {"modbus", "utmp"}  # fixtures of other drivers
+    assert listed == {p.name for p in FIXTURES.iterdir() if p.is_dir()} - not_logs
     for folder in listed:
         assert any(p.is_file() for p in own_fixture(folder).rglob("*")), folder
 

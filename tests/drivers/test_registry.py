@@ -19,6 +19,8 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "serial": {"port": "/dev/ttyUSB-none", "profile": "mt-sics"},
     "logs": {"path": "/nonexistent", "profile": "minknow"},
     "process": {"names": ["TopSpin.exe"]},
+    "signin": {"card_port": "/dev/ttyUSB-none", "card_pattern": r"(?P<card>\d+)"},
+    "os-logins": {"utmp_file": "/nonexistent/utmp", "ignore": ["svc"]},
 }
 
 

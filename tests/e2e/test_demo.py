@@ -9,6 +9,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,49 @@ def test_demo_generates_a_token_when_none_given(tmp_path: Path) -> None:
     ).stdout  # fmt: skip
     token_line = next(line for line in out.splitlines() if line.strip().startswith("token"))
     assert len(token_line.split()[-1]) >= 16
+
+
+def _usage(port: int, token: str) -> list[dict[str, float]]:
+    now = datetime.now(UTC)
+    start = (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    end = (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/usage?start={start}&end={end}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return list(json.loads(response.read())["results"])
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return []
+
+
+def test_demo_sign_ins_give_service_and_external_service_hours(tmp_path: Path) -> None:
+    """Issue 13, "Done when": simulated sign-ins by internal and external users make the
+    service figures non-zero for at least one of three instruments within 90 s."""
+    port = free_port()
+    process = start_jishi(
+        "demo", "--port", str(port), "--token", "t0k", "--instruments", "3",
+        "--dir", str(tmp_path / "demo"), "--no-table",
+        output=subprocess.PIPE,
+    )  # fmt: skip
+    shown: list[dict[str, float]] = []
+    rows: list[dict[str, float]] = []
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 90 and not shown:
+            time.sleep(2)
+            rows = _usage(port, "t0k")
+            shown = [
+                r
+                for r in rows
+                if all(float(r[k]) > 0 for k in ("service_s", "external_service_s", "share_rate"))
+            ]
+        assert shown, rows
+        row = shown[0]
+        assert (
+            float(row["external_service_s"]) <= float(row["service_s"]) <= float(row["effective_s"])
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)

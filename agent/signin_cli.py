@@ -1,0 +1,115 @@
+"""``jishi agent sign-in`` / ``sign-out``: the sign-in point at a PC without per-user accounts.
+
+The command writes one request file into the spool folder of the instrument's ``signin``
+source (drivers/signin.py) and returns; the running agent (or the next one to start) turns it
+into a session message through its outbox. So signing in works while the agent is stopped or
+the network is down. A USB card reader that types the card number and Enter works as the
+keyboard: run the command without an account and swipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jishi.agent.config import AgentConfig, InstrumentConfig
+from jishi.agent.paths import resolve_data_dir
+from jishi.drivers.signin import spool_dir
+from jishi.drivers.signin_desk import Request
+from jishi.errors import JishiError
+
+OUTCOME_WORDS = {"normal": "normal", "正常": "normal", "fault": "fault", "故障": "fault"}
+
+
+def sign_in(args: argparse.Namespace) -> int:
+    return _submit(args, "sign-in")
+
+
+def sign_out(args: argparse.Namespace) -> int:
+    return _submit(args, "sign-out")
+
+
+def _submit(args: argparse.Namespace, action: str) -> int:
+    from jishi.agent.sources import load_agent_config
+
+    config_path = Path(args.config)
+    config, _ = load_agent_config(config_path)
+    instrument, source, configured = _signin_source(config, args.instrument)
+    data_dir = resolve_data_dir(args.data_dir, config.data_dir, config_path)
+    spool = spool_dir(data_dir, instrument.id, source)
+    if configured is not None:  # relative to the config file, as the agent reads it
+        spool = config_path.resolve().parent / Path(configured).expanduser()
+    account = args.account
+    if account is None and action == "sign-in":
+        account = _ask("账号或刷卡 / account or card: ")
+        if not account:
+            raise JishiError("no account given")
+    outcome, samples = getattr(args, "outcome", None), getattr(args, "samples", None)
+    if action == "sign-out" and getattr(args, "ask", False):
+        outcome = outcome or _ask_outcome()
+        if samples is None:
+            text = _ask("样品数 / samples (Enter: skip): ")
+            samples = int(text) if text.isdigit() else None
+    request = Request(
+        ts=datetime.now(UTC),
+        action=action,
+        account=account,
+        user_type=getattr(args, "user_type", None),
+        org=getattr(args, "org", None),
+        outcome=outcome,
+        sample_count=samples,
+    )
+    path = write_request(spool, request)
+    who = f" {account}" if account else ""
+    print(f"{action}{who} at {instrument.id}: queued for the agent ({path.name})")
+    return 0
+
+
+def _signin_source(
+    config: AgentConfig, wanted: str | None
+) -> tuple[InstrumentConfig, str, str | None]:
+    """The instrument (``--instrument``, or the only one with a ``signin`` source), the name
+    of its ``signin`` source and the source's ``spool_dir`` if set."""
+    found = []
+    for inst in config.instruments:
+        for name, source in zip(inst.source_names(), inst.all_sources(), strict=True):
+            if source.driver == "signin" and (wanted is None or wanted == inst.id):
+                spool = source.options.get("spool_dir")
+                found.append((inst, name, spool if isinstance(spool, str) else None))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        which = f"instrument {wanted!r}" if wanted else "any instrument"
+        raise JishiError(f"no 'signin' source on {which} in the config (docs/drivers.md)")
+    ids = ", ".join(inst.id for inst, _, _ in found)
+    raise JishiError(f"several instruments have a sign-in point ({ids}): give --instrument")
+
+
+def write_request(spool: Path, request: Request) -> Path:
+    """One request file, durable and whole before it gets its ``.json`` name."""
+    import json
+
+    spool.mkdir(parents=True, exist_ok=True)
+    stamp = request.ts.strftime("%Y%m%dT%H%M%S%f")
+    path = spool / f"{stamp}-{secrets.token_hex(3)}.json"
+    temporary = path.with_suffix(".part")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(request.to_json(), handle, ensure_ascii=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    return path
+
+
+def _ask(prompt: str) -> str:
+    print(prompt, end="", flush=True, file=sys.stderr)
+    return sys.stdin.readline().strip()
+
+
+def _ask_outcome() -> str | None:
+    answer = _ask("仪器状态 正常/故障 / instrument normal or fault (Enter: normal): ")
+    return OUTCOME_WORDS.get(answer.lower(), "normal")

@@ -1,0 +1,143 @@
+"""OS logins as sessions: a real utmp file written by ``utmpdump -r`` read through the
+production code path (only its path injected), and the Windows WTS path against a fake of the
+two WTS calls, because no Windows runs here."""
+
+from __future__ import annotations
+
+import ctypes
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from jishi.drivers.os_logins import Login, OsLoginDriver
+from jishi.drivers.wts import WTS_DOMAIN_NAME, WTS_USER_NAME, WtsApi, _SessionInfo, wts_logins
+
+from support.times import at
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "utmp"
+
+
+def _utmp(folder: Path, text: str) -> Path:
+    utmpdump = shutil.which("utmpdump")
+    if utmpdump is None:
+        pytest.skip("utmpdump (util-linux) is not installed")
+    path = folder / "utmp"
+    with path.open("wb") as out:
+        subprocess.run(
+            [utmpdump, "-r"], input=text.encode(), stdout=out, stderr=subprocess.DEVNULL, check=True
+        )
+    return path
+
+
+def test_logins_from_a_real_utmp_file_start_and_end_sessions(tmp_path: Path) -> None:
+    text = (FIXTURES / "logins.txt").read_text("utf-8")
+    utmp = _utmp(tmp_path, text)
+    options = {
+        "utmp_file": str(utmp),
+        "ignore": ["svc-backup"],
+        "sign_in_required": ["labuser"],
+        "state_dir": str(tmp_path / "state"),
+    }
+    driver = OsLoginDriver.from_options("logins", options)
+    [reading] = driver.poll(at(7200))
+    [start] = reading.sessions
+    assert (start.event, start.user, start.ts) == (
+        "start",
+        "zhang",
+        datetime(2026, 3, 1, 8, tzinfo=UTC),
+    )
+    assert reading.values["sign_in_required"] == "labuser"
+    assert [list(r.sessions) for r in driver.poll(at(7300))] == [[]]  # nothing changed
+    driver.commit()
+
+    # zhang logs out while the agent is stopped: the next agent ends the session.
+    _utmp(tmp_path, text.replace("[7] [01234]", "[8] [01234]"))
+    restarted = OsLoginDriver.from_options("logins", options)
+    [reading] = restarted.poll(at(9000))
+    [end] = reading.sessions
+    assert (end.event, end.session_id, end.ts, end.reason) == (
+        "end",
+        start.session_id,
+        at(9000),
+        "logged_out",
+    )
+
+
+def test_an_unreadable_utmp_file_is_a_read_error(tmp_path: Path) -> None:
+    driver = OsLoginDriver.from_options("logins", {"utmp_file": str(tmp_path / "missing")})
+    [reading] = driver.poll(at(0))
+    assert reading.error is not None and "cannot list logins" in reading.error
+
+
+class FakeWts:
+    """The two WTS calls as Windows answers them: session 0 (services, no user), a console
+    user, a disconnected Remote Desktop user, a listener."""
+
+    def enumerate_sessions(self) -> list[tuple[int, str, int]]:
+        return [(0, "Services", 4), (1, "Console", 0), (2, "RDP-Tcp#3", 4), (65536, "RDP-Tcp", 6)]
+
+    def query(self, session_id: int, info_class: int) -> str:
+        users = {1: ("nmr-user", "LAB"), 2: ("wang", "LAB"), 65536: ("", "")}
+        user, domain = users.get(session_id, ("", ""))
+        return {WTS_USER_NAME: user, WTS_DOMAIN_NAME: domain}[info_class]
+
+
+def test_windows_sessions_through_the_wts_calls() -> None:
+    assert wts_logins(FakeWts()) == [
+        Login(user="nmr-user", line="Console", domain="LAB"),
+        Login(user="wang", line="RDP-Tcp#3", domain="LAB"),
+    ]
+    driver = OsLoginDriver("logins", lister=lambda: wts_logins(FakeWts()), ignore=["wang"])
+    [reading] = driver.poll(at(0))
+    assert [(e.user, e.ts) for e in reading.sessions] == [("nmr-user", at(0))]  # first seen
+
+
+class FakeWtsapi32:
+    """wtsapi32's three functions as C callbacks, so :class:`WtsApi`'s ctypes marshalling (out
+    pointers, the session array, freeing) runs for real, on Linux (no Windows here)."""
+
+    def __init__(self) -> None:
+        self.keep: list[object] = []
+        self.freed: list[int] = []
+        out = ctypes.c_void_p
+        self.WTSEnumerateSessionsW = ctypes.CFUNCTYPE(
+            ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, out, out
+        )(self._enumerate)
+        self.WTSQuerySessionInformationW = ctypes.CFUNCTYPE(
+            ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, out, out
+        )(self._query)
+        self.WTSFreeMemory = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(self._free)
+
+    def _enumerate(
+        self, server: int | None, reserved: int, version: int, info: int, count: int
+    ) -> int:
+        assert server is None and version == 1
+        sessions = (_SessionInfo * 2)((0, "Services", 4), (1, "Console", 0))
+        self.keep.append(sessions)
+        ctypes.cast(info, ctypes.POINTER(ctypes.c_void_p))[0] = ctypes.addressof(sessions)
+        ctypes.cast(count, ctypes.POINTER(ctypes.c_uint32))[0] = 2
+        return 1
+
+    def _query(
+        self, server: int | None, session: int, info_class: int, buffer: int, size: int
+    ) -> int:
+        text = {(1, WTS_USER_NAME): "nmr-user", (1, WTS_DOMAIN_NAME): "LAB"}.get(
+            (session, info_class), ""
+        )
+        value = ctypes.create_unicode_buffer(text)
+        self.keep.append(value)
+        ctypes.cast(buffer, ctypes.POINTER(ctypes.c_void_p))[0] = ctypes.addressof(value)
+        ctypes.cast(size, ctypes.POINTER(ctypes.c_uint32))[0] = ctypes.sizeof(value)
+        return 1
+
+    def _free(self, address: int) -> None:
+        self.freed.append(address)
+
+
+def test_the_ctypes_wrapper_reads_what_wtsapi32_returns() -> None:
+    dll = FakeWtsapi32()
+    assert wts_logins(WtsApi(dll)) == [Login(user="nmr-user", line="Console", domain="LAB")]
+    assert len(dll.freed) == 1 + 3  # the session array, and each string queried
