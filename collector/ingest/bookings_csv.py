@@ -21,8 +21,12 @@ REQUIRED = ("instrument", "start", "end")
 COLUMNS = (*REQUIRED, "user", "title", "booking_id")
 
 
-def parse_bookings_csv(text: str, timezone: str) -> list[BookingRecord]:
-    """Every row as a record, or :class:`SessionImportError` listing every bad row."""
+def read_bookings_csv(
+    text: str, timezone: str
+) -> tuple[list[BookingRecord], list[tuple[int | None, str]]]:
+    """The good rows as records and every bad row's ``(line, problem)``, so that the caller
+    can add its own checks (known instruments) and report all at once. A bad header raises
+    :class:`SessionImportError` at once."""
     zone = ZoneInfo(timezone)
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [name.strip() for name in (reader.fieldnames or [])]
@@ -43,9 +47,7 @@ def parse_bookings_csv(text: str, timezone: str) -> list[BookingRecord]:
                 problems.append((reader.line_num, str(exc)))
     except csv.Error as exc:
         problems.append((reader.line_num, f"not CSV: {exc}"))
-    if problems:
-        raise SessionImportError(problems)
-    return records
+    return records, problems
 
 
 def _record(line: int, values: dict[str, str], zone: ZoneInfo) -> BookingRecord:

@@ -37,14 +37,28 @@ def _row(record: BookingRecord, source: str, now: float) -> dict[str, Any]:
     }
 
 
+def unknown_booking_instruments(
+    engines: Engines, records: Sequence[BookingRecord]
+) -> list[tuple[int | None, str]]:
+    """``(line, problem)`` for each record whose instrument the ledger does not know."""
+    if not records:
+        return []
+    with engines.read.connect() as conn:
+        return _unknown(conn, records)
+
+
 def _check_instruments(conn: Connection, records: Sequence[BookingRecord]) -> None:
+    problems = _unknown(conn, records)
+    if problems:
+        raise SessionImportError(problems)
+
+
+def _unknown(conn: Connection, records: Sequence[BookingRecord]) -> list[tuple[int | None, str]]:
     t = tables.instruments
     ids = sorted({r.instrument for r in records})
     known = set(conn.execute(select(t.c.id).where(t.c.id.in_(ids))).scalars())
     problems = [(r.line, f"unknown instrument {r.instrument!r}") for r in records]
-    problems = [p for p, r in zip(problems, records, strict=True) if r.instrument not in known]
-    if problems:
-        raise SessionImportError(problems)
+    return [p for p, r in zip(problems, records, strict=True) if r.instrument not in known]
 
 
 def store_bookings(
