@@ -1,0 +1,77 @@
+"""Calendar feeds pulled into the ledger, and the import commands (issue 13)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from jishi.cli import main
+from jishi.collector.config import BookingFeed, InstrumentEntry
+from jishi.collector.ingest.booking_feeds import FeedPuller
+from jishi.collector.ledger import tables
+from jishi.collector.ledger.db import Engines
+from jishi.collector.ledger.registry import sync_registry
+
+from support.paths import EXAMPLES
+
+TZ = "Asia/Shanghai"
+FEED = Path(__file__).parent / "ics" / "nmr600.ics"
+MARCH_10 = datetime(2025, 3, 10, 12, tzinfo=ZoneInfo(TZ)).timestamp()
+
+
+def _stored(engines: Engines) -> list[tuple[str, str | None]]:
+    b = tables.bookings
+    with engines.read.connect() as conn:
+        rows = conn.execute(select(b.c.source, b.c.title).order_by(b.c.start_ts)).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+def test_a_pull_replaces_the_feed_window(engines: Engines, tmp_path: Path) -> None:
+    sync_registry(engines, {"nmr-600": InstrumentEntry(id="nmr-600")}, time.time())
+    calendar = tmp_path / "nmr600.ics"
+    calendar.write_bytes(FEED.read_bytes())
+    feed = BookingFeed(name="nmr600", instrument="nmr-600", url=str(calendar), days_ahead=30)
+    puller = FeedPuller(engines, [feed], TZ, clock=lambda: MARCH_10)
+    puller.pull_due()
+    first = _stored(engines)
+    assert len(first) == 6 and {s for s, _ in first} == {"ics:nmr600"}
+    # The visiting group's event is deleted in the calendar: the next pull forgets it.
+    text = FEED.read_bytes().decode("utf-8")
+    start = text.index("BEGIN:VEVENT\r\nUID:visitor-ny")
+    calendar.write_bytes((text[:start] + text[text.index("END:VEVENT\r\n", start) + 12 :]).encode())
+    puller.due.clear()
+    puller.pull_due()
+    assert [t for _, t in _stored(engines)] == [t for _, t in first if "New York" not in (t or "")]
+    # Not due yet: a changed calendar is not read before the interval.
+    calendar.write_bytes(b"broken")
+    puller.pull_due()
+    assert len(_stored(engines)) == 5
+
+
+def test_an_unreadable_feed_keeps_what_is_stored(engines: Engines, tmp_path: Path) -> None:
+    sync_registry(engines, {"nmr-600": InstrumentEntry(id="nmr-600")}, time.time())
+    feed = BookingFeed(name="gone", instrument="nmr-600", url=str(tmp_path / "missing.ics"))
+    FeedPuller(engines, [feed], TZ, clock=lambda: MARCH_10).pull_due()  # logged, not raised
+    assert _stored(engines) == []
+
+
+def test_the_import_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    example = str(EXAMPLES / "collector.toml")
+    directory = tmp_path / "用户名录.csv"
+    directory.write_bytes("账号,用户类型,单位\nzhangsan,校外,某公司\n".encode("gbk"))
+    assert main(["collector", "import-directory", "-c", example, "--db", db, str(directory)]) == 0
+    assert "imported 1 directory" in capsys.readouterr().out
+    base = ["collector", "import-bookings", "-c", example, "--db", db]
+    assert main([*base, str(FEED)]) == 1
+    assert "needs --instrument and --feed" in capsys.readouterr().err
+    bookings = tmp_path / "bookings.csv"
+    bookings.write_text("instrument,start,end\nnope,2025-03-01 09:00,2025-03-01 08:00\n", "utf-8")
+    assert main([*base, str(bookings)]) == 1
+    err = capsys.readouterr().err
+    assert "line 2: end" in err
