@@ -152,3 +152,35 @@ def test_a_calendar_upload_replaces_its_feed(
     done = client.post("/api/v1/bookings/import", content=ics, headers=headers, params=params)
     assert done.json() == {"imported": 0}
     assert sc.NOW > 0
+
+
+def test_service_records_take_type_and_org_from_the_directory(
+    client: httpx.Client, tokens: tuple[dict[str, str], dict[str, str]]
+) -> None:
+    read, write = tokens
+    # 2025-06-04 (pattern A): 12:00-13:00 holds a 5-minute idle gap then running, 1 h effective.
+    body = {
+        "instrument": "nmr-1",
+        "start": "2025-06-04T12:00:00+08:00",
+        "end": "2025-06-04T13:00:00+08:00",
+        "user": "0077",  # a card number, as a card reader signs in
+        "session_id": "card-0077",
+    }
+    assert client.post("/api/v1/sessions", json=body, headers=write).status_code == 201
+    params = {"start": "2025-06-04", "end": "2025-06-05", "instrument": "nmr-1"}
+
+    def record() -> list[tuple[int, str, float]]:
+        doc = client.get("/api/v1/reports/service-records", params=params, headers=read).json()
+        return [
+            (r["serviceType"], r["applicantUnit"], r["serviceAmount"])
+            for r in doc["records"]
+            if r["serviceTime"].endswith(" 12")
+        ]
+
+    assert record() == []  # unclassified: not a service record
+    entry = {"account": "zhouwu", "card": "0077", "user_type": "external", "org": "某研究所"}
+    assert client.post("/api/v1/directory", json=[entry], headers=write).status_code == 200
+    assert record() == [(130, "某研究所", 1.0)]
+    entry["user_type"] = "internal"  # corrected: the past record follows
+    assert client.post("/api/v1/directory", json=[entry], headers=write).status_code == 200
+    assert record() == [(120, "某研究所", 1.0)]
