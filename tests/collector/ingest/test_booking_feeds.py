@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import tomllib
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,13 +12,13 @@ import pytest
 from sqlalchemy import select
 
 from jishi.cli import main
-from jishi.collector.config import BookingFeed, InstrumentEntry
+from jishi.collector.config import BookingFeed, CollectorConfig, InstrumentEntry
 from jishi.collector.ingest.booking_feeds import FeedPuller
 from jishi.collector.ledger import tables
 from jishi.collector.ledger.db import Engines
 from jishi.collector.ledger.registry import sync_registry
 
-from support.paths import EXAMPLES
+from support.paths import EXAMPLES, REPO
 
 TZ = "Asia/Shanghai"
 FEED = Path(__file__).parent / "ics" / "nmr600.ics"
@@ -75,3 +76,14 @@ def test_the_import_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main([*base, str(bookings)]) == 1
     err = capsys.readouterr().err
     assert "line 2: end" in err
+
+
+def test_the_documented_feed_configuration_loads() -> None:
+    text = (REPO / "docs" / "sessions.md").read_text("utf-8")
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = CollectorConfig.model_validate(tomllib.loads(block))
+    assert [(f.name, f.instrument, f.interval_s) for f in config.bookings] == [
+        ("nmr600", "nmr-600", 900.0)
+    ]
+    with pytest.raises(ValueError, match="names must be unique"):
+        CollectorConfig.model_validate(tomllib.loads(block + block))

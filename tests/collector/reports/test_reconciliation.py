@@ -62,8 +62,17 @@ def test_each_verdict_where_the_day_puts_it(client: httpx.Client) -> None:
         "zhao": ["no_show"],
         "qian": ["running_without_session"],  # ran 12:05-13:00, nobody signed in
     }
-    zhang = next(b for b in doc["bookings"] if b["booking_id"].endswith("zhang"))
-    assert (zhang["signed_in_h"], zhang["running_h"], zhang["overrun_h"]) == (2.0, 1.5, 2.0)
+    # docs/sessions.md's worked example, row by row.
+    hours = {
+        b["booking_id"].split(":")[1]: (b["signed_in_h"], b["running_h"], b["overrun_h"])
+        for b in doc["bookings"]
+    }
+    assert hours == {
+        "zhang": (2.0, 1.5, 2.0),
+        "li": (4.5, 4.0, 0.0),
+        "zhao": (0.0, 0.0, 0.0),
+        "qian": (0.0, 0.92, 0.0),
+    }
     sessions = {(s["instrument"], s["user"], s["start"][:10]): s for s in doc["sessions"]}
     assert sessions["sem-1", "王五", "2025-06-03"]["verdicts"] == ["no_booking"]
     assert sessions["nmr-1", "张三", "2025-06-02"]["verdicts"] == ["overrun"]
