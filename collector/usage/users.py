@@ -69,12 +69,14 @@ class Directory:
         return self._by_key.get(lookup_key(user))
 
     def apply(self, session: Session) -> Session:
-        """``session`` with the directory's user type and organisation where it has none."""
+        """``session`` with the directory's user type and organisation where it has none, and
+        the person's name for the account or card number (the service record's 申请人)."""
         entry = self.find(session.user)
         if entry is None:
             return session
         return replace(
             session,
+            user=entry.person or session.user,
             user_type=session.user_type or entry.user_type,
             org=session.org or entry.org,
             contact=session.contact or entry.email,

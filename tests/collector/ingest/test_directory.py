@@ -63,13 +63,18 @@ def test_an_unknown_column_is_refused_before_any_row() -> None:
 
 def test_the_directory_fills_what_a_session_leaves_empty() -> None:
     directory = Directory(
-        [DirectoryEntry("zs", "internal", card="0012", email="zs@x.cn", org="化学学院")]
+        [
+            DirectoryEntry("zs", "internal", card="0012", email="zs@x.cn", org="化学学院"),
+            DirectoryEntry("ls", "external", card="0013", person="李四"),
+        ]
     )
     by_card = directory.apply(Session(0, 10, user="0012"))
     by_mail = directory.apply(Session(0, 10, user="ZS@X.cn"))
     explicit = directory.apply(Session(0, 10, user="zs", user_type="external", org="某公司"))
     unknown = directory.apply(Session(0, 10, user="nobody"))
+    assert directory.apply(Session(0, 10, user="0013")).user == "李四"  # the applicant's name
     assert (by_card.user_type, by_card.org) == ("internal", "化学学院")
+    assert by_card.user == "0012"  # no name in the entry: the card number stays
     assert (by_mail.user_type, by_mail.contact) == ("internal", "zs@x.cn")
     assert (explicit.user_type, explicit.org) == ("external", "某公司")
     assert unknown.user_type is None
