@@ -186,10 +186,16 @@ def test_service_records_take_type_and_org_from_the_directory(
             if r["serviceTime"].endswith(" 12")
         ]
 
+    def external_s() -> float:
+        usage = client.get("/api/v1/usage", params={**params, "group_by": "instrument"})
+        return float(usage.json()["results"][0]["external_service_s"])
+
     assert record() == []  # unclassified: not a service record
+    before = external_s()
     entry = {"account": "zhouwu", "card": "0077", "user_type": "external", "org": "某研究所"}
     assert client.post("/api/v1/directory", json=[entry], headers=write).status_code == 200
     assert record() == [(130, "某研究所", 1.0)]
+    assert external_s() == before + 3600  # the usage figures follow the directory too
     entry["user_type"] = "internal"  # corrected: the past record follows
     assert client.post("/api/v1/directory", json=[entry], headers=write).status_code == 200
     assert record() == [(120, "某研究所", 1.0)]
