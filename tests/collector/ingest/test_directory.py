@@ -4,6 +4,7 @@ sessions when figures are computed, and the accounts it does not know (issue 13)
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -13,12 +14,16 @@ from jishi.collector.ingest.directory_csv import parse_directory_csv
 from jishi.collector.ingest.directory_import import import_directory_csv
 from jishi.collector.ledger import queries, tables
 from jishi.collector.ledger.db import Engines
-from jishi.collector.ledger.directory import delete_entry, unmatched_accounts
+from jishi.collector.ledger.directory import delete_entry, store_entries, unmatched_accounts
 from jishi.collector.ledger.registry import sync_registry
+from jishi.collector.ledger.rollup import refresh_rollups
 from jishi.collector.ledger.session_input import SessionImportError, SessionRecord
 from jishi.collector.ledger.sessions import store_sessions
 from jishi.collector.usage.engine import Session
 from jishi.collector.usage.users import Directory, DirectoryEntry
+
+from support import messages as h
+from support.ledger import feed, make_config, make_pipeline
 
 TZ = "Asia/Shanghai"
 # What Excel on a Chinese Windows saves: Chinese headers, GBK bytes.
@@ -118,3 +123,30 @@ def test_a_corrected_directory_corrects_past_figures(engines: Engines) -> None:
     with engines.read.connect() as conn:
         types = [s.user_type for s in queries.sessions_in(conn, ["nmr"], past, now, now)["nmr"]]
     assert types == ["internal", None]
+
+
+def test_a_directory_entry_reaches_the_daily_roll_up(engines: Engines, tmp_path: Path) -> None:
+    day0 = 1_749_916_800.0  # 2025-06-15 00:00 Asia/Shanghai
+    now = day0 + 2 * 86400
+    pipeline = make_pipeline(engines, tmp_path, now)
+    msgs = [h.birth("nmr", 0, day0, hb=60.0)]
+    msgs += [h.hb("nmr", k, day0 + 9 * 3600 + k * 60, "running", interval=60) for k in range(1, 61)]
+    feed(pipeline, msgs, now)
+    session = Session(day0 + 9 * 3600, day0 + 10 * 3600, user="card-9", session_id="s9")
+    store_sessions(engines, [SessionRecord("nmr", session)], "agent-test", now, TZ)
+    config = make_config(tmp_path, database={"url": engines.url})
+
+    def rolled_external() -> float:
+        refresh_rollups(engines, config, now)
+        d = tables.daily_usage
+        with engines.read.connect() as conn:
+            return float(
+                conn.execute(
+                    select(d.c.external_service_s).where(d.c.day == "2025-06-15")
+                ).scalar_one()
+            )
+
+    assert rolled_external() == 0.0
+    entry = DirectoryEntry("visitor", "external", card="card-9")
+    store_entries(engines, [entry], now, TZ)
+    assert rolled_external() > 3000  # the hour of running inside the session, now external
