@@ -53,8 +53,8 @@ class ReconciliationReport(ReportHeader):
     unmatched: list[dict[str, Any]]
 
 
-def _check_instrument(
-    conn: Connection, row: Mapping[str, Any], lo: float, hi: float, now: float
+def _check_instrument(  # noqa: PLR0917 - one instrument's period, clock and grace
+    conn: Connection, row: Mapping[str, Any], lo: float, hi: float, now: float, grace_s: float
 ) -> InstrumentChecks:
     bookings = bookings_in(conn, [row["id"]], lo, hi)[row["id"]]
     sessions = queries.sessions_in(conn, [row["id"]], lo, hi, now)[row["id"]]
@@ -64,19 +64,19 @@ def _check_instrument(
     first, last = min(starts), max(ends)
     timeline = build_timeline(queries.coverage(conn, row["id"], first, last), first, last)
     running = [(iv.start, iv.end) for iv in timeline if iv.state == "running"]
-    checked_b, checked_s = reconcile(bookings, sessions, running)
+    checked_b, checked_s = reconcile(bookings, sessions, running, grace_s=grace_s)
     return InstrumentChecks(row["id"], row["name"] or row["id"], checked_b, checked_s)
 
 
 def build_reconciliation_report(
     conn: Connection, config: CollectorConfig, scope: ReportScope
 ) -> ReconciliationReport:
-    del config  # the verdicts need no settings yet (grace: usage.reconcile.GRACE_S)
-    period = scope.period
+    period, grace_s = scope.period, config.reports.overrun_grace_min * 60
+
     rows = select_instruments(conn, unit=scope.unit, instruments=scope.instruments)
     out: list[InstrumentChecks] = []
     for row in rows:
-        out.append(_check_instrument(conn, row, period.start, period.end, scope.now))
+        out.append(_check_instrument(conn, row, period.start, period.end, scope.now, grace_s))
         if scope.progress is not None:
             scope.progress(1)
     unmatched = unmatched_accounts(conn, period.start, period.end)
@@ -201,7 +201,10 @@ UNMATCHED_COLUMNS = (
 def reconciliation_sheets(report: ReconciliationReport) -> list[Sheet]:
     bookings, sessions = _rows(report)
     unmatched = [{**u, "instruments_text": ",".join(u["instruments"])} for u in report.unmatched]
-    note = "超时：登记时间超出预约（且不在其他预约内）15 分钟以上。运行机时取自仪器实测状态。"
+    note = (
+        "超时：登记时间超出预约（且不在其他预约内）超过宽限（[reports] overrun_grace_min，默认 15 "
+        "分钟）。运行机时取自仪器实测状态。"
+    )
     return [
         Sheet("预约核对", BOOKING_COLUMNS, bookings, notes=(note,)),
         Sheet("上机核对", SESSION_COLUMNS, sessions, notes=(note,)),
