@@ -30,19 +30,26 @@ def parse_ics(raw: bytes, *, timezone: str, start: float, end: float) -> list[Bo
     """The bookings of the occurrences overlapping ``[start, end)``, sorted by start.
     A calendar that cannot be read raises :class:`SessionImportError`."""
     zone = ZoneInfo(timezone)
+    out: list[Booking] = []
     try:
         calendar = icalendar.Calendar.from_ical(raw)
         lo, hi = datetime.fromtimestamp(start, zone), datetime.fromtimestamp(end, zone)
-        events = recurring_ical_events.of(calendar).between(lo, hi)
-    except (ValueError, KeyError, recurring_ical_events.InvalidCalendar) as exc:
+        for event in recurring_ical_events.of(calendar).between(lo, hi):
+            if str(event.get("STATUS", "")).upper() == "CANCELLED":
+                continue
+            booking = _booking(event, zone)
+            if booking is not None and booking.start < end and booking.end > start:
+                out.append(booking)
+    # What a broken file raises: icalendar's parse errors are ValueErrors, a missing property
+    # a KeyError, a property of the wrong kind a TypeError or AttributeError.
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        recurring_ical_events.InvalidCalendar,
+    ) as exc:
         raise SessionImportError([(None, f"not an iCalendar file: {exc}")]) from None
-    out: list[Booking] = []
-    for event in events:
-        if str(event.get("STATUS", "")).upper() == "CANCELLED":
-            continue
-        booking = _booking(event, zone)
-        if booking is not None and booking.start < end and booking.end > start:
-            out.append(booking)
     return sorted(out, key=lambda b: (b.start, b.booking_id))
 
 

@@ -47,6 +47,22 @@ def test_a_window_keeps_only_the_occurrences_it_overlaps() -> None:
     assert [b.title for b in bookings] == ["张三 核磁 1H (改期)"]
 
 
-def test_a_file_that_is_not_a_calendar_is_refused() -> None:
+def _event(*lines: str) -> bytes:
+    body = ["BEGIN:VCALENDAR", "BEGIN:VEVENT", "UID:x", *lines, "END:VEVENT", "END:VCALENDAR"]
+    return "\r\n".join(body).encode() + b"\r\n"
+
+
+BROKEN = {
+    "a CSV": b"instrument,start,end\n",
+    "empty": b"",
+    "no DTSTART": _event("SUMMARY:x"),
+    "a bad rule": _event("DTSTART:20250101T090000", "RRULE:FREQ=BOGUS"),
+    "a bad time": _event("DTSTART:garbage"),
+    "binary": b"\xff\xfe\x00garbage",
+}
+
+
+@pytest.mark.parametrize("raw", BROKEN.values(), ids=BROKEN.keys())
+def test_a_file_that_is_not_a_calendar_is_refused(raw: bytes) -> None:
     with pytest.raises(SessionImportError, match="not an iCalendar file"):
-        parse_ics(b"instrument,start,end\n", timezone=TZ, start=0, end=1e10)
+        parse_ics(raw, timezone=TZ, start=0, end=1e10)
