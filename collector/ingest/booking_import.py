@@ -6,6 +6,7 @@ periodic pull of the calendar feeds configured in ``collector.toml`` (``[[bookin
 
 from __future__ import annotations
 
+import http.client
 import urllib.request
 from pathlib import Path
 
@@ -61,7 +62,9 @@ def fetch_calendar(location: str, timeout_s: float = 30.0) -> bytes:
                 raw: bytes = response.read(MAX_CALENDAR_BYTES + 1)
         else:
             raw = Path(location.removeprefix("file://")).read_bytes()
-    except OSError as exc:
+    # OSError covers URLError, HTTPError, time-outs and refused connections; a malformed URL
+    # is a ValueError, a broken HTTP exchange an HTTPException.
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         raise SessionImportError([(None, f"cannot read calendar {location}: {exc}")]) from None
     if len(raw) > MAX_CALENDAR_BYTES:
         raise SessionImportError([(None, f"calendar {location} is larger than 20 MB")])

@@ -56,9 +56,15 @@ def test_a_pull_replaces_the_feed_window(engines: Engines, tmp_path: Path) -> No
 
 def test_an_unreadable_feed_keeps_what_is_stored(engines: Engines, tmp_path: Path) -> None:
     sync_registry(engines, {"nmr-600": InstrumentEntry(id="nmr-600")}, time.time())
-    feed = BookingFeed(name="gone", instrument="nmr-600", url=str(tmp_path / "missing.ics"))
-    FeedPuller(engines, [feed], TZ, clock=lambda: MARCH_10).pull_due()  # logged, not raised
-    assert _stored(engines) == []
+    good = BookingFeed(name="good", instrument="nmr-600", url=str(FEED))
+    feeds = [
+        BookingFeed(name="gone", instrument="nmr-600", url=str(tmp_path / "missing.ics")),
+        BookingFeed(name="refused", instrument="nmr-600", url="http://127.0.0.1:9/x.ics"),
+        BookingFeed(name="bad-url", instrument="nmr-600", url="http://[::1/x.ics"),
+        good,
+    ]
+    FeedPuller(engines, feeds, TZ, clock=lambda: MARCH_10).pull_due()  # logged, not raised
+    assert {source for source, _ in _stored(engines)} == {"ics:good"}
 
 
 def test_the_import_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
