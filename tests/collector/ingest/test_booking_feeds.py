@@ -93,3 +93,23 @@ def test_the_documented_feed_configuration_loads() -> None:
     ]
     with pytest.raises(ValueError, match="names must be unique"):
         CollectorConfig.model_validate(tomllib.loads(block + block))
+
+
+def test_a_feed_over_http(engines: Engines) -> None:
+    import functools
+    import http.server
+    import threading
+
+    sync_registry(engines, {"nmr-600": InstrumentEntry(id="nmr-600")}, time.time())
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(FEED.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{FEED.name}"
+        feed = BookingFeed(name="web", instrument="nmr-600", url=url, days_ahead=30)
+        FeedPuller(engines, [feed], TZ, clock=lambda: MARCH_10).pull_due()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(_stored(engines)) == 6
