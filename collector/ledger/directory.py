@@ -8,7 +8,7 @@ directory must correct them (the roll-up code itself is not touched).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ from jishi.collector.ledger.sessions import mark_dirty_days
 from jishi.collector.ledger.sql import upsert
 from jishi.collector.usage.users import Directory, DirectoryEntry, lookup_key, unmatched_users
 
+_CHUNK = 2000
 _FIELDS = ("card", "email", "person", "org", "unit", "user_type")
 
 
@@ -38,13 +39,16 @@ def _entry(row: Any) -> DirectoryEntry:
 def directory_for(conn: Connection, users: Iterable[str | None]) -> Directory:
     """The entries that the given session users name (one query, however many users)."""
     keys = sorted({lookup_key(u) for u in users if u})
-    if not keys:
-        return Directory([])
     d = tables.directory_users
-    rows = conn.execute(
-        select(d).where(or_(d.c.account.in_(keys), d.c.card.in_(keys), d.c.email.in_(keys)))
-    ).mappings()
-    return Directory(_entry(r) for r in rows)
+    entries: dict[str, DirectoryEntry] = {}
+    # In chunks: a fleet's year can name more users than a statement may bind parameters
+    # (SQLite 32,766, PostgreSQL 65,535), and each key is bound three times.
+    for part in _chunks(keys):
+        rows = conn.execute(
+            select(d).where(or_(d.c.account.in_(part), d.c.card.in_(part), d.c.email.in_(part)))
+        ).mappings()
+        entries.update((r["account"], _entry(r)) for r in rows)
+    return Directory(entries.values())
 
 
 def list_entries(conn: Connection) -> list[DirectoryEntry]:
@@ -52,10 +56,19 @@ def list_entries(conn: Connection) -> list[DirectoryEntry]:
     return [_entry(r) for r in conn.execute(select(d).order_by(d.c.account)).mappings()]
 
 
+def _chunks(keys: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``keys`` in pieces a statement can bind, even three times over."""
+    for k in range(0, len(keys), _CHUNK):
+        yield keys[k : k + _CHUNK]
+
+
 def _keys_of(conn: Connection, accounts: Sequence[str]) -> set[str]:
     d = tables.directory_users
-    rows = conn.execute(select(d).where(d.c.account.in_(accounts))).mappings()
-    return {key for r in rows for key in _entry(r).lookup_keys()}
+    out: set[str] = set()
+    for part in _chunks(accounts):
+        rows = conn.execute(select(d).where(d.c.account.in_(part))).mappings()
+        out.update(key for r in rows for key in _entry(r).lookup_keys())
+    return out
 
 
 def _touch_sessions(conn: Connection, keys: set[str], now: float, zone: ZoneInfo) -> None:
@@ -63,15 +76,16 @@ def _touch_sessions(conn: Connection, keys: set[str], now: float, zone: ZoneInfo
     if not keys:
         return
     s = tables.sessions
-    found = conn.execute(
-        select(s.c.instrument_id, s.c.start_ts, s.c.end_ts).where(
-            s.c.start_ts.is_not(None),
-            or_(s.c.user.in_(sorted(keys)), func.lower(s.c.user).in_(sorted(keys))),
-        )
-    ).all()
-    mark_dirty_days(
-        conn, [(i, start, end if end is not None else now) for i, start, end in found], now, zone
-    )
+    found: list[tuple[str, float, float]] = []
+    for part in _chunks(sorted(keys)):
+        rows = conn.execute(
+            select(s.c.instrument_id, s.c.start_ts, s.c.end_ts).where(
+                s.c.start_ts.is_not(None),
+                or_(s.c.user.in_(part), func.lower(s.c.user).in_(part)),
+            )
+        ).all()
+        found += [(i, start, end if end is not None else now) for i, start, end in rows]
+    mark_dirty_days(conn, found, now, zone)
 
 
 def store_entries(
@@ -83,17 +97,17 @@ def store_entries(
     accounts = [e.account for e in entries]
     with engines.write.begin() as conn:
         keys = _keys_of(conn, accounts)
-        for entry in entries:
-            values = {name: getattr(entry, name) for name in _FIELDS}
-            stmt = upsert(conn, tables.directory_users).values(
-                account=entry.account, updated_at=now, **values
-            )
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["account"], set_={**values, "updated_at": now}
-                )
-            )
-            keys.update(entry.lookup_keys())
+        stmt = upsert(conn, tables.directory_users)
+        changed = {name: stmt.excluded[name] for name in (*_FIELDS, "updated_at")}
+        # One statement for all rows (executemany): a campus directory is tens of thousands.
+        conn.execute(
+            stmt.on_conflict_do_update(index_elements=["account"], set_=changed),
+            [
+                {"account": e.account, "updated_at": now, **{n: getattr(e, n) for n in _FIELDS}}
+                for e in entries
+            ],
+        )
+        keys.update(key for e in entries for key in e.lookup_keys())
         _touch_sessions(conn, keys, now, ZoneInfo(timezone))
     return len(entries)
 

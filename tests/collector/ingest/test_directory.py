@@ -150,3 +150,29 @@ def test_a_directory_entry_reaches_the_daily_roll_up(engines: Engines, tmp_path:
     entry = DirectoryEntry("visitor", "external", card="card-9")
     store_entries(engines, [entry], now, TZ)
     assert rolled_external() > 3000  # the hour of running inside the session, now external
+
+
+def test_a_campus_sized_directory(engines: Engines) -> None:
+    """12,000 people, each with a card and an e-mail: 36,000 keys, looked up as account, card
+    or e-mail, more parameters than PostgreSQL binds in one statement (65,535; SQLite's limit
+    depends on how it was built), so lookups and the dirty-day marking go in chunks."""
+    now = time.time()
+    sync_registry(engines, {"nmr": InstrumentEntry(id="nmr")}, now)
+    people = range(12_000)
+    rows = [
+        {"instrument_id": "nmr", "source": "api", "external_id": f"s{k}", "user": f"c{k}",
+         "start_ts": now - 5 * 86400 + k * 10, "end_ts": now - 5 * 86400 + k * 10 + 5,
+         "created_at": now}
+        for k in people
+    ]  # fmt: skip
+    with engines.write.begin() as conn:  # in bulk: the session store is not under test here
+        conn.execute(tables.sessions.insert(), rows)
+    entries = [
+        DirectoryEntry(f"u{k}", "external", card=f"c{k}", email=f"u{k}@x.cn") for k in people
+    ]
+    assert store_entries(engines, entries, now, TZ) == 12_000
+    with engines.read.connect() as conn:
+        found = queries.sessions_in(conn, ["nmr"], now - 6 * 86400, now, now)["nmr"]
+        assert unmatched_accounts(conn) == []
+    assert len(found) == 12_000
+    assert {s.user_type for s in found} == {"external"}
