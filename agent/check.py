@@ -60,6 +60,8 @@ def check_sources(
         drivers = build_drivers(instrument, config_dir=config_dir)
         inferrer = StateInferrer(instrument.rules.to_rules())
         good = {driver.name: 0 for driver in drivers}
+        names, sources = instrument.source_names(), instrument.all_sources()
+        kinds = {name: source.driver for name, source in zip(names, sources, strict=True)}
         uninstalled: set[str] = set()
         try:
             for attempt in range(reads):
@@ -79,7 +81,8 @@ def check_sources(
             if count == 0:
                 ok = False
                 out.append(
-                    f"  problem: source {name} gave no good reading; " + _fix(name, uninstalled)
+                    f"  problem: source {name} gave no good reading; "
+                    + _fix(name, kinds.get(name), uninstalled)
                 )
         if inferrer.state is None:
             ok = False
@@ -92,10 +95,18 @@ def check_sources(
     return ok
 
 
-def _fix(name: str, uninstalled: set[str]) -> str:
+_ADVICE = {
+    "logs": "check that the folder exists and that the agent's account can read it (a network "
+    "share: docs/deployment.md), and the profile or rules in docs/drivers.md",
+    "process": "check the process pattern in docs/drivers.md (is the program running?)",
+}
+
+
+def _fix(name: str, kind: str | None, uninstalled: set[str]) -> str:
     if name in uninstalled:
         return "a package it needs is not installed (see the read error above)"
-    return "check wiring, port, address and the driver options in docs/drivers.md"
+    default = "check wiring, port, address and the driver options in docs/drivers.md"
+    return _ADVICE.get(kind or "", default)
 
 
 def check_broker(mqtt: MqttConfig, out: list[str], timeout: float = 10.0) -> bool:

@@ -87,11 +87,13 @@ def observations(i: int, start: float, end: float, per_day: float, seed: int) ->
     return out
 
 
-def closed_form_spans(obs: list[Observation]) -> list[tuple[float, float, str, float]]:
+def closed_form_spans(
+    obs: list[Observation], stale_after_s: float = STALE_AFTER_S
+) -> list[tuple[float, float, str, float]]:
     """(start, end, state, last_ts) per state change: what the writer's merge stores."""
     spans = []
     for k, (ts, state) in enumerate(obs):
-        end = ts + STALE_AFTER_S
+        end = ts + stale_after_s
         if k + 1 < len(obs):
             end = min(end, obs[k + 1][0])
         spans.append((ts, end, state, ts))
@@ -119,7 +121,7 @@ def state_message(name: str, seq: int, ts: float, state: str, previous: str | No
     return Received(f"jishi/v1/{SITE}/{name}/state", json.dumps(body).encode(), ts + 0.2)
 
 
-def birth(name: str, ts: float) -> Received:
+def birth(name: str, ts: float, stale_after_s: float = STALE_AFTER_S) -> Received:
     body = {
         "schema": 1,
         "kind": "status",
@@ -130,7 +132,7 @@ def birth(name: str, ts: float) -> Received:
         "ts": iso(ts),
         "online": True,
         "heartbeat_interval_s": 30.0,
-        "stale_after_s": STALE_AFTER_S,
+        "stale_after_s": stale_after_s,
     }
     return Received(f"jishi/v1/{SITE}/{name}/status", json.dumps(body).encode(), ts + 0.2)
 
@@ -166,29 +168,44 @@ class Feeder:
             advance(len(batch))
 
 
-def direct_rows(i: int, obs: list[Observation]) -> Iterator[tuple[object, ...]]:
+def direct_rows(
+    i: int, obs: list[Observation], stale_after_s: float = STALE_AFTER_S
+) -> Iterator[tuple[object, ...]]:
     name = instrument_id(i)
-    for start, end, state, _last_ts in closed_form_spans(obs):
+    for start, end, state, _last_ts in closed_form_spans(obs, stale_after_s):
         yield (name, state, start, end)
 
 
-def claim(seq: int, ts: float, state: str, boot_at: float, name: str) -> Claim:
+def claim(  # noqa: PLR0917 - one message's fields
+    seq: int, ts: float, state: str, boot_at: float, name: str, stale_after_s: float = STALE_AFTER_S
+) -> Claim:
     """The claim of state message ``seq`` (schema 1: unlinked; fresh for stale_after)."""
     boot = f"boot-{name}"
-    return Claim(boot_at, boot, seq, seq, None, False, ts, ts, ts, ts + STALE_AFTER_S, state)
+    return Claim(boot_at, boot, seq, seq, None, False, ts, ts, ts, ts + stale_after_s, state)
 
 
-def direct_claims(i: int, obs: list[Observation], boot_at: float) -> Iterator[tuple[object, ...]]:
+def direct_claims(
+    i: int, obs: list[Observation], boot_at: float, stale_after_s: float = STALE_AFTER_S
+) -> Iterator[tuple[object, ...]]:
     name = instrument_id(i)
     for seq, (ts, state) in enumerate(obs, start=1):
-        c = claim(seq, ts, state, boot_at, name)
+        c = claim(seq, ts, state, boot_at, name, stale_after_s)
         yield (name, *c[:11], False, 1, False)
 
 
-def verify(engines: Engines, i: int, obs: list[Observation], boot_at: float) -> None:
+def verify(
+    engines: Engines,
+    i: int,
+    obs: list[Observation],
+    boot_at: float,
+    stale_after_s: float = STALE_AFTER_S,
+) -> None:
     name = instrument_id(i)
-    claims = [claim(seq, ts, state, boot_at, name) for seq, (ts, state) in enumerate(obs, 1)]
-    lo, hi = obs[0][0] - 3600, obs[-1][0] + STALE_AFTER_S + 3600
+    claims = [
+        claim(seq, ts, state, boot_at, name, stale_after_s)
+        for seq, (ts, state) in enumerate(obs, 1)
+    ]
+    lo, hi = obs[0][0] - 3600, obs[-1][0] + stale_after_s + 3600
     with engines.read.connect() as conn:
         got = timeline(conn, name, lo, hi)
     if got != resolve(claims, [], lo, hi):
@@ -247,7 +264,7 @@ def build_ledger(args: argparse.Namespace, config: CollectorConfig) -> tuple[flo
                     direct_rows(i, obs[:-1]),
                 )
                 cursor.executemany(
-                    "INSERT INTO claims (instrument_id, boot_at, boot_id, seq_lo, seq_hi, "
+                    "INSERT INTO claims (instrument_id, boot_key, boot_id, seq_lo, seq_hi, "
                     'prev_seq, linked, ts_lo, ts_hi, start, "end", state, closed, observations, '
                     "historical) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     direct_claims(i, obs[:-1], start - 60),

@@ -173,6 +173,11 @@ class PolicyConfig(_Strict):
     prep_window_s: Annotated[float, Field(ge=0)] = 0.0
     post_window_s: Annotated[float, Field(ge=0)] = 0.0
 
+    @property
+    def context_s(self) -> float:
+        """How far the rules reach beyond a stretch of time (``usage.policy.Policy.context_s``)."""
+        return max(self.merge_gap_s, self.prep_window_s, self.post_window_s)
+
 
 class BookingFeed(_Strict):
     """A calendar feed of one instrument's bookings (``[[bookings]]``, issue 13): pulled every

@@ -196,3 +196,16 @@ def test_bridge_run_from_another_folder(tmp_path: Path) -> None:
     finally:
         stop(bridge)
     assert f"{root / 'pw'}: mqtt.password_file: cannot read" in log.read_text()
+
+
+def test_agent_check_on_a_missing_log_folder_says_to_check_the_folder(tmp_path: Path) -> None:
+    """A log source that reads nothing is not a wiring problem: the advice names the folder,
+    the account that reads it and network shares."""
+    (tmp_path / "agent.toml").write_text(
+        'site = "lab"\n[mqtt]\nbroker = "mqtt://127.0.0.1:1"\n'
+        '[[instruments]]\nid = "seq-1"\n[instruments.source]\n'
+        'driver = "logs"\nprofile = "illumina"\npath = "runs"\n'
+    )
+    checked = run_jishi("agent", "check", "-c", str(tmp_path / "agent.toml"), "--no-broker")
+    assert "check that the folder exists" in checked.stdout, checked.stdout + checked.stderr
+    assert "check wiring" not in checked.stdout

@@ -63,6 +63,7 @@ class WorkerSettings:
     topic_root: str
     log_level: int
     new_instruments: NewInstrumentLimit | None = None
+    context_s: float = 600.0  # how far the usage rules reach (late data marks days that far)
 
 
 # --- the worker process ---------------------------------------------------------------------
@@ -102,6 +103,7 @@ def _worker_main(inbox: Connection, outbox: Connection, parent: int) -> None:
             settings.dead_letter_max_bytes,
             topic_root=settings.topic_root,
             new_instruments=settings.new_instruments,
+            context_s=settings.context_s,
         ),
         limits=settings.limits,
         topic_root=settings.topic_root,

@@ -76,20 +76,15 @@ def _dirty_marks(
     max_days: int,
     instruments: Collection[str] | None,
 ) -> dict[tuple[str, str], float]:
-    """The closed days marked dirty (late data), with when they were marked."""
+    """The closed days marked dirty (late data), with when they were marked (at most
+    ``max_days``, of ``instruments`` only when given: the limit applies after the choice)."""
     today = datetime.fromtimestamp(now, zone).date().isoformat()
-    dirty = (
-        conn.execute(
-            select(tables.dirty_days).where(tables.dirty_days.c.day < today).limit(max_days)
-        )
-        .mappings()
-        .all()
-    )
-    marks = {(r["instrument_id"], r["day"]): r["marked_at"] for r in dirty}
+    dd = tables.dirty_days
+    query = select(dd).where(dd.c.day < today)
     if instruments is not None:
-        wanted = set(instruments)
-        marks = {k: v for k, v in marks.items() if k[0] in wanted}
-    return marks
+        query = query.where(dd.c.instrument_id.in_(sorted(instruments)))
+    dirty = conn.execute(query.limit(max_days)).mappings().all()
+    return {(r["instrument_id"], r["day"]): r["marked_at"] for r in dirty}
 
 
 def _add_missing_days(

@@ -46,6 +46,7 @@ from jishi.collector.ledger.clocks import next_offset
 from jishi.collector.ledger.instrument_work import InstrumentWork, TopKey, load_work, top_key
 from jishi.collector.ledger.instruments import InstrumentRecord, NewInstrumentLimit
 from jishi.collector.ledger.sql import many, upsert
+from jishi.collector.usage.policy import DEFAULT_MERGE_GAP_S
 
 _MAX_TEXT = 200
 
@@ -63,8 +64,12 @@ class LedgerWriter:
         *,
         topic_root: str = DEFAULT_TOPIC_ROOT,
         new_instruments: NewInstrumentLimit | None = None,
+        context_s: float = DEFAULT_MERGE_GAP_S,
     ) -> None:
         self.registry = registry
+        # How far the usage rules reach beyond a change (``Policy.context_s``): a day's roll-up
+        # depends on data that far into the next or previous day, so late data marks those too.
+        self.context_s = context_s
         # Open registry: how many instruments messages alone may create (None: no bound).
         self.new_instruments = new_instruments
         self.topic_root = topic_root
@@ -231,8 +236,9 @@ class LedgerWriter:
                 else:
                     updates.append((span.state, span.start, span.end, span.id))
             for lo, hi in job.canvas.touched:
-                if lo < today_start:
-                    dirty.update(_days_before(instrument_id, lo, hi, today, self.zone))
+                if lo - self.context_s < today_start:
+                    reach = (lo - self.context_s, hi + self.context_s)
+                    dirty.update(_days_before(instrument_id, *reach, today, self.zone))
         if deleted:
             many(conn, "DELETE FROM spans WHERE id = ?", [(i,) for i in deleted])
         many(conn, 'UPDATE spans SET state = ?, start = ?, "end" = ? WHERE id = ?', updates)

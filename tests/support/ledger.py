@@ -26,7 +26,7 @@ def make_pipeline(engines: Engines, tmp_path: Path, now: float, **config: object
     cfg = make_config(tmp_path, **config)
     return Pipeline(
         engines=engines,
-        writer=LedgerWriter(cfg.registry(), cfg.site.timezone, 256),
+        writer=LedgerWriter(cfg.registry(), cfg.site.timezone, 256, context_s=cfg.policy.context_s),
         limits=Limits(65536, 600, 400 * 86400, None),
         topic_root=ROOT,
         metrics=IngestMetrics(),

@@ -26,7 +26,7 @@ from sqlalchemy import func, select, text
 from jishi.collector.ingest.pipeline import Received
 from jishi.collector.ledger import queries, tables
 from jishi.collector.ledger.db import Engines, migrate, open_engines
-from jishi.collector.ledger.fleet import usage_grouped
+from jishi.collector.ledger.fleet import usage_by_day_cached, usage_grouped
 from jishi.collector.ledger.live import live_buckets
 from jishi.collector.ledger.registry import sync_registry
 from jishi.collector.ledger.rollup import refresh_rollups
@@ -268,3 +268,41 @@ def test_the_roll_up_pass_fills_every_closed_day_and_month_then_rests(
         assert rebuilt.one() == (28, now + 60)
         assert conn.execute(select(func.count()).select_from(dd)).scalar_one() == 0
         assert conn.execute(select(func.count()).select_from(d)).scalar_one() == 42
+
+
+def test_late_data_after_midnight_marks_the_day_before_that_it_changes(
+    engines: Engines, tmp_path: Path
+) -> None:
+    """Running until 23:57, idle since: a record read late says running again from 00:03. The
+    idle gap (6 min) is now shorter than merge_gap between running, so the day before gains 3
+    effective minutes although the record touches only the next day: that day must be marked
+    too, or its stored roll-up stays short."""
+    d = DAY0  # day D, 00:00
+    start, idle, back = d + 22 * 3600, d + 86_400 - 180, d + 86_400 + 180
+    now = d + 2 * 86_400 + 36_000
+    config = make_config(tmp_path, instruments=[{"id": "ms"}])
+    sync_registry(engines, config.registry(), d)
+    pipeline = make_pipeline(engines, tmp_path, now, instruments=[{"id": "ms"}])
+    feed(
+        pipeline,
+        [
+            h.birth("ms", 0, start, hb=3600.0),
+            h.state("ms", 1, start, "running"),
+            h.state("ms", 2, idle, "idle", prev_seq=1),
+        ],
+        now - 3600,
+    )
+    refresh_rollups(engines, config, now - 3600)
+    feed(pipeline, [h.state("ms", 3, back, "running", prev_seq=2)], now)
+    with engines.read.connect() as conn:
+        row = queries.get_instrument(conn, "ms")
+        assert row is not None
+        days = split_by_day(d, d + 2 * 86_400, config.site.timezone)
+        live = live_buckets(conn, row, config, days, now)
+        served = [f for _, f in usage_by_day_cached(conn, row, config, d, d + 2 * 86_400, now)]
+    assert live[0].effective_s == 2 * 3600 - 180 + 180  # 22:00-23:57 running, 3 min credited
+    assert served == live
+    refresh_rollups(engines, config, now)
+    with engines.read.connect() as conn:
+        stored = [f for _, f in usage_by_day_cached(conn, row, config, d, d + 2 * 86_400, now)]
+    assert stored == live
