@@ -1,10 +1,12 @@
-"""Handlers of the collector's administrative commands: check, token, import-sessions."""
+"""Handlers of the collector's administrative commands: check, token, and the imports of
+sessions, the user directory and bookings."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from jishi.collector.api.tokens import TokenStore
 from jishi.collector.checks import check_broker, check_influx
 from jishi.collector.client_id import weak_client_id_reason
 from jishi.collector.config import CollectorConfig, config_from_args
+from jishi.collector.ingest.booking_import import import_bookings_csv, import_calendar
+from jishi.collector.ingest.directory_import import import_directory_csv
 from jishi.collector.ingest.session_import import import_sessions_csv
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.ledger.session_input import SessionImportError
@@ -79,7 +83,9 @@ def token(args: argparse.Namespace) -> int:
     return 0
 
 
-def import_sessions(args: argparse.Namespace) -> int:
+def _import(args: argparse.Namespace, what: str, store: Callable[..., int]) -> int:
+    """Read ``args.file`` and hand it to ``store(engines, raw, timezone, now)``; every bad row
+    is printed and nothing is stored then."""
     config, engines = _open(args)
     path = Path(args.file)
     try:
@@ -88,11 +94,35 @@ def import_sessions(args: argparse.Namespace) -> int:
         engines.dispose()
         raise JishiError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        count = import_sessions_csv(engines, raw, config.site.timezone, time.time())
+        count = store(engines, raw, config.site.timezone, time.time())
     except SessionImportError as exc:
         print(f"{path}: {exc}", file=sys.stderr)
         return 1
     finally:
         engines.dispose()
-    print(f"{path}: imported {count} session(s)")
+    print(f"{path}: imported {count} {what}")
     return 0
+
+
+def import_sessions(args: argparse.Namespace) -> int:
+    return _import(args, "session(s)", import_sessions_csv)
+
+
+def import_directory(args: argparse.Namespace) -> int:
+    return _import(args, "directory entr(ies)", import_directory_csv)
+
+
+def import_bookings(args: argparse.Namespace) -> int:
+    """A CSV, or (``--instrument`` and ``--feed``) an iCalendar file of one instrument."""
+    if args.file.lower().endswith(".ics") or args.instrument or args.feed:
+        if not (args.instrument and args.feed):
+            raise JishiError("an iCalendar file needs --instrument and --feed")
+
+        def calendar(engines: Engines, raw: bytes, timezone: str, now: float) -> int:
+            return import_calendar(
+                engines, raw, args.instrument, args.feed, timezone, now,
+                days_back=args.days_back, days_ahead=args.days_ahead,
+            )  # fmt: skip
+
+        return _import(args, "booking(s)", calendar)
+    return _import(args, "booking(s)", import_bookings_csv)

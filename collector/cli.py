@@ -81,15 +81,49 @@ def _register_tokens(commands: Commands) -> None:
     revoke.add_argument("ident", metavar="ID_OR_NAME")
 
 
-def _register_sessions(commands: Commands) -> None:
-    sessions = command(
-        commands,
+# The import commands: name, summary, description, file help. Each reads one file, stores
+# all of it or nothing, and prints every bad row (jishi.collector.admin).
+IMPORTS = (
+    (
         "import-sessions",
-        summary="import user sessions from a booking-system CSV (all rows or none)",
-        description="Columns: instrument, start, end (required), user, org, user_type "
+        "import user sessions from a booking-system CSV (all rows or none)",
+        "Columns: instrument, start, end (required), user, org, user_type "
         "(internal/external/staff), service_way, direction, satisfaction, sample_count, "
         "session_id. Times ISO 8601; without an offset they are site local time.",
-        handler="jishi.collector.admin:import_sessions",
-    )
-    ledger_options(sessions)
-    sessions.add_argument("file", metavar="FILE", help="CSV file (UTF-8 or GBK/GB18030)")
+        "CSV file (UTF-8 or GBK/GB18030)",
+    ),
+    (
+        "import-directory",
+        "import the user directory from a CSV (all rows or none; docs/sessions.md)",
+        "Columns (English or Chinese): account/账号, user_type/用户类型 (required), "
+        "card/卡号, email/邮箱, person/姓名, org/单位, unit/管理单位. Entries are stored by "
+        "account; figures computed afterwards use them, past periods included.",
+        "CSV file (UTF-8 or GBK/GB18030)",
+    ),
+    (
+        "import-bookings",
+        "import bookings from a CSV or an iCalendar (.ics) file (docs/sessions.md)",
+        "CSV columns: instrument, start, end (required), user, title, booking_id. "
+        "An .ics file is one instrument's calendar: give --instrument and --feed (its name); "
+        "its occurrences in the window replace what that feed said before.",
+        "CSV (UTF-8 or GBK) or .ics file",
+    ),
+)
+
+
+def _register_sessions(commands: Commands) -> None:
+    for name, summary, description, file_help in IMPORTS:
+        parser = command(
+            commands,
+            name,
+            summary=summary,
+            description=description,
+            handler=f"jishi.collector.admin:{name.replace('-', '_')}",
+        )
+        ledger_options(parser)
+        parser.add_argument("file", metavar="FILE", help=file_help)
+    bookings = commands.choices["import-bookings"]
+    bookings.add_argument("--instrument", metavar="ID", help=".ics: the instrument it books")
+    bookings.add_argument("--feed", metavar="NAME", help=".ics: the calendar's name")
+    bookings.add_argument("--days-back", type=float, default=30.0, metavar="DAYS")
+    bookings.add_argument("--days-ahead", type=float, default=90.0, metavar="DAYS")

@@ -179,6 +179,19 @@ class PolicyConfig(_Strict):
         return max(self.merge_gap_s, self.prep_window_s, self.post_window_s)
 
 
+class BookingFeed(_Strict):
+    """A calendar feed of one instrument's bookings (``[[bookings]]``, issue 13): pulled every
+    ``interval_s``; its occurrences from ``days_back`` ago to ``days_ahead`` on replace what
+    the feed said before about that window."""
+
+    name: Identifier
+    instrument: Identifier
+    url: Annotated[str, Field(min_length=1, description="http(s) URL or a file path")]
+    interval_s: Annotated[float, Field(ge=60)] = 900.0
+    days_back: Annotated[float, Field(ge=0, le=400)] = 30.0
+    days_ahead: Annotated[float, Field(ge=0, le=400)] = 90.0
+
+
 class CollectorConfig(_Strict):
     """``collector.toml``, validated once at start (errors name file, key and problem)."""
 
@@ -193,6 +206,7 @@ class CollectorConfig(_Strict):
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     reports: ReportSettings = Field(default_factory=ReportSettings)
     instruments: list[InstrumentEntry] = Field(default_factory=list)
+    bookings: list[BookingFeed] = Field(default_factory=list)
     # [influx]: mirror into InfluxDB for Grafana (docs/dashboards.md); absent = no mirror.
     influx: SinkConfig | None = None
 
@@ -203,6 +217,9 @@ class CollectorConfig(_Strict):
             if entry.id in seen:
                 raise ValueError(f"instrument id {entry.id!r} appears twice")
             seen.add(entry.id)
+        names = [feed.name for feed in self.bookings]
+        if len(set(names)) != len(names):
+            raise ValueError("[[bookings]] names must be unique")
         return self
 
     @property

@@ -12,6 +12,8 @@ REPORTS = {
     "service-records": "service records (服务记录) for the national platform, one per session",
     "low-utilization": "instruments under a share of their quota, with completeness beside",
     "saturation": "purchase review: is each instrument of a kind saturated (>= 1,200 h/year)",
+    "reconciliation": "bookings vs sign-ins vs running time: no-shows, overruns, use without "
+    "booking, signed in but never running; accounts the user directory does not know",
 }
 RUN_REPORT = "jishi.collector.reports.cli_run:run_report"
 RUN_ADJUST = "jishi.collector.reports.cli_run:run_adjust"

@@ -20,6 +20,7 @@ from jishi.collector.api.auth import ApiContext
 from jishi.collector.api.tokens import TokenStore
 from jishi.collector.client_id import resolve_client_id
 from jishi.collector.config import CollectorConfig
+from jishi.collector.ingest.booking_feeds import FeedPuller
 from jishi.collector.ingest.intake import Limits
 from jishi.collector.ingest.metrics import IngestMetrics
 from jishi.collector.ingest.mqtt_source import MqttSource
@@ -67,6 +68,8 @@ class Collector:
     sink: InfluxSink | None = None
     mirror: SinkMirror | None = None
     _mirror_thread: threading.Thread | None = None
+    # Calendar feeds of bookings ([[bookings]]); None when there are none.
+    _feeds: FeedPuller | None = None
     _stopped: bool = field(default=False)
 
     @property
@@ -104,6 +107,8 @@ class Collector:
         if self.pipeline is not None:
             self.pipeline.stop()
         self._rollup_stop.set()
+        if self._feeds is not None:
+            self._feeds.stop()
         if self._rollup_thread is not None:
             self._rollup_thread.join(10)
         if self._mirror_thread is not None:
@@ -193,6 +198,9 @@ def start_collector(
         if ingest:
             _start_ingest(collector, clock)
             _start_rollups(collector, clock, rollup_interval_s)
+        if ingest and config.bookings:
+            collector._feeds = FeedPuller(engines, config.bookings, config.site.timezone, clock)
+            collector._feeds.start()
         if api:
             _start_api(collector, clock)
     except BaseException:

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from jishi import __version__
-from jishi.collector.api import health, instruments, reports, sessions, usage
+from jishi.collector.api import bookings, health, instruments, reports, sessions, usage
 from jishi.collector.api.auth import ApiContext
 from jishi.collector.api.docs_pages import add_offline_docs
 
@@ -27,7 +27,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
     400: {"description": "Bad request: the detail says which parameter and why"},
     401: {"description": "No bearer token, or an unknown one"},
     403: {"description": "The token's role does not allow this"},
-    404: {"description": "No such instrument, management unit, report or adjustment"},
+    404: {
+        "description": "No such instrument, management unit, report, adjustment or directory "
+        "account"
+    },
     503: {
         "description": "The ledger database is unavailable, or the request ran over its time "
         "budget (api.max_request_s; the detail says what to ask instead) and was stopped"
@@ -51,6 +54,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
     def _db_error(_request: Request, exc: SQLAlchemyError) -> JSONResponse:
         return JSONResponse({"detail": f"ledger unavailable: {type(exc).__name__}"}, 503)
 
-    for module in (health, instruments, usage, sessions, reports):
+    for module in (health, instruments, usage, sessions, bookings, reports):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     return app

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jishi.agent.wire import ID_PATTERN
 from jishi.collector.api.auth import ApiContext, Ctx, Reader, Writer
+from jishi.collector.api.body import TOO_LARGE, import_error, read_limited
 from jishi.collector.api.ranges import parse_param
 from jishi.collector.ingest.session_import import import_sessions_csv
 from jishi.collector.ledger import queries
@@ -20,7 +21,6 @@ from jishi.collector.ledger.sessions import store_sessions
 from jishi.collector.usage.engine import Session
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
-MAX_CSV_BYTES = 20 * 1024 * 1024
 
 
 class SessionIn(BaseModel):
@@ -87,33 +87,20 @@ def create_session(body: SessionIn, c: Ctx, _role: Writer) -> dict[str, Any]:
     return {"instrument": body.instrument, "session_id": session_id, "source": "api"}
 
 
-@router.post(
-    "/sessions/import",
-    responses={413: {"description": "The CSV is larger than 20 MB: split it"}},
-)
+@router.post("/sessions/import", responses=TOO_LARGE)
 async def import_sessions(request: Request, c: Ctx, _role: Writer) -> dict[str, Any]:
     """CSV body (text/csv), columns as docs/collector.md lists; all rows or none.
 
     Only reading the body happens on the event loop, and it stops at the size limit; parsing
     and the ledger write run in the thread pool, so a large import never holds up other
     requests (health included)."""
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_CSV_BYTES:
-            raise HTTPException(413, detail="CSV larger than 20 MB; split it")
-    return await run_in_threadpool(_import_csv, bytes(raw), c)
+    raw = await read_limited(request)
+    return await run_in_threadpool(_import_csv, raw, c)
 
 
 def _import_csv(raw: bytes, c: ApiContext) -> dict[str, Any]:
     try:
         count = import_sessions_csv(c.engines, raw, c.config.site.timezone, c.clock())
     except SessionImportError as exc:
-        raise HTTPException(
-            400,
-            detail={
-                "message": "nothing imported",
-                "errors": [{"line": line, "error": err} for line, err in exc.problems],
-            },
-        ) from None
+        raise import_error(exc.problems) from None
     return {"imported": count}

@@ -33,7 +33,7 @@ OPTIONAL = (
     "sample_count",
     "session_id",
 )
-_USER_TYPES = {
+USER_TYPE_NAMES = {
     "internal": "internal",
     "external": "external",
     "staff": "staff",
@@ -128,9 +128,9 @@ def _record(line: int, values: dict[str, str], zone: ZoneInfo) -> SessionRecord:
         raise ValueError(f"end {values['end']!r} is not after start {values['start']!r}")
     user_type = values.get("user_type") or None
     if user_type is not None:
-        if user_type.lower() not in _USER_TYPES and user_type not in _USER_TYPES:
+        if user_type.lower() not in USER_TYPE_NAMES and user_type not in USER_TYPE_NAMES:
             raise ValueError(f"user_type {user_type!r} is not internal, external or staff")
-        user_type = _USER_TYPES.get(user_type.lower(), _USER_TYPES.get(user_type))
+        user_type = USER_TYPE_NAMES.get(user_type.lower(), USER_TYPE_NAMES.get(user_type))
     satisfaction = _number(values.get("satisfaction"), "satisfaction", float)
     samples = _number(values.get("sample_count"), "sample_count", int)
     session_id = values.get("session_id") or _row_id(values)

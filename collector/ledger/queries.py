@@ -11,9 +11,11 @@ from sqlalchemy import Connection, func, or_, select
 
 from jishi.agent.wire import iso_utc
 from jishi.collector.ledger import tables
+from jishi.collector.ledger.directory import directory_for
 from jishi.collector.usage.engine import Session
 from jishi.collector.usage.freshness import shown_state, stale_after_of
 from jishi.collector.usage.timeline import Coverage, Interval, build_timeline
+from jishi.collector.usage.users import apply_directory
 
 
 def _iso(value: float | None) -> str | None:
@@ -171,7 +173,10 @@ def sessions_in(
                 contact=r["contact"],
             )
         )
-    return out
+    # The user directory decides who a session's user is when it is counted (issue 13), so
+    # a corrected entry corrects past figures; see jishi.collector.usage.users.
+    directory = directory_for(conn, (s.user for items in out.values() for s in items))
+    return apply_directory(out, directory)
 
 
 def session_view(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,8 +25,6 @@ def store_sessions(
         problems = _unknown(conn, records)
         if problems:
             raise SessionImportError(problems)
-        dirty: set[tuple[str, str]] = set()
-        today = datetime.fromtimestamp(now, zone).date()
         for r in records:
             values = _row(r, source)
             stmt = upsert(conn, tables.sessions).values(created_at=now, **values)
@@ -36,21 +34,35 @@ def store_sessions(
                     set_={k: v for k, v in values.items() if k != "external_id"},
                 )
             )
-            day = datetime.fromtimestamp(r.session.start, zone).date()
-            last = min(
-                datetime.fromtimestamp(r.session.end, zone).date(), today - timedelta(days=1)
-            )
-            while day <= last:
-                dirty.add((r.instrument, day.isoformat()))
-                day += timedelta(days=1)
-        if dirty:
-            conn.execute(
-                upsert(conn, tables.dirty_days).on_conflict_do_update(
-                    index_elements=["instrument_id", "day"], set_={"marked_at": now}
-                ),
-                [{"instrument_id": i, "day": d, "marked_at": now} for i, d in sorted(dirty)],
-            )
+        mark_dirty_days(
+            conn, [(r.instrument, r.session.start, r.session.end) for r in records], now, zone
+        )
     return len(records)
+
+
+def mark_dirty_days(
+    conn: Connection,
+    stretches: Iterable[tuple[str, float, float]],
+    now: float,
+    zone: ZoneInfo,
+) -> None:
+    """Mark the closed days that ``(instrument, start, end)`` touch for a new roll-up: a
+    session, or a directory entry its user matches, changed what those days count."""
+    dirty: set[tuple[str, str]] = set()
+    today = datetime.fromtimestamp(now, zone).date()
+    for instrument, start, end in stretches:
+        day = datetime.fromtimestamp(start, zone).date()
+        last = min(datetime.fromtimestamp(end, zone).date(), today - timedelta(days=1))
+        while day <= last:
+            dirty.add((instrument, day.isoformat()))
+            day += timedelta(days=1)
+    if dirty:
+        conn.execute(
+            upsert(conn, tables.dirty_days).on_conflict_do_update(
+                index_elements=["instrument_id", "day"], set_={"marked_at": now}
+            ),
+            [{"instrument_id": i, "day": d, "marked_at": now} for i, d in sorted(dirty)],
+        )
 
 
 def unknown_instruments(

@@ -265,3 +265,43 @@ adjustments = Table(
     Column("revoke_reason", Text),
     Index("ix_adjustments_instrument_start", "instrument_id", "start"),
 )
+
+# The user directory (issue 13, 0008): what a session's ``user`` (an account, a card number or
+# an e-mail) stands for. Applied when figures are computed (ledger.directory), never copied
+# into the sessions, so a corrected entry corrects past figures.
+directory_users = Table(
+    "directory_users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(200), nullable=False),
+    Column("card", String(100)),
+    Column("email", String(200)),  # kept lower-cased: e-mail addresses match case-blind
+    Column("person", String(200)),
+    Column("org", String(200)),
+    Column("unit", String(200)),
+    Column("user_type", String(20), nullable=False),  # internal / external / staff
+    Column("updated_at", EPOCH, nullable=False),
+    UniqueConstraint("account", name="uq_directory_users_account"),
+    Index("ix_directory_users_card", "card"),
+    Index("ix_directory_users_email", "email"),
+)
+
+# Bookings from calendars and booking-system CSVs (issue 13, 0008), apart from sessions: a
+# booking says who meant to use an instrument, a session who did. ``source`` is the feed
+# (``ics:<name>``, ``csv``); ``external_id`` the event's UID with its occurrence.
+bookings = Table(
+    "bookings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("instrument_id", String(64), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("external_id", String(300), nullable=False),
+    Column("start_ts", EPOCH, nullable=False),
+    Column("end_ts", EPOCH, nullable=False),
+    Column("user", String(200)),
+    Column("title", String(300)),
+    Column("all_day", Boolean, nullable=False),
+    Column("created_at", EPOCH, nullable=False),
+    UniqueConstraint("instrument_id", "source", "external_id", name="uq_bookings_key"),
+    Index("ix_bookings_instrument_start", "instrument_id", "start_ts"),
+)

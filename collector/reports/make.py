@@ -13,6 +13,11 @@ from jishi.collector.reports.errors import ReportError
 from jishi.collector.reports.lowuse import build_lowuse_report, lowuse_json, lowuse_sheets
 from jishi.collector.reports.output import Sheet, render_csv, render_xlsx
 from jishi.collector.reports.period import ReportPeriod
+from jishi.collector.reports.reconciliation import (
+    build_reconciliation_report,
+    reconciliation_json,
+    reconciliation_sheets,
+)
 from jishi.collector.reports.records import build_records_report, records_json, records_sheets
 from jishi.collector.reports.saturation import (
     build_saturation_report,
@@ -22,13 +27,16 @@ from jishi.collector.reports.saturation import (
 from jishi.collector.reports.scope import ReportScope
 from jishi.collector.reports.yearly import build_figures_report, figures_json, figures_sheets
 
-ReportName = Literal["figures", "service-records", "low-utilization", "saturation"]
+ReportName = Literal[
+    "figures", "service-records", "low-utilization", "saturation", "reconciliation"
+]
 Format = Literal["json", "csv", "xlsx"]
 REPORT_NAMES: tuple[ReportName, ...] = (
     "figures",
     "service-records",
     "low-utilization",
     "saturation",
+    "reconciliation",
 )
 FORMATS: tuple[Format, ...] = ("json", "csv", "xlsx")
 MEDIA_TYPES = {
@@ -73,6 +81,9 @@ def make_report(
             raise ReportError("the saturation report selects instruments by --kind, not by id")
         saturation = build_saturation_report(conn, config, scope)
         return Made(name, saturation_json(saturation), saturation_sheets(saturation))
+    if name == "reconciliation":
+        checks = build_reconciliation_report(conn, config, scope)
+        return Made(name, reconciliation_json(checks), reconciliation_sheets(checks))
     raise ReportError(f"unknown report {name!r}; choose one of {', '.join(REPORT_NAMES)}")
 
 

@@ -92,6 +92,8 @@ class ReportSettings(_Frozen):
     low_completeness_below: Annotated[float, Field(gt=0, le=1)] = 0.9
     # Purchase review: an instrument with at least this many effective hours a year is saturated.
     saturation_h_per_year: Annotated[float, Field(gt=0, le=8784)] = 1200.0
+    # Reconciliation: signed-in time outside the bookings beyond this is an overrun (minutes).
+    overrun_grace_min: Annotated[float, Field(ge=0, le=1440)] = 15.0
     # Instrument kinds for the purchase review: kind name -> instrument id patterns (fnmatch).
     kinds: dict[str, list[str]] = Field(default_factory=dict)
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
