@@ -179,14 +179,23 @@ def _months_from(first: str, before: str) -> list[str]:
     return out
 
 
-def _clean(days_from: ColumnElement[Any], days_to: ColumnElement[Any], owner: Any) -> Any:
-    """No dirty mark of ``owner``'s instrument between the two days (inclusive)."""
+def _clean_day(d: Table) -> Any:
+    """No dirty mark on a daily row's own day (an equality: PostgreSQL hashes the marks)."""
     dd = tables.dirty_days
-    return ~(
-        select(dd.c.day)
-        .where(dd.c.instrument_id == owner, dd.c.day >= days_from, dd.c.day <= days_to)
-        .exists()
+    marked = select(dd.c.day).where(dd.c.instrument_id == d.c.instrument_id, dd.c.day == d.c.day)
+    return ~marked.exists()
+
+
+def _clean_month(m: Table) -> Any:
+    """No dirty mark in a monthly row's month from its first day on (matched on the month, an
+    equality the database can hash, not a range it would compare mark by mark)."""
+    dd = tables.dirty_days
+    marked = select(dd.c.day).where(
+        dd.c.instrument_id == m.c.instrument_id,
+        func.substr(dd.c.day, 1, 7) == m.c.month,
+        dd.c.day >= m.c.first_day,
     )
+    return ~marked.exists()
 
 
 Group = str  # "instrument", "unit", "day" or "month": what the sums are keyed by
@@ -258,7 +267,7 @@ def month_sums(
     valid = [
         m.c.month >= first,
         m.c.month <= last,
-        _clean(m.c.first_day, m.c.month + "-31", m.c.instrument_id),
+        _clean_month(m),
     ]
     cover = [func.sum(m.c.days), func.min(m.c.first_day), func.max(m.c.month)]
     stored = _summed(conn, m, ids, valid, cover, group)
@@ -277,7 +286,7 @@ def day_sums(
         return Stored()
     d = tables.daily_usage
     within = [and_(d.c.day >= lo, d.c.day <= hi) for lo, hi in spans]
-    valid = [or_(*within), _clean(d.c.day, d.c.day, d.c.instrument_id)]
+    valid = [or_(*within), _clean_day(d)]
     cover = [func.count(), func.min(d.c.day), func.max(d.c.day)]
     return _summed(conn, d, ids, valid, cover, group)
 
@@ -297,7 +306,7 @@ def covered_days(
                 m.c.instrument_id == instrument_id,
                 m.c.month >= month_range[0],
                 m.c.month <= month_range[1],
-                _clean(m.c.first_day, m.c.month + "-31", m.c.instrument_id),
+                _clean_month(m),
             )
         ).all()
         months = {r[0]: r[1] for r in rows}
@@ -308,7 +317,7 @@ def covered_days(
             d.c.instrument_id == instrument_id,
             d.c.day >= first,
             d.c.day <= last,
-            _clean(d.c.day, d.c.day, d.c.instrument_id),
+            _clean_day(d),
         )
     ).all()
     for r in daily:
