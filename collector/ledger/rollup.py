@@ -148,8 +148,12 @@ def _compute_days(
     rows: dict[str, Mapping[str, Any]] = {}
     wanted: dict[str, list[Bucket]] = {}
     budget = max_days
-    for instrument_id, day_keys in todo.items():
+    for instrument_id, marked in todo.items():
         row = queries.get_instrument(conn, instrument_id)
+        # A day before the first observation (marked because late data just after it lies
+        # within the rules' reach) needs no roll-up: queries take it as unobserved.
+        first = _first_day(conn, instrument_id, zone)
+        day_keys = {k for k in marked if first is not None and k >= first}
         keys = sorted(day_keys)[: max(0, budget)]
         if row is None or not keys:
             continue
@@ -163,6 +167,14 @@ def _compute_days(
         (rows[instrument_id], bucket, figures)
         for instrument_id, bucket, figures in live_many(conn, rows, config, wanted, now)
     ]
+
+
+def _first_day(conn: Connection, instrument_id: str, zone: ZoneInfo) -> str | None:
+    s = tables.spans
+    first = conn.execute(
+        select(func.min(s.c.start)).where(s.c.instrument_id == instrument_id)
+    ).scalar_one()
+    return None if first is None else datetime.fromtimestamp(first, zone).date().isoformat()
 
 
 def _notify(

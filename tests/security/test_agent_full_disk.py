@@ -129,7 +129,10 @@ def test_full_disk_with_broker_down_loses_no_state(tmp_path: Path) -> None:
             recorder = Recorder("127.0.0.1", broker.port).start()
             time.sleep(1.5)  # more transitions after the broker is back
             logged = len(logged_transitions(stderr_log, "nmr-1"))
-            assert poll_until(lambda: len(dedupe(recorder.of_kind("state", "nmr-1"))) >= logged, 60)
+            # Generous: under the whole suite on two cores the replay can take a minute.
+            assert poll_until(
+                lambda: len(dedupe(recorder.of_kind("state", "nmr-1"))) >= logged, 120
+            )
             # A heartbeat from the full-disk spell says it held messages in memory.
             assert recorder.wait_for(
                 lambda: any(
