@@ -13,7 +13,7 @@ import hashlib
 import io
 from zoneinfo import ZoneInfo
 
-from jishi.collector.ingest.sessions_csv import parse_time
+from jishi.collector.ingest.sessions_csv import parse_time, require
 from jishi.collector.ledger.session_input import SessionImportError
 from jishi.collector.usage.bookings import Booking, BookingRecord
 
@@ -51,9 +51,7 @@ def read_bookings_csv(
 
 
 def _record(line: int, values: dict[str, str], zone: ZoneInfo) -> BookingRecord:
-    for name in REQUIRED:
-        if not values.get(name):
-            raise ValueError(f"{name} is empty")
+    require(values, REQUIRED)
     try:
         start, end = parse_time(values["start"], zone), parse_time(values["end"], zone)
     except ValueError:

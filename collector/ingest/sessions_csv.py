@@ -113,10 +113,15 @@ def read_sessions_csv(
     return records, problems
 
 
-def _record(line: int, values: dict[str, str], zone: ZoneInfo) -> SessionRecord:
-    for name in REQUIRED:
+def require(values: dict[str, str], names: tuple[str, ...] = REQUIRED) -> None:
+    """Raise ``ValueError`` naming the first of ``names`` that a row leaves empty."""
+    for name in names:
         if not values.get(name):
             raise ValueError(f"{name} is empty")
+
+
+def _record(line: int, values: dict[str, str], zone: ZoneInfo) -> SessionRecord:
+    require(values)
     try:
         start = parse_time(values["start"], zone)
         end = parse_time(values["end"], zone)
