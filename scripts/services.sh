@@ -6,6 +6,7 @@ set -euo pipefail
 need=()
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v socat >/dev/null || need+=(socat)
+command -v utmpdump >/dev/null || need+=(util-linux)  # writes the utmp files of the OS-login tests
 command -v influxd >/dev/null || need+=(influxdb)
 command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
 command -v psql >/dev/null || need+=(postgresql postgresql-client)

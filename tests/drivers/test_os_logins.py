@@ -10,8 +10,6 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from jishi.drivers.os_logins import Login, OsLoginDriver
 from jishi.drivers.wts import WTS_DOMAIN_NAME, WTS_USER_NAME, WtsApi, _SessionInfo, wts_logins
 
@@ -21,9 +19,9 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "utmp"
 
 
 def _utmp(folder: Path, text: str) -> Path:
+    # scripts/services.sh (run by scripts/test.sh) installs util-linux when it is missing.
     utmpdump = shutil.which("utmpdump")
-    if utmpdump is None:
-        pytest.skip("utmpdump (util-linux) is not installed")
+    assert utmpdump is not None, "utmpdump is missing: apt-get install util-linux"
     path = folder / "utmp"
     with path.open("wb") as out:
         subprocess.run(
