@@ -195,6 +195,8 @@ def session_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "direction": row["direction"],
         "satisfaction": row["satisfaction"],
         "sample_count": row["sample_count"],
+        "end_reason": row["end_reason"],
+        "outcome": row["outcome"],
     }
 
 

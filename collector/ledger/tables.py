@@ -159,6 +159,10 @@ sessions = Table(
     Column("direction", String(200)),
     Column("satisfaction", Float),
     Column("sample_count", Integer),
+    # Why the session ended when not by the user (``forgot_sign_out``, ``replaced``,
+    # ``logged_out``) and the sign-out feedback (``normal`` / ``fault``), from the agent (0009).
+    Column("end_reason", String(64)),
+    Column("outcome", String(10)),
     Column("created_at", EPOCH, nullable=False),
     UniqueConstraint("instrument_id", "source", "external_id", name="uq_sessions_key"),
     Index("ix_sessions_instrument_start", "instrument_id", "start_ts"),

@@ -329,6 +329,9 @@ def _session_row(message: SessionMessage, ts: float) -> dict[str, Any]:
         "user_type": message.user_type.value if message.user_type else None,
         "start_ts": ts if message.event == "start" else None,
         "end_ts": ts if message.event == "end" else None,
+        "end_reason": _clip(message.reason) if message.event == "end" else None,
+        "outcome": message.outcome,
+        "sample_count": message.sample_count,
     }
 
 

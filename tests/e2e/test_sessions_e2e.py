@@ -155,6 +155,12 @@ def test_usage_service_figures_from_sign_ins(
         ("zhang", "internal"),
         ("li", "external"),
     }
+    # The sign-out feedback and why zhang's session ended reach the ledger (0009).
+    by_user = {r["user"]: r for r in rows}
+    assert (by_user["li"]["outcome"], by_user["li"]["sample_count"]) == ("normal", 5)
+    assert by_user["li"]["end_reason"] is None
+    assert by_user["zhang"]["end_reason"] == "replaced"
+    assert by_user["zhang"]["outcome"] is None
     assert sorted((r["user"], r["start"], r["end"]) for r in logged) == [
         ("nmr-user", start, end) for start, end in ACQUISITIONS
     ]
