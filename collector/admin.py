@@ -14,6 +14,7 @@ from jishi.collector.api.tokens import TokenStore
 from jishi.collector.checks import check_broker, check_influx
 from jishi.collector.client_id import weak_client_id_reason
 from jishi.collector.config import CollectorConfig, config_from_args
+from jishi.collector.ingest.booking_feeds import check_feed
 from jishi.collector.ingest.booking_import import import_bookings_csv, import_calendar
 from jishi.collector.ingest.directory_import import import_directory_csv
 from jishi.collector.ingest.session_import import import_sessions_csv
@@ -50,6 +51,10 @@ def check(args: argparse.Namespace) -> int:
         influx_ok, said = check_influx(config.influx)
         print(f"influx {config.influx.url}: {said}")
         ok = ok and influx_ok
+    for feed in config.bookings if not args.no_feeds else ():
+        feed_ok, said = check_feed(feed, config.site.timezone, time.time())
+        print(f"booking feed {feed.name} ({feed.url}): {said}")
+        ok = ok and feed_ok
     print("check passed" if ok else "check FAILED: fix the problems above and run the check again")
     return 0 if ok else 1
 

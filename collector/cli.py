@@ -44,6 +44,9 @@ def register(sub: Commands) -> None:
     _create_ledger_option(check)
     check.add_argument("--no-broker", action="store_true", help="skip the broker test")
     check.add_argument("--no-influx", action="store_true", help="skip the InfluxDB test")
+    check.add_argument(
+        "--no-feeds", action="store_true", help="skip reading the [[bookings]] calendar feeds"
+    )
     _register_tokens(commands)
     _register_sessions(commands)
 

@@ -398,6 +398,7 @@ def _start_api(collector: Collector, clock: Callable[[], float]) -> None:
         metrics=collector.metrics,
         clock=clock,
         sink=collector.sink,
+        feeds=collector._feeds,
     )
     pipeline = collector.pipeline
     if isinstance(pipeline, ProcessPipeline):

@@ -31,6 +31,12 @@ class SinkView(Protocol):
     def metrics_text(self) -> str: ...
 
 
+class FeedsView(Protocol):
+    """The calendar feeds' last pulls (``jishi.collector.ingest.booking_feeds.FeedPuller``)."""
+
+    def status(self) -> list[dict[str, Any]]: ...
+
+
 @dataclass
 class ApiContext:
     """Everything the routes need, injected (no globals, no environment reads)."""
@@ -44,6 +50,8 @@ class ApiContext:
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
     # The InfluxDB mirror, when [influx] is configured: ``sink`` in health, jishi_sink_* metrics.
     sink: SinkView | None = None
+    # The booking calendar feeds, when [[bookings]] are configured: ``booking_feeds`` in health.
+    feeds: FeedsView | None = None
     # Requests stopped over their time budget or because their client left (api/bounded.py).
     abandoned: AbandonedRequests = field(default_factory=AbandonedRequests)
 

@@ -45,6 +45,10 @@ def health(c: Ctx) -> JSONResponse:
     registry_problem = c.metrics.registry_problem(c.clock())
     if registry_problem is not None:
         problems.append(registry_problem)
+    feeds = [] if c.feeds is None else c.feeds.status()
+    problems.extend(
+        f"booking feed {f['name']!r} not pulled: {f['error']}" for f in feeds if not f["ok"]
+    )
     free = c.engines.free_bytes()
     min_free_mb = c.config.database.min_free_mb
     if free is not None and free < min_free_mb * 1024 * 1024:
@@ -72,6 +76,8 @@ def health(c: Ctx) -> JSONResponse:
         },
         "checks": checks,
         "sink": sink,
+        # Calendar feeds of bookings ([[bookings]]): each one's last pull and its error.
+        "booking_feeds": feeds,
         # Agents whose clock is off by more than ingest.clock_warn_s: their states are
         # misdated by that much (a warning, not a failure).
         "clocks_off": clocks_off,

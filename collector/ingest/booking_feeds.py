@@ -2,7 +2,8 @@
 
 One thread for all feeds: each is pulled when its interval has passed, one after another (a
 calendar is small; a slow server only delays the others). A failed pull is logged and tried
-again at the next interval; the bookings already stored stay.
+again at the next interval; the bookings already stored stay. Each feed's last pull (when, how
+many bookings, the error) is kept for ``/api/v1/health``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from jishi.agent.wire import iso_utc
 from jishi.collector.config import BookingFeed
-from jishi.collector.ingest.booking_import import fetch_calendar, import_calendar
+from jishi.collector.ingest.booking_import import DAY, fetch_calendar, import_calendar
+from jishi.collector.ingest.bookings_ics import parse_ics
 from jishi.collector.ledger.db import Engines
 from jishi.collector.ledger.session_input import SessionImportError
 
@@ -37,6 +42,51 @@ def pull_feed(engines: Engines, feed: BookingFeed, timezone: str, now: float) ->
     )
 
 
+def check_feed(feed: BookingFeed, timezone: str, now: float) -> tuple[bool, str]:
+    """Fetch and read one feed without storing it (``jishi collector check``); never raises."""
+    window = (now - feed.days_back * DAY, now + feed.days_ahead * DAY)
+    try:
+        bookings = parse_ics(
+            fetch_calendar(feed.url), timezone=timezone, start=window[0], end=window[1]
+        )
+    except SessionImportError as exc:
+        return False, f"{_said(exc)}; check its url and that the calendar server answers"
+    return True, f"{len(bookings)} bookings in its window ({feed.days_back:g} days back, " + (
+        f"{feed.days_ahead:g} ahead)"
+    )
+
+
+@dataclass
+class FeedStatus:
+    """One feed's last pull, for ``/api/v1/health``."""
+
+    name: str
+    instrument: str
+    last_attempt_at: float | None = None
+    last_ok_at: float | None = None
+    bookings: int | None = None
+    error: str | None = None
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "instrument": self.instrument,
+            "ok": self.error is None,
+            "last_attempt_at": _iso(self.last_attempt_at),
+            "last_ok_at": _iso(self.last_ok_at),
+            "bookings": self.bookings,
+            "error": self.error,
+        }
+
+
+def _said(exc: SessionImportError) -> str:
+    return "; ".join(text for _line, text in exc.problems)
+
+
+def _iso(at: float | None) -> str | None:
+    return None if at is None else iso_utc(datetime.fromtimestamp(at, UTC))
+
+
 @dataclass
 class FeedPuller:
     """Pulls every feed when due, in a daemon thread, until :meth:`stop`."""
@@ -48,6 +98,11 @@ class FeedPuller:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     due: dict[str, float] = field(default_factory=dict)
+    pulls: dict[str, FeedStatus] = field(default_factory=dict)
+
+    def status(self) -> list[dict[str, Any]]:
+        """Every feed's last pull (a feed not pulled yet has no times)."""
+        return [self.pulls.get(f.name, FeedStatus(f.name, f.instrument)).view() for f in self.feeds]
 
     def pull_due(self) -> None:
         """Pull each feed whose time has come (all of them the first time)."""
@@ -56,11 +111,15 @@ class FeedPuller:
             if self.due.get(feed.name, 0.0) > now:
                 continue
             self.due[feed.name] = now + feed.interval_s
+            pull = self.pulls.setdefault(feed.name, FeedStatus(feed.name, feed.instrument))
+            pull.last_attempt_at = now
             try:
                 count = pull_feed(self.engines, feed, self.timezone, now)
             except (SessionImportError, SQLAlchemyError) as exc:
-                log.warning("booking feed %s not pulled: %s", feed.name, exc)
+                pull.error = _said(exc) if isinstance(exc, SessionImportError) else str(exc)
+                log.warning("booking feed %s not pulled: %s", feed.name, pull.error)
                 continue
+            pull.last_ok_at, pull.bookings, pull.error = now, count, None
             log.info("booking feed %s: %d bookings in its window", feed.name, count)
 
     def start(self) -> None:

@@ -6,19 +6,26 @@ import time
 import tomllib
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from jishi.cli import main
 from jishi.collector.config import BookingFeed, CollectorConfig, InstrumentEntry
-from jishi.collector.ingest.booking_feeds import FeedPuller
+from jishi.collector.ingest.booking_feeds import FeedPuller, check_feed
 from jishi.collector.ledger import tables
 from jishi.collector.ledger.db import Engines
 from jishi.collector.ledger.registry import sync_registry
+from jishi.collector.service import start_collector
 
+from support.cli import run_jishi
+from support.ledger import make_config
 from support.paths import EXAMPLES, REPO
+from support.servers import Mosquitto
+from support.waiting import wait_until
 
 TZ = "Asia/Shanghai"
 FEED = Path(__file__).parent / "ics" / "nmr600.ics"
@@ -63,8 +70,37 @@ def test_an_unreadable_feed_keeps_what_is_stored(engines: Engines, tmp_path: Pat
         BookingFeed(name="bad-url", instrument="nmr-600", url="http://[::1/x.ics"),
         good,
     ]
-    FeedPuller(engines, feeds, TZ, clock=lambda: MARCH_10).pull_due()  # logged, not raised
+    puller = FeedPuller(engines, feeds, TZ, clock=lambda: MARCH_10)
+    puller.pull_due()  # logged, not raised
     assert {source for source, _ in _stored(engines)} == {"ics:good"}
+    # Each feed's last pull is kept for /api/v1/health, with what went wrong in words.
+    status = {s["name"]: s for s in puller.status()}
+    assert [status[n]["ok"] for n in ("gone", "refused", "bad-url", "good")] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+    assert status["good"]["bookings"] == 6 and status["good"]["error"] is None
+    assert status["good"]["last_ok_at"] == "2025-03-10T04:00:00.000Z"
+    assert status["gone"]["last_ok_at"] is None and status["gone"]["bookings"] is None
+    assert f"cannot read calendar {tmp_path / 'missing.ics'}" in status["gone"]["error"]
+    assert "bad row" not in status["refused"]["error"]
+
+
+def test_the_check_reads_each_feed_without_storing_it(tmp_path: Path) -> None:
+    good = BookingFeed(name="good", instrument="nmr-600", url=str(FEED))
+    ok, said = check_feed(good, TZ, MARCH_10)
+    assert ok and said.startswith("6 bookings in its window (30 days back, 90 ahead)")
+    broken = tmp_path / "broken.ics"
+    broken.write_bytes(b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n")
+    ok, said = check_feed(BookingFeed(name="b", instrument="x", url=str(broken)), TZ, MARCH_10)
+    assert not ok and said.startswith("not an iCalendar file")
+    ok, said = check_feed(
+        BookingFeed(name="r", instrument="x", url="http://127.0.0.1:9/x.ics"), TZ, MARCH_10
+    )
+    assert not ok and "cannot read calendar http://127.0.0.1:9/x.ics" in said
+    assert said.endswith("check its url and that the calendar server answers")
 
 
 def test_the_import_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,3 +149,65 @@ def test_a_feed_over_http(engines: Engines) -> None:
         server.shutdown()
         server.server_close()
     assert len(_stored(engines)) == 6
+
+
+@pytest.mark.integration
+def test_health_shows_each_feed_and_a_failing_one_degrades_it(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """A running collector pulls its feeds at start; ``/api/v1/health`` lists each one's last
+    pull and says in words which feed cannot be read (ops learn of it without reading logs)."""
+    missing = tmp_path / "gone.ics"
+    bookings = [
+        {"name": "nmr600", "instrument": "nmr-600", "url": str(FEED)},
+        {"name": "xrd", "instrument": "nmr-600", "url": str(missing)},
+    ]
+    config = make_config(
+        tmp_path,
+        mqtt={"broker": mosquitto.url},
+        instruments=[{"id": "nmr-600"}],
+        bookings=bookings,
+    )
+    collector = start_collector(config)
+    try:
+        assert collector.source is not None
+        wait_until(collector.source.subscribed.is_set, 10, "the collector to subscribe")
+        seen: list[dict[str, Any]] = []
+
+        def pulled() -> bool:
+            seen.append(httpx.get(f"{collector.api_url}/api/v1/health").json())
+            return all(f["last_attempt_at"] for f in seen[-1]["booking_feeds"])
+
+        wait_until(pulled, 20, "both feeds pulled")
+        body = seen[-1]
+    finally:
+        collector.stop()
+    feeds = {f["name"]: f for f in body["booking_feeds"]}
+    assert feeds["nmr600"]["ok"] is True and feeds["nmr600"]["error"] is None
+    assert feeds["xrd"]["ok"] is False and feeds["xrd"]["bookings"] is None
+    assert body["status"] == "degraded"
+    assert [p for p in body["problems"] if "booking feed" in p] == [
+        f"booking feed 'xrd' not pulled: {feeds['xrd']['error']}"
+    ]
+    assert str(missing) in feeds["xrd"]["error"]
+
+
+@pytest.mark.integration
+def test_collector_check_reads_the_feeds(tmp_path: Path) -> None:
+    config = tmp_path / "collector.toml"
+    config.write_text(
+        'data_dir = "data"\n[mqtt]\nbroker = "mqtt://127.0.0.1:1"\n'
+        f'[[bookings]]\nname = "nmr600"\ninstrument = "nmr-600"\nurl = "{FEED}"\n'
+        f'[[bookings]]\nname = "xrd"\ninstrument = "xrd-1"\nurl = "{tmp_path / "gone.ics"}"\n',
+        "utf-8",
+    )
+    failed = run_jishi("collector", "check", "-c", str(config), "--no-broker")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    lines = failed.stdout.splitlines()
+    assert any(line.startswith(f"booking feed nmr600 ({FEED}): ") for line in lines)
+    assert any(
+        line.startswith(f"booking feed xrd ({tmp_path / 'gone.ics'}): cannot read calendar")
+        for line in lines
+    )
+    skipped = run_jishi("collector", "check", "-c", str(config), "--no-broker", "--no-feeds")
+    assert skipped.returncode == 0 and "booking feed" not in skipped.stdout
