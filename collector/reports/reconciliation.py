@@ -25,6 +25,8 @@ from jishi.collector.reports.figures import select_instruments
 from jishi.collector.reports.output import Column, Sheet
 from jishi.collector.reports.scope import ReportHeader, ReportScope
 from jishi.collector.reports.trail import local_time
+from jishi.collector.usage.bookings import Booking
+from jishi.collector.usage.engine import Session
 from jishi.collector.usage.periods import SECONDS_PER_HOUR
 from jishi.collector.usage.reconcile import (
     VERDICT_NAMES,
@@ -53,35 +55,52 @@ class ReconciliationReport(ReportHeader):
     unmatched: list[dict[str, Any]]
 
 
-def _check_instrument(  # noqa: PLR0917 - one instrument's period, clock and grace
-    conn: Connection, row: Mapping[str, Any], lo: float, hi: float, now: float, grace_s: float
+# Instruments whose bookings and sessions are read in one query each: a fleet's report costs
+# a few queries per chunk, and a timeline only for instruments that have something to check.
+_CHUNK = 500
+
+
+def _check_instrument(  # noqa: PLR0917 - one instrument's inputs, period and grace
+    conn: Connection,
+    row: Mapping[str, Any],
+    bookings: list[Booking],
+    sessions: list[Session],
+    period: tuple[float, float],
+    grace_s: float,
 ) -> InstrumentChecks:
-    bookings = bookings_in(conn, [row["id"]], lo, hi)[row["id"]]
-    sessions = queries.sessions_in(conn, [row["id"]], lo, hi, now)[row["id"]]
+    name = row["name"] or row["id"]
+    if not bookings and not sessions:
+        return InstrumentChecks(row["id"], name, [], [])
+    lo, hi = period
     # Running time over everything the bookings and sessions cover, also outside the period.
-    starts = [lo] + [b.start for b in bookings] + [s.start for s in sessions]
-    ends = [hi] + [b.end for b in bookings] + [s.end for s in sessions]
-    first, last = min(starts), max(ends)
+    first = min([lo] + [b.start for b in bookings] + [s.start for s in sessions])
+    last = max([hi] + [b.end for b in bookings] + [s.end for s in sessions])
     timeline = build_timeline(queries.coverage(conn, row["id"], first, last), first, last)
     running = [(iv.start, iv.end) for iv in timeline if iv.state == "running"]
     checked_b, checked_s = reconcile(bookings, sessions, running, grace_s=grace_s)
-    return InstrumentChecks(row["id"], row["name"] or row["id"], checked_b, checked_s)
+    return InstrumentChecks(row["id"], name, checked_b, checked_s)
 
 
 def build_reconciliation_report(
     conn: Connection, config: CollectorConfig, scope: ReportScope
 ) -> ReconciliationReport:
     period, grace_s = scope.period, config.reports.overrun_grace_min * 60
-
+    window = (period.start, period.end)
     rows = select_instruments(conn, unit=scope.unit, instruments=scope.instruments)
     out: list[InstrumentChecks] = []
-    for row in rows:
-        out.append(_check_instrument(conn, row, period.start, period.end, scope.now, grace_s))
+    for at in range(0, len(rows), _CHUNK):
+        chunk = rows[at : at + _CHUNK]
+        ids = [r["id"] for r in chunk]
+        bookings = bookings_in(conn, ids, *window)
+        sessions = queries.sessions_in(conn, ids, *window, scope.now)
+        for row in chunk:
+            i = row["id"]
+            out.append(_check_instrument(conn, row, bookings[i], sessions[i], window, grace_s))
         if scope.progress is not None:
-            scope.progress(1)
+            scope.progress(len(chunk))
     unmatched = unmatched_accounts(conn, period.start, period.end)
-    ids = {r["id"] for r in rows}
-    unmatched = [u for u in unmatched if ids.intersection(u["instruments"])]
+    ids_in_scope = {r["id"] for r in rows}
+    unmatched = [u for u in unmatched if ids_in_scope.intersection(u["instruments"])]
     return ReconciliationReport(period, scope.now, scope.unit, out, unmatched)
 
 

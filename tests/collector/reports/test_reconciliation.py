@@ -81,6 +81,20 @@ def test_each_verdict_where_the_day_puts_it(client: httpx.Client) -> None:
     assert [u["user"] for u in doc["unmatched_accounts"]] == ["王五"]
 
 
+def test_the_whole_fleet_in_chunks_gives_the_same_rows(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bookings and sessions are read for many instruments per query: chunks of one instrument
+    and one chunk of all give the same report (instruments without either are skipped)."""
+    from jishi.collector.reports import reconciliation
+
+    params = {"start": "2025-06-01", "end": "2025-06-09"}
+    whole = client.get("/api/v1/reports/reconciliation", params=params).json()
+    assert len(whole["bookings"]) == 4 and len(whole["sessions"]) >= 3
+    monkeypatch.setattr(reconciliation, "_CHUNK", 1)
+    assert client.get("/api/v1/reports/reconciliation", params=params).json() == whole
+
+
 def test_signed_in_but_never_running(
     client: httpx.Client, tokens: tuple[dict[str, str], dict[str, str]]
 ) -> None:
