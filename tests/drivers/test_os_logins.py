@@ -11,11 +11,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from jishi.drivers.os_logins import Login, OsLoginDriver
-from jishi.drivers.wts import WTS_DOMAIN_NAME, WTS_USER_NAME, WtsApi, _SessionInfo, wts_logins
+from jishi.drivers.wts import (
+    WTS_DOMAIN_NAME,
+    WTS_SESSION_INFO,
+    WTS_USER_NAME,
+    WtsApi,
+    WtsInfo,
+    _SessionInfo,
+    from_filetime,
+    wts_logins,
+)
 
 from support.times import at
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "utmp"
+LOGON = datetime(2026, 3, 1, 7, 30, 15, 250000, tzinfo=UTC)
+LOGON_TICKS = (int(LOGON.timestamp()) + 11_644_473_600) * 10**7 + 2_500_005  # 250 ms and 500 ns
 
 
 def _utmp(folder: Path, text: str) -> Path:
@@ -82,15 +93,34 @@ class FakeWts:
         user, domain = users.get(session_id, ("", ""))
         return {WTS_USER_NAME: user, WTS_DOMAIN_NAME: domain}[info_class]
 
+    def logon_time(self, session_id: int) -> datetime | None:
+        # The console user logged on before the agent started; Windows reports no time for
+        # wang's session (0) and a clock error would be a time in the future.
+        return {1: at(-5400), 2: None}.get(session_id, at(10**9))
+
 
 def test_windows_sessions_through_the_wts_calls() -> None:
     assert wts_logins(FakeWts()) == [
-        Login(user="nmr-user", line="Console", domain="LAB"),
+        Login(user="nmr-user", line="Console", since=at(-5400), domain="LAB"),
         Login(user="wang", line="RDP-Tcp#3", domain="LAB"),
     ]
-    driver = OsLoginDriver("logins", lister=lambda: wts_logins(FakeWts()), ignore=["wang"])
+    driver = OsLoginDriver("logins", lister=lambda: wts_logins(FakeWts()))
     [reading] = driver.poll(at(0))
-    assert [(e.user, e.ts) for e in reading.sessions] == [("nmr-user", at(0))]  # first seen
+    # Dated from the logon (the user was there before the agent), or first sight without one.
+    assert [(e.user, e.ts) for e in reading.sessions] == [
+        ("nmr-user", at(-5400)),
+        ("wang", at(0)),
+    ]
+
+
+def test_the_wtsinfo_layout_is_windows_own() -> None:
+    """WTSINFOW as wtsapi32.h lays it out on x86 and x64 (WCHAR is 2 bytes there)."""
+    assert ctypes.sizeof(WtsInfo) == 216
+    assert WtsInfo.LogonTime.offset == 200 and WtsInfo.UserName.offset == 130
+    assert from_filetime(0) is None
+    # 2026-03-01 08:00 UTC in FILETIME ticks (11,644,473,600 s from 1601 to 1970).
+    ticks = (int(datetime(2026, 3, 1, 8, tzinfo=UTC).timestamp()) + 11_644_473_600) * 10**7
+    assert from_filetime(ticks) == datetime(2026, 3, 1, 8, tzinfo=UTC)
 
 
 class FakeWtsapi32:
@@ -122,6 +152,12 @@ class FakeWtsapi32:
     def _query(
         self, server: int | None, session: int, info_class: int, buffer: int, size: int
     ) -> int:
+        if info_class == WTS_SESSION_INFO:
+            info = WtsInfo(State=0, SessionId=session, LogonTime=LOGON_TICKS if session else 0)
+            self.keep.append(info)
+            ctypes.cast(buffer, ctypes.POINTER(ctypes.c_void_p))[0] = ctypes.addressof(info)
+            ctypes.cast(size, ctypes.POINTER(ctypes.c_uint32))[0] = ctypes.sizeof(info)
+            return 1
         text = {(1, WTS_USER_NAME): "nmr-user", (1, WTS_DOMAIN_NAME): "LAB"}.get(
             (session, info_class), ""
         )
@@ -137,5 +173,7 @@ class FakeWtsapi32:
 
 def test_the_ctypes_wrapper_reads_what_wtsapi32_returns() -> None:
     dll = FakeWtsapi32()
-    assert wts_logins(WtsApi(dll)) == [Login(user="nmr-user", line="Console", domain="LAB")]
-    assert len(dll.freed) == 1 + 3  # the session array, and each string queried
+    assert wts_logins(WtsApi(dll)) == [
+        Login(user="nmr-user", line="Console", since=LOGON, domain="LAB")
+    ]
+    assert len(dll.freed) == 1 + 4  # the session array, each string and the WTSINFOW queried
