@@ -342,12 +342,15 @@ class Housekeeping:
     """What one housekeeping pass did."""
 
     dead_letters: int  # pruned
+    analyzed: list[str] = field(default_factory=list)  # tables whose statistics were refreshed
 
 
 def housekeeping(engines: Engines, config: CollectorConfig, now: float) -> Housekeeping:
     """Keep the ledger bounded: dead letters beyond ``ingest.dead_letter_max_age_days`` and
-    ``ingest.dead_letter_max_total_mb`` are deleted, oldest first (issue 17)."""
+    ``ingest.dead_letter_max_total_mb`` are deleted, oldest first (issue 17); and keep
+    PostgreSQL's planner statistics fresh (ledger/statistics.py, issue 18)."""
     from jishi.collector.ledger.dead_letters import prune_dead_letters
+    from jishi.collector.ledger.statistics import refresh_statistics
 
     ingest = config.ingest
     with engines.write.begin() as conn:
@@ -359,7 +362,10 @@ def housekeeping(engines: Engines, config: CollectorConfig, now: float) -> House
         )
     if pruned:
         log.info("pruned %d dead letters (age and size bounds of [ingest])", pruned)
-    return Housekeeping(dead_letters=pruned)
+    analyzed = refresh_statistics(engines)
+    if analyzed:
+        log.info("planner statistics refreshed: %s", ", ".join(analyzed))
+    return Housekeeping(dead_letters=pruned, analyzed=analyzed)
 
 
 def _start_rollups(collector: Collector, clock: Callable[[], float], interval_s: float) -> None:
