@@ -39,6 +39,7 @@ from jishi.collector.usage.engine import FIGURE_NAMES, UsageFigures
 from jishi.collector.usage.periods import Bucket, split_by_day
 
 GroupBy = Literal["instrument", "unit", "day", "month"]
+_SHORT = 2  # buckets: holes up to this many per instrument are computed live without extents
 Range = tuple[int, int]  # bucket indices [i, j)
 
 
@@ -160,10 +161,17 @@ def usage_grouped(  # noqa: PLR0917 - the period and the grouping, as the API ha
     fleet = conn.execute(select(func.count()).select_from(tables.instruments)).scalar_one()
     covered = _stored(conn, None if fleet == len(by_id) else list(by_id), plan, group_by, totals)
     holes_of: dict[str, list[Range]] = {}
+    detailed = [i for i in by_id if _gappy(covered.get(i))]
+    details = (
+        store.covered_days(conn, detailed, plan.whole[0], plan.whole[-1], plan.months)
+        if detailed
+        else {}
+    )
     for instrument_id in by_id:
         if check is not None:
             check()
-        holes = _holes(conn, instrument_id, plan, covered.get(instrument_id), keys, totals)
+        coverage, detail = covered.get(instrument_id), details.get(instrument_id)
+        holes = _holes(instrument_id, plan, (coverage, detail), keys, totals)
         if holes:  # the others are served by their roll-ups alone
             holes_of[instrument_id] = holes
     empty = EmptyStretches(days, zone)
@@ -210,7 +218,13 @@ def _split_holes(  # noqa: PLR0917 - one step of usage_grouped, its state passed
     is returned to be computed live."""
     policies, by_id = rules
     wanted: dict[str, list[Bucket]] = {}
-    for instrument_id, (first, last) in _extents(conn, list(holes_of)).items():
+    # Holes of a day or two (today, for most of a fleet) are computed live, which costs less
+    # than looking up where each instrument's data begin and end (0.6 s for 10,000).
+    short = [i for i, holes in holes_of.items() if sum(j - k for k, j in holes) <= _SHORT]
+    for instrument_id in short:
+        wanted[instrument_id] = [b for k, j in holes_of[instrument_id] for b in plan.days[k:j]]
+    longer = [i for i in holes_of if i not in wanted]
+    for instrument_id, (first, last) in _extents(conn, longer).items():
         live = plan.reaching(first, last) if first is not None else (0, 0)
         quota_h = policies(by_id[instrument_id]).quota_h_per_year
         for i, j in holes_of[instrument_id]:
@@ -270,27 +284,33 @@ def _day_after(day: str) -> str:
     return (datetime.fromisoformat(day) + timedelta(days=1)).date().isoformat()
 
 
-def _holes(  # noqa: PLR0917 - one step of usage_grouped, its state passed along
-    conn: Connection,
+def _gappy(coverage: _Coverage | None) -> bool:
+    """Whether an instrument's stored days leave holes between its first and last: then its
+    coverage is read in detail."""
+    if coverage is None or coverage.first is None or coverage.last is None:
+        return False
+    return coverage.count != store.days_between(coverage.first, coverage.last)
+
+
+def _holes(
     instrument_id: str,
     plan: _Plan,
-    coverage: _Coverage | None,
+    stored: tuple[_Coverage | None, store.Detail | None],
     keys: _Keys,
     totals: _Totals,
 ) -> list[Range]:
     """The buckets no stored roll-up serves, as index ranges."""
     n = len(plan.days)
+    coverage, detail = stored
     if coverage is None or coverage.first is None or coverage.last is None:
         return [(0, n)]
-    if coverage.count == store.days_between(coverage.first, coverage.last):
+    if detail is None:  # one contiguous stretch of stored days
         i, j = plan.index(coverage.first), plan.index(coverage.last) + 1
         return [r for r in ((0, i), (j, n)) if r[0] < r[1]]
-    stored, extra = store.covered_days(
-        conn, instrument_id, plan.whole[0], plan.whole[-1], plan.months
-    )
+    days, extra = detail
     for day, values in extra.items():
         totals.add(keys.of(instrument_id, day), values)
-    return _ranges([k for k, b in enumerate(plan.days) if b.key not in stored])
+    return _ranges([k for k, b in enumerate(plan.days) if b.key not in days])
 
 
 def _ranges(indices: Sequence[int]) -> list[Range]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -234,6 +235,39 @@ def _summed(  # noqa: PLR0917 - one query shape for both roll-up tables
     out = Stored()
     sums = [func.sum(table.c[n]) for n in FIGURE_NAMES]
     key = _group_key(table, group)
+    with _hashed_marks(conn):
+        _sum_chunks(conn, table, ids, where, (cover, sums, key), group, out)
+    return out
+
+
+@contextmanager
+def _hashed_marks(conn: Connection) -> Iterator[None]:
+    """On PostgreSQL, the roll-up rows are matched against the dirty marks by a hash, never
+    mark by mark: ``dirty_days`` churns (a roll-up pass empties it, late data fills it), so its
+    statistics often say it is empty while it holds hundreds of marks, and the planner's nested
+    loop then made 5 million comparisons for one day of a 10,000-instrument fleet (0.55 s
+    instead of 0.03 s). ``SET LOCAL`` lasts until the end of the read transaction; the setting
+    is put back at once."""
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
+    try:
+        yield
+    finally:
+        if postgres:
+            conn.exec_driver_sql("SET LOCAL enable_nestloop TO DEFAULT")
+
+
+def _sum_chunks(  # noqa: PLR0917 - the body of _summed, its query parts passed along
+    conn: Connection,
+    table: Table,
+    ids: Sequence[str] | None,
+    where: Sequence[ColumnElement[bool]],
+    parts: tuple[Sequence[ColumnElement[Any]], list[Any], ColumnElement[Any]],
+    group: Group,
+    out: Stored,
+) -> None:
+    cover, sums, key = parts
     for k in range(0, len(ids), CHUNK) if ids is not None else [0]:
         scope = list(where)
         if ids is not None:  # else the whole fleet: no list of ids to send and compile
@@ -255,7 +289,6 @@ def _summed(  # noqa: PLR0917 - one query shape for both roll-up tables
         for r in conn.execute(query.group_by(key)):
             total = out.sums.setdefault(str(r[0]), [0.0] * len(FIGURE_NAMES))
             total[:] = [a + float(b) for a, b in zip(total, r[1:], strict=True)]
-    return out
 
 
 def month_sums(
@@ -291,46 +324,62 @@ def day_sums(
     return _summed(conn, d, ids, valid, cover, group)
 
 
+Detail = tuple[set[str], dict[str, list[float]]]
+
+
 def covered_days(
-    conn: Connection, instrument_id: str, first: str, last: str, month_range: tuple[str, str] | None
-) -> tuple[set[str], dict[str, list[float]]]:
-    """One instrument's stored coverage of ``first``..``last`` in detail: the days its valid
-    monthly rows (of ``month_range``) and clean daily rows outside them cover, and the figures
-    of the clean daily rows inside that month range that no valid monthly row covers (which the
-    fleet sums did not count)."""
+    conn: Connection, ids: Sequence[str], first: str, last: str, month_range: tuple[str, str] | None
+) -> dict[str, Detail]:
+    """Stored coverage of ``first``..``last`` in detail, for instruments whose roll-ups leave
+    holes, a few hundred per query: per instrument, the days its valid monthly rows (of
+    ``month_range``) and clean daily rows outside them cover, and the figures of the clean daily
+    rows inside that month range that no valid monthly row covers (which the fleet sums did not
+    count)."""
     m, d = tables.monthly_usage, tables.daily_usage
-    months: dict[str, str] = {}
-    if month_range is not None:
-        rows = conn.execute(
-            select(m.c.month, m.c.first_day).where(
-                m.c.instrument_id == instrument_id,
-                m.c.month >= month_range[0],
-                m.c.month <= month_range[1],
-                _clean_month(m),
+    out: dict[str, Detail] = {i: (set(), defaultdict(list)) for i in ids}
+    months: dict[str, dict[str, str]] = defaultdict(dict)
+    with _hashed_marks(conn):
+        for k in range(0, len(ids), CHUNK):
+            chunk = ids[k : k + CHUNK]
+            if month_range is not None:
+                rows = conn.execute(
+                    select(m.c.instrument_id, m.c.month, m.c.first_day).where(
+                        m.c.instrument_id.in_(chunk),
+                        m.c.month >= month_range[0],
+                        m.c.month <= month_range[1],
+                        _clean_month(m),
+                    )
+                )
+                for instrument_id, month, first_day in rows:
+                    months[instrument_id][month] = first_day
+            daily = conn.execute(
+                select(d.c.instrument_id, d.c.day, *(d.c[n] for n in FIGURE_NAMES)).where(
+                    d.c.instrument_id.in_(chunk), d.c.day >= first, d.c.day <= last, _clean_day(d)
+                )
             )
-        ).all()
-        months = {r[0]: r[1] for r in rows}
-    covered: set[str] = set()
-    extra: dict[str, list[float]] = defaultdict(list)
-    daily = conn.execute(
-        select(d.c.day, *(d.c[n] for n in FIGURE_NAMES)).where(
-            d.c.instrument_id == instrument_id,
-            d.c.day >= first,
-            d.c.day <= last,
-            _clean_day(d),
-        )
-    ).all()
-    for r in daily:
-        day = r[0]
-        inside = month_range is not None and month_range[0] <= day[:7] <= month_range[1]
-        if inside and day[:7] in months and day >= months[day[:7]]:
-            continue  # the monthly row has it
-        covered.add(day)
-        if inside:
-            extra[day] = [float(v) for v in r[1:]]
-    for month, first_day in months.items():
-        covered.update(_days(first_day, month_end(month)))
-    return covered, dict(extra)
+            for r in daily:
+                _place_day(out[r[0]], months[r[0]], r[1], r[2:], month_range)
+    for instrument_id, (covered, _extra) in out.items():
+        for month, first_day in months[instrument_id].items():
+            covered.update(_days(first_day, month_end(month)))
+    return {i: (covered, dict(extra)) for i, (covered, extra) in out.items()}
+
+
+def _place_day(
+    detail: Detail,
+    months: Mapping[str, str],
+    day: str,
+    values: Sequence[Any],
+    month_range: tuple[str, str] | None,
+) -> None:
+    """One clean daily row: covered, and counted apart unless a monthly row has it."""
+    covered, extra = detail
+    inside = month_range is not None and month_range[0] <= day[:7] <= month_range[1]
+    if inside and day[:7] in months and day >= months[day[:7]]:
+        return  # the monthly row has it
+    covered.add(day)
+    if inside:
+        extra[day] = [float(v) for v in values]
 
 
 def _days(first: str, last: str) -> Iterator[str]:
