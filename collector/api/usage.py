@@ -58,7 +58,9 @@ async def usage(
 
     def work(check: Check) -> JSONResponse:
         with c.engines.read.connect() as conn:
-            rows = queries.instrument_rows(conn, ids=instrument, unit=unit)
+            rows = queries.instrument_rows(
+                conn, ids=instrument, unit=unit, columns=queries.USAGE_COLUMNS
+            )
             if instrument:
                 missing = sorted(set(instrument) - {r["id"] for r in rows})
                 if missing:

@@ -112,8 +112,9 @@ def live_many(
                 check()
             chunk = members[k : k + per_query]
             ids = [instrument_id for instrument_id, _ in chunk]
-            spans = queries.coverage_many(conn, ids, lo, hi, recent=now - lo < _RECENT_S)
-            sessions = queries.sessions_in(conn, ids, lo, hi, now)
+            recent = now - lo < _RECENT_S
+            spans = queries.coverage_many(conn, ids, lo, hi, recent=recent)
+            sessions = queries.sessions_in(conn, ids, lo, hi, now, recent=recent)
             for instrument_id, run in chunk:
                 policy = policies(rows[instrument_id])
                 intervals = build_timeline(spans[instrument_id], lo, hi)

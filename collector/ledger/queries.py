@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, func, or_, select, union_all
 
 from jishi.agent.wire import iso_utc
 from jishi.collector.ledger import tables
@@ -67,11 +67,21 @@ def list_instruments(conn: Connection, now: float, unit: str | None = None) -> l
     return [instrument_view(dict(row), now) for row in conn.execute(query).mappings()]
 
 
+# What usage figures need of an instrument (its rules and its group); the API's usage route
+# reads only these: 10,000 whole rows took 0.17 s on PostgreSQL.
+USAGE_COLUMNS = ("id", "name", "unit", "category", "quota_h")
+
+
 def instrument_rows(
-    conn: Connection, ids: Sequence[str] | None = None, unit: str | None = None
+    conn: Connection,
+    ids: Sequence[str] | None = None,
+    unit: str | None = None,
+    columns: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
+    """The registry rows (all columns, or ``columns``), by id."""
     t = tables.instruments
-    query = select(t).order_by(t.c.id)
+    chosen = [t.c[c] for c in columns] if columns else [t]
+    query = select(*chosen).order_by(t.c.id)
     if ids is not None:
         query = query.where(t.c.id.in_(ids))
     if unit is not None:
@@ -141,21 +151,30 @@ def span_cut(
 
 
 def sessions_in(
-    conn: Connection, ids: Sequence[str], start: float, end: float, now: float
+    conn: Connection,
+    ids: Sequence[str],
+    start: float,
+    end: float,
+    now: float,
+    *,
+    recent: bool = False,
 ) -> dict[str, list[Session]]:
-    """Sessions overlapping ``[start, end)``; an open session (no end yet) runs until ``now``."""
+    """Sessions overlapping ``[start, end)``; an open session (no end yet) runs until ``now``.
+    ``recent``: the range is near now, so few sessions end after ``start``: they are read by
+    the index on ends (finished ones) and the open ones apart, not by each instrument's whole
+    history of starts (22 ms for 500 instruments of a fleet, for one session)."""
     s = tables.sessions
     out: dict[str, list[Session]] = {i: [] for i in ids}
-    rows = conn.execute(
-        select(s)
-        .where(
-            s.c.instrument_id.in_(ids),
-            s.c.start_ts.is_not(None),
-            s.c.start_ts < end,
-            or_(s.c.end_ts.is_(None), s.c.end_ts > start),
+    began = [s.c.instrument_id.in_(ids), s.c.start_ts.is_not(None), s.c.start_ts < end]
+    if recent:
+        query = union_all(
+            select(s).where(*began, s.c.end_ts > start),
+            select(s).where(*began, s.c.end_ts.is_(None)),
         )
-        .order_by(s.c.start_ts)
-    ).mappings()
+        rows = sorted(conn.execute(query).mappings(), key=itemgetter("start_ts"))
+    else:
+        either = or_(s.c.end_ts.is_(None), s.c.end_ts > start)
+        rows = list(conn.execute(select(s).where(*began, either).order_by(s.c.start_ts)).mappings())
     for r in rows:
         stop = r["end_ts"] if r["end_ts"] is not None else max(now, r["start_ts"])
         out[r["instrument_id"]].append(

@@ -166,6 +166,8 @@ sessions = Table(
     Column("created_at", EPOCH, nullable=False),
     UniqueConstraint("instrument_id", "source", "external_id", name="uq_sessions_key"),
     Index("ix_sessions_instrument_start", "instrument_id", "start_ts"),
+    # Sessions near now by their ends (0010): queries.sessions_in(recent=True).
+    Index("ix_sessions_instrument_end", "instrument_id", "end_ts"),
 )
 
 dead_letters = Table(
