@@ -1,0 +1,134 @@
+"""Usage by management unit and by month (with its download), and the warning lists."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
+
+from jishi.collector.api.bounded import Check
+from jishi.collector.api.ranges import parse_range, until_now
+from jishi.collector.console import data
+from jishi.collector.console.web import (
+    HEADERS,
+    Formats,
+    bounded,
+    ctx_of,
+    error_page,
+    page,
+    signed_in,
+)
+from jishi.collector.reports.errors import ReportError
+from jishi.collector.reports.make import Rendered, make_report, render
+from jishi.collector.reports.period import ReportPeriod, resolve_period
+from jishi.collector.reports.scope import ReportScope
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(signed_in)])
+ADVICE = "choose a shorter period, or one management unit"
+
+
+def _default_period(now: float, zone: ZoneInfo) -> tuple[str, str]:
+    """This year so far: from 1 January to tomorrow (the figures end now)."""
+    today = datetime.fromtimestamp(now, zone).date()
+    return date(today.year, 1, 1).isoformat(), (today + timedelta(days=1)).isoformat()
+
+
+@router.get("/usage")
+async def usage(
+    request: Request, start: str | None = None, end: str | None = None, unit: str | None = None
+) -> Response:
+    """The figures of ``GET /api/v1/usage?group_by=unit`` and ``group_by=month``."""
+    c = ctx_of(request)
+    now, fmt = c.clock(), Formats(c.config.site.timezone)
+    first, last = _default_period(now, fmt.zone)
+    start, end, unit = start or first, end or last, unit or None
+    try:
+        lo, asked = parse_range(start, end, fmt.zone)
+        hi, partial = until_now(lo, asked, now, start)
+    except HTTPException as exc:
+        return error_page(request, exc)
+
+    def work(check: Check) -> tuple[data.UsageTables, list[str]]:
+        with c.engines.read.connect() as conn:
+            tables = data.usage_tables(conn, c.config, lo, hi, now, unit, check)
+            return tables, data.choices(conn)[0]
+
+    done = await bounded(request, work, ADVICE)
+    if isinstance(done, Response):
+        return done
+    return page(
+        request, "usage.html", tables=done[0], units=done[1], unit=unit or "", start=start,
+        end=end, partial=partial, fmt=fmt, shown_start=fmt.when(lo), shown_end=fmt.when(hi),
+    )  # fmt: skip
+
+
+def _period(start: str | None, end: str | None, year: int | None, now: float, tz: str) -> Any:
+    try:
+        return resolve_period(year=year, start=start, end=end, timezone=tz, now=now)
+    except ReportError as exc:
+        return HTTPException(400, detail=str(exc))
+
+
+@router.get("/usage/download")
+async def download(
+    request: Request,
+    format: Literal["xlsx", "csv"] = "xlsx",  # noqa: A002 - the API's parameter name
+    start: str | None = None,
+    end: str | None = None,
+    unit: str | None = None,
+) -> Response:
+    """The evaluation figures report (``jishi report figures``) of the page's period."""
+    c = ctx_of(request)
+    now = c.clock()
+    period = _period(start, end, None, now, c.config.site.timezone)
+    if isinstance(period, HTTPException):
+        return error_page(request, period)
+
+    def work(check: Check) -> Rendered:
+        scope = ReportScope(period, now, unit=unit or None, progress=lambda _n: check())
+        with c.engines.read.connect() as conn:
+            made = make_report("figures", conn, c.config, scope)
+        return render(made, format, period)
+
+    done = await bounded(request, work, ADVICE)
+    if isinstance(done, Response):
+        return done
+    disposition = {"Content-Disposition": f'attachment; filename="{done.filename}"'}
+    return Response(done.body, media_type=done.media_type, headers={**HEADERS, **disposition})
+
+
+def _warning_lists(request: Request, period: ReportPeriod, unit: str | None, now: float) -> Any:
+    c = ctx_of(request)
+
+    def work(check: Check) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        scope = ReportScope(period, now, unit=unit, progress=lambda _n: check())
+        with c.engines.read.connect() as conn:
+            low = make_report("low-utilization", conn, c.config, scope).document
+            full = make_report("saturation", conn, c.config, scope).document
+            return low, full, data.choices(conn)[0]
+
+    return work
+
+
+@router.get("/warnings")
+async def warnings(request: Request, year: int | None = None, unit: str | None = None) -> Response:
+    """The low-utilization and saturation lists of ``jishi report`` for a year (this year so
+    far by default)."""
+    c = ctx_of(request)
+    now, fmt = c.clock(), Formats(c.config.site.timezone)
+    this_year = datetime.fromtimestamp(now, fmt.zone).year
+    period = _period(None, None, year or this_year, now, c.config.site.timezone)
+    if isinstance(period, HTTPException):
+        return error_page(request, period)
+    done = await bounded(request, _warning_lists(request, period, unit or None, now), ADVICE)
+    if isinstance(done, Response):
+        return done
+    low, full, units = done
+    return page(
+        request, "warnings.html", low=low, saturation=full, units=units, unit=unit or "",
+        year=period.year, years=list(range(this_year, this_year - 6, -1)), fmt=fmt,
+        partial=period.partial,
+    )  # fmt: skip
