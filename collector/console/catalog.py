@@ -289,5 +289,7 @@ class Words:
         self._table = CATALOGS[lang]
 
     def __call__(self, key: str, **args: object) -> str:
-        text = self._table[key]
+        text = self._table.get(key)
+        if text is None:  # a value from the ledger with no word of ours: shown as it is
+            return key.partition("_")[2] or key
         return text.format(**args) if args else text
