@@ -31,7 +31,20 @@ from jishi.collector.reports.trail import trail_json
 from jishi.collector.usage.engine import UsageFigures
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(signed_in)])
-REFRESH_S = 5  # the fleet's rows are fetched again this often
+# The fleet's rows are fetched again every half of the fastest heartbeat shown, within these
+# bounds: a state change shows within two heartbeats (it reaches the collector at once, as a
+# state message), and a fleet on 30 s heartbeats costs one query every 10 s per open page.
+REFRESH_S = (2, 10)
+DEFAULT_REFRESH_S = 5  # when no shown instrument announced its heartbeat
+
+
+def refresh_every(rows: list[tuple[dict[str, Any], UsageFigures]]) -> int:
+    beats = [v["heartbeat_interval_s"] for v, _ in rows if v["heartbeat_interval_s"]]
+    if not beats:
+        return DEFAULT_REFRESH_S
+    return int(min(max(min(beats) / 2, REFRESH_S[0]), REFRESH_S[1]))
+
+
 Filter = Annotated[str | None, "an optional query filter; empty means none"]
 
 
@@ -73,7 +86,8 @@ async def _fleet(request: Request, unit: str | None, category: str | None) -> An
     if isinstance(done, Response):
         return done
     fmt = Formats(c.config.site.timezone)
-    return fleet_rows(done[0], fmt, words_for(request)), done[1], fmt.when(now)
+    shown = fleet_rows(done[0], fmt, words_for(request))
+    return shown, done[1], fmt.when(now), refresh_every(done[0])
 
 
 @router.get("/")
@@ -81,10 +95,10 @@ async def fleet(request: Request, unit: Filter = None, category: Filter = None) 
     got = await _fleet(request, unit, category)
     if isinstance(got, Response):
         return got
-    rows, (units, categories), updated = got
+    rows, (units, categories), updated, refresh_s = got
     return page(
         request, "fleet.html", rows=rows, units=units, categories=categories, unit=unit or "",
-        category=category or "", updated=updated, refresh_s=REFRESH_S,
+        category=category or "", updated=updated, refresh_s=refresh_s,
     )  # fmt: skip
 
 
@@ -92,11 +106,11 @@ async def fleet(request: Request, unit: Filter = None, category: Filter = None) 
 async def fleet_rows_now(
     request: Request, unit: Filter = None, category: Filter = None
 ) -> Response:
-    """The table's rows alone, fetched by the page's script every ``REFRESH_S``."""
+    """The table's rows alone, fetched by the page's script (see ``REFRESH_S``)."""
     got = await _fleet(request, unit, category)
     if isinstance(got, Response):
         return got
-    rows, _, updated = got
+    rows, _, updated, _ = got
     response = fragment(request, "fleet_rows.html", rows=rows)
     response.headers["X-Jishi-Updated"] = updated
     return response
