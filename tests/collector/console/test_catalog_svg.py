@@ -47,6 +47,7 @@ def test_the_templates_use_only_keys_of_the_catalog() -> None:
         "state_": STATES,
         "category_": ("general", "specialised"),
         "verdict_": (UNDER_USED, UNDER_USED_OR_MISSING),
+        "user_": ("internal", "external", "staff"),
     }
     assert used - whole == set(values)
     for prefix, names in values.items():
