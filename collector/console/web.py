@@ -115,6 +115,9 @@ def local_path(value: str | None) -> str:
     """Where to go after signing in or switching language: a path of this site only."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return "/"
+    # Browsers drop tabs and line breaks from addresses: "/\t/evil" would become "//evil".
+    if any(ch <= " " or ch == "\x7f" for ch in value):
+        return "/"
     return value
 
 

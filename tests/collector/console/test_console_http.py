@@ -132,7 +132,9 @@ def test_a_revoked_token_ends_the_session(client: httpx.Client, engines: Engines
     assert client.get("/").status_code == 303
 
 
-@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil", ""])
+@pytest.mark.parametrize(
+    "target", ["//evil.example/", "https://evil.example/", "/\\evil", "/\t/evil.example/", ""]
+)
 def test_no_open_redirect(client: httpx.Client, target: str) -> None:
     assert sign_in(client, "adm1n", target).headers["location"] == "/"
     switched = client.get("/lang/zh", params={"next": target})
