@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 
 from jishi.collector.api.bounded import Check
 from jishi.collector.api.instruments import MAX_TIMELINE_SPANS
@@ -16,6 +18,7 @@ from jishi.collector.console import data
 from jishi.collector.console.catalog import Words
 from jishi.collector.console.svg import Bar, Stretch, bars_svg, timeline_svg
 from jishi.collector.console.web import (
+    HEADERS,
     Formats,
     bounded,
     ctx_of,
@@ -71,23 +74,31 @@ def fleet_rows(
     ]
 
 
-async def _fleet(request: Request, unit: str | None, category: str | None) -> Any:
-    c = ctx_of(request)
-    now = c.clock()
+@dataclass(frozen=True)
+class Fleet:
+    """The fleet table's rows (rendered), how many, and what the page around them shows."""
 
-    def work(check: Check) -> tuple[list[Any], tuple[list[str], list[str]]]:
+    rows: Markup
+    count: int
+    choices: tuple[list[str], list[str]]
+    updated: str
+    refresh_s: int
+
+
+async def _fleet(request: Request, unit: str | None, category: str | None) -> Fleet | Response:
+    c = ctx_of(request)
+    now, words, fmt = c.clock(), words_for(request), Formats(c.config.site.timezone)
+
+    def work(check: Check) -> Fleet:
         with c.engines.read.connect() as conn:
             items = data.fleet_now(
                 conn, c.config, now, unit=unit or None, category=category or None, check=check
             )
-            return items, data.choices(conn)
+            choices = data.choices(conn)
+        rows = fragment("fleet_rows.html", words, rows=fleet_rows(items, fmt, words))
+        return Fleet(rows, len(items), choices, fmt.when(now), refresh_every(items))
 
-    done = await bounded(request, work, "filter by management unit or category")
-    if isinstance(done, Response):
-        return done
-    fmt = Formats(c.config.site.timezone)
-    shown = fleet_rows(done[0], fmt, words_for(request))
-    return shown, done[1], fmt.when(now), refresh_every(done[0])
+    return await bounded(request, work, "filter by management unit or category")
 
 
 @router.get("/")
@@ -95,10 +106,10 @@ async def fleet(request: Request, unit: Filter = None, category: Filter = None) 
     got = await _fleet(request, unit, category)
     if isinstance(got, Response):
         return got
-    rows, (units, categories), updated, refresh_s = got
+    units, categories = got.choices
     return page(
-        request, "fleet.html", rows=rows, units=units, categories=categories, unit=unit or "",
-        category=category or "", updated=updated, refresh_s=refresh_s,
+        request, "fleet.html", fleet=got, units=units, categories=categories, unit=unit or "",
+        category=category or "",
     )  # fmt: skip
 
 
@@ -110,10 +121,7 @@ async def fleet_rows_now(
     got = await _fleet(request, unit, category)
     if isinstance(got, Response):
         return got
-    rows, _, updated, _ = got
-    response = fragment(request, "fleet_rows.html", rows=rows)
-    response.headers["X-Jishi-Updated"] = updated
-    return response
+    return HTMLResponse(got.rows, headers={**HEADERS, "X-Jishi-Updated": got.updated})
 
 
 def _ticks(lo: float, hi: float, span: str, zone: ZoneInfo) -> list[tuple[float, str]]:

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 
 from jishi.collector.api.auth import ApiContext, token_role
 from jishi.collector.api.bounded import Check
@@ -140,11 +141,11 @@ def page(request: Request, template: str, status: int = 200, **values: Any) -> H
     return response
 
 
-def fragment(request: Request, template: str, **values: Any) -> HTMLResponse:
-    """Part of a page (the fleet's rows for its refresh), in the request's language."""
-    words = words_for(request)
+def fragment(template: str, words: Words, **values: Any) -> Markup:
+    """Part of a page in ``words``' language, rendered anywhere (the fleet's rows are rendered
+    in the worker thread: 10,000 rows would hold up the event loop)."""
     html = _env.get_template(template).render(t=words, lang=words.lang, **values)
-    return HTMLResponse(html, headers=HEADERS)
+    return Markup(html)  # noqa: S704 - rendered by the autoescaping templates
 
 
 class Formats:
