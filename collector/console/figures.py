@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from jishi.collector.api.bounded import Check
 from jishi.collector.api.ranges import parse_range, until_now
 from jishi.collector.console import data
+from jishi.collector.console.tables import usage_sheets
 from jishi.collector.console.web import (
     HEADERS,
     Formats,
@@ -22,7 +24,8 @@ from jishi.collector.console.web import (
     signed_in,
 )
 from jishi.collector.reports.errors import ReportError
-from jishi.collector.reports.make import Rendered, make_report, render
+from jishi.collector.reports.make import MEDIA_TYPES, Rendered, make_report, render
+from jishi.collector.reports.output import render_csv, render_xlsx
 from jishi.collector.reports.period import ReportPeriod, resolve_period
 from jishi.collector.reports.scope import ReportScope
 
@@ -36,33 +39,75 @@ def _default_period(now: float, zone: ZoneInfo) -> tuple[str, str]:
     return date(today.year, 1, 1).isoformat(), (today + timedelta(days=1)).isoformat()
 
 
-@router.get("/usage")
-async def usage(
-    request: Request, start: str | None = None, end: str | None = None, unit: str | None = None
-) -> Response:
-    """The figures of ``GET /api/v1/usage?group_by=unit`` and ``group_by=month``."""
+def _usage_period(request: Request, start: str | None, end: str | None) -> Any:
+    """``(lo, hi, partial, start, end)`` of the usage page (this year so far by default), or
+    the refusal as a page."""
     c = ctx_of(request)
-    now, fmt = c.clock(), Formats(c.config.site.timezone)
-    first, last = _default_period(now, fmt.zone)
-    start, end, unit = start or first, end or last, unit or None
+    now, zone = c.clock(), ZoneInfo(c.config.site.timezone)
+    first, last = _default_period(now, zone)
+    start, end = start or first, end or last
     try:
-        lo, asked = parse_range(start, end, fmt.zone)
+        lo, asked = parse_range(start, end, zone)
         hi, partial = until_now(lo, asked, now, start)
     except HTTPException as exc:
         return error_page(request, exc)
+    return lo, hi, partial, start, end
+
+
+def _usage_work(request: Request, lo: float, hi: float, unit: str | None) -> Any:
+    c = ctx_of(request)
+    now = c.clock()
 
     def work(check: Check) -> tuple[data.UsageTables, list[str]]:
         with c.engines.read.connect() as conn:
             tables = data.usage_tables(conn, c.config, lo, hi, now, unit, check)
             return tables, data.choices(conn)[0]
 
-    done = await bounded(request, work, ADVICE)
+    return work
+
+
+@router.get("/usage")
+async def usage(
+    request: Request, start: str | None = None, end: str | None = None, unit: str | None = None
+) -> Response:
+    """The figures of ``GET /api/v1/usage?group_by=unit`` and ``group_by=month``."""
+    period = _usage_period(request, start, end)
+    if isinstance(period, Response):
+        return period
+    lo, hi, partial, start, end = period
+    done = await bounded(request, _usage_work(request, lo, hi, unit or None), ADVICE)
     if isinstance(done, Response):
         return done
+    fmt = Formats(ctx_of(request).config.site.timezone)
     return page(
         request, "usage.html", tables=done[0], units=done[1], unit=unit or "", start=start,
         end=end, partial=partial, fmt=fmt, shown_start=fmt.when(lo), shown_end=fmt.when(hi),
     )  # fmt: skip
+
+
+@router.get("/usage/tables")
+async def usage_tables(  # noqa: PLR0917 - FastAPI passes query parameters by name
+    request: Request,
+    format: Literal["xlsx", "csv"] = "xlsx",  # noqa: A002 - as the API's reports name it
+    table: Annotated[int, Query(ge=0, le=1)] = 0,
+    start: str | None = None,
+    end: str | None = None,
+    unit: str | None = None,
+) -> Response:
+    """The page's two tables, written by the report code (CSV: ``table`` 0 by unit, 1 by
+    month; XLSX: both)."""
+    period = _usage_period(request, start, end)
+    if isinstance(period, Response):
+        return period
+    lo, hi, _, start, end = period
+    done = await bounded(request, _usage_work(request, lo, hi, unit or None), ADVICE)
+    if isinstance(done, Response):
+        return done
+    sheets = usage_sheets(done[0])
+    body = render_xlsx(sheets) if format == "xlsx" else render_csv(sheets[table])
+    stem = re.sub(r"[^0-9A-Za-z_-]", "", f"jishi-usage-{start}_{end}")
+    disposition = {"Content-Disposition": f'attachment; filename="{stem}.{format}"'}
+    return Response(body, media_type=MEDIA_TYPES[format], headers={**HEADERS, **disposition})
 
 
 def _period(start: str | None, end: str | None, year: int | None, now: float, tz: str) -> Any:

@@ -4,6 +4,8 @@ every figure equal to the API's for the same period."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -196,6 +198,28 @@ def test_usage_equals_the_api(client: httpx.Client) -> None:
             assert got == {k: want[k] for k in got}, group
     nmr = figure_rows(html, "by-unit")["Analysis"]
     assert nmr["effective_h"] == "3.00" and nmr["completeness"] == "1.1%"
+
+
+def test_usage_tables_download_is_the_page(client: httpx.Client) -> None:
+    sign_in(client, "adm1n")
+    period = {"start": "2025-06-01", "end": "2025-06-16T01:00"}
+    api = client.get("/api/v1/usage", params={**period, "group_by": "unit"}, headers=ADMIN).json()[
+        "results"
+    ]
+    got = client.get("/usage/tables", params={**period, "format": "csv", "table": "0"})
+    assert got.status_code == 200 and "attachment" in got.headers["content-disposition"]
+    lines = list(csv.reader(io.StringIO(got.content.decode("utf-8-sig"))))
+    assert lines[0][:3] == ["管理单位", "有效工作机时", "服务机时"]
+    body = {row[0]: row for row in lines[1:]}
+    assert set(body) == {item["unit"] or "(未指定)" for item in api} | {"合计"}
+    for item in api:
+        row = body[item["unit"] or "(未指定)"]
+        assert row[1] == f"{item['effective_h']:.2f}" and row[7] == f"{item['completeness']:.4f}"
+    months = client.get("/usage/tables", params={**period, "format": "csv", "table": "1"})
+    assert months.content.decode("utf-8-sig").splitlines()[1].startswith("2025-06,")
+    xlsx = client.get("/usage/tables", params={**period, "format": "xlsx"})
+    assert xlsx.content[:2] == b"PK"
+    assert client.get("/usage/tables", params={**period, "table": "2"}).status_code == 422
 
 
 def test_download_is_the_report(client: httpx.Client) -> None:
