@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -39,9 +40,24 @@ def _default_period(now: float, zone: ZoneInfo) -> tuple[str, str]:
     return date(today.year, 1, 1).isoformat(), (today + timedelta(days=1)).isoformat()
 
 
-def _usage_period(request: Request, start: str | None, end: str | None) -> Any:
-    """``(lo, hi, partial, start, end)`` of the usage page (this year so far by default), or
-    the refusal as a page."""
+@dataclass(frozen=True)
+class Usage:
+    """What the usage page shows: its period (as asked and as computed) and its tables."""
+
+    start: str
+    end: str
+    lo: float
+    hi: float
+    partial: bool
+    tables: data.UsageTables
+    units: list[str]
+
+
+async def _usage(
+    request: Request, start: str | None, end: str | None, unit: str | None
+) -> Usage | Response:
+    """The usage tables of the period asked (this year so far by default), or the refusal
+    as a page."""
     c = ctx_of(request)
     now, zone = c.clock(), ZoneInfo(c.config.site.timezone)
     first, last = _default_period(now, zone)
@@ -51,19 +67,14 @@ def _usage_period(request: Request, start: str | None, end: str | None) -> Any:
         hi, partial = until_now(lo, asked, now, start)
     except HTTPException as exc:
         return error_page(request, exc)
-    return lo, hi, partial, start, end
 
-
-def _usage_work(request: Request, lo: float, hi: float, unit: str | None) -> Any:
-    c = ctx_of(request)
-    now = c.clock()
-
-    def work(check: Check) -> tuple[data.UsageTables, list[str]]:
+    def work(check: Check) -> Usage:
         with c.engines.read.connect() as conn:
             tables = data.usage_tables(conn, c.config, lo, hi, now, unit, check)
-            return tables, data.choices(conn)[0]
+            units = data.choices(conn)[0]
+        return Usage(start, end, lo, hi, partial, tables, units)
 
-    return work
+    return await bounded(request, work, ADVICE)
 
 
 @router.get("/usage")
@@ -71,17 +82,14 @@ async def usage(
     request: Request, start: str | None = None, end: str | None = None, unit: str | None = None
 ) -> Response:
     """The figures of ``GET /api/v1/usage?group_by=unit`` and ``group_by=month``."""
-    period = _usage_period(request, start, end)
-    if isinstance(period, Response):
-        return period
-    lo, hi, partial, start, end = period
-    done = await bounded(request, _usage_work(request, lo, hi, unit or None), ADVICE)
-    if isinstance(done, Response):
-        return done
+    got = await _usage(request, start, end, unit or None)
+    if isinstance(got, Response):
+        return got
     fmt = Formats(ctx_of(request).config.site.timezone)
     return page(
-        request, "usage.html", tables=done[0], units=done[1], unit=unit or "", start=start,
-        end=end, partial=partial, fmt=fmt, shown_start=fmt.when(lo), shown_end=fmt.when(hi),
+        request, "usage.html", tables=got.tables, units=got.units, unit=unit or "",
+        start=got.start, end=got.end, partial=got.partial, fmt=fmt,
+        shown_start=fmt.when(got.lo), shown_end=fmt.when(got.hi),
     )  # fmt: skip
 
 
@@ -96,16 +104,12 @@ async def usage_tables(  # noqa: PLR0917 - FastAPI passes query parameters by na
 ) -> Response:
     """The page's two tables, written by the report code (CSV: ``table`` 0 by unit, 1 by
     month; XLSX: both)."""
-    period = _usage_period(request, start, end)
-    if isinstance(period, Response):
-        return period
-    lo, hi, _, start, end = period
-    done = await bounded(request, _usage_work(request, lo, hi, unit or None), ADVICE)
-    if isinstance(done, Response):
-        return done
-    sheets = usage_sheets(done[0])
+    got = await _usage(request, start, end, unit or None)
+    if isinstance(got, Response):
+        return got
+    sheets = usage_sheets(got.tables)
     body = render_xlsx(sheets) if format == "xlsx" else render_csv(sheets[table])
-    stem = re.sub(r"[^0-9A-Za-z_-]", "", f"jishi-usage-{start}_{end}")
+    stem = re.sub(r"[^0-9A-Za-z_-]", "", f"jishi-usage-{got.start}_{got.end}")
     disposition = {"Content-Disposition": f'attachment; filename="{stem}.{format}"'}
     return Response(body, media_type=MEDIA_TYPES[format], headers={**HEADERS, **disposition})
 
