@@ -20,6 +20,7 @@ from jishi.collector.api.auth import ApiContext
 from jishi.collector.api.tokens import TokenStore
 from jishi.collector.client_id import resolve_client_id
 from jishi.collector.config import CollectorConfig
+from jishi.collector.console.app import add_console
 from jishi.collector.ingest.booking_feeds import FeedPuller
 from jishi.collector.ingest.intake import Limits
 from jishi.collector.ingest.metrics import IngestMetrics
@@ -410,6 +411,7 @@ def _start_api(collector: Collector, clock: Callable[[], float]) -> None:
     if isinstance(pipeline, ProcessPipeline):
         ctx.checks["ingest_worker"] = lambda: not pipeline.failed.is_set()
     app = create_app(ctx)
+    add_console(app)  # the web console under / (issue 16)
     sock = _bind(collector.config.api.host, collector.config.api.port)
     collector.api_port = int(sock.getsockname()[1])
     server = uvicorn.Server(

@@ -188,6 +188,7 @@ def run_demo(args: argparse.Namespace) -> int:
         api = collector.api_url
         print(f"jishi demo: {args.instruments} simulated instrument(s) at {args.speed:g}x speed")
         print(f"  MQTT broker  mqtt://127.0.0.1:{mqtt_port} (embedded)")
+        print(f"  console      {api}/   (sign in with the token below)")
         print(f"  API          {api}/api/v1/instruments   (OpenAPI: {api}/docs)")
         print(f"  token        {token}")
         print(f"  try          curl -H 'Authorization: Bearer {token}' {api}/api/v1/instruments")

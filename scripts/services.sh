@@ -10,6 +10,10 @@ command -v utmpdump >/dev/null || need+=(util-linux)  # writes the utmp files of
 command -v influxd >/dev/null || need+=(influxdb)
 command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
 command -v psql >/dev/null || need+=(postgresql postgresql-client)
+# The web console's browser tests (tests/e2e/test_console_browser.py) drive Debian's Chromium;
+# its Chinese pages need a CJK font to render (and to be read on the screenshots).
+command -v chromium >/dev/null || need+=(chromium)
+dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "error: missing ${need[*]}; run as root or: sudo apt-get install ${need[*]}" >&2

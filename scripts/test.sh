@@ -17,7 +17,9 @@ echo "== package: sdist and wheel build, twine check"
 scripts/package_check.sh
 echo "== tests"
 set +e
-.venv/bin/python -m pytest -n "${JISHI_TEST_WORKERS:-4}" --alone skip "$@"
+# loadgroup: a module that marks its tests xdist_group (one set of processes for the module,
+# e.g. the console's browser tests) runs on one worker; the others spread as usual.
+.venv/bin/python -m pytest -n "${JISHI_TEST_WORKERS:-4}" --dist loadgroup --alone skip "$@"
 rc=$?
 echo "== tests that need the CPUs to themselves"
 .venv/bin/python -m pytest --alone only "$@"

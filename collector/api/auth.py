@@ -77,16 +77,21 @@ def require(role: str) -> Callable[[Request], str]:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _unauthorized("missing bearer token (Authorization: Bearer <token>)")
-        held = ctx.tokens.role_of(token.strip())
-        if held is None:
-            raise _unauthorized("unknown or revoked token")
-        if not allows(held, role):
-            raise HTTPException(
-                403, detail=f"this route needs the {role!r} role; token has {held!r}"
-            )
-        return held
+        return token_role(ctx, token.strip(), role)
 
     return check
+
+
+def token_role(ctx: ApiContext, token: str, role: str) -> str:
+    """The role of ``token`` if it allows ``role``: else 401 (unknown or revoked) or 403.
+
+    The one check behind the bearer header and the web console's sign-in cookie."""
+    held = ctx.tokens.role_of(token)
+    if held is None:
+        raise _unauthorized("unknown or revoked token")
+    if not allows(held, role):
+        raise HTTPException(403, detail=f"this route needs the {role!r} role; token has {held!r}")
+    return held
 
 
 Reader = Annotated[str, Depends(require("read"))]
