@@ -1,0 +1,49 @@
+"""The agent's messages against the collector's models: what one writes, the other reads.
+
+The agent builds messages as dataclasses (:mod:`jishi.agent.messages`, no pydantic); the
+collector parses them with the pydantic models of :mod:`jishi.agent.wire`. These helpers say
+whether the two agree on one message."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from pydantic import BaseModel
+
+from jishi.agent import messages, wire
+
+
+def plain_values(message: messages.Message) -> dict[str, Any]:
+    """The dataclass's fields as the models would hold them (``kind`` included; a non-finite
+    number is ``None``, as pydantic writes it)."""
+    return _finite(dataclasses.asdict(message) | {"kind": message.kind.value})
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    return value
+
+
+def model_values(value: Any) -> Any:
+    """A model's fields by name, nested models too (``model_dump`` would write times as text)."""
+    if isinstance(value, BaseModel):
+        return {name: model_values(getattr(value, name)) for name in type(value).model_fields}
+    if isinstance(value, dict):
+        return {key: model_values(item) for key, item in value.items()}
+    return value
+
+
+def read_back(message: messages.Message) -> wire.Message:
+    """The agent's message as the collector reads it; fails unless the model holds the same
+    values and writes the same bytes back."""
+    payload = messages.encode(message)
+    model = wire.decode(message.kind, payload)
+    assert wire.decode_any(payload) == model
+    assert model_values(model) == plain_values(message), payload
+    assert wire.encode(model) == payload
+    return model
