@@ -218,34 +218,83 @@ def _collection(
     return _BAD if _BAD in table.values() else table
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+# Scalars are converted as pydantic's default (lax) mode does, so a config that the agent read
+# before issue 14 (a quoted number, ``"yes"`` for true) still reads the same.
+_TRUE = frozenset({"true", "yes", "on", "1", "t", "y"})
+_FALSE = frozenset({"false", "no", "off", "0", "f", "n"})
+_INTEGER_TEXT = re.compile(r"[+-]?\d+(\.0*)?")
 
 
-# A scalar type: what it accepts, its conversion, the problem's kind and message (pydantic's).
-_SCALARS: dict[Any, tuple[Callable[[Any], bool], Callable[[Any], Any], str, str]] = {
-    bool: (lambda v: isinstance(v, bool), bool, "bool_type", "Input should be a valid boolean"),
-    # An integral float (3.0) is an integer, as in pydantic's default (lax) mode.
-    int: (
-        lambda v: _is_number(v) and float(v).is_integer(),
-        int,
-        "int_type",
-        "Input should be a valid integer",
-    ),
-    float: (_is_number, float, "float_type", "Input should be a valid number"),
-    str: (lambda v: isinstance(v, str), str, "string_type", "Input should be a valid string"),
-    Path: (lambda v: isinstance(v, str | Path), Path, "path_type", "Input is not a valid path"),
-    Any: (lambda _v: True, lambda v: v, "", ""),
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    detail = ", unable to interpret input" if isinstance(value, str | int | float) else ""
+    raise BadValueError("bool_parsing", f"Input should be a valid boolean{detail}")
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, int):  # bool too: True is 1, as in pydantic
+        return int(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise BadValueError(
+            "int_from_float", "Input should be a valid integer, got a number with a fractional part"
+        )
+    if isinstance(value, str):
+        if _INTEGER_TEXT.fullmatch(value.strip()):
+            return int(value.strip().split(".")[0])
+        raise BadValueError(
+            "int_parsing", "Input should be a valid integer, unable to parse string as an integer"
+        )
+    raise BadValueError("int_type", "Input should be a valid integer")
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            raise BadValueError(
+                "float_parsing",
+                "Input should be a valid number, unable to parse string as a number",
+            ) from None
+    raise BadValueError("float_type", "Input should be a valid number")
+
+
+def _to_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise BadValueError("string_type", "Input should be a valid string")
+    return value
+
+
+def _to_path(value: Any) -> Path:
+    if not isinstance(value, str | Path):
+        raise BadValueError("path_type", "Input is not a valid path")
+    return Path(value)
+
+
+_SCALARS: dict[Any, Callable[[Any], Any]] = {
+    bool: _to_bool,
+    int: _to_int,
+    float: _to_float,
+    str: _to_str,
+    Path: _to_path,
+    Any: lambda value: value,
 }
 
 
 def _scalar(tp: Any, value: Any) -> Any:
     try:
-        accepts, convert, kind, message = _SCALARS[tp]
+        convert = _SCALARS[tp]
     except KeyError:
         raise TypeError(f"config annotation {tp!r} is not supported") from None
-    if not accepts(value):
-        raise BadValueError(kind, message)
     return convert(value)
 
 
