@@ -29,6 +29,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from jishi.drivers.modbus_codec import FrameError, crc16_modbus, parse_rtu_response
@@ -58,6 +59,21 @@ class _Stream(Protocol):
     def close(self) -> None: ...
 
 
+def _receive(read: Callable[[int, float], bytes | None], size: int, deadline: float) -> bytes:
+    """``size`` bytes by ``read(missing, seconds left)``, or fewer when the deadline passes
+    first (``read`` returns None when its wait ran out)."""
+    data = b""
+    while len(data) < size:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        chunk = read(size - len(data), left)
+        if chunk is None:
+            break
+        data += chunk
+    return data
+
+
 class _SocketStream:
     def __init__(self, host: str, port: int, timeout_s: float) -> None:
         try:
@@ -73,23 +89,19 @@ class _SocketStream:
             raise LinkLost(f"send failed: {exc.strerror or exc}") from None
 
     def receive(self, size: int, deadline: float) -> bytes:
-        """``size`` bytes, or fewer when the deadline passes first."""
-        data = b""
-        while len(data) < size:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(size - len(data))
-            except TimeoutError:
-                break
-            except OSError as exc:
-                raise LinkLost(f"receive failed: {exc.strerror or exc}") from None
-            if not chunk:
-                raise LinkLost("connection closed by the device or gateway")
-            data += chunk
-        return data
+        return _receive(self._read, size, deadline)
+
+    def _read(self, size: int, timeout_s: float) -> bytes | None:
+        self.sock.settimeout(timeout_s)
+        try:
+            chunk = self.sock.recv(size)
+        except TimeoutError:
+            return None
+        except OSError as exc:
+            raise LinkLost(f"receive failed: {exc.strerror or exc}") from None
+        if not chunk:
+            raise LinkLost("connection closed by the device or gateway")
+        return chunk
 
     def drop_pending(self) -> None:
         self.sock.setblocking(False)
@@ -125,17 +137,14 @@ class _SerialStream:
             raise LinkLost(f"write failed: {exc}") from None
 
     def receive(self, size: int, deadline: float) -> bytes:
-        data = b""
-        while len(data) < size:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self.port.timeout = left
-            try:
-                data += self.port.read(size - len(data))
-            except self._errors as exc:
-                raise LinkLost(f"read failed: {exc}") from None
-        return data
+        return _receive(self._read, size, deadline)
+
+    def _read(self, size: int, timeout_s: float) -> bytes:
+        self.port.timeout = timeout_s
+        try:
+            return bytes(self.port.read(size))
+        except self._errors as exc:
+            raise LinkLost(f"read failed: {exc}") from None
 
     def drop_pending(self) -> None:
         try:
