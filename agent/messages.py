@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from jishi.errors import JishiError
 from jishi.states import InstrumentState as InstrumentState  # noqa: PLC0414 - re-exported (mypy)
@@ -181,14 +181,14 @@ class SessionMessage(_Envelope):
 
     kind: ClassVar[MessageKind] = MessageKind.SESSION
 
-    event: str  # "start" or "end"
+    event: Literal["start", "end"]
     session_id: str
     user: str | None = None
     org: str | None = None
     user_type: UserType | None = None
     source: str | None = None
     reason: str | None = None
-    outcome: str | None = None  # "normal" or "fault"
+    outcome: Literal["normal", "fault"] | None = None
     sample_count: int | None = None
 
 

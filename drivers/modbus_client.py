@@ -81,8 +81,10 @@ class _SocketStream:
         except OSError as exc:
             raise LinkLost(exc.strerror or str(exc)) from None
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.timeout_s = timeout_s
 
     def send(self, data: bytes) -> None:
+        self.sock.settimeout(self.timeout_s)  # a peer that stops reading cannot hang the poll
         try:
             self.sock.sendall(data)
         except OSError as exc:
