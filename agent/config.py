@@ -182,7 +182,8 @@ class SourceConfig:
     (checked by the driver, see :mod:`jishi.drivers.options`)."""
 
     driver: str
-    name: str | None = None
+    # A state message names its source in at most 64 characters (the wire schema).
+    name: Annotated[str, Length(max=64)] | None = None
     extra: dict[str, Any] = field(default_factory=dict, metadata={EXTRA_KEYS: True})
 
     @property

@@ -130,3 +130,13 @@ def test_types_defaults_and_a_sources_own_keys() -> None:
 def test_a_config_built_in_code_is_checked_too() -> None:
     with pytest.raises(ValueError, match="must be given together"):
         MqttConfig(tls_cert_file=Path("c.pem"))
+
+
+def test_a_source_name_fits_the_wire() -> None:
+    source = {"driver": "simulated", "name": "x" * 65}
+    config = AGENT | {"instruments": [{"id": "nmr-1", "source": source}]}
+    assert problems(lambda: validate_table("agent.toml", AgentConfig, config)) == [
+        "instruments[0].source.name: String should have at most 64 characters (got '"
+        + "x" * 65
+        + "')"
+    ]
