@@ -24,8 +24,8 @@ from typing import Any, Protocol, TypeVar
 
 from jishi.agent.emitter import Emitter, Outgoing
 from jishi.agent.inference import Rules, StateInferrer, Transition
+from jishi.agent.messages import AgentHealth, InstrumentState, SourceHealth
 from jishi.agent.sessions import SessionTracker
-from jishi.agent.wire import AgentHealth, InstrumentState, SourceHealth
 from jishi.drivers.base import Reading, SessionEvent
 
 log = logging.getLogger(__name__)

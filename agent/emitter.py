@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from jishi.agent.inference import Transition
-from jishi.agent.wire import (
+from jishi.agent.messages import (
     AgentHealth,
     Evidence,
     HeartbeatMessage,

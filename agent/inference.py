@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from jishi.agent.wire import InstrumentState
+from jishi.agent.messages import InstrumentState
 from jishi.drivers.base import Reading, StateEvent, Value
 from jishi.states import STRENGTH
 

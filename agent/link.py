@@ -27,11 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 from jishi.agent.config import MqttConfig
+from jishi.agent.messages import with_historical
 from jishi.agent.outbox import Outbox, OutboxFullError, OutboxRow
-from jishi.agent.wire import with_historical
 from jishi.backoff import backoff_delay
 from jishi.errors import ConfigError
 from jishi.mqtt import MqttError
@@ -85,10 +83,10 @@ def is_historical(
 
 
 def replay_payload(payload: bytes) -> bytes:
-    """The stored message re-encoded through the wire models with ``historical: true``."""
+    """The stored message with ``historical: true``."""
     try:
         return with_historical(payload, True)
-    except (ValidationError, ValueError):
+    except ValueError:  # also UnicodeDecodeError and json.JSONDecodeError
         # A row this agent version cannot parse (written by a much older one?): send it as
         # stored rather than block the outbox behind it; the collector judges it.
         log.warning("outbox row is not a valid message; replayed unchanged")

@@ -41,10 +41,10 @@ from jishi.agent.link import (
     default_client_id,
     hostname,
 )
+from jishi.agent.messages import MessageKind, StateMessage, build_topic, encode
 from jishi.agent.outbox import Outbox, OutboxFullError
 from jishi.agent.paths import DataDirLock
 from jishi.agent.sources import build_drivers, commit_sources, read_source
-from jishi.agent.wire import MessageKind, StateMessage, build_topic, encode
 from jishi.drivers.base import Driver
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from pathlib import Path
 from jishi.agent.config import AgentConfig, InstrumentConfig
 from jishi.agent.paths import resolve_data_dir
 from jishi.drivers.signin import spool_dir
-from jishi.drivers.signin_desk import Request
+from jishi.drivers.signin_desk import MAX_SAMPLES, Request
 from jishi.errors import JishiError
 
 OUTCOME_WORDS = {"normal": "normal", "正常": "normal", "fault": "fault", "故障": "fault"}
@@ -54,6 +54,8 @@ def _submit(args: argparse.Namespace, action: str) -> int:
         if samples is None:
             text = _ask("样品数 / samples (Enter: skip): ")
             samples = int(text) if text.isdigit() else None
+    if samples is not None and not 0 <= samples <= MAX_SAMPLES:
+        raise JishiError(f"samples must be between 0 and {MAX_SAMPLES}, got {samples}")
     request = Request(
         ts=datetime.now(UTC),
         action=action,

@@ -67,7 +67,7 @@ def load_agent_config(path: Path) -> tuple[AgentConfig, str]:
     Drivers are built (which opens nothing: ports and files are opened on the first poll) and
     closed again, so an option error is reported at start with its file and key.
     """
-    config, digest = config_io.load(path, AgentConfig)
+    config, digest = config_io.load_table(path, AgentConfig)
 
     known = set(kinds())
     for index, instrument in enumerate(config.instruments):

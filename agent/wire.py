@@ -1,25 +1,19 @@
-"""The wire schema: every MQTT message between agents, bridges and collectors, with topic helpers.
+"""The wire schema as pydantic models: what the collector parses untrusted input with and what
+``jishi schema`` exports.
 
-Theory of operation (DESIGN.md, "Wire protocol"):
+Theory of operation (DESIGN.md, "Wire protocol"): the names, topics and envelope are described
+in :mod:`jishi.agent.messages`, which also holds the same messages as plain dataclasses for the
+sending side (the agent does not import pydantic: issue 14, agent memory). The collector
+dedupes on ``(boot_id, seq)``; it accepts unknown extra fields so that a newer agent can talk
+to an older collector. Everything of :mod:`jishi.agent.messages` but its message classes is
+re-exported here, so the collector reads one module.
 
-* Topics are ``{root}/{site}/{instrument}/{kind}`` with ``root`` defaulting to ``jishi/v1`` and
-  ``kind`` one of ``status``, ``state``, ``hb``, ``session``.
-* Every message carries an envelope: ``schema`` (version), ``instrument``, ``site``, ``boot_id``
-  (random per agent start), ``seq`` (strictly increasing per ``boot_id``), ``ts`` (UTC time the
-  instrument was observed) and ``historical`` (true when replayed from the outbox).
-* The collector dedupes on ``(boot_id, seq)``; it accepts unknown extra fields so that a newer
-  agent can talk to an older collector. Agents build messages from these typed models only, so
-  what they emit is exactly the schema.
-
-This module has no I/O and imports only pydantic, so the agent, bridge and collector share it.
+This module has no I/O and imports only pydantic and the plain vocabulary.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -33,50 +27,65 @@ from pydantic import (
     model_validator,
 )
 
-from jishi.errors import JishiError
-from jishi.states import InstrumentState as InstrumentState  # noqa: PLC0414 - re-exported (mypy)
+from jishi.agent.messages import (
+    DEFAULT_HEARTBEAT_INTERVAL_S,
+    DEFAULT_TOPIC_ROOT,
+    ID_PATTERN,
+    MAX_PAYLOAD_BYTES,
+    SCHEMA_VERSION,
+    STALE_AFTER_FACTOR,
+    SUPPORTED_SCHEMAS,
+    Evidence,
+    InstrumentState,
+    MessageKind,
+    Reading,
+    Topic,
+    TopicError,
+    UserType,
+    build_topic,
+    is_identifier,
+    iso_utc,
+    parse_topic,
+    subscription,
+)
 
-SCHEMA_VERSION = 2
-# Versions this code reads. Version 1 (no ``boot_at``, ``prev_seq``, ``until``; a state
-# message's ``ts`` equal to its ``since``) is still accepted from older agents.
-SUPPORTED_SCHEMAS = (1, 2)
-DEFAULT_TOPIC_ROOT = "jishi/v1"
-DEFAULT_HEARTBEAT_INTERVAL_S = 30.0
-STALE_AFTER_FACTOR = 2.5
-# Largest payload the collector will parse; larger ones are dead-lettered unread.
-MAX_PAYLOAD_BYTES = 64 * 1024
-
-# Identifiers become MQTT topic levels and database keys: no wildcards, no separators.
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
-_ID_RE = re.compile(ID_PATTERN)
+# Re-exported: the collector imports the protocol's names from this one module.
+__all__ = [
+    "DEFAULT_HEARTBEAT_INTERVAL_S",
+    "DEFAULT_TOPIC_ROOT",
+    "ID_PATTERN",
+    "MAX_PAYLOAD_BYTES",
+    "SCHEMA_VERSION",
+    "STALE_AFTER_FACTOR",
+    "SUPPORTED_SCHEMAS",
+    "AgentHealth",
+    "Evidence",
+    "HeartbeatMessage",
+    "InstrumentState",
+    "Message",
+    "MessageKind",
+    "Reading",
+    "SessionMessage",
+    "SourceHealth",
+    "StateMessage",
+    "StatusMessage",
+    "Topic",
+    "TopicError",
+    "UserType",
+    "build_topic",
+    "decode",
+    "decode_any",
+    "encode",
+    "is_identifier",
+    "iso_utc",
+    "json_schemas",
+    "parse_topic",
+    "subscription",
+]
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
-Reading = float | int | str | bool | None
-
-
-class MessageKind(StrEnum):
-    """The last topic level of each message kind (``status``, ``state``, ``hb``, ``session``)."""
-
-    STATUS = "status"
-    STATE = "state"
-    HEARTBEAT = "hb"
-    SESSION = "session"
-
-
-class UserType(StrEnum):
-    """Who a session served: internal or external users (the evaluation's 校内 / 校外) or staff."""
-
-    INTERNAL = "internal"
-    EXTERNAL = "external"
-    STAFF = "staff"
-
 
 Seq = Annotated[int, Field(ge=0, lt=2**63)]
-
-
-def iso_utc(value: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z`` suffix and millisecond precision: compact and sortable."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # A time on the wire: timezone-aware when read, ISO 8601 UTC with ``Z`` when written.
@@ -118,17 +127,6 @@ class StatusMessage(_Envelope):
     unit: str | None = None
     category: str | None = None
     hostname: str | None = None
-
-
-class Evidence(StrEnum):
-    """What a state message rests on (DESIGN.md, "Freshness, evidence and unknown time")."""
-
-    # A polled reading (power, status word, process list): seen live at ``ts``.
-    READING = "reading"
-    # A record written by the instrument or its software (a log line, a marker or run file),
-    # possibly read long after it was written: it holds from ``since`` until the source's next
-    # transition, or exactly until ``until`` when the record carries both ends.
-    RECORD = "record"
 
 
 class StateMessage(_Envelope):
@@ -245,71 +243,6 @@ def decode(kind: MessageKind | str, payload: bytes | str) -> Message:
 def decode_any(payload: bytes | str) -> Message:
     """Parse a payload whose ``kind`` field says what it is."""
     return _MESSAGE_ADAPTER.validate_json(payload)
-
-
-def with_historical(payload: bytes, historical: bool = True) -> bytes:
-    """Re-encode a stored payload with the ``historical`` flag set (used on outbox replay)."""
-    message = decode_any(payload)
-    return encode(message.model_copy(update={"historical": historical}))
-
-
-# --- topics ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Topic:
-    """A parsed jishi topic."""
-
-    root: str
-    site: str
-    instrument: str
-    kind: MessageKind
-
-    def __str__(self) -> str:
-        return f"{self.root}/{self.site}/{self.instrument}/{self.kind.value}"
-
-
-class TopicError(JishiError, ValueError):
-    """A topic that is not ``{root}/{site}/{instrument}/{kind}``."""
-
-
-def is_identifier(value: str) -> bool:
-    return bool(_ID_RE.match(value))
-
-
-def build_topic(
-    site: str, instrument: str, kind: MessageKind, root: str = DEFAULT_TOPIC_ROOT
-) -> str:
-    """The topic of one kind of message about one instrument."""
-    for label, value in (("site", site), ("instrument", instrument)):
-        if not is_identifier(value):
-            raise TopicError(f"{label} {value!r} is not a valid identifier ({ID_PATTERN})")
-    return f"{root.rstrip('/')}/{site}/{instrument}/{kind.value}"
-
-
-def parse_topic(topic: str, root: str = DEFAULT_TOPIC_ROOT) -> Topic:
-    """Split a topic into its parts; raises :class:`TopicError` if it is not a jishi topic."""
-    root = root.rstrip("/")
-    prefix = root + "/"
-    if not topic.startswith(prefix):
-        raise TopicError(f"topic {topic!r} is not under {root!r}")
-    parts = topic[len(prefix) :].split("/")
-    if len(parts) != 3:
-        raise TopicError(f"topic {topic!r} is not {root}/<site>/<instrument>/<kind>")
-    site, instrument, kind = parts
-    if not (is_identifier(site) and is_identifier(instrument)):
-        raise TopicError(f"topic {topic!r} has an invalid site or instrument id")
-    try:
-        message_kind = MessageKind(kind)
-    except ValueError:
-        raise TopicError(f"topic {topic!r} has unknown kind {kind!r}") from None
-    return Topic(root=root, site=site, instrument=instrument, kind=message_kind)
-
-
-def subscription(root: str = DEFAULT_TOPIC_ROOT, share_group: str | None = None) -> str:
-    """The collector's subscription filter, optionally as an MQTT shared subscription."""
-    base = f"{root.rstrip('/')}/#"
-    return f"$share/{share_group}/{base}" if share_group else base
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

@@ -22,8 +22,8 @@ from jishi.agent.wire import DEFAULT_TOPIC_ROOT, ID_PATTERN, MAX_PAYLOAD_BYTES
 from jishi.collector.client_id import GENERATED
 from jishi.collector.reports.settings import ReportSettings
 from jishi.collector.sink.config import SinkConfig
-from jishi.config import BrokerSection, ConfigPath
 from jishi.mqtt import check_topic_root
+from jishi.pydantic_config import BrokerSection, ConfigPath
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 # Ministry of Education 定额机时 defaults (DESIGN.md, "utilization").

@@ -1,5 +1,6 @@
 """The built-in drivers. Each factory imports its module only when called, so an agent that
-uses only the simulator never imports pymodbus or pyserial (agent RSS, see docs/benchmarks.md)."""
+uses only the simulator never imports pyserial or its Modbus client (agent RSS, see
+docs/benchmarks.md)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jishi.drivers.base import DriverConfigError
 from jishi.drivers.log_rules import FileRule, LineRule
@@ -50,6 +49,10 @@ def local_zone() -> tzinfo:
 def parse_zone(name: str | None, where: str) -> tuple[tzinfo, str]:
     if name is None or name == "local":
         return local_zone(), "local"
+    # Imported here: zoneinfo brings sysconfig, half a megabyte of agent memory that a log in
+    # local time (most instrument PCs) never needs.
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         return ZoneInfo(name), name
     except (ZoneInfoNotFoundError, ValueError):

@@ -1,10 +1,10 @@
-"""The I/O shell of the Modbus driver: one pymodbus client per physical bus, shared by drivers.
+"""The I/O shell of the Modbus driver: one client per physical bus, shared by drivers.
 
 Several meters on one RS-485 line (or behind one TCP gateway) are separate sources, often of
 separate instruments, but there is one port. Drivers therefore share a :class:`ModbusBus`
-keyed by the port; requests are serialised by a lock and spaced by ``pause_s``. Every pymodbus
-exception is translated into :class:`BusError` here, so nothing from pymodbus escapes.
-pymodbus is imported on first use (agent RSS budget).
+keyed by the port; requests are serialised by a lock and spaced by ``pause_s``. Every error of
+the client (:mod:`jishi.drivers.modbus_client`) is translated into :class:`BusError` here.
+pyserial is imported on first use of a serial bus (agent RSS budget).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import contextlib
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
+from jishi.drivers.modbus_client import DeviceException, LinkLost, ModbusClient, NoAnswer
 from jishi.drivers.modbus_codec import Request
 from jishi.errors import JishiError, missing_package
 
@@ -59,52 +60,42 @@ class BusSettings:
 
 
 class ModbusBus:
-    """A lazily connected pymodbus client; ``read`` returns registers or raises BusError."""
+    """A lazily connected Modbus client; ``read`` returns registers or raises BusError."""
 
     def __init__(self, settings: BusSettings) -> None:
         self.settings = settings
         self.lock = threading.Lock()
         self.users = 0
-        self._client: Any = None
+        self._client: ModbusClient | None = None
         self._last_request = 0.0
 
-    def _connect(self) -> Any:
+    def _connect(self) -> ModbusClient:
         if self._client is not None:
             return self._client
         s = self.settings
         try:
-            from pymodbus.client import ModbusSerialClient, ModbusTcpClient
-            from pymodbus.framer import FramerType
+            if s.transport == "rtu":
+                client = ModbusClient.serial(
+                    str(s.serial_port),
+                    baudrate=s.baudrate,
+                    parity=s.parity,
+                    stopbits=s.stopbits,
+                    bytesize=s.bytesize,
+                    timeout_s=s.timeout_s,
+                    retries=s.retries,
+                )
+            else:
+                client = ModbusClient.tcp(
+                    str(s.host),
+                    s.port,
+                    rtu=s.transport == "rtu-over-tcp",
+                    timeout_s=s.timeout_s,
+                    retries=s.retries,
+                )
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise BusError("connect", missing_package(exc, "agent")) from None
-        # pymodbus retries a request itself; its timeout is per attempt.
-        client: ModbusSerialClient | ModbusTcpClient
-        if s.transport == "rtu":
-            client = ModbusSerialClient(
-                str(s.serial_port),
-                framer=FramerType.RTU,
-                baudrate=s.baudrate,
-                parity=s.parity,
-                stopbits=s.stopbits,
-                bytesize=s.bytesize,
-                timeout=s.timeout_s,
-                retries=s.retries,
-            )
-        else:
-            framer = FramerType.RTU if s.transport == "rtu-over-tcp" else FramerType.SOCKET
-            client = ModbusTcpClient(
-                str(s.host), port=s.port, framer=framer, timeout=s.timeout_s, retries=s.retries
-            )
-        try:
-            connected = bool(client.connect())
-        except Exception as exc:
-            connected = False
-            reason = str(exc)
-        else:
-            reason = "refused or unreachable"
-        if not connected:
-            _close_quietly(client)
-            raise BusError("connect", f"cannot connect to {s.describe()}: {reason}")
+        except LinkLost as exc:
+            raise BusError("connect", f"cannot connect to {s.describe()}: {exc}") from None
         if s.connect_pause_s > 0:
             # Some gateways drop the first request sent right after the TCP connect.
             time.sleep(s.connect_pause_s)
@@ -117,28 +108,19 @@ class ModbusBus:
         wait = self._last_request + self.settings.pause_s - time.monotonic()
         if wait > 0:
             time.sleep(wait)
-        method = {
-            1: client.read_coils,
-            2: client.read_discrete_inputs,
-            3: client.read_holding_registers,
-            4: client.read_input_registers,
-        }[request.function]
         try:
-            response = method(request.address, count=request.count, device_id=device_id)
-        except Exception as exc:
+            return client.read(request.function, request.address, request.count, device_id)
+        except LinkLost as exc:
+            self.reset()
+            raise BusError("connect", f"connection lost: {exc}") from None
+        except NoAnswer as exc:
+            raise BusError("timeout", f"no answer from device {device_id}: {exc}") from None
+        except DeviceException as exc:
+            raise BusError(
+                "exception", f"device {device_id} answered exception code {exc.code}"
+            ) from None
+        finally:
             self._last_request = time.monotonic()
-            text = str(exc) or type(exc).__name__
-            if "onnect" in type(exc).__name__ or not _is_open(client):
-                self.reset()
-                raise BusError("connect", f"connection lost: {text}") from None
-            raise BusError("timeout", f"no answer from device {device_id}: {text}") from None
-        self._last_request = time.monotonic()
-        if response is None or response.isError():
-            code = getattr(response, "exception_code", None)
-            raise BusError("exception", f"device {device_id} answered exception code {code}")
-        if request.function in (1, 2):
-            return [int(bool(b)) for b in response.bits[: request.count]]
-        return [int(r) for r in response.registers]
 
     def reset(self) -> None:
         if self._client is not None:
@@ -146,14 +128,7 @@ class ModbusBus:
             self._client = None
 
 
-def _is_open(client: Any) -> bool:
-    try:
-        return bool(client.connected)
-    except Exception:
-        return False
-
-
-def _close_quietly(client: Any) -> None:
+def _close_quietly(client: ModbusClient) -> None:
     # Closing a broken client cannot fail louder than the failure that got us here.
     with contextlib.suppress(Exception):
         client.close()

@@ -22,6 +22,10 @@ from typing import Any
 
 from jishi.drivers.base import SessionEvent
 
+# The wire's bound on a session's sample count (jishi.agent.wire.SessionMessage): a larger one
+# is refused here, at the desk, rather than dead-lettered by the collector.
+MAX_SAMPLES = 1_000_000
+
 ACTIONS = ("sign-in", "sign-out", "card")
 OUTCOMES = ("normal", "fault")
 
@@ -54,8 +58,12 @@ class Request:
         if outcome is not None and outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}")
         samples = data.get("sample_count")
-        if samples is not None and (not isinstance(samples, int) or samples < 0):
-            raise ValueError(f"bad sample_count {samples!r}")
+        if samples is not None and (
+            isinstance(samples, bool)
+            or not isinstance(samples, int)
+            or not 0 <= samples <= MAX_SAMPLES
+        ):
+            raise ValueError(f"bad sample_count {samples!r} (0 to {MAX_SAMPLES})")
         text = {k: data.get(k) for k in ("account", "user_type", "org")}
         if any(v is not None and not isinstance(v, str) for v in text.values()):
             raise ValueError("account, user_type and org must be text")

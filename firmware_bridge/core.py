@@ -32,7 +32,7 @@ from jishi import __version__
 from jishi.agent.core import OutboxFigures, agent_health, heartbeat, heartbeat_due
 from jishi.agent.emitter import Birth, Emitter, Outgoing
 from jishi.agent.inference import StateInferrer
-from jishi.agent.wire import MessageKind, SourceHealth, StatusMessage
+from jishi.agent.messages import MessageKind, SourceHealth, StatusMessage
 from jishi.drivers.base import Reading
 from jishi.firmware_bridge.config import BridgeConfig, NodeConfig, SparkplugInstrumentConfig
 from jishi.firmware_bridge.frame import Frame, StatusFlag

@@ -30,8 +30,8 @@ from jishi.agent.link import (
     default_client_id,
     hostname,
 )
+from jishi.agent.messages import MessageKind, build_topic, encode
 from jishi.agent.outbox import Outbox
-from jishi.agent.wire import MessageKind, build_topic, encode
 from jishi.errors import JishiError
 from jishi.firmware_bridge.config import BridgeConfig
 from jishi.firmware_bridge.core import BridgeCore, Outgoing

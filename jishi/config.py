@@ -1,5 +1,10 @@
-"""Loading TOML config files into frozen pydantic models, with errors that name the file, the
-key and the problem (DESIGN.md, "Outside interfaces")."""
+"""Loading TOML config files into frozen models, with errors that name the file, the key and the
+problem (DESIGN.md, "Outside interfaces").
+
+The agent's and the bridge's models are dataclasses checked by :mod:`jishi.tables`
+(:func:`load_table`); the collector's are pydantic models (:func:`load`). Both kinds of
+problem reach the user through :func:`config_errors`. This module does not import pydantic.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,18 @@ import hashlib
 import os
 import re
 import tomllib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-
+from jishi import tables
 from jishi.errors import ConfigError, ConfigErrors
-from jishi.mqtt import BrokerUrl, check_broker_url
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+M = TypeVar("M", bound="BaseModel")
+T = TypeVar("T")
 
 
 def key_path(loc: tuple[int | str, ...]) -> str:
@@ -57,21 +56,6 @@ _SECRET_KEYS = ("broker", "url", "password", "token", "secret")
 
 def _secret(error: Any) -> bool:
     return any(str(part).endswith(_SECRET_KEYS) for part in error.get("loc", ()))
-
-
-def _relative_to_config(value: Path, info: ValidationInfo) -> Path:
-    # A service runs in its data dir, a technician's check wherever the shell was: a relative
-    # path in a config file must mean the same to both (issue 14), so it is taken from the
-    # config file's folder, passed in by :func:`validate` as ``config_dir``.
-    value = value.expanduser()
-    base = (info.context or {}).get("config_dir")
-    if base is not None and not value.is_absolute():
-        return Path(base) / value
-    return value
-
-
-# A file or folder named in a config file: relative paths are relative to the file's folder.
-ConfigPath = Annotated[Path, AfterValidator(_relative_to_config)]
 
 
 def read_toml(path: Path) -> tuple[dict[str, Any], bytes]:
@@ -119,23 +103,45 @@ def _error_line(message: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
+def config_errors(file: str, errors: Iterable[Mapping[str, Any]]) -> ConfigErrors:
+    """Problems as pydantic and :mod:`jishi.tables` report them (``loc``, ``type``, ``msg``,
+    ``input``) as one error naming the file, and for each problem the key and what is wrong."""
+    return ConfigErrors(
+        [ConfigError(file, key_path(tuple(error["loc"])), _problem(error)) for error in errors]
+    )
+
+
 def validate(file: str, model: type[M], data: dict[str, Any], config_dir: Path | None = None) -> M:
-    """Validate parsed TOML into ``model``; all problems are reported at once. Relative
-    :data:`ConfigPath` values are joined to ``config_dir`` (None: left as they are)."""
+    """Validate parsed TOML into a pydantic ``model``; all problems are reported at once.
+    Relative ``ConfigPath`` values are joined to ``config_dir`` (None: left as they are)."""
     try:
         return model.model_validate(data, context={"config_dir": config_dir})
-    except ValidationError as exc:
-        errors = [
-            ConfigError(file, key_path(tuple(error["loc"])), _problem(error))
-            for error in exc.errors()
-        ]
-        raise ConfigErrors(errors) from None
+    except ValueError as exc:
+        # pydantic's ValidationError is a ValueError with .errors(); caught by that shape so
+        # that this module (which the agent imports) does not import pydantic.
+        if not callable(getattr(exc, "errors", None)):
+            raise
+        raise config_errors(file, exc.errors()) from None  # type: ignore[attr-defined]
+
+
+def validate_table(file: str, cls: type[T], data: Any, config_dir: Path | None = None) -> T:
+    """Parsed TOML as the config dataclass ``cls`` (:mod:`jishi.tables`); all problems at once."""
+    try:
+        return tables.parse(cls, data, config_dir)
+    except tables.TableError as exc:
+        raise config_errors(file, exc.errors) from None
 
 
 def load(path: Path, model: type[M]) -> tuple[M, str]:
     """Read and validate a config file; returns the model and a short hash of the file."""
     data, raw = read_toml(path)
     return validate(str(path), model, data, path.resolve().parent), config_hash(raw)
+
+
+def load_table(path: Path, cls: type[T]) -> tuple[T, str]:
+    """:func:`load` for a config dataclass (the agent's and the bridge's)."""
+    data, raw = read_toml(path)
+    return validate_table(str(path), cls, data, path.resolve().parent), config_hash(raw)
 
 
 def config_hash(raw: bytes) -> str:
@@ -163,41 +169,3 @@ def read_secret(file: Path | None, env: str | None, key: str, who: str) -> str |
             )
         return value
     return None
-
-
-class BrokerSection(BaseModel):
-    """What every ``[mqtt]`` table has (agent, bridge, collector): the broker URL, protocol,
-    user, password (from a file or a variable, never the command line), keep-alive and TLS
-    files. Each part adds its own keys and its ``topic_root``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    # Which program reads the password (for the error message when it cannot).
-    reader: ClassVar[str] = "jishi"
-
-    broker: str = "mqtt://127.0.0.1:1883"
-    protocol: Literal["3.1.1", "5"] = "3.1.1"
-    username: str | None = None
-    password_file: ConfigPath | None = None
-    password_env: str | None = None
-    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
-    tls_ca_file: ConfigPath | None = None
-    tls_cert_file: ConfigPath | None = None
-    tls_key_file: ConfigPath | None = None
-
-    _broker_url = field_validator("broker")(check_broker_url)
-
-    @model_validator(mode="after")
-    def _pairs(self) -> Self:
-        if (self.tls_cert_file is None) != (self.tls_key_file is None):
-            raise ValueError("tls_cert_file and tls_key_file must be given together")
-        if self.password_file and self.password_env:
-            raise ValueError("give password_file or password_env, not both")
-        return self
-
-    @property
-    def url(self) -> BrokerUrl:
-        return BrokerUrl.parse(self.broker)
-
-    def password(self) -> str | None:
-        """Read the password from its file or environment variable, when it is asked for."""
-        return read_secret(self.password_file, self.password_env, "mqtt.password", self.reader)

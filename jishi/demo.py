@@ -227,8 +227,11 @@ def _start_demo_agent(
 ) -> tuple[Any, threading.Thread]:
     from jishi.agent.config import AgentConfig
     from jishi.agent.runtime import Agent
+    from jishi.config import validate_table
 
-    agent_config = AgentConfig.model_validate(
+    agent_config = validate_table(
+        "demo",
+        AgentConfig,
         {
             "site": "demo-lab",
             "agent_id": "demo-agent",
@@ -236,7 +239,7 @@ def _start_demo_agent(
             "poll_interval_s": min(1.0, heartbeat),
             "mqtt": {"broker": broker, "username": "jishi-demo-agent"},
             "instruments": demo_instruments(args.instruments, args.speed),
-        }
+        },
     )
     # Started here, so a data dir in use fails the demo now, not in the agent's thread.
     agent = Agent(agent_config, config_hash="demo", data_dir=demo_dir / "agent").start()

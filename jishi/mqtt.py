@@ -8,22 +8,17 @@ translated into this module's types (STYLE.md 5): a client that cannot be set up
 :class:`MqttSetupError`, a connection that cannot be opened :class:`MqttConnectError`, and the
 broker's CONNACK becomes a :class:`Connack` value with a hint a technician can act on.
 
-This module is plain data (no paho): the configs and the pure cores import it.
+This module is plain data (no paho, no pydantic): the configs and the pure cores import it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict
-
 from jishi.errors import JishiError
-
-if TYPE_CHECKING:
-    pass
 
 Protocol = Literal["3.1.1", "5"]
 
@@ -39,10 +34,9 @@ REFUSAL_HINTS = {
 }
 
 
-class BrokerUrl(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BrokerUrl:
     """A broker address: ``mqtt://host[:port]`` or ``mqtts://host[:port]`` (TLS)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     scheme: Literal["mqtt", "mqtts"]
     host: str
@@ -84,6 +78,19 @@ def check_topic_root(value: str) -> str:
     if not value or any(c in value for c in "+#") or value.startswith("/"):
         raise ValueError("topic_root must be a plain topic prefix such as 'jishi/v1'")
     return value.rstrip("/")
+
+
+def check_broker_pairs(
+    cert_file: Path | None,
+    key_file: Path | None,
+    password_file: Path | None,
+    password_env: str | None,
+) -> None:
+    """The ``[mqtt]`` keys that go together (agent, bridge, collector); raises ValueError."""
+    if (cert_file is None) != (key_file is None):
+        raise ValueError("tls_cert_file and tls_key_file must be given together")
+    if password_file and password_env:
+        raise ValueError("give password_file or password_env, not both")
 
 
 @dataclass(frozen=True, slots=True)

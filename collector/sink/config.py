@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from jishi.config import ConfigPath, read_secret
+from jishi.config import read_secret
+from jishi.pydantic_config import ConfigPath
 
 DEFAULT_SPOOL_NAME = "influx-spool.sqlite"
 

@@ -17,6 +17,7 @@ from jishi.agent.inference import Rules, StateInferrer
 from jishi.agent.runtime import Agent
 from jishi.agent.wire import decode_any
 from jishi.collector.usage.evidence import evidence_of, resolve
+from jishi.config import validate_table
 from jishi.drivers.base import Reading, StateEvent
 from jishi.errors import JishiError
 
@@ -43,14 +44,16 @@ class Script:
 
 
 def config(dwell: float = 0.0) -> AgentConfig:
-    return AgentConfig.model_validate(
+    return validate_table(
+        "agent.toml",
+        AgentConfig,
         {
             "site": "lab",
             "heartbeat_interval_s": 30,
             "instruments": [
                 {"id": "nmr-1", "source": {"driver": "scripted"}, "rules": {"min_dwell_s": dwell}}
             ],
-        }
+        },
     )
 
 

@@ -17,7 +17,7 @@ from jishi.agent.core import (
 )
 from jishi.agent.emitter import Emitter
 from jishi.agent.inference import Rules, ThresholdRule
-from jishi.agent.wire import (
+from jishi.agent.messages import (
     HeartbeatMessage,
     InstrumentState,
     MessageKind,

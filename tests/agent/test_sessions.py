@@ -8,8 +8,8 @@ import pytest
 from jishi.agent.core import InstrumentCore, OutboxFigures
 from jishi.agent.emitter import Emitter
 from jishi.agent.inference import Rules, ThresholdRule
+from jishi.agent.messages import SessionMessage
 from jishi.agent.sessions import FORGOT_SIGN_OUT, SessionTracker
-from jishi.agent.wire import SessionMessage
 from jishi.drivers.base import Reading, SessionEvent
 from jishi.states import InstrumentState
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from jishi.agent import wire
+from jishi.agent import messages, wire
 from jishi.agent.wire import MessageKind
 
 T0 = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
@@ -88,7 +88,7 @@ def test_historical_flag_rewrite() -> None:
     payload = wire.encode(
         wire.HeartbeatMessage(**ENVELOPE, state="idle", since=T0, readings={"historical": False})
     )
-    rewritten = json.loads(wire.with_historical(payload))
+    rewritten = json.loads(messages.with_historical(payload))
     assert rewritten["historical"] is True
     assert rewritten["readings"] == {"historical": False}
     assert rewritten == json.loads(payload) | {"historical": True}

@@ -95,6 +95,10 @@ def test_sign_in_and_out_commands_reach_the_source_and_survive_a_crash(tmp_path:
     )
     assert result.returncode == 0, result.stderr
     assert "queued for the agent" in result.stdout
+    # More samples than a session message carries (the wire's bound): refused at the desk.
+    result = run_jishi("agent", "sign-out", "-c", str(config), "--samples", "1000001")
+    assert result.returncode != 0
+    assert "samples must be between 0 and 1000000" in result.stderr
     result = run_jishi(
         "agent", "sign-out", "-c", str(config), "--outcome", "fault", "--samples", "4"
     )
@@ -233,3 +237,14 @@ def test_a_spool_folder_outside_the_private_data_dir(tmp_path: Path) -> None:
     desk = build_drivers(loaded.instruments[0], tmp_path / "data" / "sources", tmp_path)[1]
     [reading] = desk.poll(datetime.now(UTC))
     assert [(e.event, e.user) for e in reading.sessions] == [("start", "wang")]
+
+
+@pytest.mark.parametrize(("count", "valid"), [(0, True), (1_000_000, True), (1_000_001, False),
+                                               (-1, False), (True, False), ("4", False)])  # fmt: skip
+def test_a_requests_sample_count_is_within_the_wires_bounds(count: object, valid: bool) -> None:
+    data = {"action": "sign-out", "ts": "2026-03-01T08:00:00+08:00", "sample_count": count}
+    if valid:
+        assert Request.from_json(data).sample_count == count
+    else:
+        with pytest.raises(ValueError, match="bad sample_count"):
+            Request.from_json(data)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from jishi.config import validate
+from jishi.config import validate_table
 from jishi.firmware_bridge.config import BridgeConfig
 from jishi.firmware_bridge.service import Bridge
 
@@ -47,7 +47,7 @@ def bridge_factory(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], Runnin
     running: list[RunningBridge] = []
 
     def start(data: dict[str, Any]) -> RunningBridge:
-        config = validate("bridge.toml", BridgeConfig, data)
+        config = validate_table("bridge.toml", BridgeConfig, data)
         bridge = Bridge(config, config_hash="test", data_dir=tmp_path / f"bridge{len(running)}")
         thread = threading.Thread(target=bridge.run, name="bridge-main", daemon=True)
         thread.start()

@@ -8,16 +8,14 @@ from typing import Any
 
 import pytest
 
-from jishi.agent.wire import (
+from jishi.agent.messages import (
     HeartbeatMessage,
     InstrumentState,
     MessageKind,
     StateMessage,
     StatusMessage,
-    decode_any,
-    encode,
 )
-from jishi.config import validate
+from jishi.config import validate_table
 from jishi.errors import ConfigErrors
 from jishi.firmware_bridge.config import BridgeConfig, load_bridge_config
 from jishi.firmware_bridge.core import BridgeCore, Outgoing
@@ -26,6 +24,7 @@ from jishi.firmware_bridge.sparkplug_edge import EdgeNode
 
 from support.bridge import THRESHOLD, sparkplug_meter
 from support.times import T0, at
+from support.wire_agreement import read_back
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bridge.toml"
 
@@ -48,7 +47,7 @@ def config(**extra: Any) -> BridgeConfig:
         ],
         **extra,
     }
-    return validate("bridge.toml", BridgeConfig, data)
+    return validate_table("bridge.toml", BridgeConfig, data)
 
 
 def frame(seq: int, power_w: float, flags: StatusFlag = StatusFlag.NONE) -> Frame:
@@ -126,7 +125,7 @@ def test_frames_to_states_and_heartbeats() -> None:
     # Every message round-trips through the wire schema; seq strictly increases.
     seqs = []
     for item in [*core.on_frame(frame(11, 0.0), at(11)), *core.tick(at(20))]:
-        assert decode_any(encode(item.message)) == item.message
+        read_back(item.message)
         seqs.append(item.message.seq)
     assert seqs == sorted(seqs)
     assert len(set(seqs)) == len(seqs)
