@@ -40,23 +40,17 @@ def health(c: Ctx) -> JSONResponse:
         checks["influx"] = bool(sink["healthy"])
     problems.extend(f"check {name} failed" for name, ok in checks.items() if not ok)
     write_problem = c.metrics.write_problem(c.clock())
-    if write_problem is not None:
-        problems.append(write_problem)
     registry_problem = c.metrics.registry_problem(c.clock())
-    if registry_problem is not None:
-        problems.append(registry_problem)
+    problems.extend(p for p in (write_problem, registry_problem) if p is not None)
     feeds = [] if c.feeds is None else c.feeds.status()
     problems.extend(
         f"booking feed {f['name']!r} not pulled: {f['error']}" for f in feeds if not f["ok"]
     )
     free = c.engines.free_bytes()
     min_free_mb = c.config.database.min_free_mb
-    if free is not None and free < min_free_mb * 1024 * 1024:
-        where = c.engines.sqlite_path
-        problems.append(
-            f"low free space for the ledger {where}: {free / 2**20:.0f} MB free, "
-            f"less than database.min_free_mb = {min_free_mb:g}"
-        )
+    space_problem = _space_problem(c, free)
+    if space_problem is not None:
+        problems.append(space_problem)
     status = {
         "status": "degraded" if problems else "ok",
         "problems": problems,
@@ -84,6 +78,16 @@ def health(c: Ctx) -> JSONResponse:
         "version": __version__,
     }
     return JSONResponse(status, status_code=200 if database else 503)
+
+
+def _space_problem(c: Ctx, free: int | None) -> str | None:
+    min_free_mb = c.config.database.min_free_mb
+    if free is None or free >= min_free_mb * 1024 * 1024:
+        return None
+    return (
+        f"low free space for the ledger {c.engines.sqlite_path}: {free / 2**20:.0f} MB free, "
+        f"less than database.min_free_mb = {min_free_mb:g}"
+    )
 
 
 def _clocks_off(c: Ctx) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -151,16 +152,7 @@ def test_usage_service_figures_from_sign_ins(
         agent.stop()
         collector.stop()
     assert status == 200, usage
-    assert {(r["user"], r["user_type"]) for r in rows} == {
-        ("zhang", "internal"),
-        ("li", "external"),
-    }
-    # The sign-out feedback and why zhang's session ended reach the ledger (0009).
-    by_user = {r["user"]: r for r in rows}
-    assert (by_user["li"]["outcome"], by_user["li"]["sample_count"]) == ("normal", 5)
-    assert by_user["li"]["end_reason"] is None
-    assert by_user["zhang"]["end_reason"] == "replaced"
-    assert by_user["zhang"]["outcome"] is None
+    _assert_feedback_stored(rows)
     assert sorted((r["user"], r["start"], r["end"]) for r in logged) == [
         ("nmr-user", start, end) for start, end in ACQUISITIONS
     ]
@@ -172,3 +164,16 @@ def test_usage_service_figures_from_sign_ins(
     assert row["external_service_s"] == pytest.approx(external, abs=0.01)
     assert row["share_rate"] == pytest.approx(external / row["effective_s"], abs=1e-4)
     assert row["effective_s"] > service  # it ran before the first sign-in and after the last
+
+
+def _assert_feedback_stored(rows: list[dict[str, Any]]) -> None:
+    """Who signed in as what, the sign-out feedback and why zhang's session ended (0009)."""
+    assert {(r["user"], r["user_type"]) for r in rows} == {
+        ("zhang", "internal"),
+        ("li", "external"),
+    }
+    by_user = {r["user"]: r for r in rows}
+    assert (by_user["li"]["outcome"], by_user["li"]["sample_count"]) == ("normal", 5)
+    assert by_user["li"]["end_reason"] is None
+    assert by_user["zhang"]["end_reason"] == "replaced"
+    assert by_user["zhang"]["outcome"] is None
