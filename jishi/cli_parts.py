@@ -13,6 +13,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
+from jishi.i18n import _
+
 Handler = Callable[[argparse.Namespace], int]
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -75,7 +77,7 @@ def config_option(parser: argparse.ArgumentParser, file: str, *, required: bool 
 def broker_option(parser: argparse.ArgumentParser) -> None:
     """``--broker URL``: overrides ``mqtt.broker`` of the config."""
     parser.add_argument(
-        "--broker", metavar="URL", help="override mqtt.broker, e.g. mqtt://127.0.0.1:1883"
+        "--broker", metavar="URL", help=_("override mqtt.broker, e.g. mqtt://127.0.0.1:1883")
     )
 
 
@@ -85,7 +87,7 @@ def ledger_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
         metavar="URL",
-        help="override the ledger URL (sqlite:///... or postgresql+psycopg://...)",
+        help=_("override the ledger URL (sqlite:///... or postgresql+psycopg://...)"),
     )
 
 

@@ -1,0 +1,267 @@
+"""Messages follow the locale (issue 19): every marked message has a Chinese translation, the
+shipped .mo is the .po compiled, the language is chosen from ``--lang`` and the environment,
+and ``jishi agent check`` run as a process answers in Chinese under ``LANG=zh_CN.UTF-8``."""
+
+from __future__ import annotations
+
+import ast
+import gettext
+import importlib.util
+import os
+import re
+import string
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from jishi import i18n
+from jishi.cli import language_option
+
+from support.cli import jishi_command
+from support.servers import Mosquitto
+
+ROOT = Path(__file__).resolve().parents[1]
+CJK = re.compile("[\u4e00-\u9fff]")
+
+
+def _catalog_tool() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("jishi_i18n_tool", ROOT / "scripts" / "i18n.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+tool = _catalog_tool()
+
+
+@pytest.fixture
+def english() -> Iterator[None]:
+    """The process's language set for one test, then chosen afresh for the next."""
+    yield
+    i18n.set_language(None)
+
+
+def test_every_message_in_the_source_has_a_chinese_translation_and_no_entry_is_stale() -> None:
+    assert tool.problems() == []
+
+
+def test_the_extractor_finds_the_messages_of_the_agent_check() -> None:
+    used = tool.extract()
+    assert ("check passed", None) in used
+    assert "agent/check.py" in used[("check passed", None)]
+    plural = [key for key in used if key[1] is not None]
+    assert ("config {path}: valid ({count} instrument, hash {hash})") in [k[0] for k in plural]
+
+
+def _fields(text: str) -> set[str]:
+    return {name for _, name, spec, _ in string.Formatter().parse(text) if name is not None} | {
+        f"{name}:{spec}" for _, name, spec, _ in string.Formatter().parse(text) if spec
+    }
+
+
+def test_every_translation_keeps_the_placeholders_of_its_message() -> None:
+    """A translation that loses ``{path}`` or changes ``{free:.0f}`` fails at .format() time
+    in front of a technician; here it fails first."""
+    entries = tool.parse_po(tool.PO_FILE.read_text(encoding="utf-8"))
+    wrong = [
+        (entry.msgid, text)
+        for entry in entries
+        if entry.msgid
+        for text in entry.msgstr
+        if _fields(text) != _fields(entry.msgid)
+    ]
+    assert wrong == []
+    assert len(entries) > 150  # the catalog really was read
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'print(_(f"broken {x}"))',
+        'print(_("a" + x))',
+        "N_(text)",
+        'ngettext("one", plural, n)',
+    ],
+)
+def test_the_extractor_refuses_a_marked_call_it_cannot_read(tmp_path: Path, source: str) -> None:
+    (tmp_path / "jishi").mkdir()
+    (tmp_path / "jishi" / "bad.py").write_text(source + "\n", encoding="utf-8")
+    with pytest.raises(tool.CatalogError, match=r"jishi/bad\.py: line 1"):
+        tool.extract(tmp_path)
+
+
+def test_the_shipped_mo_is_the_po_compiled_and_python_reads_it() -> None:
+    entries = tool.parse_po(tool.PO_FILE.read_text(encoding="utf-8"))
+    assert tool.MO_FILE.read_bytes() == tool.compile_mo(entries)
+    with tool.MO_FILE.open("rb") as handle:
+        catalog = gettext.GNUTranslations(handle)
+    assert catalog.gettext("check passed") == "检查通过"
+    one, many = (
+        "config {path}: valid ({count} instrument, hash {hash})",
+        ("config {path}: valid ({count} instruments, hash {hash})"),
+    )
+    assert catalog.ngettext(one, many, 3) == catalog.ngettext(one, many, 1)
+    assert CJK.search(catalog.ngettext(one, many, 3))
+
+
+def test_the_po_round_trips_through_the_parser_and_the_writer() -> None:
+    text = tool.PO_FILE.read_text(encoding="utf-8")
+    entries = tool.parse_po(text)
+    assert tool.format_po(entries) == text
+
+
+@pytest.mark.parametrize(
+    ("environ", "system", "expected"),
+    [
+        ({}, None, "en"),
+        ({"LANG": "C.UTF-8"}, None, "en"),
+        ({"LANG": "zh_CN.UTF-8"}, None, "zh_CN"),
+        ({"LANG": "zh_TW.UTF-8"}, None, "zh_CN"),
+        ({"LANG": "zh"}, None, "zh_CN"),
+        ({"LANG": "en_US.UTF-8"}, None, "en"),
+        ({"LANG": "fr_FR.UTF-8"}, None, "en"),
+        ({"LC_ALL": "zh_CN.UTF-8", "LANG": "en_US.UTF-8"}, None, "zh_CN"),
+        ({"LC_ALL": "C", "LANG": "zh_CN.UTF-8"}, None, "en"),
+        ({"LC_MESSAGES": "zh_CN.GB18030", "LANG": "en_GB.UTF-8"}, None, "zh_CN"),
+        # LANGUAGE is a list that wins over the locale, except under the C locale (GNU).
+        ({"LANGUAGE": "zh_CN:en", "LANG": "en_US.UTF-8"}, None, "zh_CN"),
+        ({"LANGUAGE": "fr:zh", "LANG": "en_US.UTF-8"}, None, "zh_CN"),
+        ({"LANGUAGE": "zh_CN", "LANG": "C"}, None, "en"),
+        # Windows sets none of the variables: the user's locale decides.
+        ({}, "Chinese (Simplified)_China", "zh_CN"),
+        ({}, "zh_CN", "zh_CN"),
+        ({}, "English_United States", "en"),
+        ({"LANG": "en_US.UTF-8"}, "Chinese (Simplified)_China", "en"),
+    ],
+)
+def test_the_language_follows_the_environment(
+    environ: dict[str, str], system: str | None, expected: str
+) -> None:
+    assert i18n.choose_language(environ, system) == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--lang", "zh", "agent", "check"], "zh"),
+        (["--lang=en", "agent", "check"], "en"),
+        (["agent", "check", "--lang", "zh"], None),  # only the global option counts
+        (["agent"], None),
+        (["--lang"], None),
+    ],
+)
+def test_the_lang_option_is_read_before_the_parser_is_built(
+    argv: list[str], expected: str | None
+) -> None:
+    assert language_option(argv) == expected
+
+
+def test_set_language_switches_the_messages_and_the_state_names(english: None) -> None:
+    i18n.set_language("zh")
+    assert i18n.current_language() == "zh_CN"
+    assert i18n._("check passed") == "检查通过"
+    assert [i18n.state_name(s) for s in ("running", "idle", "unknown")] == ["运行", "待机", "未知"]
+    assert i18n.state_name("no-such-state") == "no-such-state"
+    i18n.set_language("en")
+    assert i18n._("check passed") == "check passed"
+    assert i18n.state_name("running") == "running"
+
+
+def test_console_columns_count_chinese_characters_twice() -> None:
+    assert i18n.columns("状态") == 4
+    assert i18n.columns("state") == 5
+    assert i18n.ljust("仪器", 6) == "仪器  "
+    assert i18n.rjust("编号", 6) == "  编号"
+
+
+def _locale_env(**variables: str) -> dict[str, str]:
+    """This process's environment with only ``variables`` choosing the language."""
+    chosen = ("LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES")
+    env = {k: v for k, v in os.environ.items() if k not in chosen}
+    return {**env, **variables}
+
+
+def _agent_check(
+    env: dict[str, str], *args: str, options: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """``jishi [options] agent check -c examples/agent-sim.toml [args]`` as a process."""
+    command = jishi_command(*options, "agent", "check", "-c", "examples/agent-sim.toml", *args)
+    return subprocess.run(
+        command, capture_output=True, text=True, encoding="utf-8", timeout=60, cwd=ROOT, env=env
+    )
+
+
+@pytest.mark.integration  # runs jishi agent check as a process against a real Mosquitto
+def test_agent_check_prints_its_report_in_chinese_under_a_chinese_locale(
+    mosquitto_session: Mosquitto,
+) -> None:
+    env = _locale_env(LANG="zh_CN.UTF-8")
+    result = _agent_check(env, "--broker", mosquitto_session.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("配置 examples/agent-sim.toml：有效（3 台仪器")
+    assert "仪器 nmr-600（600 MHz NMR spectrometer）：" in lines
+    assert any(re.fullmatch(r"  状态：(运行|待机|关机|故障|维护)（.*）", line) for line in lines)
+    assert f"MQTT 服务器 {mosquitto_session.url}：已连接（3.1.1, no TLS）" in lines
+    assert lines[-1] == "检查通过"
+
+
+@pytest.mark.integration  # runs jishi agent check as a process
+@pytest.mark.parametrize(
+    ("env", "options", "chinese"),
+    [
+        ({"LANG": "C"}, (), False),
+        ({"LANG": "C.UTF-8", "LANGUAGE": "zh_CN"}, (), False),
+        ({"LANG": "C"}, ("--lang", "zh"), True),
+        ({"LC_ALL": "zh_CN.UTF-8"}, ("--lang", "en"), False),
+        ({"LC_ALL": "zh_CN.UTF-8", "LANG": "en_US.UTF-8"}, (), True),
+    ],
+)
+def test_agent_check_answers_in_english_unless_chinese_is_asked_for(
+    env: dict[str, str], options: tuple[str, ...], chinese: bool
+) -> None:
+    result = _agent_check(_locale_env(**env), "--no-broker", options=options)
+    assert result.returncode == 0, result.stdout + result.stderr
+    last = result.stdout.splitlines()[-1]
+    assert last == ("检查通过" if chinese else "check passed")
+    # Instrument names are English in the example, so English output has no Chinese at all.
+    assert bool(CJK.search(result.stdout)) is chinese
+
+
+def test_the_agent_help_is_translated(english: None, capsys: pytest.CaptureFixture[str]) -> None:
+    from jishi.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--lang", "zh", "agent", "check", "--help"])
+    out = capsys.readouterr().out
+    assert "供现场技术人员使用" in out
+    assert "跳过 MQTT 服务器测试" in out
+
+
+def test_every_marked_module_imports_the_functions_it_calls() -> None:
+    """A file that calls ``_()`` without importing it fails only when that line runs."""
+    missing = []
+    for folder in tool.SOURCES:
+        for path in (ROOT / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            called = {
+                node.func.id
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in tool.MARKERS
+            }
+            defined = {
+                alias.asname or alias.name
+                for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom)
+                for alias in node.names
+            } | {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+            missing += [f"{path.relative_to(ROOT)}: {name}" for name in called - defined]
+    assert missing == []
