@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import gettext
 import importlib.util
+import json
 import os
 import re
 import string
@@ -265,3 +266,62 @@ def test_every_marked_module_imports_the_functions_it_calls() -> None:
             } | {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
             missing += [f"{path.relative_to(ROOT)}: {name}" for name in called - defined]
     assert missing == []
+
+
+SIGNIN_CONFIG = """site = "lab"
+data_dir = "data"
+
+[[instruments]]
+id = "nmr-1"
+
+[[instruments.rules.threshold]]
+reading = "power_w"
+running_above = 300
+
+[[instruments.sources]]
+driver = "simulated"
+scenario = [["running", 60]]
+
+[[instruments.sources]]
+driver = "signin"
+name = "desk"
+"""
+
+
+def _jishi(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        jishi_command(*args),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        env=env,
+    )
+
+
+@pytest.mark.integration  # runs jishi agent sign-in / sign-out as processes
+def test_sign_in_and_the_feedback_questions_are_asked_in_chinese(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(SIGNIN_CONFIG, encoding="utf-8")
+    env = _locale_env(LANG="zh_CN.UTF-8")
+    signed_in = _jishi(env, "agent", "sign-in", "-c", str(config), stdin="0012345678\n")
+    assert signed_in.returncode == 0, signed_in.stderr
+    assert signed_in.stderr == "账号或刷卡："
+    assert signed_in.stdout.startswith("0012345678 已在 nmr-1 签到：已排队等待代理程序发送（")
+    # The technician answers in Chinese: 故障 is understood, and the sample count is kept.
+    signed_out = _jishi(env, "agent", "sign-out", "-c", str(config), "--ask", stdin="故障\n3\n")
+    assert signed_out.returncode == 0, signed_out.stderr
+    assert signed_out.stderr == "仪器状态 正常/故障（回车：正常）：样品数（回车：跳过）："
+    assert signed_out.stdout.startswith("已在 nmr-1 签退：")
+    requests = sorted((tmp_path / "data").rglob("*.json"))
+    assert [json.loads(p.read_text(encoding="utf-8"))["action"] for p in requests] == [
+        "sign-in",
+        "sign-out",
+    ]
+    feedback = json.loads(requests[1].read_text(encoding="utf-8"))
+    assert (feedback["outcome"], feedback["sample_count"]) == ("fault", 3)
+    # No account: the error is Chinese too, through the command's error boundary.
+    empty = _jishi(env, "agent", "sign-in", "-c", str(config), stdin="\n")
+    assert empty.returncode == 1
+    assert empty.stderr.endswith("错误：未输入账号\n")
