@@ -38,15 +38,19 @@ def key_path(loc: tuple[int | str, ...]) -> str:
 
 
 def _problem(error: Any) -> str:
+    """What is wrong with a key, our own words in the reader's language (issue 19); the
+    validators' messages are passed on as they are."""
+    from jishi.i18n import _, validator_message
+
     kind = error.get("type", "")
     if kind == "missing":
-        return "required key is missing"
+        return _("required key is missing")
     if kind == "extra_forbidden":
-        return "unknown key (check the spelling against the docs)"
-    message = str(error.get("msg", "invalid value"))
-    message = message.removeprefix("Value error, ")
+        return _("unknown key (check the spelling against the docs)")
+    message = str(error.get("msg") or _("invalid value"))
+    message = validator_message(message.removeprefix("Value error, "))
     if "input" in error and kind not in {"model_type", "dict_type"} and not _secret(error):
-        message += f" (got {error['input']!r})"
+        message += _(" (got {value})").format(value=repr(error["input"]))
     return message
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gettext
 import os
+import re
 import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
@@ -153,6 +154,60 @@ def state_name(state: str) -> str:
     """A state (``running``) in the reader's language; an unknown name as it is."""
     label = STATE_NAMES.get(str(state))
     return str(state) if label is None else _(label)
+
+
+# The validators' fixed phrases (pydantic's, which jishi's own config checks reuse), as
+# patterns and the message each one is; a message they do not match is shown as it is.
+_VALIDATOR_PHRASES = (
+    [
+        (rf"Input should be {relation} (?P<limit>\S+)", message)
+        for relation, message in (
+            ("greater than or equal to", N_("Input should be greater than or equal to {limit}")),
+            ("greater than", N_("Input should be greater than {limit}")),
+            ("less than or equal to", N_("Input should be less than or equal to {limit}")),
+            ("less than", N_("Input should be less than {limit}")),
+        )
+    ]
+    + [
+        (re.escape(message), message)
+        for message in (
+            N_("Input should be a valid integer, unable to parse string as an integer"),
+            N_("Input should be a valid integer, got a number with a fractional part"),
+            N_("Input should be a valid integer"),
+            N_("Input should be a valid number, unable to parse string as a number"),
+            N_("Input should be a valid number"),
+            N_("Input should be a valid string"),
+            N_("Input should be a valid boolean, unable to interpret input"),
+            N_("Input should be a valid boolean"),
+            N_("Input should be a valid list"),
+            N_("Input should be a valid dictionary"),
+            N_("Field required"),
+        )
+    ]
+    + [
+        (r"Input should be (?P<choices>'.*)", N_("Input should be {choices}")),
+        (
+            r"String should have at least (?P<count>\d+) characters?",
+            N_("String should have at least {count} character(s)"),
+        ),
+        (
+            r"String should have at most (?P<count>\d+) characters?",
+            N_("String should have at most {count} character(s)"),
+        ),
+    ]
+)
+
+
+def validator_message(message: str) -> str:
+    """A config validator's message (``Input should be greater than or equal to 5``) in the
+    reader's language; in English, and for a message of no known phrase, ``message`` itself."""
+    if current_language() == ENGLISH:
+        return message
+    for pattern, msgid in _VALIDATOR_PHRASES:
+        found = re.fullmatch(pattern, message)
+        if found:
+            return _(msgid).format(**found.groupdict())
+    return message
 
 
 def columns(text: str) -> int:
