@@ -11,11 +11,10 @@ console columns, not characters: a Chinese character takes two (issue 19).
 
 from __future__ import annotations
 
-import textwrap
 from datetime import datetime
 from typing import Any
 
-from jishi.i18n import N_, _, columns, ljust, state_name
+from jishi.i18n import N_, _, columns, cut, ljust, state_name, wrap
 
 WIDTH = 80
 HEADERS = (
@@ -31,16 +30,6 @@ HEADERS = (
 # Columns that may be cut (instrument, source) and the narrowest they are cut to.
 SHRINKABLE = (0, 5)
 MIN_SHRINK = 6
-
-
-def _cut(text: str, width: int) -> str:
-    """``text`` cut to at most ``width`` columns (no ``~``)."""
-    used = 0
-    for index, char in enumerate(text):
-        used += columns(char)
-        if used > width:
-            return text[:index]
-    return text
 
 
 def age(seconds: float | None) -> str:
@@ -67,25 +56,8 @@ def local_time(iso: str | None, now: float) -> str:
 
 
 def _wrap(text: str, first: str = "", rest: str = "  ", long_words: bool = False) -> list[str]:
-    """A paragraph wrapped at 80 columns, its lines indented by ``first`` and ``rest``.
-    Chinese has no spaces to break at and its characters take two columns, so text with wide
-    characters is cut by columns, anywhere."""
-    if columns(text) == len(text):
-        return textwrap.wrap(
-            text,
-            WIDTH,
-            initial_indent=first,
-            subsequent_indent=rest,
-            break_long_words=long_words,
-            break_on_hyphens=False,
-        ) or [""]
-    lines: list[str] = []
-    while text:
-        indent = rest if lines else first
-        piece = _cut(text, WIDTH - len(indent))
-        lines.append(indent + piece)
-        text = text[len(piece) :].lstrip()
-    return lines or [""]
+    """A paragraph wrapped at 80 columns, its lines indented by ``first`` and ``rest``."""
+    return wrap(text, WIDTH, first, rest, long_words) or [""]
 
 
 def _agent_line(report: dict[str, Any]) -> str:
@@ -185,7 +157,7 @@ def _fit_widths(rows: list[tuple[str, ...]]) -> list[int]:
 
 
 def _cell(text: str, width: int) -> str:
-    return text if columns(text) <= width else _cut(text, width - 1) + "~"
+    return text if columns(text) <= width else cut(text, width - 1) + "~"
 
 
 def table_lines(report: dict[str, Any], now: float) -> list[str]:

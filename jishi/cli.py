@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from jishi import __version__
+from jishi.cli_parts import Parser
 from jishi.errors import EXTRA_OF_COMMAND, ConfigError, JishiError, missing_package
 from jishi.i18n import LANG_CHOICES, _, set_language
 
@@ -41,7 +42,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="jishi",
         description=_(
             "jishi (机时) measures how much large scientific instruments are really used: an "
@@ -50,7 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=_("Run 'jishi demo' to see every part working together on this machine."),
     )
-    parser.add_argument("--version", action="version", version=f"jishi {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"jishi {__version__}",
+        help=_("show the version and exit"),
+    )
     parser.add_argument(
         "--lang",
         choices=tuple(LANG_CHOICES),

@@ -26,6 +26,7 @@ from __future__ import annotations
 import gettext
 import os
 import re
+import textwrap
 import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
@@ -198,16 +199,23 @@ _VALIDATOR_PHRASES = (
 )
 
 
-def validator_message(message: str) -> str:
-    """A config validator's message (``Input should be greater than or equal to 5``) in the
-    reader's language; in English, and for a message of no known phrase, ``message`` itself."""
+def known_phrase(message: str, phrases: list[tuple[str, str]]) -> str:
+    """A library's message (a validator's, argparse's) in the reader's language: the first of
+    ``phrases`` (pattern, message id with the pattern's groups as fields) that matches all of
+    it; in English, and for a message no pattern matches, ``message`` itself."""
     if current_language() == ENGLISH:
         return message
-    for pattern, msgid in _VALIDATOR_PHRASES:
+    for pattern, msgid in phrases:
         found = re.fullmatch(pattern, message)
         if found:
             return _(msgid).format(**found.groupdict())
     return message
+
+
+def validator_message(message: str) -> str:
+    """A config validator's message (``Input should be greater than or equal to 5``) in the
+    reader's language (:func:`known_phrase`)."""
+    return known_phrase(message, _VALIDATOR_PHRASES)
 
 
 def columns(text: str) -> int:
@@ -223,3 +231,37 @@ def ljust(text: str, width: int) -> str:
 def rjust(text: str, width: int) -> str:
     """``text`` right-aligned in ``width`` console columns."""
     return " " * max(width - columns(text), 0) + text
+
+
+def wrap(
+    text: str, width: int, first: str = "", rest: str = "", long_words: bool = False
+) -> list[str]:
+    """``text`` wrapped within ``width`` console columns, its lines indented by ``first`` and
+    ``rest``. Chinese has no spaces to break at and its characters take two columns, so text
+    with wide characters is cut by columns, anywhere; other text at spaces, as textwrap does."""
+    if columns(text) == len(text):
+        return textwrap.wrap(
+            text,
+            width,
+            initial_indent=first,
+            subsequent_indent=rest,
+            break_long_words=long_words,
+            break_on_hyphens=False,
+        )
+    lines: list[str] = []
+    while text:
+        indent = rest if lines else first
+        piece = cut(text, width - len(indent))
+        lines.append(indent + piece)
+        text = text[len(piece) :].lstrip()
+    return lines
+
+
+def cut(text: str, width: int) -> str:
+    """The longest start of ``text`` within ``width`` columns (one character at least)."""
+    used = 0
+    for index, char in enumerate(text):
+        used += columns(char)
+        if used > width:
+            return text[: max(index, 1)]
+    return text

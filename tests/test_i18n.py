@@ -235,14 +235,31 @@ def test_agent_check_answers_in_english_unless_chinese_is_asked_for(
     assert bool(CJK.search(result.stdout)) is chinese
 
 
-def test_the_agent_help_is_translated(english: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_agent_help_and_argparse_errors_are_in_chinese(
+    english: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from jishi.cli import main
 
+    monkeypatch.setenv("COLUMNS", "80")  # argparse's width
     with pytest.raises(SystemExit):
         main(["--lang", "zh", "agent", "check", "--help"])
     out = capsys.readouterr().out
-    assert "供现场技术人员使用" in out
-    assert "跳过 MQTT 服务器测试" in out
+    assert out.startswith("用法：jishi agent check [-h] -c FILE")
+    assert "供现场技术人员使用" in out and "跳过 MQTT 服务器测试" in out
+    assert "  -h, --help            显示本帮助并退出" in out.splitlines()
+    # Wrapped by console columns: a Chinese character takes two.
+    assert max(i18n.columns(line) for line in out.splitlines()) <= 80, out
+    with pytest.raises(SystemExit) as stopped:
+        main(["--lang", "zh", "agent", "check"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == "jishi agent check：错误：缺少必需的参数：-c/--config"
+    with pytest.raises(SystemExit):
+        main(["--lang", "en", "agent", "check"])
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        "jishi agent check: error: the following arguments are required: -c/--config"
+    )
 
 
 def test_every_marked_module_imports_the_functions_it_calls() -> None:
