@@ -92,9 +92,9 @@ def extract(root: Path = ROOT) -> dict[tuple[str, str | None], list[str]]:
             if relative.startswith(SKIPPED):
                 continue
             tree = ast.parse(path.read_text(encoding="utf-8"), relative)
-            for node in ast.walk(tree):
-                if not isinstance(node, ast.Call):
-                    continue
+            calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+            # In the order of the file, so the .po reads like the code.
+            for node in sorted(calls, key=lambda call: (call.lineno, call.col_offset)):
                 try:
                     key = _marked(node)
                 except CatalogError as exc:
