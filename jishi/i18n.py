@@ -16,9 +16,9 @@ counts. Arguments are literals so the extractor can read them; values go in with
 The language is chosen once per process, on first use: :func:`set_language` (the ``--lang``
 option) wins; else the environment as GNU gettext reads it (``LANGUAGE``, a colon-separated
 list, unless ``LC_ALL``, ``LC_MESSAGES`` or ``LANG`` name the C locale, then those three in
-that order); else, on Windows, where none of them is usually set, the user's locale. Any
-``zh`` locale (zh, zh_CN, zh_CN.UTF-8, zh_TW, zh-Hans) reads simplified Chinese; anything else
-English. Log lines meant for operators stay English and are not marked.
+that order); else, on Windows, where none of them is usually set, the user's display
+language. Any ``zh`` locale (zh, zh_CN, zh_CN.UTF-8, zh_TW, zh-Hans) reads simplified Chinese;
+anything else English. Log lines meant for operators stay English and are not marked.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import textwrap
 import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 DOMAIN = "jishi"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -87,13 +88,24 @@ def choose_language(environ: Mapping[str, str], system_locale: str | None = None
 
 
 def _system_locale() -> str | None:
-    """The user's locale on Windows (``Chinese (Simplified)_China``); elsewhere the variables
-    say it all and None is returned."""
+    """The language of the user's Windows; elsewhere the variables say it all: None."""
     if os.name != "nt":  # (not sys.platform: mypy would call the Windows branch unreachable)
         return None
-    import locale
+    import ctypes
 
-    return locale.getlocale()[0]
+    windll = getattr(ctypes, "windll", None)  # Windows only
+    return None if windll is None else windows_ui_language(windll.kernel32)
+
+
+# PRIMARYLANGID of a Windows LANGID (its low 10 bits) for Chinese: zh-CN, zh-TW, zh-HK, zh-SG.
+_LANG_CHINESE = 0x04
+
+
+def windows_ui_language(kernel32: Any) -> str:
+    """``zh_CN`` or ``en`` for the Windows user's display language (GetUserDefaultUILanguage,
+    the language Windows itself speaks to the user, not the format settings)."""
+    lang_id = int(kernel32.GetUserDefaultUILanguage())
+    return CHINESE if lang_id & 0x3FF == _LANG_CHINESE else ENGLISH
 
 
 def set_language(language: str | None) -> str:

@@ -174,6 +174,25 @@ def test_set_language_switches_the_messages_and_the_state_names(english: None) -
     assert i18n.state_name("running") == "running"
 
 
+class _Kernel32:
+    """Stands in for ctypes.windll.kernel32: answers GetUserDefaultUILanguage."""
+
+    def __init__(self, lang_id: int) -> None:
+        self.lang_id = lang_id
+
+    def GetUserDefaultUILanguage(self) -> int:  # noqa: N802 - the Windows API's name
+        return self.lang_id
+
+
+@pytest.mark.parametrize(
+    ("lang_id", "expected"),
+    [(0x0804, "zh_CN"), (0x0404, "zh_CN"), (0x0C04, "zh_CN"), (0x0409, "en"), (0x0411, "en")],
+)  # zh-CN, zh-TW, zh-HK; en-US, ja-JP (LANGIDs from the Windows language identifier table)
+def test_on_windows_the_display_language_decides(lang_id: int, expected: str) -> None:
+    assert i18n.windows_ui_language(_Kernel32(lang_id)) == expected
+    assert i18n.choose_language({}, i18n.windows_ui_language(_Kernel32(lang_id))) == expected
+
+
 def test_console_columns_count_chinese_characters_twice() -> None:
     assert i18n.columns("状态") == 4
     assert i18n.columns("state") == 5
