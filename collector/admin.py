@@ -124,12 +124,32 @@ def _import(args: argparse.Namespace, what: str, store: Callable[..., int]) -> i
     try:
         count = store(engines, raw, config.site.timezone, time.time())
     except SessionImportError as exc:
-        print(f"{path}: {exc}", file=sys.stderr)
+        print("\n".join(_bad_rows(path, exc)), file=sys.stderr)
         return 1
     finally:
         engines.dispose()
     print(what.format(file=path, count=count))
     return 0
+
+
+# Bad rows shown at most (a wrong file can have 100,000).
+SHOWN_ROWS = 50
+
+
+def _bad_rows(path: Path, exc: SessionImportError) -> list[str]:
+    """Every bad row (up to :data:`SHOWN_ROWS`) under a line saying nothing was imported; the
+    rows' problems are the parsers' own words."""
+    problems = exc.problems
+    lines = [
+        _("{file}: {count} bad row(s), nothing imported:").format(file=path, count=len(problems))
+    ]
+    lines += [
+        text if line is None else _("line {line}: {problem}").format(line=line, problem=text)
+        for line, text in problems[:SHOWN_ROWS]
+    ]
+    if len(problems) > SHOWN_ROWS:
+        lines.append(_("... and {count} more").format(count=len(problems) - SHOWN_ROWS))
+    return lines
 
 
 def import_sessions(args: argparse.Namespace) -> int:

@@ -423,3 +423,28 @@ def test_config_errors_name_file_and_key_and_say_the_problem_in_the_readers_lang
         f"{config}: instruments[0].id: required key is missing",
         f"{config}: colour: unknown key (check the spelling against the docs)",
     }
+
+
+def test_an_import_with_bad_rows_says_so_in_chinese(
+    english: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The frame is translated; each row's problem is the parser's own words."""
+    from jishi.cli import main
+
+    csv_file = tmp_path / "预约记录.csv"
+    csv_file.write_text(
+        "instrument,start,end\nghost,2025-06-15 08:00,2025-06-15 09:00\n", encoding="utf-8"
+    )
+    db = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    example = str(ROOT / "examples" / "collector.toml")
+    command = ["collector", "import-sessions", "-c", example, "--db", db, str(csv_file)]
+    assert main(["--lang", "zh", *command]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"{csv_file}：1 行有误，未导入任何数据：",
+        "第 2 行：unknown instrument 'ghost'",
+    ]
+    assert main(["--lang", "en", *command]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"{csv_file}: 1 bad row(s), nothing imported:",
+        "line 2: unknown instrument 'ghost'",
+    ]

@@ -19,6 +19,7 @@ from jishi.collector.reports.adjust_store import (
     list_adjustments,
     revoke_adjustment,
 )
+from jishi.collector.reports.cli_text import in_readers_language
 from jishi.collector.reports.errors import ReportError
 from jishi.collector.reports.figures import select_instruments
 from jishi.collector.reports.make import make_report, render
@@ -61,6 +62,16 @@ def _progress(total: int, label: str, enabled: bool) -> Iterator[Progress | None
 
 
 def run_report(args: argparse.Namespace) -> int:
+    with in_readers_language():
+        return _run_report(args)
+
+
+def run_adjust(args: argparse.Namespace) -> int:
+    with in_readers_language():
+        return _run_adjust(args)
+
+
+def _run_report(args: argparse.Namespace) -> int:
     now = time.time()
     with _ledger(args) as (config, engines):
         period = resolve_period(
@@ -130,7 +141,7 @@ def _show(items: list[Adjustment], timezone: str) -> None:
         )
 
 
-def run_adjust(args: argparse.Namespace) -> int:
+def _run_adjust(args: argparse.Namespace) -> int:
     now = time.time()
     with _ledger(args) as (config, engines):
         tz = config.site.timezone
