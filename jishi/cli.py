@@ -15,7 +15,13 @@ from typing import TextIO
 
 from jishi import __version__
 from jishi.cli_parts import Parser
-from jishi.errors import EXTRA_OF_COMMAND, ConfigError, JishiError, missing_package
+from jishi.errors import (
+    EXTRA_OF_COMMAND,
+    MISSING_PACKAGE,
+    ConfigError,
+    JishiError,
+    missing_package,
+)
 from jishi.i18n import LANG_CHOICES, _, set_language
 
 Handler = Callable[[argparse.Namespace], int]
@@ -145,7 +151,8 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
         if exc.name is None or exc.name.partition(".")[0] == "jishi":
             raise  # our own module missing is a broken install or a bug: keep the traceback
         extra = EXTRA_OF_COMMAND.get(getattr(args, "command", None) or "", "all")
-        print(_("error: {problem}").format(problem=missing_package(exc, extra)), file=sys.stderr)
+        advice = missing_package(exc, extra, _(MISSING_PACKAGE))
+        print(_("error: {problem}").format(problem=advice), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

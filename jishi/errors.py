@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from jishi.i18n import N_
+
 
 class JishiError(Exception):
     """Base of all errors jishi raises on purpose."""
@@ -46,13 +48,18 @@ EXTRA_OF_COMMAND = {
 }
 
 
-def missing_package(exc: ImportError, extra: str) -> str:
-    """``No module named 'serial'`` as advice: the extra that brings it, and how to add it."""
-    name = exc.name or str(exc)
-    return (
-        f"the Python module {name!r} is not installed (it comes with the {extra} extra); "
-        f"install it with: pip install 'jishi[{extra}]'"
-    )
+# Drivers put this advice into read errors in English, where the check recognises it by its
+# words (:func:`says_missing_package`); the command line shows it translated (issue 19).
+MISSING_PACKAGE = N_(
+    "the Python module {name!r} is not installed (it comes with the {extra} extra); "
+    "install it with: pip install 'jishi[{extra}]'"
+)
+
+
+def missing_package(exc: ImportError, extra: str, template: str = MISSING_PACKAGE) -> str:
+    """``No module named 'serial'`` as advice: the extra that brings it, and how to add it
+    (``template``: :data:`MISSING_PACKAGE`, or its translation)."""
+    return template.format(name=exc.name or str(exc), extra=extra)
 
 
 def says_missing_package(text: str | None) -> bool:
