@@ -20,6 +20,7 @@ from jishi.errors import (
     MISSING_PACKAGE,
     ConfigError,
     JishiError,
+    config_error_text,
     missing_package,
 )
 from jishi.i18n import LANG_CHOICES, _, set_language
@@ -142,7 +143,7 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
     try:
         return handler(args)
     except ConfigError as exc:
-        print(_("error: {problem}").format(problem=exc), file=sys.stderr)
+        print(_("error: {problem}").format(problem=config_error_text(exc)), file=sys.stderr)
         return 2
     except JishiError as exc:
         print(_("error: {problem}").format(problem=exc), file=sys.stderr)

@@ -21,6 +21,7 @@ import pytest
 
 from jishi import i18n
 from jishi.cli import language_option
+from jishi.errors import CONFIG_PHRASES, ConfigError, ConfigErrors, config_error_text
 
 from support.cli import jishi_command
 from support.servers import Mosquitto
@@ -448,3 +449,48 @@ def test_an_import_with_bad_rows_says_so_in_chinese(
         f"{csv_file}: 1 bad row(s), nothing imported:",
         "line 2: unknown instrument 'ghost'",
     ]
+
+
+def _config_errors(tmp_path: Path) -> list[ConfigError]:
+    """Every fixed problem jishi.config reads files with, raised for real."""
+    from jishi.config import read_secret, read_toml
+
+    not_utf8 = tmp_path / "gbk.toml"
+    not_utf8.write_bytes('site = "实验室"\n'.encode("gbk"))
+    backslash = tmp_path / "windows.toml"
+    backslash.write_text('data_dir = "C:\\ProgramData\\XRD"\n', encoding="utf-8")
+    attempts = [
+        lambda: read_toml(tmp_path / "missing.toml"),
+        lambda: read_toml(tmp_path),  # a folder: cannot read file
+        lambda: read_toml(not_utf8),
+        lambda: read_toml(backslash),
+        lambda: read_secret(tmp_path / "no-password", None, "mqtt.password", "agent"),
+        lambda: read_secret(None, "JISHI_TEST_UNSET_VARIABLE", "mqtt.password", "agent"),
+    ]
+    errors = []
+    for attempt in attempts:
+        with pytest.raises(ConfigError) as caught:
+            attempt()
+        errors.append(caught.value)
+    return errors
+
+
+def test_config_file_errors_are_shown_in_the_readers_language(
+    english: None, tmp_path: Path
+) -> None:
+    errors = _config_errors(tmp_path)
+    i18n.set_language("en")
+    assert [config_error_text(e) for e in errors] == [str(e) for e in errors]
+    i18n.set_language("zh")
+    matched = set()
+    for error in errors:
+        text = config_error_text(error)
+        assert text.startswith(f"{error.file}: " + (f"{error.key}: " if error.key else ""))
+        for part in (error.problem, error.hint):
+            if part is not None:
+                matched |= {p for p, _ in CONFIG_PHRASES if re.fullmatch(p, part)}
+                assert part not in text, text  # translated, not passed through
+        assert CJK.search(text), text
+    assert matched == {pattern for pattern, _ in CONFIG_PHRASES}, "a phrase no error has"
+    several = ConfigErrors(errors[:2])
+    assert config_error_text(several).splitlines() == [config_error_text(e) for e in errors[:2]]
