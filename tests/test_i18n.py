@@ -494,3 +494,70 @@ def test_config_file_errors_are_shown_in_the_readers_language(
     assert matched == {pattern for pattern, _ in CONFIG_PHRASES}, "a phrase no error has"
     several = ConfigErrors(errors[:2])
     assert config_error_text(several).splitlines() == [config_error_text(e) for e in errors[:2]]
+
+
+# The modules whose output a technician or a student reads (issue 19).
+COMMAND_MODULES = [
+    "jishi/cli.py",
+    "jishi/cli_parts.py",
+    "agent/cli.py",
+    "agent/check.py",
+    "agent/commands.py",
+    "agent/signin_cli.py",
+    "agent/status_text.py",
+    "agent/service.py",
+    "collector/cli.py",
+    "collector/admin.py",
+    "collector/checks.py",
+    "collector/run.py",
+    "collector/report_cli.py",
+    "collector/reports/cli_run.py",
+]
+
+
+# Errors a program's author meets, not its user: their texts stay English.
+PROGRAMMING_ERRORS = {"ValueError", "TypeError", "KeyError", "RuntimeError", "AssertionError"}
+
+
+def _words(text: ast.expr) -> bool:
+    """Whether a literal or an f-string has words of its own (not only spaces and fields)."""
+    parts = text.values if isinstance(text, ast.JoinedStr) else [text]
+    return any(
+        isinstance(part, ast.Constant)
+        and isinstance(part.value, str)
+        and re.search("[A-Za-z]{2,}", part.value)
+        for part in parts
+    )
+
+
+def _untranslated_texts(tree: ast.AST) -> list[int]:
+    """Lines where English text reaches the reader unmarked: a literal or f-string printed,
+    raised in one of jishi's errors, or given as an argparse help, summary or description."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+        shown = name == "print" or (name.endswith("Error") and name not in PROGRAMMING_ERRORS)
+        texts = list(node.args[:1]) if shown else []
+        texts += [k.value for k in node.keywords if k.arg in {"help", "summary", "description"}]
+        found += [
+            text.lineno
+            for text in texts
+            if isinstance(text, ast.JoinedStr | ast.Constant) and _words(text)
+        ]
+    return found
+
+
+@pytest.mark.parametrize("module", COMMAND_MODULES)
+def test_the_commands_print_no_unmarked_english(module: str) -> None:
+    tree = ast.parse((ROOT / module).read_text(encoding="utf-8"))
+    assert _untranslated_texts(tree) == [], f"{module}: wrap the text in _()"
+
+
+def test_the_unmarked_text_check_finds_unmarked_text() -> None:
+    source = (
+        'print(f"wrote {x}")\nraise JishiError("no")\nadd(help="text")\nprint(_("ok"))\n'
+        'print(f"{a:>4}  {b}")\nraise ValueError("a bug")\n'
+    )
+    assert _untranslated_texts(ast.parse(source)) == [1, 2, 3]
