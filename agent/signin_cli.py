@@ -56,7 +56,11 @@ def _submit(args: argparse.Namespace, action: str) -> int:
             text = _ask(_("samples measured (Enter: skip): "))
             samples = int(text) if text.isdigit() else None
     if samples is not None and not 0 <= samples <= MAX_SAMPLES:
-        raise JishiError(f"samples must be between 0 and {MAX_SAMPLES}, got {samples}")
+        raise JishiError(
+            _("samples must be between 0 and {most}, got {count}").format(
+                most=MAX_SAMPLES, count=samples
+            )
+        )
     request = Request(
         ts=datetime.now(UTC),
         action=action,
