@@ -27,7 +27,6 @@ import gettext
 import os
 import re
 import textwrap
-import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -232,6 +231,11 @@ def validator_message(message: str) -> str:
 
 def columns(text: str) -> int:
     """How many console columns ``text`` takes: two for a wide (CJK) character, one else."""
+    if text.isascii():
+        return len(text)
+    # Imported here: English never needs its tables, and the agent's memory counts (issue 14).
+    import unicodedata
+
     return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
 
 
