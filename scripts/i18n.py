@@ -32,6 +32,8 @@ SOURCES = ("jishi", "agent", "collector", "drivers", "firmware_bridge")
 SKIPPED = ("collector/console/",)
 HEADER = (
     "Project-Id-Version: jishi\n"
+    "Last-Translator: jishi maintainers\n"
+    "Language-Team: jishi maintainers\n"
     "Language: zh_CN\n"
     "MIME-Version: 1.0\n"
     "Content-Type: text/plain; charset=UTF-8\n"
