@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from jishi import tables
 from jishi.errors import ConfigError, ConfigErrors
+from jishi.i18n import _, validator_message
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -38,10 +39,8 @@ def key_path(loc: tuple[int | str, ...]) -> str:
 
 
 def _problem(error: Any) -> str:
-    """What is wrong with a key, our own words in the reader's language (issue 19); the
-    validators' messages are passed on as they are."""
-    from jishi.i18n import _, validator_message
-
+    """What is wrong with a key, in the reader's language (issue 19): our own words, and the
+    validators' messages where they are phrases :func:`validator_message` knows."""
     kind = error.get("type", "")
     if kind == "missing":
         return _("required key is missing")
