@@ -20,6 +20,7 @@ from jishi.agent.runtime import OUTBOX_FILE, STATUS_FILE, Agent
 from jishi.agent.sources import load_agent_config
 from jishi.agent.status_text import status_lines
 from jishi.files import own_data_dir
+from jishi.i18n import _
 from jishi.logs import setup_logging
 
 
@@ -86,7 +87,7 @@ def status_report(data_dir: Path) -> dict[str, Any]:
         stats = read_stats(data_dir / OUTBOX_FILE)
     except sqlite3.OperationalError as exc:
         # A full disk: even reading a WAL database needs room for its shared-memory index.
-        stats, outbox_error = None, f"cannot read the outbox: {exc}"
+        stats, outbox_error = None, _("cannot read the outbox: {error}").format(error=exc)
     status: dict[str, Any] = {}
     status_path = data_dir / STATUS_FILE
     if status_path.exists():
@@ -136,13 +137,15 @@ def show_status(args: argparse.Namespace) -> int:
         data_dir = Path(args.data_dir)
     elif args.config:
         config_path = Path(args.config)
-        config, _ = load_agent_config(config_path)
+        config, _digest = load_agent_config(config_path)
         data_dir = resolve_data_dir(None, config.data_dir, config_path)
     else:
         data_dir = default_data_dir()
     if not data_dir.exists():
         print(
-            f"error: no agent data dir at {data_dir}; give --data-dir or -c agent.toml",
+            _("error: no agent data dir at {dir}; give --data-dir or -c agent.toml").format(
+                dir=data_dir
+            ),
             file=sys.stderr,
         )
         return 2

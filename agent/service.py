@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape
 from jishi.agent.paths import resolve_data_dir
 from jishi.agent.sources import load_agent_config
 from jishi.errors import JishiError
+from jishi.i18n import _
 
 SYSTEMD_UNIT_DIR = "/etc/systemd/system"
 
@@ -99,7 +100,7 @@ def install_for_platform(args: argparse.Namespace, platform: str) -> int:
     """``install-service`` for ``platform`` (``sys.platform``; tests pass ``win32`` to check
     the Windows branch, which has no service manager to run here)."""
     config_path = Path(args.config).resolve()
-    config, _ = load_agent_config(config_path)  # refuse to install a broken config
+    config, _digest = load_agent_config(config_path)  # refuse to install a broken config
     data_dir = resolve_data_dir(args.data_dir, config.data_dir, config_path)
     if platform == "win32":
         # WinSW wants the XML beside its renamed executable: --unit-dir, else this folder.
@@ -107,26 +108,44 @@ def install_for_platform(args: argparse.Namespace, platform: str) -> int:
         xml_dir.mkdir(parents=True, exist_ok=True)
         xml = xml_dir / f"{args.name}.xml"
         xml.write_text(winsw_xml(config_path, data_dir, args.name), encoding="utf-8")
-        print(f"wrote {xml}; install it with WinSW as described in docs/agent.md (Windows)")
+        print(
+            _("wrote {file}; install it with WinSW as described in docs/agent.md (Windows)").format(
+                file=xml
+            )
+        )
         return 0
     unit_dir = Path(args.unit_dir or SYSTEMD_UNIT_DIR)
     unit_dir.mkdir(parents=True, exist_ok=True)
     data_dir.mkdir(parents=True, exist_ok=True)
     unit = unit_dir / f"{args.name}.service"
     unit.write_text(systemd_unit(config_path, data_dir, args.user), encoding="utf-8")
-    print(f"wrote {unit}")
+    print(_("wrote {file}").format(file=unit))
     if args.no_enable:
-        print(f"enable it with: systemctl daemon-reload && systemctl enable --now {args.name}")
+        print(
+            _("enable it with: systemctl daemon-reload && systemctl enable --now {name}").format(
+                name=args.name
+            )
+        )
         return 0
     systemctl = shutil.which("systemctl")
     if systemctl is None:
         raise JishiError(
-            "systemctl not found: this machine does not run systemd; start the agent another "
-            "way (see docs/agent.md) or rerun with --no-enable"
+            _(
+                "systemctl not found: this machine does not run systemd; start the agent another "
+                "way (see docs/agent.md) or rerun with --no-enable"
+            )
         )
     for step in (["daemon-reload"], ["enable", "--now", args.name]):
         result = subprocess.run([systemctl, *step], capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise JishiError(f"systemctl {' '.join(step)} failed: {result.stderr.strip()}")
-    print(f"service {args.name} enabled and started; check it with: systemctl status {args.name}")
+            raise JishiError(
+                _("systemctl {step} failed: {error}").format(
+                    step=" ".join(step), error=result.stderr.strip()
+                )
+            )
+    print(
+        _("service {name} enabled and started; check it with: systemctl status {name}").format(
+            name=args.name
+        )
+    )
     return 0

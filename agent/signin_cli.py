@@ -21,6 +21,7 @@ from jishi.agent.paths import resolve_data_dir
 from jishi.drivers.signin import spool_dir
 from jishi.drivers.signin_desk import MAX_SAMPLES, Request
 from jishi.errors import JishiError
+from jishi.i18n import _
 
 OUTCOME_WORDS = {"normal": "normal", "正常": "normal", "fault": "fault", "故障": "fault"}
 
@@ -37,7 +38,7 @@ def _submit(args: argparse.Namespace, action: str) -> int:
     from jishi.agent.sources import load_agent_config
 
     config_path = Path(args.config)
-    config, _ = load_agent_config(config_path)
+    config, _digest = load_agent_config(config_path)
     instrument, source, configured = _signin_source(config, args.instrument)
     data_dir = resolve_data_dir(args.data_dir, config.data_dir, config_path)
     spool = spool_dir(data_dir, instrument.id, source)
@@ -45,17 +46,21 @@ def _submit(args: argparse.Namespace, action: str) -> int:
         spool = config_path.resolve().parent / Path(configured).expanduser()
     account = args.account
     if account is None and action == "sign-in":
-        account = _ask("账号或刷卡 / account or card: ")
+        account = _ask(_("account or card number: "))
         if not account:
-            raise JishiError("no account given")
+            raise JishiError(_("no account given"))
     outcome, samples = getattr(args, "outcome", None), getattr(args, "samples", None)
     if action == "sign-out" and getattr(args, "ask", False):
         outcome = outcome or _ask_outcome()
         if samples is None:
-            text = _ask("样品数 / samples (Enter: skip): ")
+            text = _ask(_("samples measured (Enter: skip): "))
             samples = int(text) if text.isdigit() else None
     if samples is not None and not 0 <= samples <= MAX_SAMPLES:
-        raise JishiError(f"samples must be between 0 and {MAX_SAMPLES}, got {samples}")
+        raise JishiError(
+            _("samples must be between 0 and {most}, got {count}").format(
+                most=MAX_SAMPLES, count=samples
+            )
+        )
     request = Request(
         ts=datetime.now(UTC),
         action=action,
@@ -66,8 +71,13 @@ def _submit(args: argparse.Namespace, action: str) -> int:
         sample_count=samples,
     )
     path = write_request(spool, request)
-    who = f" {account}" if account else ""
-    print(f"{action}{who} at {instrument.id}: queued for the agent ({path.name})")
+    if action == "sign-in":
+        done = _("{account} signed in at {instrument}: queued for the agent ({file})")
+    elif account:
+        done = _("{account} signed out at {instrument}: queued for the agent ({file})")
+    else:
+        done = _("signed out at {instrument}: queued for the agent ({file})")
+    print(done.format(account=account, instrument=instrument.id, file=path.name))
     return 0
 
 
@@ -85,10 +95,15 @@ def _signin_source(
     if len(found) == 1:
         return found[0]
     if not found:
-        which = f"instrument {wanted!r}" if wanted else "any instrument"
-        raise JishiError(f"no 'signin' source on {which} in the config (docs/drivers.md)")
-    ids = ", ".join(inst.id for inst, _, _ in found)
-    raise JishiError(f"several instruments have a sign-in point ({ids}): give --instrument")
+        if wanted:
+            problem = _("no 'signin' source on instrument {id!r} in the config (docs/drivers.md)")
+        else:
+            problem = _("no 'signin' source on any instrument in the config (docs/drivers.md)")
+        raise JishiError(problem.format(id=wanted))
+    ids = ", ".join(inst.id for inst, _name, _spool in found)
+    raise JishiError(
+        _("several instruments have a sign-in point ({ids}): give --instrument").format(ids=ids)
+    )
 
 
 def write_request(spool: Path, request: Request) -> Path:
@@ -113,5 +128,5 @@ def _ask(prompt: str) -> str:
 
 
 def _ask_outcome() -> str | None:
-    answer = _ask("仪器状态 正常/故障 / instrument normal or fault (Enter: normal): ")
+    answer = _ask(_("instrument normal or fault, 正常/故障 (Enter: normal): "))
     return OUTCOME_WORDS.get(answer.lower(), "normal")

@@ -21,6 +21,7 @@ from jishi.collector.ingest.session_import import import_sessions_csv
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.ledger.session_input import SessionImportError
 from jishi.errors import JishiError
+from jishi.i18n import _, ljust, rjust
 
 
 def _open(args: argparse.Namespace) -> tuple[CollectorConfig, Engines]:
@@ -37,25 +38,35 @@ def check(args: argparse.Namespace) -> int:
     broker that is down or refuses the password fails the check (issue 14)."""
     config, engines = _open(args)
     engines.dispose()
-    print(f"{args.config}: OK; ledger {engines.dialect} is current")
+    print(
+        _("{file}: OK; ledger {dialect} is current").format(
+            file=args.config, dialect=engines.dialect
+        )
+    )
     weak = weak_client_id_reason(config.mqtt.client_id)
     if weak is not None:
         # A warning, not a failure: a running site keeps its session under this id until the
         # operator moves it (docs/collector.md, "Broker set-up").
-        print(f"warning: {weak}")
+        print(_("warning: {problem}").format(problem=weak))
     ok = True
     if not args.no_broker:
         ok, said = check_broker(config.mqtt)
-        print(f"broker {config.mqtt.url}: {said}")
+        print(_("broker {url}: {said}").format(url=config.mqtt.url, said=said))
     if config.influx is not None and config.influx.enabled and not args.no_influx:
         influx_ok, said = check_influx(config.influx)
-        print(f"influx {config.influx.url}: {said}")
+        print(_("influx {url}: {said}").format(url=config.influx.url, said=said))
         ok = ok and influx_ok
     for feed in config.bookings if not args.no_feeds else ():
         feed_ok, said = check_feed(feed, config.site.timezone, time.time())
-        print(f"booking feed {feed.name} ({feed.url}): {said}")
+        print(
+            _("booking feed {name} ({url}): {said}").format(name=feed.name, url=feed.url, said=said)
+        )
         ok = ok and feed_ok
-    print("check passed" if ok else "check FAILED: fix the problems above and run the check again")
+    print(
+        _("check passed")
+        if ok
+        else _("check FAILED: fix the problems above and run the check again")
+    )
     return 0 if ok else 1
 
 
@@ -70,22 +81,32 @@ def token(args: argparse.Namespace) -> int:
         if args.token_command == "create":  # noqa: S105 - a sub-command, not a secret
             info, clear = store.create(args.name, args.role)
             print(
-                f"created token {info.id} ({info.name}, role {info.role}); it is shown only once:"
+                _("created token {id} ({name}, role {role}); it is shown only once:").format(
+                    id=info.id, name=info.name, role=info.role
+                )
             )
             print(clear)
         elif args.token_command == "list":  # noqa: S105 - a sub-command, not a secret
-            print(f"{'id':>4}  {'role':<6} {'created':<16}  {'revoked':<16}  name")
-            for item in store.list():
-                print(
-                    f"{item.id:>4}  {item.role:<6} {_when(item.created_at):<16}  "
-                    f"{_when(item.revoked_at):<16}  {item.name}"
-                )
+            _token_table(store)
         else:
             info = store.revoke(args.ident)
-            print(f"revoked token {info.id} ({info.name})")
+            print(_("revoked token {id} ({name})").format(id=info.id, name=info.name))
     finally:
         engines.dispose()
     return 0
+
+
+def _token_table(store: TokenStore) -> None:
+    """The tokens, one a line, under headers in the reader's language."""
+    print(
+        f"{rjust(_('id'), 4)}  {ljust(_('role'), 6)} {ljust(_('created'), 16)}  "
+        f"{ljust(_('revoked'), 16)}  {_('name')}"
+    )
+    for item in store.list():
+        print(
+            f"{item.id:>4}  {item.role:<6} {_when(item.created_at):<16}  "
+            f"{_when(item.revoked_at):<16}  {item.name}"
+        )
 
 
 def _import(args: argparse.Namespace, what: str, store: Callable[..., int]) -> int:
@@ -97,31 +118,53 @@ def _import(args: argparse.Namespace, what: str, store: Callable[..., int]) -> i
         raw = path.read_bytes()
     except OSError as exc:
         engines.dispose()
-        raise JishiError(f"{path}: cannot read: {exc.strerror}") from None
+        raise JishiError(
+            _("{file}: cannot read: {error}").format(file=path, error=exc.strerror)
+        ) from None
     try:
         count = store(engines, raw, config.site.timezone, time.time())
     except SessionImportError as exc:
-        print(f"{path}: {exc}", file=sys.stderr)
+        print("\n".join(_bad_rows(path, exc)), file=sys.stderr)
         return 1
     finally:
         engines.dispose()
-    print(f"{path}: imported {count} {what}")
+    print(what.format(file=path, count=count))
     return 0
 
 
+# Bad rows shown at most (a wrong file can have 100,000).
+SHOWN_ROWS = 50
+
+
+def _bad_rows(path: Path, exc: SessionImportError) -> list[str]:
+    """Every bad row (up to :data:`SHOWN_ROWS`) under a line saying nothing was imported; the
+    rows' problems are the parsers' own words."""
+    problems = exc.problems
+    lines = [
+        _("{file}: {count} bad row(s), nothing imported:").format(file=path, count=len(problems))
+    ]
+    lines += [
+        text if line is None else _("line {line}: {problem}").format(line=line, problem=text)
+        for line, text in problems[:SHOWN_ROWS]
+    ]
+    if len(problems) > SHOWN_ROWS:
+        lines.append(_("... and {count} more").format(count=len(problems) - SHOWN_ROWS))
+    return lines
+
+
 def import_sessions(args: argparse.Namespace) -> int:
-    return _import(args, "session(s)", import_sessions_csv)
+    return _import(args, _("{file}: imported {count} session(s)"), import_sessions_csv)
 
 
 def import_directory(args: argparse.Namespace) -> int:
-    return _import(args, "directory entr(ies)", import_directory_csv)
+    return _import(args, _("{file}: imported {count} directory entr(ies)"), import_directory_csv)
 
 
 def import_bookings(args: argparse.Namespace) -> int:
     """A CSV, or (``--instrument`` and ``--feed``) an iCalendar file of one instrument."""
     if args.file.lower().endswith(".ics") or args.instrument or args.feed:
         if not (args.instrument and args.feed):
-            raise JishiError("an iCalendar file needs --instrument and --feed")
+            raise JishiError(_("an iCalendar file needs --instrument and --feed"))
 
         def calendar(engines: Engines, raw: bytes, timezone: str, now: float) -> int:
             return import_calendar(
@@ -129,5 +172,5 @@ def import_bookings(args: argparse.Namespace) -> int:
                 days_back=args.days_back, days_ahead=args.days_ahead,
             )  # fmt: skip
 
-        return _import(args, "booking(s)", calendar)
-    return _import(args, "booking(s)", import_bookings_csv)
+        return _import(args, _("{file}: imported {count} booking(s)"), calendar)
+    return _import(args, _("{file}: imported {count} booking(s)"), import_bookings_csv)

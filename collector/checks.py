@@ -12,6 +12,7 @@ from jishi.collector.ingest.mqtt_source import source_settings
 from jishi.collector.sink.config import SinkConfig
 from jishi.collector.sink.writers import SinkWriteError, writer_for
 from jishi.errors import ConfigError
+from jishi.i18n import _
 from jishi.mqtt_client import probe
 
 
@@ -33,7 +34,11 @@ def check_broker(mqtt: CollectorMqtt, timeout_s: float = 10.0) -> tuple[bool, st
 def check_influx(config: SinkConfig) -> tuple[bool, str]:
     """Write an empty batch: InfluxDB checks the credentials and that the database (v1) or
     bucket (v2) exists, and stores nothing."""
-    target = f"bucket {config.bucket!r}" if config.api == "v2" else f"database {config.database!r}"
+    target = (
+        _("bucket {name!r}").format(name=config.bucket)
+        if config.api == "v2"
+        else _("database {name!r}").format(name=config.database)
+    )
     try:
         writer = writer_for(config)
     except ConfigError as exc:
@@ -41,10 +46,10 @@ def check_influx(config: SinkConfig) -> tuple[bool, str]:
     try:
         writer.write([])
     except SinkWriteError as exc:
-        return False, (
-            f"cannot write to {target} ({exc}); check influx.url, that InfluxDB runs, the "
+        return False, _(
+            "cannot write to {target} ({error}); check influx.url, that InfluxDB runs, the "
             "credentials and that the database or bucket exists"
-        )
+        ).format(target=target, error=exc)
     finally:
         writer.close()
-    return True, f"writes accepted ({config.api} API, {target})"
+    return True, _("writes accepted ({api} API, {target})").format(api=config.api, target=target)

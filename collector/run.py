@@ -17,6 +17,7 @@ from jishi.collector.service import start_collector
 from jishi.errors import ConfigError
 from jishi.files import own_data_dir
 from jishi.gctune import tune_for_throughput
+from jishi.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,11 @@ def check_admin_token(token: str) -> None:
         raise ConfigError(
             ADMIN_TOKEN_ENV,
             None,
-            f"the admin token is too easy to guess (at least {MIN_ADMIN_TOKEN_CHARS} random "
-            "characters are needed)",
-            'make one with: export JISHI_ADMIN_TOKEN="$(openssl rand -hex 24)"',
+            _(
+                "the admin token is too easy to guess (at least {count} random characters are "
+                "needed)"
+            ).format(count=MIN_ADMIN_TOKEN_CHARS),
+            _('make one with: export JISHI_ADMIN_TOKEN="$(openssl rand -hex 24)"'),
         )
 
 
@@ -76,8 +79,12 @@ def run_from_args(args: argparse.Namespace) -> int:
         # us; unacknowledged messages wait in the broker's persistent session.
         collector.pipeline.on_failure = stop.set
     print(
-        f"collector: ingesting from {config.mqtt.broker} into {collector.engines.dialect}, "
-        f"API on {collector.api_url}/api/v1 (docs at {collector.api_url}/docs)",
+        _(
+            "collector: ingesting from {broker} into {dialect}, API on {url}/api/v1 (docs at "
+            "{url}/docs)"
+        ).format(
+            broker=config.mqtt.broker, dialect=collector.engines.dialect, url=collector.api_url
+        ),
         flush=True,
     )
     try:
@@ -87,6 +94,6 @@ def run_from_args(args: argparse.Namespace) -> int:
         collector.stop()
     pipeline = collector.pipeline
     if isinstance(pipeline, ProcessPipeline) and pipeline.failed.is_set():
-        print("error: the ingest worker died; collector stopped (restart it)", file=sys.stderr)
+        print(_("error: the ingest worker died; collector stopped (restart it)"), file=sys.stderr)
         return 1
     return 0

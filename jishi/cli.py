@@ -14,7 +14,16 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from jishi import __version__
-from jishi.errors import EXTRA_OF_COMMAND, ConfigError, JishiError, missing_package
+from jishi.cli_parts import Parser
+from jishi.errors import (
+    EXTRA_OF_COMMAND,
+    MISSING_PACKAGE,
+    ConfigError,
+    JishiError,
+    config_error_text,
+    missing_package,
+)
+from jishi.i18n import LANG_CHOICES, _, set_language
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -35,21 +44,33 @@ def _schema(args: argparse.Namespace) -> int:
     for kind, schema in schemas.items():
         path = out / f"{kind}.schema.json"
         path.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"wrote {path}")
+        print(_("wrote {path}").format(path=path))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="jishi",
-        description=(
+        description=_(
             "jishi (机时) measures how much large scientific instruments are really used: an "
             "agent beside each instrument publishes its run-state over MQTT, a collector stores "
             "it and serves effective machine-hours through a REST API."
         ),
-        epilog="Run 'jishi demo' to see every part working together on this machine.",
+        epilog=_("Run 'jishi demo' to see every part working together on this machine."),
     )
-    parser.add_argument("--version", action="version", version=f"jishi {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"jishi {__version__}",
+        help=_("show the version and exit"),
+    )
+    parser.add_argument(
+        "--lang",
+        choices=tuple(LANG_CHOICES),
+        help=_(
+            "language of messages: en or zh (简体中文); default from LANG / LC_ALL, else English"
+        ),
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     # Explicit imports of the small command modules, no discovery by name. Their handlers are
@@ -66,21 +87,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser(
         "schema",
-        help="write the JSON Schema of every wire message",
-        description="Write the JSON Schema of every MQTT message (status, state, hb, session).",
+        help=_("write the JSON Schema of every wire message"),
+        description=_("Write the JSON Schema of every MQTT message (status, state, hb, session)."),
     )
     schema.add_argument(
         "-o",
         "--out",
         metavar="DIR",
-        help="write one <kind>.schema.json per message into DIR "
-        "(default: all schemas as one JSON object on stdout)",
+        help=_(
+            "write one <kind>.schema.json per message into DIR "
+            "(default: all schemas as one JSON object on stdout)"
+        ),
     )
     schema.set_defaults(handler=_schema)
     return parser
 
 
+def language_option(argv: Sequence[str]) -> str | None:
+    """The value of the global ``--lang`` option, read before the parser is built: its help
+    texts are already in the chosen language. Only options before the sub-command count."""
+    for index, arg in enumerate(argv):
+        if not arg.startswith("-"):
+            return None
+        if arg.startswith("--lang="):
+            return arg.partition("=")[2]
+        if arg == "--lang" and index + 1 < len(argv):
+            return argv[index + 1]
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    set_language(language_option(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler | None = getattr(args, "handler", None)
@@ -106,16 +143,17 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
     try:
         return handler(args)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_("error: {problem}").format(problem=config_error_text(exc)), file=sys.stderr)
         return 2
     except JishiError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_("error: {problem}").format(problem=exc), file=sys.stderr)
         return 1
     except ModuleNotFoundError as exc:
         if exc.name is None or exc.name.partition(".")[0] == "jishi":
             raise  # our own module missing is a broken install or a bug: keep the traceback
         extra = EXTRA_OF_COMMAND.get(getattr(args, "command", None) or "", "all")
-        print(f"error: {missing_package(exc, extra)}", file=sys.stderr)
+        advice = missing_package(exc, extra, _(MISSING_PACKAGE))
+        print(_("error: {problem}").format(problem=advice), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -10,11 +10,80 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from collections.abc import Callable
-from typing import Any, TypeAlias
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn, TypeAlias
+
+from jishi.i18n import N_, _, columns, known_phrase, wrap
 
 Handler = Callable[[argparse.Namespace], int]
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its own words (``usage:``, ``options``, the help option, ``error:``) in
+    the reader's language; its sub-commands' parsers are of this class too (argparse makes
+    them of the parent's type). The texts of argparse's errors themselves stay English."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+        self._positionals.title = _("positional arguments")
+        self._optionals.title = _("options")
+        for action in self._actions:
+            if isinstance(action, argparse._HelpAction):
+                action.help = _("show this help message and exit")
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        message = known_phrase(message, _ARGPARSE_PHRASES)
+        self.exit(2, _("{prog}: error: {message}").format(prog=self.prog, message=message) + "\n")
+
+
+# The messages of argparse a technician meets most (Lib/argparse.py), as known_phrase patterns.
+_ARGPARSE_PHRASES = [
+    (
+        r"the following arguments are required: (?P<names>.+)",
+        N_("the following arguments are required: {names}"),
+    ),
+    (r"unrecognized arguments: (?P<names>.+)", N_("unrecognized arguments: {names}")),
+    (
+        r"argument (?P<name>.+?): invalid choice: (?P<value>.+) \(choose from (?P<choices>.+)\)",
+        N_("argument {name}: invalid choice: {value} (choose from {choices})"),
+    ),
+    (
+        r"argument (?P<name>.+?): expected one argument",
+        N_("argument {name}: expected one argument"),
+    ),
+    (
+        r"argument (?P<name>.+?): invalid (?P<kind>\w+) value: (?P<value>.+)",
+        N_("argument {name}: invalid {kind} value: {value}"),
+    ),
+]
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Usage in the reader's language, help texts wrapped by console columns (Chinese
+    characters take two)."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        if columns(text) == len(text):
+            return super()._split_lines(text, width)
+        return wrap(" ".join(text.split()), width)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if columns(text) == len(text):
+            return super()._fill_text(text, width, indent)
+        return "\n".join(wrap(" ".join(text.split()), width, indent, indent))
+
+    def add_usage(
+        self,
+        usage: str | None,
+        actions: Iterable[argparse.Action],
+        groups: Iterable[argparse._MutuallyExclusiveGroup],
+        prefix: str | None = None,
+    ) -> None:
+        super().add_usage(usage, actions, groups, _("usage: ") if prefix is None else prefix)
 
 
 class LazyHandler:
@@ -75,7 +144,7 @@ def config_option(parser: argparse.ArgumentParser, file: str, *, required: bool 
 def broker_option(parser: argparse.ArgumentParser) -> None:
     """``--broker URL``: overrides ``mqtt.broker`` of the config."""
     parser.add_argument(
-        "--broker", metavar="URL", help="override mqtt.broker, e.g. mqtt://127.0.0.1:1883"
+        "--broker", metavar="URL", help=_("override mqtt.broker, e.g. mqtt://127.0.0.1:1883")
     )
 
 
@@ -85,7 +154,7 @@ def ledger_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
         metavar="URL",
-        help="override the ledger URL (sqlite:///... or postgresql+psycopg://...)",
+        help=_("override the ledger URL (sqlite:///... or postgresql+psycopg://...)"),
     )
 
 

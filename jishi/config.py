@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from jishi import tables
 from jishi.errors import ConfigError, ConfigErrors
+from jishi.i18n import _, validator_message
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -38,15 +39,17 @@ def key_path(loc: tuple[int | str, ...]) -> str:
 
 
 def _problem(error: Any) -> str:
+    """What is wrong with a key, in the reader's language (issue 19): our own words, and the
+    validators' messages where they are phrases :func:`validator_message` knows."""
     kind = error.get("type", "")
     if kind == "missing":
-        return "required key is missing"
+        return _("required key is missing")
     if kind == "extra_forbidden":
-        return "unknown key (check the spelling against the docs)"
-    message = str(error.get("msg", "invalid value"))
-    message = message.removeprefix("Value error, ")
+        return _("unknown key (check the spelling against the docs)")
+    message = str(error.get("msg") or _("invalid value"))
+    message = validator_message(message.removeprefix("Value error, "))
     if "input" in error and kind not in {"model_type", "dict_type"} and not _secret(error):
-        message += f" (got {error['input']!r})"
+        message += _(" (got {value})").format(value=repr(error["input"]))
     return message
 
 

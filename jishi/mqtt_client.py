@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from jishi.i18n import _
 from jishi.mqtt import (
     NO_CONNACK,
     Connack,
@@ -137,20 +138,20 @@ def probe(settings: MqttSettings, timeout_s: float = 10.0) -> tuple[bool, str]:
         client = make_client(settings)
         connect(client, settings)
     except MqttConnectError as exc:
-        return False, (
-            f"cannot connect ({exc.detail}); check the host and port, that the broker runs, "
+        return False, _(
+            "cannot connect ({detail}); check the host and port, that the broker runs, "
             "and that a firewall allows the port"
-        )
+        ).format(detail=exc.detail)
     except MqttError as exc:
         return False, str(exc)
     connack = await_connack(client, timeout_s)
     client.disconnect()
     if not connack.answered:
-        return False, f"{connack.reason} (TLS or protocol mismatch?)"
+        return False, _("{reason} (TLS or protocol mismatch?)").format(reason=connack.reason)
     if not connack.accepted:
-        hint = connack.hint or "check mqtt.username, the password and the broker ACL"
-        return False, f"refused: {connack.reason}; {hint}"
-    return True, f"connected ({settings.describe()})"
+        hint = connack.hint or _("check mqtt.username, the password and the broker ACL")
+        return False, _("refused: {reason}; {hint}").format(reason=connack.reason, hint=hint)
+    return True, _("connected ({how})").format(how=settings.describe())
 
 
 class LoopedClient:

@@ -24,5 +24,7 @@ with zipfile.ZipFile(sys.argv[1]) as wheel:
     text = wheel.read(metadata).decode()
 assert "License-Expression: Apache-2.0" in text, "no SPDX licence in the wheel's METADATA"
 assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), "no LICENSE in the wheel"
-print(f"{sys.argv[1]}: licence Apache-2.0 and LICENSE file present")
+# Without the compiled catalog the messages silently stay English (issue 19).
+assert "jishi/locale/zh_CN/LC_MESSAGES/jishi.mo" in names, "no Chinese message catalog"
+print(f"{sys.argv[1]}: licence Apache-2.0, LICENSE file and the zh_CN catalog present")
 PY

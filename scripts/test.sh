@@ -13,6 +13,8 @@ echo "== lint (ruff), types (mypy --strict) and architecture (import-linter)"
 .venv/bin/ruff check .
 scripts/typecheck.sh
 scripts/importlint.sh
+echo "== translations: every message has its Chinese, the .mo matches the .po (issue 19)"
+.venv/bin/python scripts/i18n.py check
 echo "== package: sdist and wheel build, twine check"
 scripts/package_check.sh
 echo "== tests"

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from jishi.collector.ledger.db import Engines, migrate, open_engines
+from jishi.i18n import ENGLISH, choose_language
 
 from support.servers import Mosquitto, postgres_database
+
+# Tests read the commands' English messages; on a machine whose locale is Chinese the commands
+# (in-process and as child processes) would answer in Chinese (issue 19). The tests of the
+# Chinese messages choose their language themselves (tests/test_i18n.py).
+if choose_language(os.environ) != ENGLISH:
+    os.environ["LC_ALL"] = "C.UTF-8"
 
 # Fixtures that start or reach a real server or child process. A test that uses one must be
 # marked ``integration`` so that ``-m "not integration"`` never needs one (checked below).

@@ -117,3 +117,14 @@ def test_json_piped_into_head(tmp_path: Path) -> None:
     producer.wait(60)
     assert head.stdout == "{\n"
     assert "BrokenPipeError" not in errors and "Traceback" not in errors
+
+
+def test_the_missing_package_advice_follows_the_language(tmp_path: Path) -> None:
+    config = tmp_path / "collector.toml"
+    config.write_text(f'data_dir = "{tmp_path}"\n')
+    result = jishi_without("fastapi", "--lang", "zh", "collector", "run", "-c", str(config))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == (
+        "错误：没有安装 Python 模块 'fastapi'（它属于 collector 扩展）；请用以下命令安装："
+        "pip install 'jishi[collector]'"
+    )

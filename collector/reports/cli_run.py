@@ -19,12 +19,14 @@ from jishi.collector.reports.adjust_store import (
     list_adjustments,
     revoke_adjustment,
 )
+from jishi.collector.reports.cli_text import in_readers_language
 from jishi.collector.reports.errors import ReportError
 from jishi.collector.reports.figures import select_instruments
 from jishi.collector.reports.make import make_report, render
 from jishi.collector.reports.period import bounds_if_asked, parse_option_time, resolve_period
 from jishi.collector.reports.scope import Progress, ReportScope
 from jishi.collector.reports.trail import local_time
+from jishi.i18n import _, ljust, rjust, state_name
 
 
 @contextmanager
@@ -60,6 +62,16 @@ def _progress(total: int, label: str, enabled: bool) -> Iterator[Progress | None
 
 
 def run_report(args: argparse.Namespace) -> int:
+    with in_readers_language():
+        return _run_report(args)
+
+
+def run_adjust(args: argparse.Namespace) -> int:
+    with in_readers_language():
+        return _run_adjust(args)
+
+
+def _run_report(args: argparse.Namespace) -> int:
     now = time.time()
     with _ledger(args) as (config, engines):
         period = resolve_period(
@@ -88,36 +100,48 @@ def run_report(args: argparse.Namespace) -> int:
         try:
             path.write_bytes(rendered.body)
         except OSError as exc:
-            raise ReportError(f"{path}: cannot write: {exc.strerror}") from None
-        print(f"wrote {path} ({args.report_name}, {period.label})", file=sys.stderr)
+            raise ReportError(
+                _("{file}: cannot write: {error}").format(file=path, error=exc.strerror)
+            ) from None
+        print(
+            _("wrote {file} ({report}, {period})").format(
+                file=path, report=args.report_name, period=period.label
+            ),
+            file=sys.stderr,
+        )
         return 0
     if args.format == "xlsx" and sys.stdout.isatty():
-        raise ReportError("XLSX is binary: give -o FILE.xlsx")
+        raise ReportError(_("XLSX is binary: give -o FILE.xlsx"))
     sys.stdout.buffer.write(rendered.body)
     sys.stdout.flush()
     return 0
 
 
 def _when(text: str, name: str, zone: ZoneInfo) -> float:
-    return parse_option_time(name, text, zone, expected="an ISO 8601 time, e.g. 2025-03-01T08:00")
+    return parse_option_time(
+        name, text, zone, expected=_("an ISO 8601 time, e.g. 2025-03-01T08:00")
+    )
 
 
 def _show(items: list[Adjustment], timezone: str) -> None:
     print(
-        f"{'id':>4}  {'instrument':<16} {'start':<19}  {'end':<19}  {'state':<11} "
-        f"{'status':<8} by / reason"
+        f"{rjust(_('id'), 4)}  {ljust(_('instrument'), 16)} {ljust(_('start'), 19)}  "
+        f"{ljust(_('end'), 19)}  {ljust(_('state'), 11)} {ljust(_('status'), 8)} "
+        + _("by / reason")
     )
     for a in items:
-        status = "active" if a.active else "revoked"
+        status = _("active") if a.active else _("revoked")
+        revoked = _(" | revoked by {who}: {reason}").format(
+            who=a.revoked_by, reason=a.revoke_reason
+        )
         print(
             f"{a.id:>4}  {a.instrument:<16} {local_time(a.start, timezone):<19}  "
-            f"{local_time(a.end, timezone):<19}  {a.state:<11} {status:<8} "
-            f"{a.created_by}: {a.reason}"
-            + ("" if a.active else f" | revoked by {a.revoked_by}: {a.revoke_reason}")
+            f"{local_time(a.end, timezone):<19}  {ljust(state_name(a.state), 11)} "
+            f"{ljust(status, 8)} {a.created_by}: {a.reason}" + ("" if a.active else revoked)
         )
 
 
-def run_adjust(args: argparse.Namespace) -> int:
+def _run_adjust(args: argparse.Namespace) -> int:
     now = time.time()
     with _ledger(args) as (config, engines):
         tz = config.site.timezone
@@ -135,12 +159,17 @@ def run_adjust(args: argparse.Namespace) -> int:
                 now=now,
             )
             print(
-                f"adjustment {made.id} recorded: {made.instrument} {made.state} "
-                f"{local_time(made.start, tz)} .. {local_time(made.end, tz)}"
+                _("adjustment {id} recorded: {instrument} {state} {start} .. {end}").format(
+                    id=made.id,
+                    instrument=made.instrument,
+                    state=state_name(made.state),
+                    start=local_time(made.start, tz),
+                    end=local_time(made.end, tz),
+                )
             )
         elif args.adjust_command == "revoke":
             done = revoke_adjustment(engines, args.id, reason=args.reason, actor=actor, now=now)
-            print(f"adjustment {done.id} revoked (it stays in the audit trail)")
+            print(_("adjustment {id} revoked (it stays in the audit trail)").format(id=done.id))
         else:
             lo, hi = bounds_if_asked(
                 year=args.year, start=args.start, end=args.end, timezone=tz, now=now

@@ -3,12 +3,14 @@ second, short ages, errors under their row (issue 14)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from jishi.agent.status_text import WIDTH, age, local_time, status_lines
+from jishi.i18n import columns, set_language
 
 NOW = datetime(2026, 12, 2, 6, 30, 0, 123456, tzinfo=UTC)
 
@@ -135,3 +137,41 @@ def test_not_running_and_no_outbox() -> None:
     assert lines[0] == "agent ?: not running (status file stale or missing)"
     assert "outbox: none yet" in lines
     assert lines[-1].startswith("instrument")
+
+
+@pytest.fixture
+def chinese() -> Iterator[None]:
+    set_language("zh")
+    yield
+    set_language(None)
+
+
+def test_in_chinese_every_line_fits_80_console_columns(chinese: None) -> None:
+    """Chinese characters take two columns: counted as one, the table would pass 80 and the
+    columns would not line up (issue 19)."""
+    long_error = "读取失败：设备 7 无应答，请检查串口线缆和波特率设置 " * 3
+    rep = report(
+        [
+            instrument("nmr-600", {"modbus": source()}),
+            instrument(
+                "icp-ms-agilent-7900-room-b204-north",
+                {"vendor-log-folder-with-long-name": source(12345, long_error)},
+                state="maintenance",
+            ),
+        ],
+        outbox_unwritable_since=NOW.timestamp() - 600,
+        held_in_memory=12,
+        outbox_error="database or disk is full",
+    )
+    lines = status_lines(rep, NOW.timestamp())
+    assert max(columns(line) for line in lines) <= WIDTH, "\n".join(lines)
+    assert lines[0] == "代理程序 pc-nmr-01：运行中"
+    assert any(line.startswith("发件箱自 10 分钟前起无法写入：12 条消息") for line in lines)
+    header = next(line for line in lines if line.startswith("仪器"))
+    row = next(line for line in lines if line.startswith("nmr-600"))
+    assert row.split()[1:2] == ["运行"] and " 是 " in row
+    # Columns line up on the console: the source column starts at the same column.
+    assert columns(header[: header.index("数据源")]) == columns(row[: row.index("modbus")])
+    error = lines[lines.index(next(line for line in lines if line.startswith("icp-ms"))) + 1 :]
+    assert len(error) == 3 and error[0].startswith("  最近错误：读取失败：设备 7")
+    assert all(line.startswith("    ") for line in error[1:])

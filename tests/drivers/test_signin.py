@@ -17,6 +17,7 @@ from jishi.drivers.signin_desk import Request, SignInDesk
 
 from support.cli import run_jishi
 from support.ptys import PtyPair
+from support.signin import signin_config
 from support.times import at
 
 
@@ -61,30 +62,7 @@ def test_desk_rules(
 
 
 def _config(tmp_path: Path, extra: str = "") -> Path:
-    config = tmp_path / "agent.toml"
-    config.write_text(
-        f"""site = "lab"
-data_dir = "data"
-
-[[instruments]]
-id = "nmr-1"
-
-[[instruments.rules.threshold]]
-reading = "power_w"
-running_above = 300
-
-[[instruments.sources]]
-driver = "simulated"
-scenario = [["running", 60]]
-
-[[instruments.sources]]
-driver = "signin"
-name = "desk"
-{extra}
-""",
-        "utf-8",
-    )
-    return config
+    return signin_config(tmp_path, extra)
 
 
 @pytest.mark.integration  # runs jishi commands as processes
