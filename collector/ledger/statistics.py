@@ -18,8 +18,8 @@ from sqlalchemy import text
 from jishi.collector.ledger import tables
 from jishi.collector.ledger.db import Engines
 
-# As autovacuum's default analyze threshold (50 rows + 10 %), with a floor that keeps small
-# ledgers from being analyzed after every few messages.
+# As autovacuum's default analyze threshold (50 rows + 10 %), with a floor that keeps the small,
+# busy tables (instruments, boots: every heartbeat updates them) from an ANALYZE every pass.
 _MIN_CHANGES = 1000
 _SHARE = 0.1
 
