@@ -124,13 +124,15 @@ async def fleet_rows_now(
     return HTMLResponse(got.rows, headers={**HEADERS, "X-Jishi-Updated": got.updated})
 
 
-def _ticks(lo: float, hi: float, span: str, zone: ZoneInfo) -> list[tuple[float, str]]:
+def _ticks(lo: float, hi: float, span: str, zone: ZoneInfo, t: Words) -> list[tuple[float, str]]:
+    """Tick marks of the strip: every 3 hours of a day, every day of a week (date and the
+    weekday in the page's language, not the server locale's)."""
     step = timedelta(days=1) if span == "week" else timedelta(hours=3)
-    shape = "%m-%d %a" if span == "week" else "%H:%M"
     at = datetime.fromtimestamp(lo, zone)
     ticks = []
     while at.timestamp() < hi:
-        ticks.append((at.timestamp(), at.strftime(shape)))
+        day = f"{at:%m-%d} " + t(f"weekday_{at.weekday()}")
+        ticks.append((at.timestamp(), day if span == "week" else f"{at:%H:%M}"))
         at = (at + step).astimezone(zone)  # wall-clock steps, true across a DST change
     return ticks
 
@@ -148,7 +150,7 @@ def _timeline_parts(  # noqa: PLR0917 - the page's period and its words, passed 
         if i < data.MAX_LISTED:
             claims, wills = data.behind(iv, got["claims"], got["wills"])
             listed.append({"i": i, "iv": iv, "word": word, "claims": claims, "wills": wills})
-    strip = timeline_svg(stretches, lo, hi, _ticks(lo, hi, span, fmt.zone), t("timeline"))
+    strip = timeline_svg(stretches, lo, hi, _ticks(lo, hi, span, fmt.zone, t), t("timeline"))
     return {"strip": strip, "listed": listed, "unlisted": max(0, len(stretches) - len(listed))}
 
 

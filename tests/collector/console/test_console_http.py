@@ -156,8 +156,14 @@ def test_chinese_and_english(client: httpx.Client) -> None:
     zh = client.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
     assert "仪器实时总览" in zh.text and '<html lang="zh-CN">' in zh.text
     assert "Fleet now" in client.get("/", headers={"Accept-Language": "en-GB"}).text
+    week = {"day": "2025-06-15", "span": "week"}  # a Sunday: the week from Monday 06-09
+    english = client.get("/instrument/nmr", params=week, headers={"Accept-Language": "en"}).text
+    assert ">06-09 Mon<" in english and ">06-15 Sun<" in english
     client.get("/lang/zh", params={"next": "/usage"})
     assert "按管理单位" in client.get("/usage", headers={"Accept-Language": "en"}).text
+    # The strip's weekdays are the page's words, not the server locale's.
+    chinese = client.get("/instrument/nmr", params=week).text
+    assert ">06-09 周一<" in chinese and ">06-15 周日<" in chinese and " Mon<" not in chinese
 
 
 def test_fleet_equals_the_api(client: httpx.Client) -> None:
