@@ -16,6 +16,7 @@ from fleet_data import (
     Loader,
     Member,
     Rows,
+    _columns,
     dirty_days,
     late_rows,
     member_rows,
@@ -30,9 +31,13 @@ from jishi.collector.ingest.pipeline import Received
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.ledger.registry import sync_registry
 from jishi.collector.ledger.rollup import refresh_rollups
+from jishi.collector.usage.engine import FIGURE_NAMES
 
 SLICE = 100  # instruments per bulk write and per roll-up job
-ROLLUP_COLUMNS = ("instrument_id", "day", "figures", "computed_at")
+ROLLUP_TABLES = {  # the roll-up tables' columns, copied between the ledgers
+    "daily_usage": ("instrument_id", "day", *FIGURE_NAMES, "computed_at"),
+    "monthly_usage": ("instrument_id", "month", "first_day", "days", *FIGURE_NAMES, "computed_at"),
+}
 
 
 def registry(fleet: Sequence[Member]) -> list[dict[str, Any]]:
@@ -135,27 +140,34 @@ def rollups(
 
 
 def copy_rollups(source: Loader, target: Loader, skip: set[str]) -> int:
-    """The roll-ups of ``source`` into ``target``, except those of the ``skip`` instruments;
-    clears ``target``'s dirty marks (``refresh_rollups`` cleared them in ``source``)."""
-    cur = source.conn.cursor()
-    cur.execute("SELECT instrument_id, day, figures, computed_at FROM daily_usage")
+    """The daily and monthly roll-ups of ``source`` into ``target``, except those of the
+    ``skip`` instruments; clears ``target``'s dirty marks (``refresh_rollups`` cleared them in
+    ``source``). Returns the daily rows copied."""
     copied = 0
-    while chunk := cur.fetchmany(200_000):
-        rows = [r for r in chunk if r[0] not in skip]
-        target.write("daily_usage", ROLLUP_COLUMNS, rows)
-        copied += len(rows)
+    for table, columns in ROLLUP_TABLES.items():
+        cur = source.conn.cursor()
+        cur.execute(f"SELECT {_columns(columns)} FROM {table}")  # noqa: S608 - our own names
+        while chunk := cur.fetchmany(200_000):
+            rows = [r for r in chunk if r[0] not in skip]
+            target.write(table, columns, rows)
+            copied += len(rows) if table == "daily_usage" else 0
     target.query("DELETE FROM dirty_days")
     return copied
 
 
 def same_rollups(a: Loader, b: Loader, ids: Sequence[str]) -> int:
-    """Roll-ups of ``ids`` must be equal in both ledgers to the last digit; returns how many."""
-    query = "SELECT instrument_id, day, figures FROM daily_usage WHERE instrument_id = ?"
-    got = [sorted(row for i in ids for row in x.query(query, (i,))) for x in (a, b)]
-    if got[0] != got[1]:
-        differ = len(set(got[0]) ^ set(got[1]))
-        raise RuntimeError(f"roll-ups differ between the ledgers ({differ} rows differ)")
-    return len(got[0])
+    """Roll-ups of ``ids`` (daily and monthly) must be equal in both ledgers to the last digit;
+    returns how many daily rows."""
+    count = 0
+    for table, columns in ROLLUP_TABLES.items():
+        wanted = [c for c in columns if c != "computed_at"]
+        query = f"SELECT {_columns(wanted)} FROM {table} WHERE instrument_id = ?"  # noqa: S608
+        got = [sorted(tuple(row) for i in ids for row in x.query(query, (i,))) for x in (a, b)]
+        if got[0] != got[1]:
+            differ = len(set(got[0]) ^ set(got[1]))
+            raise RuntimeError(f"{table} differs between the ledgers ({differ} rows differ)")
+        count += len(got[0]) if table == "daily_usage" else 0
+    return count
 
 
 def late_data(
