@@ -140,6 +140,19 @@ def test_readmes_link_to_each_other() -> None:
     assert "README.md" in chinese
 
 
+def test_every_chinese_page_is_in_the_index() -> None:
+    """A page of docs/zh/ that its index does not link is a page no reader finds."""
+    index = ROOT / "docs" / "zh" / "README.md"
+    linked = {
+        (index.parent / t.partition("#")[0]).resolve()
+        for _n, t in link_targets(index.read_text("utf-8"))
+        if t.partition("#")[0]
+    }
+    pages = set((ROOT / "docs" / "zh").glob("*.md")) - {index}
+    assert pages, "docs/zh/ has no pages"
+    assert sorted(p.name for p in pages if p.resolve() not in linked) == []
+
+
 @pytest.mark.parametrize(
     ("heading", "anchor"),
     [
