@@ -31,6 +31,7 @@ from jishi.collector.ledger.batch import BatchOutcome
 from jishi.collector.ledger.db import Engines, migrate, open_engines
 from jishi.collector.ledger.instruments import NewInstrumentLimit
 from jishi.collector.ledger.registry import sync_registry
+from jishi.collector.ledger.rollup_rules import retire_changed_rollups
 from jishi.collector.ledger.writer import LedgerWriter
 from jishi.errors import JishiError
 
@@ -189,6 +190,13 @@ def start_collector(
             synced.added,
             synced.updated,
             synced.unregistered,
+        )
+    retired = retire_changed_rollups(engines, config, clock())
+    if retired:
+        log.info(
+            "usage rules changed for %d instruments: their roll-ups are recomputed in the "
+            "background (queries compute those days live meanwhile)",
+            len(retired),
         )
     metrics = IngestMetrics()
     tokens = TokenStore(engines, admin_token=admin_token, clock=clock)

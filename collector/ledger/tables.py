@@ -231,6 +231,16 @@ monthly_usage = Table(
     Column("computed_at", EPOCH, nullable=False),
 )
 
+# The rules (a digest of the instrument's Policy) its roll-ups were computed under (0011):
+# changed rules retire the roll-ups (ledger/rollup_rules.py).
+rollup_rules = Table(
+    "rollup_rules",
+    metadata,
+    Column("instrument_id", String(64), primary_key=True),
+    Column("fingerprint", String(16), nullable=False),
+    Column("since", EPOCH, nullable=False),
+)
+
 # Days whose roll-up must be recomputed because data touching them arrived after the last run.
 dirty_days = Table(
     "dirty_days",
