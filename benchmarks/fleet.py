@@ -84,6 +84,7 @@ from jishi.collector.config import load_collector_config
 from jishi.collector.ledger import tables
 from jishi.collector.ledger.db import migrate, open_engines
 from jishi.collector.ledger.rollup import refresh_rollups
+from jishi.collector.ledger.rollup_rules import retire_changed_rollups
 from jishi.collector.ledger.statistics import refresh_statistics
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -158,6 +159,11 @@ def catch_up(config_path: Path, now: float, db: str) -> None:
         t1 = time.perf_counter()
         with engines.read.connect() as conn:
             marks = [dict(r) for r in conn.execute(select(dirty)).mappings()]
+            known = conn.execute(select(tables.rollup_rules.c.instrument_id).limit(1)).first()
+        # The build computed the roll-ups with this very config: a ledger built before the
+        # rules were recorded gets them recorded, not its roll-ups retired (the collector would
+        # recompute all 6 million days once after such an upgrade).
+        retire_changed_rollups(engines, config, now, retire=known is not None)
         written = refresh_rollups(engines, config, now)
         t2 = time.perf_counter()
         # What the collector's housekeeping does after its roll-up pass (this machine's

@@ -33,10 +33,13 @@ def fingerprint(row: Mapping[str, Any], policies: Policies) -> str:
     return hashlib.sha256(rules).hexdigest()[:16]
 
 
-def retire_changed_rollups(engines: Engines, config: CollectorConfig, now: float) -> list[str]:
+def retire_changed_rollups(
+    engines: Engines, config: CollectorConfig, now: float, *, retire: bool = True
+) -> list[str]:
     """Delete the roll-ups of instruments whose rules differ from those they were stored under
     (or were stored before fingerprints were kept); record the current fingerprints. Returns
-    the instruments whose roll-ups were deleted."""
+    the instruments whose roll-ups were deleted. ``retire=False`` only records the rules, for
+    roll-ups known to be computed under them (a bulk build with this config)."""
     policies = Policies(config)
     rules, d = tables.rollup_rules, tables.daily_usage
     with engines.write.begin() as conn:
@@ -45,7 +48,7 @@ def retire_changed_rollups(engines: Engines, config: CollectorConfig, now: float
         stored = dict(conn.execute(select(rules.c.instrument_id, rules.c.fingerprint)).all())
         changed = sorted(i for i, f in current.items() if stored.get(i) != f)
         with_rollups = set(conn.execute(select(d.c.instrument_id).distinct()).scalars())
-        retired = [i for i in changed if i in with_rollups]
+        retired = [i for i in changed if i in with_rollups] if retire else []
         _delete_rollups(conn, retired)
         if changed:
             stmt = upsert(conn, rules)

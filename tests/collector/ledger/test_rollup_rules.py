@@ -112,3 +112,10 @@ def test_roll_ups_from_before_the_fingerprints_are_recomputed_once(
         conn.execute(tables.rollup_rules.delete())
     assert retire_changed_rollups(engines, config, NOW) == ["nmr", "xrd"]
     assert retire_changed_rollups(engines, config, NOW) == []
+    # A bulk build that knows its roll-ups follow this config only records the rules.
+    refresh_rollups(engines, config, NOW)
+    with engines.write.begin() as conn:
+        conn.execute(tables.rollup_rules.delete())
+    assert retire_changed_rollups(engines, config, NOW, retire=False) == []
+    assert _rollup_count(engines, "nmr") == 40
+    assert retire_changed_rollups(engines, config, NOW) == []
