@@ -106,9 +106,10 @@ IMPORTS = (
         "import-sessions",
         N_("import user sessions from a booking-system CSV (all rows or none)"),
         N_(
-            "Columns: instrument, start, end (required), user, org, user_type "
-            "(internal/external/staff), service_way, direction, satisfaction, sample_count, "
-            "session_id. Times ISO 8601; without an offset they are site local time."
+            "Columns: instrument, start, end (required), user, org, contact (phone or e-mail), "
+            "user_type (internal/external/staff), service_way, direction, satisfaction, "
+            "sample_count, session_id. Times ISO 8601; without an offset they are site local "
+            "time."
         ),
         N_("CSV file (UTF-8 or GBK/GB18030)"),
     ),

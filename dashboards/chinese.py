@@ -32,7 +32,7 @@ TEXTS = {
         "一台或几台仪器：含未知时段的状态时间线、读数、代理程序健康状况。"
     ),
     "Effective machine-hours against quota, external service share, completeness.": (
-        "有效工作机时与定额机时之比、共享率、数据完整度。"
+        "有效工作机时与定额机时之比、共享率、数据完整率。"
     ),
     "Who is silent, who is buffering, who drops.": (
         "哪些仪器离线无数据，哪些代理程序在积压、在丢弃消息。"
@@ -94,7 +94,7 @@ TEXTS = {
     # Utilization
     "Effective hours": "有效工作机时",
     "有效工作机时 over whole days.": "按完整日统计的有效工作机时。",
-    "Completeness": "数据完整度",
+    "Completeness": "数据完整率",
     "Share of the period observed, for effective hours: below 100 % the figure is a lower "
     "bound.": "有效工作机时所依据时段中被观测到的比例：低于 100 % 时该数字是下限。",
     "Utilization": "机时利用率",
@@ -107,13 +107,13 @@ TEXTS = {
     "bound.": "共享率所依据时段中被观测到的比例：低于 100 % 时该数字是下限。",
     "By instrument": "按仪器",
     "Effective hours against the prorated quota, external service, and completeness.": (
-        "有效工作机时与按时段折算的定额机时、对外服务机时及数据完整度。"
+        "有效工作机时与按时段折算的定额机时、对外服务机时及数据完整率。"
     ),
     "By unit": "按管理单位",
     "The same figures summed per management unit.": "同样的数字按管理单位汇总。",
-    "Effective hours per day, with completeness": "每日有效工作机时及数据完整度",
+    "Effective hours per day, with completeness": "每日有效工作机时及数据完整率",
     "Bars: effective hours per site-local day; line (right axis): completeness of that day.": (
-        "柱：每个站点当地日的有效工作机时；线（右轴）：当日的数据完整度。"
+        "柱：每个站点当地日的有效工作机时；线（右轴）：当日的数据完整率。"
     ),
     # Agent fleet health
     "Silent": "离线无数据",
@@ -176,7 +176,7 @@ COLUMNS = {
     "utilization": "机时利用率",
     "external service h": "对外服务机时 (h)",
     "external share": "共享率",
-    "completeness": "数据完整度",
+    "completeness": "数据完整率",
     "outbox depth": "发件箱积压",
     "oldest unsent": "最早未发送",
     "dropped": "丢弃数",
