@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from jishi.collector.api.tokens import TokenStore
-from jishi.collector.checks import check_broker, check_influx
+from jishi.collector.checks import check_broker, check_feed, check_influx
 from jishi.collector.client_id import weak_client_id_reason
 from jishi.collector.config import CollectorConfig, config_from_args
-from jishi.collector.ingest.booking_feeds import check_feed
 from jishi.collector.ingest.booking_import import import_bookings_csv, import_calendar
 from jishi.collector.ingest.directory_import import import_directory_csv
 from jishi.collector.ingest.session_import import import_sessions_csv

@@ -1,14 +1,18 @@
 """What ``jishi collector check`` tries for real besides the ledger: the broker (the collector's
 credentials and TLS, as ``jishi agent check`` does for an agent) and InfluxDB when ``[influx]``
-is configured. Each check answers ``(ok, what a technician reads)`` and never raises."""
+is configured, and each ``[[bookings]]`` calendar feed. Each check answers ``(ok, what a
+technician reads)`` and never raises."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
 
-from jishi.collector.config import CollectorMqtt
+from jishi.collector.config import BookingFeed, CollectorMqtt
+from jishi.collector.ingest.booking_import import DAY, fetch_calendar
+from jishi.collector.ingest.bookings_ics import parse_ics
 from jishi.collector.ingest.mqtt_source import source_settings
+from jishi.collector.ledger.session_input import SessionImportError
 from jishi.collector.sink.config import SinkConfig
 from jishi.collector.sink.writers import SinkWriteError, writer_for
 from jishi.errors import ConfigError
@@ -53,3 +57,18 @@ def check_influx(config: SinkConfig) -> tuple[bool, str]:
     finally:
         writer.close()
     return True, _("writes accepted ({api} API, {target})").format(api=config.api, target=target)
+
+
+def check_feed(feed: BookingFeed, timezone: str, now: float) -> tuple[bool, str]:
+    """Fetch and read one calendar feed without storing it."""
+    window = (now - feed.days_back * DAY, now + feed.days_ahead * DAY)
+    try:
+        raw = fetch_calendar(feed.url)
+        bookings = parse_ics(raw, timezone=timezone, start=window[0], end=window[1])
+    except SessionImportError as exc:
+        return False, _("{problem}; check its url and that the calendar server answers").format(
+            problem=exc.summary
+        )
+    return True, _("{count} bookings in its window ({back:g} days back, {ahead:g} ahead)").format(
+        count=len(bookings), back=feed.days_back, ahead=feed.days_ahead
+    )

@@ -19,8 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from jishi.agent.wire import iso_utc
 from jishi.collector.config import BookingFeed
-from jishi.collector.ingest.booking_import import DAY, fetch_calendar, import_calendar
-from jishi.collector.ingest.bookings_ics import parse_ics
+from jishi.collector.ingest.booking_import import fetch_calendar, import_calendar
 from jishi.collector.ledger.db import Engines
 from jishi.collector.ledger.session_input import SessionImportError
 
@@ -39,20 +38,6 @@ def pull_feed(engines: Engines, feed: BookingFeed, timezone: str, now: float) ->
         now,
         days_back=feed.days_back,
         days_ahead=feed.days_ahead,
-    )
-
-
-def check_feed(feed: BookingFeed, timezone: str, now: float) -> tuple[bool, str]:
-    """Fetch and read one feed without storing it (``jishi collector check``); never raises."""
-    window = (now - feed.days_back * DAY, now + feed.days_ahead * DAY)
-    try:
-        bookings = parse_ics(
-            fetch_calendar(feed.url), timezone=timezone, start=window[0], end=window[1]
-        )
-    except SessionImportError as exc:
-        return False, f"{_said(exc)}; check its url and that the calendar server answers"
-    return True, f"{len(bookings)} bookings in its window ({feed.days_back:g} days back, " + (
-        f"{feed.days_ahead:g} ahead)"
     )
 
 
@@ -77,10 +62,6 @@ class FeedStatus:
             "bookings": self.bookings,
             "error": self.error,
         }
-
-
-def _said(exc: SessionImportError) -> str:
-    return "; ".join(text for _line, text in exc.problems)
 
 
 def _iso(at: float | None) -> str | None:
@@ -116,7 +97,7 @@ class FeedPuller:
             try:
                 count = pull_feed(self.engines, feed, self.timezone, now)
             except (SessionImportError, SQLAlchemyError) as exc:
-                pull.error = _said(exc) if isinstance(exc, SessionImportError) else str(exc)
+                pull.error = exc.summary if isinstance(exc, SessionImportError) else str(exc)
                 log.warning("booking feed %s not pulled: %s", feed.name, pull.error)
                 continue
             pull.last_ok_at, pull.bookings, pull.error = now, count, None

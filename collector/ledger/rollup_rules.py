@@ -41,14 +41,13 @@ def retire_changed_rollups(
     the instruments whose roll-ups were deleted. ``retire=False`` only records the rules, for
     roll-ups known to be computed under them (a bulk build with this config)."""
     policies = Policies(config)
-    rules, d = tables.rollup_rules, tables.daily_usage
+    rules = tables.rollup_rules
     with engines.write.begin() as conn:
         rows = queries.instrument_rows(conn, columns=queries.USAGE_COLUMNS)
         current = {str(r["id"]): fingerprint(r, policies) for r in rows}
         stored = dict(conn.execute(select(rules.c.instrument_id, rules.c.fingerprint)).all())
         changed = sorted(i for i, f in current.items() if stored.get(i) != f)
-        with_rollups = set(conn.execute(select(d.c.instrument_id).distinct()).scalars())
-        retired = [i for i in changed if i in with_rollups] if retire else []
+        retired = _with_rollups(conn, changed) if retire else []
         _delete_rollups(conn, retired)
         if changed:
             stmt = upsert(conn, rules)
@@ -60,6 +59,17 @@ def retire_changed_rollups(
                 [{"instrument_id": i, "fingerprint": current[i], "since": now} for i in changed],
             )
     return retired
+
+
+def _with_rollups(conn: Any, ids: Sequence[str]) -> list[str]:
+    """Those of ``ids`` that have daily roll-ups, read through the index on instruments and
+    only for instruments whose rules changed (nothing at a start where none did)."""
+    d = tables.daily_usage
+    found: set[str] = set()
+    for k in range(0, len(ids), store.CHUNK):
+        has = select(d.c.instrument_id).where(d.c.instrument_id.in_(ids[k : k + store.CHUNK]))
+        found.update(conn.execute(has.distinct()).scalars())
+    return [i for i in ids if i in found]
 
 
 def _delete_rollups(conn: Any, ids: Sequence[str]) -> None:

@@ -34,3 +34,8 @@ class SessionImportError(JishiError):
         )
         more = f"\n... and {len(problems) - 50} more" if len(problems) > 50 else ""
         super().__init__(f"{len(problems)} bad row(s), nothing imported:\n{shown}{more}")
+
+    @property
+    def summary(self) -> str:
+        """The problems on one line, without row numbers (a feed or a check reports them)."""
+        return "; ".join(text for _line, text in self.problems)

@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from jishi.cli import main
+from jishi.collector.checks import check_feed
 from jishi.collector.config import BookingFeed, CollectorConfig, InstrumentEntry
-from jishi.collector.ingest.booking_feeds import FeedPuller, check_feed
+from jishi.collector.ingest.booking_feeds import FeedPuller
 from jishi.collector.ledger import tables
 from jishi.collector.ledger.db import Engines
 from jishi.collector.ledger.registry import sync_registry
