@@ -10,41 +10,14 @@ import pytest
 
 from jishi.collector.api.tokens import TokenStore
 from jishi.collector.ledger.db import Engines
-from jishi.collector.service import start_collector
 
-from support import messages as h
-from support.ledger import feed, make_config, make_pipeline
-
-DAY0 = 1_749_916_800.0  # 2025-06-15 00:00 Asia/Shanghai
-NOW = DAY0 + 86400 + 3600
-ADMIN = {"Authorization": "Bearer adm1n"}
+from support.api_day import ADMIN, api_client, day_messages
 
 
 @pytest.fixture
 def client(engines: Engines, tmp_path: Path) -> Iterator[httpx.Client]:
-    pipeline = make_pipeline(engines, tmp_path, NOW)
-    msgs = [h.birth("nmr", 0, DAY0, hb=60.0, name="NMR 400", unit="Analysis")]
-    # 08:00-10:00 running, 10:00-10:05 idle, 10:05-11:00 running, 11:00-12:00 idle (local).
-    plan = [
-        ("running", 8 * 60, 10 * 60),
-        ("idle", 10 * 60, 10 * 60 + 5),
-        ("running", 10 * 60 + 5, 11 * 60),
-        ("idle", 11 * 60, 12 * 60),
-    ]
-    seq = 1
-    for st, lo, hi in plan:
-        for minute in range(lo, hi):
-            msgs.append(h.hb("nmr", seq, DAY0 + minute * 60, st, interval=60))
-            seq += 1
-    msgs.append(h.birth("sem", 0, DAY0, boot="boot-sem-01", hb=60.0, unit="Materials"))
-    feed(pipeline, msgs, NOW)
-    config = make_config(tmp_path, database={"url": engines.url})
-    collector = start_collector(config, admin_token="adm1n", ingest=False, clock=lambda: NOW)
-    try:
-        with httpx.Client(base_url=collector.api_url or "", timeout=30) as http:
-            yield http
-    finally:
-        collector.stop()
+    with api_client(engines, tmp_path, day_messages()) as http:
+        yield http
 
 
 def test_health_needs_no_token_and_other_routes_do(client: httpx.Client) -> None:

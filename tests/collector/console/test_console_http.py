@@ -15,15 +15,11 @@ import pytest
 
 from jishi.collector.api.tokens import TokenStore
 from jishi.collector.ledger.db import Engines, migrate, open_engines
-from jishi.collector.service import start_collector
 
 from support import messages as h
+from support.api_day import ADMIN, DAY0, api_client, day_messages
 from support.console_pages import figure_rows, shown
-from support.ledger import feed, make_config, make_pipeline
 
-DAY0 = 1_749_916_800.0  # 2025-06-15 00:00 Asia/Shanghai
-NOW = DAY0 + 86400 + 3600  # 2025-06-16 01:00
-ADMIN = {"Authorization": "Bearer adm1n"}
 PAGES = ("/", "/usage", "/warnings", "/instrument/nmr", "/usage/download?format=csv")
 
 
@@ -35,32 +31,11 @@ def engines(tmp_path: Path) -> Iterator[Engines]:
     engines.dispose()
 
 
-def _messages() -> list[tuple[str, bytes]]:
-    msgs = [h.birth("nmr", 0, DAY0, hb=60.0, name="NMR 400", unit="Analysis")]
-    plan = [("running", 8 * 60, 10 * 60), ("idle", 10 * 60, 10 * 60 + 5)]
-    plan += [("running", 10 * 60 + 5, 11 * 60), ("idle", 11 * 60, 12 * 60)]
-    seq = 1
-    for state, lo, hi in plan:
-        for minute in range(lo, hi):
-            msgs.append(h.hb("nmr", seq, DAY0 + minute * 60, state, interval=60))
-            seq += 1
-    msgs.append(h.birth("sem", 0, DAY0, boot="boot-sem-01", hb=60.0, unit="Materials"))
-    msgs.append(
-        h.birth("xss", 0, DAY0, boot="boot-xss-01", hb=60.0, name="<script>alert(1)</script>")
-    )
-    return msgs
-
-
 @pytest.fixture
 def client(engines: Engines, tmp_path: Path) -> Iterator[httpx.Client]:
-    feed(make_pipeline(engines, tmp_path, NOW), _messages(), NOW)
-    config = make_config(tmp_path, database={"url": engines.url})
-    collector = start_collector(config, admin_token="adm1n", ingest=False, clock=lambda: NOW)
-    try:
-        with httpx.Client(base_url=collector.api_url or "", timeout=30) as http:
-            yield http
-    finally:
-        collector.stop()
+    xss = h.birth("xss", 0, DAY0, boot="boot-xss-01", hb=60.0, name="<script>alert(1)</script>")
+    with api_client(engines, tmp_path, [*day_messages(), xss]) as http:
+        yield http
 
 
 def sign_in(client: httpx.Client, token: str, next_page: str = "/") -> httpx.Response:
